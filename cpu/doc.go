@@ -1,0 +1,30 @@
+// Package cpu simulates the processors: their IRQL, their NUMA node, the
+// code address they are running, and a small software TLB each.
+//
+// A CPU is a plain struct that one goroutine drives at a time; the
+// scenario engine interleaves simulated threads by switching which CPU it
+// hands to the lower layers, so nothing here takes a lock.
+//
+// IRQL. Each CPU has an interrupt request level from 0 (PASSIVE_LEVEL) to
+// 15 (HIGH_LEVEL), with the x64 names. Raise and Lower follow the HAL's
+// rules: KeRaiseIrql to a level below the current one halts the machine
+// with IRQL_NOT_GREATER_OR_EQUAL (0x9), and KeLowerIrql to a level above it
+// with IRQL_NOT_LESS_OR_EQUAL (0xA), P1 the requested level and P2 the
+// current one (the HAL's checked-build behaviour; a retail x64 kernel
+// inlines both as a write to CR8 and checks nothing).
+//
+// Code addresses. PC is the address of the code the CPU is executing, the
+// "address which referenced memory" that 0xA, 0xD1 and 0x50 report. An
+// address inside the kernel image range (KernelImageBase..KernelImageEnd)
+// is the kernel; anything else is a driver, which is how the memory manager
+// chooses between 0xA and 0xD1, as Windows does from the faulting RIP.
+//
+// TLB. A direct-mapped cache of virtual page → frame translations, looked
+// up by the memory manager before it walks the page tables. An entry holds
+// a pointer to the frame's bytes, so a hit costs one compare. The memory
+// manager invalidates an entry on every CPU (a shootdown) whenever the PTE
+// behind it changes.
+//
+// NUMA. N CPUs are spread over M nodes evenly and in order: with 4 CPUs and
+// 2 nodes, CPUs 0-1 are node 0 and 2-3 node 1.
+package cpu

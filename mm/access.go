@@ -1,0 +1,122 @@
+package mm
+
+import (
+	"encoding/binary"
+
+	"simkern/cpu"
+)
+
+// Reads and writes through translation. Each access first asks the CPU's
+// TLB; a hit costs one compare and touches the frame's bytes directly. A
+// miss, or a write to a page whose D bit is still clear, takes translate,
+// which walks the tables, resolves a fault if there is one, sets A and D,
+// and fills the TLB.
+
+// ReadU64 reads the little-endian u64 at va.
+func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
+	off := va.PageOffset()
+	if off <= PageBytes-8 && m.halted == nil {
+		if e := c.TLB.Lookup(uint64(va)); e != nil {
+			return binary.LittleEndian.Uint64(e.Data[off:]), nil
+		}
+	}
+	var b [8]byte
+	if err := m.Read(c, va, b[:]); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// WriteU64 writes v little-endian at va.
+func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
+	off := va.PageOffset()
+	if off <= PageBytes-8 && m.halted == nil {
+		if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty {
+			binary.LittleEndian.PutUint64(e.Data[off:], v)
+			return nil
+		}
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return m.Write(c, va, b[:])
+}
+
+// Read copies len(buf) bytes from va, page by page.
+func (m *Machine) Read(c *cpu.CPU, va VA, buf []byte) error {
+	for len(buf) > 0 {
+		data, err := m.translate(c, va, false)
+		if err != nil {
+			return err
+		}
+		n := copy(buf, data[va.PageOffset():])
+		buf = buf[n:]
+		va += VA(n)
+	}
+	return nil
+}
+
+// Write copies data to va, page by page.
+func (m *Machine) Write(c *cpu.CPU, va VA, data []byte) error {
+	for len(data) > 0 {
+		page, err := m.translate(c, va, true)
+		if err != nil {
+			return err
+		}
+		n := copy(page[va.PageOffset():], data)
+		data = data[n:]
+		va += VA(n)
+	}
+	return nil
+}
+
+// Fill writes n copies of b at va.
+func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
+	for n > 0 {
+		page, err := m.translate(c, va, true)
+		if err != nil {
+			return err
+		}
+		chunk := page[va.PageOffset():]
+		if uint64(len(chunk)) > n {
+			chunk = chunk[:n]
+		}
+		for i := range chunk {
+			chunk[i] = b
+		}
+		n -= uint64(len(chunk))
+		va += VA(len(chunk))
+	}
+	return nil
+}
+
+// translate returns the bytes of the page holding va, ready for a read or
+// (with write) a write, resolving any page fault on the way.
+func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
+	if m.halted != nil {
+		return nil, m.halted
+	}
+	if e := c.TLB.Lookup(uint64(va)); e != nil && (!write || e.Dirty) {
+		return e.Data, nil
+	}
+	for range 2 { // a resolved fault is followed by one more walk
+		leaf, p, missing, ok := m.walk(va)
+		if ok && p.Valid() {
+			table := m.frameData(leaf)
+			i := LevelPTE.index(va)
+			np := p | pteAccessed
+			if write {
+				np |= pteDirty
+			}
+			if np != p {
+				writePTE(table, i, np)
+			}
+			data := m.frameData(p.Frame())
+			c.TLB.Insert(uint64(va), uint64(p.Frame()), data, true, np.Dirty())
+			return data, nil
+		}
+		if err := m.fault(c, va, write, p, missing, ok); err != nil {
+			return nil, m.Halt(err)
+		}
+	}
+	panic("mm: a resolved page fault left the PTE invalid at " + va.String())
+}

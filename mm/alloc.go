@@ -1,0 +1,155 @@
+package mm
+
+import "fmt"
+
+// AllocatePages maps pages of new virtual memory in region r (the paged or
+// nonpaged pool) and returns its base, or 0 when commit, address space or
+// physical memory runs out. Nonpaged pages get frames now, from node
+// first; paged pages start as demand-zero PTEs and get a frame on first
+// touch. nx maps the pages no-execute.
+func (m *Machine) AllocatePages(r Region, pages uint64, node int, nx bool) VA {
+	v := m.regions[r]
+	if v == nil || pages == 0 || m.halted != nil {
+		return 0
+	}
+	if node < 0 || node >= len(m.nodes) {
+		node = 0
+	}
+	if v.idle != nil {
+		if va, ok := v.idle[node].take(pages); ok {
+			m.setNX(va, pages, nx)
+			return va
+		}
+	}
+	if !m.charge(pages) {
+		return 0
+	}
+	va, ok := v.reserve(pages)
+	if !ok {
+		m.commitPages -= pages
+		return 0
+	}
+	for i := uint64(0); i < pages; i++ {
+		page := va + VA(i*PageBytes)
+		if !m.mapPage(page, r.Pageable(), node, nx) {
+			m.unmapRange(va, i) // give back what was mapped
+			v.free.insert(extent{va, pages})
+			m.commitPages -= pages
+			return 0
+		}
+	}
+	v.mapped += pages
+	m.stats.PagesAllocated += pages
+	return va
+}
+
+// mapPage maps one page: a frame now, or a demand-zero PTE if pageable.
+func (m *Machine) mapPage(va VA, pageable bool, node int, nx bool) bool {
+	leaf, ok := m.ensureTables(va)
+	if !ok {
+		return false
+	}
+	var p PTE
+	if pageable {
+		p = DemandZeroPTE(ProtReadWrite)
+	} else {
+		f, ok := m.getFrame(node, false)
+		if !ok {
+			return false
+		}
+		m.entry(f).VA = va
+		p = ValidPTE(f, nx)
+	}
+	writePTE(m.frameData(leaf), LevelPTE.index(va), p)
+	m.CPUs.Shootdown(uint64(va))
+	return true
+}
+
+// setNX rewrites the NX bit of mapped pages being reused.
+func (m *Machine) setNX(va VA, pages uint64, nx bool) {
+	for i := uint64(0); i < pages; i++ {
+		page := va + VA(i*PageBytes)
+		p := m.pteOf(page)
+		np := p &^ pteNoExecute
+		if nx {
+			np |= pteNoExecute
+		}
+		if np != p {
+			m.setPTE(page, np)
+		}
+	}
+}
+
+// FreePages gives back pages that AllocatePages returned. Paged pages are
+// unmapped: their PTEs become zero, so a later touch is 0x50. Nonpaged
+// pages stay mapped and idle for the next AllocatePages on their node, so a
+// stale read of freed nonpaged pool returns old bytes, as on Windows.
+func (m *Machine) FreePages(va VA, pages uint64) {
+	r := RegionOf(va)
+	v := m.regions[r]
+	if v == nil || va.PageOffset() != 0 {
+		panic(fmt.Sprintf("mm: FreePages(%v, %d): not pool pages", va, pages))
+	}
+	if v.idle != nil {
+		node := m.nodeOf(m.pteOf(va).Frame())
+		v.idle[node].insert(extent{va, pages})
+		return
+	}
+	m.unmapRange(va, pages)
+	v.free.insert(extent{va, pages})
+	v.mapped -= pages
+	m.commitPages -= pages
+}
+
+// unmapRange zeroes the PTEs of pages and frees what backs them: frames
+// go to the free list and pagefile slots are released.
+func (m *Machine) unmapRange(va VA, pages uint64) {
+	for i := uint64(0); i < pages; i++ {
+		page := va + VA(i*PageBytes)
+		p := m.pteOf(page)
+		switch {
+		case p.Valid() || p.Transition():
+			m.releaseFrame(p.Frame())
+		case p.Software() && p.Slot() != 0:
+			m.Pagefile.Release(p.Slot())
+		}
+		if p != 0 {
+			m.setPTE(page, 0)
+		}
+	}
+}
+
+// charge takes pages of commit, giving back idle nonpaged pages if that
+// makes it fit.
+func (m *Machine) charge(pages uint64) bool {
+	if m.commitPages+pages > m.commitLimitPages {
+		m.releaseIdle(m.commitPages + pages - m.commitLimitPages)
+	}
+	if m.commitPages+pages > m.commitLimitPages {
+		m.stats.CommitFailures++
+		return false
+	}
+	m.commitPages += pages
+	return true
+}
+
+// releaseIdle unmaps up to pages idle nonpaged pages, lowest first, and
+// returns how many it released.
+func (m *Machine) releaseIdle(pages uint64) uint64 {
+	v := m.regions[RegionNonPagedPool]
+	var done uint64
+	for n := range v.idle {
+		for done < pages {
+			e, ok := v.idle[n].lowest()
+			if !ok {
+				break
+			}
+			m.unmapRange(e.base, e.pages)
+			v.free.insert(e)
+			v.mapped -= e.pages
+			m.commitPages -= e.pages
+			done += e.pages
+		}
+	}
+	return done
+}

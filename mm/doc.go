@@ -1,0 +1,98 @@
+// Package mm simulates the memory manager and the hardware under it:
+// physical frames, the PFN database, x64 four-level page tables, page
+// faults, the working-set trimmer, the modified page writer and the commit
+// limit.
+//
+// # Frames and the PFN database
+//
+// Physical memory is RAM/4096 frames. Every frame has one PFNEntry and is
+// in exactly one state; the moves between them are:
+//
+//	Zeroed   -> Active     a demand-zero fault, a new page table or pool page
+//	Free     -> Active     a hard fault (the in-page read overwrites it), or zeroed first
+//	Active   -> Modified   trimmed while dirty or without a pagefile copy
+//	Active   -> Standby    trimmed while clean (its pagefile copy is current)
+//	Modified -> Standby    the modified page writer copied it to its slot
+//	Standby  -> Active     a soft fault takes it back, or it is repurposed
+//	Standby  -> Free       evicted by page_out: the page lives in the pagefile only
+//	Active   -> Free       its pages were freed
+//
+// The lists are doubly linked through the PFN entries (flink, blink) so a
+// soft fault can take a frame out of the middle of the standby list, and so
+// the trimmer and the writer work in age order. Active pageable frames are
+// on one more list, the system working set, oldest first. Zeroed and free
+// lists are per NUMA node; a node owns an even, contiguous share of the
+// frames.
+//
+// Nothing is materialised up front. PFN entries live in chunks of 512 made
+// on first use, a frame's 4 KiB of bytes the first time an access reaches
+// it, and each node hands out its never-used frames in order from a
+// bump pointer (next), counting them as zeroed. A 64 GiB machine that
+// touches 1 MiB costs about 1 MiB plus an 8-byte pointer per 512 frames.
+//
+// # Page tables
+//
+// PML4, PDPT, PD and PT pages are ordinary frames and their entries are
+// little-endian u64s in those frames' bytes. A PTE is in one of the formats
+// documented on PTE: valid, transition, pagefile, demand zero, or zero. PML4
+// entry 0x1ED maps the PML4 itself (the self-map), so every entry has the
+// address !pte prints (PTE at FFFFF680`00000000 + (va>>9)), and reading it
+// through translation works. Page-table pages are nonpageable and never
+// freed.
+//
+// The kernel address space has fixed regions, as on x64 Windows 7 and 8:
+//
+//	FFFFF680`00000000  512 GiB  page tables (the self-map)
+//	FFFFF800`02A00000           the kernel image (code addresses only)
+//	FFFFF880`00000000  128 GiB  system PTEs (driver images: code addresses only)
+//	FFFFF8A0`00000000  128 GiB  paged pool
+//	FFFFF980`00000000   64 GiB  special pool (Windows 7's dynamic kernel VA)
+//	FFFFFA80`00000000  128 GiB  nonpaged pool (Windows 7 puts the PFN
+//	                            database first; simkern keeps it in Go)
+//
+// Each pool region hands out address space from a bump pointer and from a
+// set of freed runs kept in two B-trees (by address, to merge neighbours;
+// by size, for the smallest run that fits).
+//
+// # Access and faults
+//
+// Read, Write, ReadU64 and WriteU64 take the CPU making the access. They
+// ask its TLB first; a hit is a compare and a copy, with no Go allocation.
+// A miss walks the tables; a valid PTE gets its A bit (and D on a write)
+// and fills the TLB. Any change to a PTE shoots its translation down on
+// every CPU. A PTE that is not valid is a page fault, resolved or turned
+// into a bugcheck by fault (see fault.go for the order of the checks):
+// transition PTEs are soft faults, pagefile PTEs hard faults (a failed read
+// is 0x7A KERNEL_DATA_INPAGE_ERROR with the I/O status), demand-zero PTEs
+// get a zeroed frame. At DISPATCH_LEVEL or above no fault can be resolved:
+// it is 0xA, or 0xD1 when the code address on the CPU (cpu.CPU.PC) is not
+// the kernel's. A kernel address with nothing mapped is 0x50.
+//
+// # Memory pressure
+//
+// When a frame is needed and the free lists are empty, getFrame makes room
+// the way the balance set manager would: it repurposes the oldest standby
+// frame (whose PTE becomes a pagefile PTE), else runs the modified page
+// writer, else trims the oldest pages of the working set, and as a last
+// resort unmaps idle nonpaged pool pages. When none of that frees a frame,
+// an allocation returns 0 (the pool returns NULL) and a fault is 0x4D
+// NO_PAGES_AVAILABLE. A failed pagefile write leaves the page dirty at the
+// tail of the modified list; it is tried again on the next pass.
+//
+// Commit: the limit is RAM plus the pagefile, in pages. Every pool page
+// mapped, paged or not, is charged; an allocation that would pass the limit
+// fails.
+//
+// # Differences from Windows
+//
+// There is no per-process address space, no prototype PTEs, no large
+// pages, no page colouring and no zero-page thread (free frames are zeroed
+// when taken). Nonpaged pages that are freed stay mapped and idle, as
+// Windows' nonpaged pool free list keeps them, until reused or released
+// under pressure. docs/mm.md lists the rest.
+//
+// # Concurrency
+//
+// A Machine is driven by one goroutine at a time. Simulated CPUs run by
+// turns, chosen by the scenario engine, so nothing here takes a lock.
+package mm

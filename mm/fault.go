@@ -1,0 +1,154 @@
+package mm
+
+import (
+	"errors"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/pagefile"
+)
+
+// Status codes the memory manager reports.
+const (
+	StatusAccessViolation = 0xC0000005
+	StatusIODeviceError   = 0xC0000185
+)
+
+// fault resolves an access to va whose translation is not valid, or
+// returns the bugcheck it amounts to. p is va's PTE when the walk reached
+// the leaf (leaf true), else the invalid entry of level missing.
+//
+// The order of the checks is the order that decides the code:
+//
+//	non-canonical address             0x50, P4 = 4
+//	user-mode address                 0xA/0xD1 at DISPATCH_LEVEL and above, else 0x1E
+//	special pool (guard, freed page)  what the pool's hook says
+//	IRQL >= DISPATCH_LEVEL            0xA (kernel code) / 0xD1 (driver code)
+//	no page table                     0x50, P4 = 2
+//	zero or no-access PTE             0x50, P4 = 0
+//	transition PTE                    soft fault
+//	pagefile PTE                      hard fault (0x7A if the read fails)
+//	demand-zero PTE                   a zeroed frame
+func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, leaf bool) *bugcheck.Error {
+	rw50 := uint64(0)
+	if write {
+		rw50 = 2
+	}
+	if !va.Canonical() {
+		return bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(va), rw50, c.PC, 4).At("MmAccessFault: non-canonical")
+	}
+	if !va.Kernel() {
+		if c.IRQL() >= cpu.DispatchLevel {
+			return irqlFault(c, va, write)
+		}
+		return bugcheck.New(bugcheck.KmodeExceptionNotHandled, StatusAccessViolation, c.PC, b2u(write), uint64(va)).At("MmAccessFault: user address")
+	}
+	if m.SpecialPoolFault != nil && RegionOf(va) == RegionSpecialPool {
+		if e := m.SpecialPoolFault(c, va, write); e != nil {
+			return e
+		}
+	}
+	if c.IRQL() >= cpu.DispatchLevel {
+		return irqlFault(c, va, write)
+	}
+	switch {
+	case !leaf:
+		return bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(va), rw50, c.PC, 2).At("MmAccessFault: no page table")
+	case p == 0 || p.Software() && p.Protection() == ProtNoAccess:
+		return bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(va), rw50, c.PC, 0).At("MmAccessFault: freed PTE")
+	case p.Transition():
+		m.softFault(va, p)
+		return nil
+	case p.Slot() != 0:
+		return m.hardFault(c, va, p)
+	default:
+		return m.demandZeroFault(c, va)
+	}
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// irqlFault is the bugcheck for a fault that cannot be resolved because the
+// CPU is at DISPATCH_LEVEL or above: 0xD1 when a driver's code made the
+// access, 0xA when the kernel's did.
+func irqlFault(c *cpu.CPU, va VA, write bool) *bugcheck.Error {
+	code := bugcheck.DriverIrqlNotLessOrEqual
+	if cpu.InKernel(c.PC) {
+		code = bugcheck.IrqlNotLessOrEqual
+	}
+	return bugcheck.New(code, uint64(va), uint64(c.IRQL()), b2u(write), c.PC).At("MmAccessFault: IRQL")
+}
+
+// softFault takes a transition page's frame back from the standby or
+// modified list: no I/O.
+func (m *Machine) softFault(va VA, p PTE) {
+	f := p.Frame()
+	m.makeResident(f, va.PageBase())
+	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
+	m.stats.SoftFaults++
+}
+
+// makeResident moves f to the working set as an Active pageable frame.
+func (m *Machine) makeResident(f PFN, page VA) {
+	e := m.entry(f)
+	e.VA = page
+	e.Pageable = true
+	if e.State == StateActive { // a fresh frame from getFrame
+		m.activeNonpageable--
+		m.pushTail(&m.workingSet, f)
+		return
+	}
+	m.setState(f, StateActive) // back from standby or modified
+}
+
+// hardFault reads a page back from its pagefile slot into a new frame.
+func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
+	f, ok := m.getFrame(c.Node, false)
+	if !ok {
+		return m.noPages()
+	}
+	slot := p.Slot()
+	if err := m.Pagefile.Read(slot, m.frameData(f)); err != nil {
+		status := uint32(StatusIODeviceError)
+		if ioe := (*pagefile.IOError)(nil); errors.As(err, &ioe) {
+			status = ioe.Status
+		}
+		m.releaseFrame(f)
+		m.stats.ReadErrors++
+		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(status), uint64(p), uint64(va)).At("MiResolvePageFileFault")
+	}
+	m.entry(f).Slot = slot
+	m.makeResident(f, va.PageBase())
+	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
+	m.stats.HardFaults++
+	return nil
+}
+
+// demandZeroFault gives a never-touched pageable page a zeroed frame.
+func (m *Machine) demandZeroFault(c *cpu.CPU, va VA) *bugcheck.Error {
+	f, ok := m.getFrame(c.Node, true)
+	if !ok {
+		return m.noPages()
+	}
+	m.entry(f).Modified = true // no pagefile copy yet
+	m.makeResident(f, va.PageBase())
+	m.setPTE(va, ValidPTE(f, true))
+	m.stats.DemandZeroFaults++
+	return nil
+}
+
+// noPages is NO_PAGES_AVAILABLE: a fault needs a frame and nothing can be
+// freed, written out or trimmed.
+func (m *Machine) noPages() *bugcheck.Error {
+	dirtyForPagefile := uint64(0)
+	if m.Pagefile != nil {
+		dirtyForPagefile = m.modified.count
+	}
+	return bugcheck.New(bugcheck.NoPagesAvailable, m.modified.count, dirtyForPagefile,
+		m.regions[RegionNonPagedPool].idlePages(), uint64(m.lastWriteStatus)).At("MiResolveFault: no frame")
+}

@@ -1,0 +1,162 @@
+package mm
+
+import (
+	"errors"
+
+	"simkern/pagefile"
+)
+
+// The working-set trimmer, the modified page writer and page-out.
+
+// trimPage takes one Active pageable frame out of memory: its PTE becomes
+// a transition PTE and the frame goes to the modified list if it is dirty
+// or has no pagefile copy, else to the standby list.
+func (m *Machine) trimPage(f PFN) {
+	e := m.entry(f)
+	p := m.pteOf(e.VA)
+	e.Modified = e.Modified || p.Dirty()
+	prot := ProtReadWrite
+	if !p.NoExecute() {
+		prot = ProtExecuteReadWrite
+	}
+	m.setPTE(e.VA, TransitionPTE(f, prot))
+	if e.Modified || e.Slot == 0 {
+		m.setState(f, StateModified)
+	} else {
+		m.setState(f, StateStandby)
+	}
+	m.stats.Trimmed++
+}
+
+// trimOldest trims up to n pages, oldest first, and returns how many.
+func (m *Machine) trimOldest(n int) int {
+	done := 0
+	for ; done < n; done++ {
+		f, ok := PFN(m.workingSet.head), m.workingSet.head != noFrame
+		if !ok {
+			break
+		}
+		m.trimPage(f)
+	}
+	return done
+}
+
+// TrimAll trims every pageable page: the whole system working set.
+func (m *Machine) TrimAll() int {
+	return m.trimOldest(int(m.workingSet.count))
+}
+
+// Trim trims the resident pageable pages of [va, va+pages) and returns
+// how many it trimmed.
+func (m *Machine) Trim(va VA, pages uint64) int {
+	done := 0
+	for i := uint64(0); i < pages; i++ {
+		p := m.pteOf(va.PageBase() + VA(i*PageBytes))
+		if !p.Valid() {
+			continue
+		}
+		if e := m.entry(p.Frame()); e.State == StateActive && e.Pageable {
+			m.trimPage(p.Frame())
+			done++
+		}
+	}
+	return done
+}
+
+// writeModified runs the modified page writer over up to n frames, oldest
+// first: each gets a pagefile slot (its old one if it has one), is written,
+// and moves to standby. A failed write leaves the frame dirty at the tail
+// of the modified list, to be tried again later. It returns the pages
+// written.
+func (m *Machine) writeModified(n int) int {
+	if m.Pagefile == nil {
+		return 0
+	}
+	written := 0
+	for tries := min(uint64(n), m.modified.count); tries > 0; tries-- {
+		f := PFN(m.modified.head)
+		if m.writePage(f) {
+			written++
+		} else if m.modified.count > 0 && m.entry(f).State == StateModified {
+			m.unlink(&m.modified, f)
+			m.pushTail(&m.modified, f)
+		}
+	}
+	return written
+}
+
+// writePage writes one modified frame to the pagefile and puts it on the
+// standby list. It reports false when the pagefile is full or the write
+// failed.
+func (m *Machine) writePage(f PFN) bool {
+	e := m.entry(f)
+	if e.Slot == 0 {
+		slot, ok := m.Pagefile.Allocate()
+		if !ok {
+			m.stats.PagefileFull++
+			return false
+		}
+		e.Slot = slot
+	}
+	if err := m.Pagefile.Write(e.Slot, m.frameData(f)); err != nil {
+		m.lastWriteStatus = StatusIODeviceError
+		if ioe := (*pagefile.IOError)(nil); errors.As(err, &ioe) {
+			m.lastWriteStatus = ioe.Status
+		}
+		m.stats.WriteErrors++
+		return false
+	}
+	e.Modified = false
+	m.setState(f, StateStandby)
+	m.stats.PagesWritten++
+	return true
+}
+
+// WriteModified writes every modified page it can and returns how many.
+func (m *Machine) WriteModified() int {
+	return m.writeModified(int(m.modified.count))
+}
+
+// evict drops a standby frame: the page now lives only in its pagefile
+// slot, so the next touch is a hard fault.
+func (m *Machine) evict(f PFN) {
+	e := m.entry(f)
+	m.setPTE(e.VA, PagefilePTE(e.Slot, ProtReadWrite))
+	m.setState(f, StateFree)
+	e.Pageable, e.Modified, e.VA, e.Slot = false, false, 0, 0
+	m.stats.Evicted++
+}
+
+// PageOut trims the pages of [va, va+pages), writes the dirty ones and
+// evicts them all, so each comes back with a hard fault. Pages whose write
+// fails stay on the modified list. It returns the pages evicted.
+func (m *Machine) PageOut(va VA, pages uint64) int {
+	m.Trim(va, pages)
+	done := 0
+	for i := uint64(0); i < pages; i++ {
+		p := m.pteOf(va.PageBase() + VA(i*PageBytes))
+		if !p.Transition() {
+			continue
+		}
+		f := p.Frame()
+		if m.entry(f).State == StateModified && (m.Pagefile == nil || !m.writePage(f)) {
+			continue
+		}
+		m.evict(f)
+		done++
+	}
+	return done
+}
+
+// PageOutAll trims every pageable page, writes every modified page and
+// evicts every standby page.
+func (m *Machine) PageOutAll() int {
+	m.TrimAll()
+	m.WriteModified()
+	done := 0
+	for m.standby.head != noFrame {
+		m.evict(PFN(m.standby.head))
+		done++
+	}
+	return done
+}
