@@ -1,0 +1,248 @@
+package pool
+
+import (
+	"errors"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// The rules the pool enforces, one function each, each ending in the
+// bugcheck Windows raises with its four parameters. They read memory
+// through read64, which with a nil CPU only peeks: the same rules serve
+// the live allocator and the validator behind !poolval.
+
+// errNotResident stops a peeking check at a page that is not in memory.
+var errNotResident = errors.New("pool: page not resident")
+
+func (p *Pool) read64(c *cpu.CPU, va mm.VA) (uint64, error) {
+	if c == nil {
+		v, ok := p.m.PeekU64(va)
+		if !ok {
+			return 0, errNotResident
+		}
+		return v, nil
+	}
+	return p.m.ReadU64(c, va)
+}
+
+func (p *Pool) header(c *cpu.CPU, va mm.VA) (Header, error) {
+	w, err := p.read64(c, va)
+	return headerFromWord0(w), err
+}
+
+// readBytes reads len(b) bytes at va (any alignment).
+func (p *Pool) readBytes(c *cpu.CPU, va mm.VA, b []byte) error {
+	if c == nil {
+		if p.m.Peek(va, b) != len(b) {
+			return errNotResident
+		}
+		return nil
+	}
+	return p.m.Read(c, va, b)
+}
+
+// checkIrqlForAllocate: paged pool above APC_LEVEL, nonpaged above
+// DISPATCH_LEVEL (0xC2/8).
+func checkIrqlForAllocate(c *cpu.CPU, t Type, n uint64) error {
+	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+		return bugcheck.New(bugcheck.BadPoolCaller, 8, uint64(irql), uint64(t), n).At("checkIrqlForAllocate")
+	}
+	return nil
+}
+
+// checkIrqlForFree: the same limits for a free (0xC2/9).
+func checkIrqlForFree(c *cpu.CPU, t Type, va mm.VA) error {
+	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+		return bugcheck.New(bugcheck.BadPoolCaller, 9, uint64(irql), uint64(t), uint64(va)).At("checkIrqlForFree")
+	}
+	return nil
+}
+
+func maxIrqlFor(t Type) cpu.IRQL {
+	if t.Paged() {
+		return cpu.ApcLevel
+	}
+	return cpu.DispatchLevel
+}
+
+// bigTag is 'BIG ', the tag Windows reserves for untracked big pages.
+var bigTag = TagOf("BIG ")
+
+// checkRequest: no zero-byte requests (0xC2/0), no tag 0 (0x9B), no 'BIG '
+// (0x9C), and a tag needs a letter or a digit (0x9D). A retail kernel lets
+// zero bytes and tag 0 through; simkern raises them as a checked build
+// does (docs/pool.md).
+func checkRequest(t Type, n uint64, tag Tag, caller uint64) error {
+	switch {
+	case n == 0:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0, 0, uint64(t), uint64(tag)).At("checkRequest: zero bytes")
+	case tag == 0:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x9B, uint64(t), n, caller).At("checkRequest: tag 0")
+	case tag&^ProtectedTag == bigTag:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x9C, uint64(t), n, caller).At("checkRequest: tag BIG")
+	case !tagHasAlnum(tag):
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x9D, uint64(tag), uint64(t), caller).At("checkRequest: tag without letters or digits")
+	}
+	return nil
+}
+
+func tagHasAlnum(tag Tag) bool {
+	for i := 0; i < 32; i += 8 {
+		b := byte(tag >> i)
+		if b >= '0' && b <= '9' || b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// checkFreeTag: ExFreePoolWithTag must name the allocation's tag, and a
+// protected tag must be freed with it (0xC2/0xA). ExFreePool passes 0 and
+// is checked only for protected tags.
+func checkFreeTag(va mm.VA, allocated, freed Tag, withTag bool) error {
+	if withTag && freed&^ProtectedTag != allocated&^ProtectedTag ||
+		!withTag && allocated&ProtectedTag != 0 {
+		return bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(allocated), uint64(freed)).At("checkFreeTag")
+	}
+	return nil
+}
+
+// checkNotFreed: the block being freed must be in use (0xC2/7).
+func checkNotFreed(va mm.VA, h Header) error {
+	if !h.Allocated() {
+		return bugcheck.New(bugcheck.BadPoolCaller, 7, 0, uint64(h.Ulong1()), uint64(va)).At("checkNotFreed")
+	}
+	return nil
+}
+
+// checkCanary: the bytes after the requested size must still hold the
+// block's canary (0x19/0x21: the address, the bytes requested, the value
+// found). The canary is as long as the block leaves room for, up to 8.
+func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error {
+	n := min(canaryBytes, room-requested)
+	if n == 0 {
+		return nil
+	}
+	var b [canaryBytes]byte
+	if err := p.readBytes(c, data+mm.VA(requested), b[:n]); err != nil {
+		return err
+	}
+	var found, want uint64
+	k := p.canary(data)
+	for i := uint64(0); i < n; i++ {
+		found |= uint64(b[i]) << (8 * i)
+		want |= k & (0xff << (8 * i))
+	}
+	if found != want {
+		return bugcheck.New(bugcheck.BadPoolHeader, 0x21, uint64(data), requested, found).At("checkCanary")
+	}
+	return nil
+}
+
+// writeCanary writes the canary after the requested bytes.
+func (p *Pool) writeCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error {
+	n := min(canaryBytes, room-requested)
+	if n == 0 {
+		return nil
+	}
+	var b [canaryBytes]byte
+	k := p.canary(data)
+	for i := range b {
+		b[i] = byte(k >> (8 * i))
+	}
+	return p.m.Write(c, data+mm.VA(requested), b[:n])
+}
+
+// checkHeader: a block's header must agree with itself and its neighbours
+// (ExpCheckPoolHeader). atFree turns a disagreeing next header into the
+// 0x20 form the free path reports.
+//
+//	BlockSize 0                                   0x19/8
+//	PreviousSize 0 but not at the page start      0x19/7
+//	PreviousSize reaching before the page         0x19/6
+//	the previous block's size or index disagrees  0x19/5
+//	the block running past the page end           0x19/9
+//	the next block's PreviousSize disagrees       0x19/5, or 0x19/0x20 at free
+func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error {
+	if h.BlockSize == 0 {
+		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeaderSize")
+	}
+	if h.PreviousSize == 0 {
+		if entry.PageOffset() != 0 {
+			return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeaderAlignment")
+		}
+	} else {
+		prev := entry - mm.VA(h.PreviousSize)*UnitBytes
+		if uint64(h.PreviousSize)*UnitBytes > entry.PageOffset() {
+			return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
+		}
+		ph, err := p.header(c, prev)
+		if err != nil {
+			return err
+		}
+		if ph.BlockSize != h.PreviousSize || ph.PoolIndex != h.PoolIndex {
+			return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
+		}
+	}
+	next := entry + mm.VA(h.BlockSize)*UnitBytes
+	if next.PageOffset() == 0 {
+		return nil // the block ends the page
+	}
+	if next.PageBase() != entry.PageBase() {
+		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
+	}
+	nh, err := p.header(c, next)
+	if err != nil {
+		return err
+	}
+	if nh.PreviousSize != h.BlockSize || nh.PoolIndex != h.PoolIndex {
+		if atFree {
+			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkNextHeaderAtFree")
+		}
+		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
+	}
+	return nil
+}
+
+// checkPageWalk: walking the page's headers from its start must reach the
+// page end exactly and pass the block at entry (0x19/0xA: the entry, and
+// the page that should hold it).
+func (p *Pool) checkPageWalk(c *cpu.CPU, entry mm.VA) error {
+	page := entry.PageBase()
+	va, found := page, false
+	for va < page+mm.PageBytes {
+		h, err := p.header(c, va)
+		if err != nil {
+			return err
+		}
+		if va == entry {
+			found = true
+		}
+		if h.BlockSize == 0 {
+			break
+		}
+		va += mm.VA(h.BlockSize) * UnitBytes
+	}
+	if va != page+mm.PageBytes || !found {
+		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(page)).At("checkPageWalk")
+	}
+	return nil
+}
+
+// badFree is the bugcheck for freeing an address that is not the start of
+// a pool block: 0xC2/0x99 inside a pool page or big allocation (a pointer
+// into the middle of a block), 0x44 / 0x48 in a nonpaged / paged pool page
+// that no allocation owns, 0x42 outside the pools.
+func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
+	switch {
+	case pi != nil && pi.kind != pageNone:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x99, uint64(va), 0, 0).At("checkFreeAddress: inside a block")
+	case mm.RegionOf(va) == mm.RegionNonPagedPool:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x44, uint64(va), 0, 0).At("checkFreeAddress: not allocated")
+	case mm.RegionOf(va) == mm.RegionPagedPool:
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x48, uint64(va), 0, 0).At("checkFreeAddress: not allocated")
+	}
+	return bugcheck.New(bugcheck.BadPoolCaller, 0x42, uint64(va), 0, 0).At("checkFreeAddress: not pool")
+}

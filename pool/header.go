@@ -1,0 +1,115 @@
+package pool
+
+import (
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// Units counts 16-byte pool blocks (POOL_BLOCK_SIZE on x64), header
+// included.
+type Units uint32
+
+// Block geometry on x64.
+const (
+	UnitBytes   = 16                      // sizeof(POOL_HEADER) == sizeof(LIST_ENTRY)
+	HeaderBytes = 16                      // the _POOL_HEADER before every small block
+	PageUnits   = mm.PageBytes / UnitBytes // 256
+	MaxUnits    = 255                     // BlockSize is 8 bits
+	// MaxSmallBytes is the largest request carved from a pool page
+	// (POOL_BUDDY_MAX): larger ones get whole pages.
+	MaxSmallBytes = mm.PageBytes - 2*UnitBytes // 4064
+	canaryBytes   = 8
+)
+
+// The PoolType byte of a header (WRK's encoding): an allocated block holds
+// its base type plus one with the in-use bit set; a block on a lookaside
+// list keeps the type but clears the in-use bit (so !pool prints
+// "(Free )"); a block on a free list holds 0.
+const (
+	poolInUse      = 0x4
+	headerTypeMask = 0x1 | 0x8 | 0x20 | 0x40 // base, quota, session, verifier
+)
+
+func headerTypeAllocated(t Type) uint8 { return uint8(uint32(t)&headerTypeMask+1) | poolInUse }
+
+// Header is the x64 _POOL_HEADER:
+//
+//	+0x0 PreviousSize : 8 bits  size of the block before, in units (0: first in page)
+//	+0x1 PoolIndex    : 8 bits  which descriptor owns the block
+//	+0x2 BlockSize    : 8 bits  this block's size in units, header included
+//	+0x3 PoolType     : 8 bits  0 free, else base type + 1, 0x4 = in use
+//	+0x4 PoolTag      : 32 bits
+//	+0x8 ProcessBilled: 64 bits (quota owner; 0, simkern has no quota)
+type Header struct {
+	PreviousSize  uint8
+	PoolIndex     uint8
+	BlockSize     uint8
+	PoolType      uint8
+	PoolTag       Tag
+	ProcessBilled uint64
+}
+
+// Ulong1 is the first 32 bits, as WinDbg and the 0xC2 parameters show them.
+func (h Header) Ulong1() uint32 {
+	return uint32(h.PreviousSize) | uint32(h.PoolIndex)<<8 | uint32(h.BlockSize)<<16 | uint32(h.PoolType)<<24
+}
+
+// word0 is the first eight bytes as stored (Ulong1, then the tag).
+func (h Header) word0() uint64 { return uint64(h.Ulong1()) | uint64(h.PoolTag)<<32 }
+
+func headerFromWord0(w uint64) Header {
+	return Header{
+		PreviousSize: uint8(w),
+		PoolIndex:    uint8(w >> 8),
+		BlockSize:    uint8(w >> 16),
+		PoolType:     uint8(w >> 24),
+		PoolTag:      Tag(w >> 32),
+	}
+}
+
+// Allocated reports the in-use bit.
+func (h Header) Allocated() bool { return h.PoolType&poolInUse != 0 }
+
+// OnLookaside reports a freed block parked on a lookaside list: its type
+// is set but its in-use bit is clear.
+func (h Header) OnLookaside() bool { return h.PoolType != 0 && !h.Allocated() }
+
+// Free reports a block on a free list (or a one-unit fragment).
+func (h Header) Free() bool { return h.PoolType == 0 }
+
+// readHeader reads the first eight bytes of the header at va (enough for
+// every check; ProcessBilled is read only by dt).
+func (p *Pool) readHeader(c *cpu.CPU, va mm.VA) (Header, error) {
+	w, err := p.m.ReadU64(c, va)
+	return headerFromWord0(w), err
+}
+
+func (p *Pool) writeHeader(c *cpu.CPU, va mm.VA, h Header) error {
+	if err := p.m.WriteU64(c, va, h.word0()); err != nil {
+		return err
+	}
+	return p.m.WriteU64(c, va+8, h.ProcessBilled)
+}
+
+// PeekHeader reads a header without faulting, for the debugger.
+func (p *Pool) PeekHeader(va mm.VA) (Header, bool) {
+	w, ok := p.m.PeekU64(va)
+	if !ok {
+		return Header{}, false
+	}
+	h := headerFromWord0(w)
+	h.ProcessBilled, _ = p.m.PeekU64(va + 8)
+	return h, true
+}
+
+// unitsFor returns the block size for a request of n bytes: the header,
+// the data, and room for the canary after it, rounded up to whole units
+// and capped at MaxUnits (the last few small sizes get a shorter canary).
+func unitsFor(n uint64) Units {
+	u := Units((HeaderBytes + n + canaryBytes + UnitBytes - 1) / UnitBytes)
+	return min(u, MaxUnits)
+}
+
+// roomFor returns the data bytes of the block a request of n small bytes
+// gets: where its canary must end.
+func roomFor(n uint64) uint64 { return uint64(unitsFor(n))*UnitBytes - HeaderBytes }

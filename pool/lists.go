@@ -1,0 +1,156 @@
+package pool
+
+import (
+	"math/bits"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// Free lists are LIST_ENTRYs in simulated memory: Flink at +0, Blink at +8
+// of each free block's data, and of each head. Links are plain addresses
+// (the shipping kernel does not encode them), so an overrun that reaches a
+// free block really does corrupt its links, and checkFreeListLinks finds it
+// on the next insert or remove.
+
+func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
+	if err := p.m.WriteU64(c, entry, uint64(flink)); err != nil {
+		return err
+	}
+	return p.m.WriteU64(c, entry+8, uint64(blink))
+}
+
+func (p *Pool) links(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
+	f, err := p.m.ReadU64(c, entry)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := p.m.ReadU64(c, entry+8)
+	return mm.VA(f), mm.VA(b), err
+}
+
+// listHead returns the head of the list for blocks of u units.
+func (d *Descriptor) listHead(u Units) mm.VA { return d.ListHeads + mm.VA(u-1)*UnitBytes }
+
+// insertFree puts the free block at block (its header) on its list: at the
+// head when it was just freed (it is the likeliest to be wanted again), at
+// the tail when it is the remainder of a split.
+func (p *Pool) insertFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units, atHead bool) error {
+	if u == 1 {
+		return nil // too small for a LIST_ENTRY's list to matter
+	}
+	head := d.listHead(u)
+	entry := block + HeaderBytes
+	if err := p.checkFreeListLinks(c, head); err != nil {
+		return err
+	}
+	first, last, err := p.links(c, head)
+	if err != nil {
+		return err
+	}
+	if atHead {
+		if err := p.writeLinks(c, entry, first, head); err != nil {
+			return err
+		}
+		if err := p.m.WriteU64(c, first+8, uint64(entry)); err != nil {
+			return err
+		}
+		if err := p.m.WriteU64(c, head, uint64(entry)); err != nil {
+			return err
+		}
+	} else {
+		if err := p.writeLinks(c, entry, head, last); err != nil {
+			return err
+		}
+		if err := p.m.WriteU64(c, last, uint64(entry)); err != nil {
+			return err
+		}
+		if err := p.m.WriteU64(c, head+8, uint64(entry)); err != nil {
+			return err
+		}
+	}
+	d.nonEmpty[(u-1)/64] |= 1 << ((u - 1) % 64)
+	return nil
+}
+
+// removeFree unlinks the free block at block from its list.
+func (p *Pool) removeFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units) error {
+	if u == 1 {
+		return nil
+	}
+	entry := block + HeaderBytes
+	if err := p.checkFreeListLinks(c, entry); err != nil {
+		return err
+	}
+	flink, blink, err := p.links(c, entry)
+	if err != nil {
+		return err
+	}
+	if err := p.m.WriteU64(c, blink, uint64(flink)); err != nil {
+		return err
+	}
+	if err := p.m.WriteU64(c, flink+8, uint64(blink)); err != nil {
+		return err
+	}
+	if flink == blink && flink == d.listHead(u) {
+		d.nonEmpty[(u-1)/64] &^= 1 << ((u - 1) % 64)
+	}
+	return nil
+}
+
+// popFree removes the first free block of at least u units from d's lists
+// and returns its header address and size, or 0 when every list from u up
+// is empty.
+func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error) {
+	for i := int(u - 1); i < PageUnits; {
+		w := d.nonEmpty[i/64] >> (i % 64)
+		if w == 0 {
+			i = (i/64 + 1) * 64
+			continue
+		}
+		i += bits.TrailingZeros64(w)
+		size := Units(i + 1)
+		head := d.listHead(size)
+		first, err := p.m.ReadU64(c, head)
+		if err != nil {
+			return 0, 0, err
+		}
+		if mm.VA(first) == head { // a stale hint
+			d.nonEmpty[i/64] &^= 1 << (i % 64)
+			i++
+			continue
+		}
+		block := mm.VA(first) - HeaderBytes
+		if err := p.removeFree(c, d, block, size); err != nil {
+			return 0, 0, err
+		}
+		return block, size, nil
+	}
+	return 0, 0, nil
+}
+
+// checkFreeListLinks: the entries on both sides of entry must point back
+// at it (0x19/3). With c nil it only peeks, for validation.
+func (p *Pool) checkFreeListLinks(c *cpu.CPU, entry mm.VA) error {
+	flink, err := p.read64(c, entry)
+	if err != nil {
+		return err
+	}
+	blink, err := p.read64(c, entry+8)
+	if err != nil {
+		return err
+	}
+	fb, err := p.read64(c, mm.VA(flink)+8)
+	if err != nil {
+		return err
+	}
+	bf, err := p.read64(c, mm.VA(blink))
+	if err != nil {
+		return err
+	}
+	if mm.VA(fb) != entry || mm.VA(bf) != entry {
+		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), fb, bf).At("checkFreeListLinks")
+	}
+	return nil
+}

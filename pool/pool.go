@@ -1,0 +1,206 @@
+package pool
+
+import (
+	"fmt"
+
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// Config tunes a pool. The zero value is Windows-like.
+type Config struct {
+	// NoLookaside turns the per-CPU lookaside lists off (every block goes
+	// back to the free lists), for tests that compare the two.
+	NoLookaside bool
+	// VerifyEveryOp validates every pool page after each allocate and free
+	// (the base of !poolval), raising the bugcheck a corruption amounts to
+	// as soon as it exists. Slow: for tests and debugging.
+	VerifyEveryOp bool
+}
+
+// Descriptor is a POOL_DESCRIPTOR: one pool's free lists and counters.
+// There is one nonpaged descriptor and one NX nonpaged descriptor per NUMA
+// node, and one paged descriptor.
+type Descriptor struct {
+	Type   Type // NonPagedPool, NonPagedPoolNx or PagedPool
+	Index  uint8
+	Node   int
+	Region mm.Region
+	NX     bool
+
+	// ListHeads is the address of 256 LIST_ENTRY heads in nonpaged
+	// memory. Head i holds the free blocks of exactly i+1 units, linked
+	// through a LIST_ENTRY in each block's data.
+	//
+	// Invariant: a block is on a list iff its header's PoolType is 0 and
+	// its BlockSize is not 1 (one-unit fragments are on no list).
+	// Invariant: no two free blocks are neighbours on a page.
+	ListHeads mm.VA
+
+	// nonEmpty has bit i set when list i may hold a block: a hint that
+	// spares the allocator reading 256 heads. Every removal re-checks the
+	// real head, so a stale bit costs a read, never a wrong answer.
+	nonEmpty [PageUnits / 64]uint64
+
+	RunningAllocs, RunningDeAllocs uint64
+	TotalPages, TotalBigPages      uint64 // small-block pages; pages of big allocations
+	TotalBytes                     uint64 // block bytes in use, headers included
+}
+
+// pageKind says what a page of a pool region is to the pool.
+type pageKind uint8
+
+const (
+	pageNone       pageKind = iota // not the pool's (never used, or given back)
+	pageSmall                      // carved into blocks
+	pageBigFirst                   // first page of a big allocation
+	pageBigBody                    // a later page of a big allocation
+	pageDescriptor                 // holds a descriptor's ListHeads
+)
+
+// pageInfo is the pool's own record of one page. The headers in the page
+// stay the truth about its blocks; blocks adds what the kernel would keep
+// elsewhere or not at all.
+type pageInfo struct {
+	kind   pageKind
+	desc   uint8 // index into Pool.descs
+	blocks *blockMeta
+}
+
+// blockMeta records, per unit of a small-block page, where blocks start,
+// how many bytes each allocated block was asked for (where its canary
+// sits) and the code address that allocated it (for leak and corruption
+// reports).
+type blockMeta struct {
+	starts    [PageUnits / 64]uint64
+	requested [PageUnits]uint16 // 0: not an allocated block start
+	owner     [PageUnits]uint64
+}
+
+func (b *blockMeta) isStart(u Units) bool { return b.starts[u/64]&(1<<(u%64)) != 0 }
+func (b *blockMeta) setStart(u Units)     { b.starts[u/64] |= 1 << (u % 64) }
+func (b *blockMeta) clearStart(u Units)   { b.starts[u/64] &^= 1 << (u % 64) }
+
+// regionPages maps the pages of one region, from its base, to their
+// pageInfo. It grows as the region's bump pointer does.
+type regionPages struct {
+	base  mm.VA
+	pages []pageInfo
+}
+
+func (r *regionPages) info(va mm.VA) *pageInfo {
+	i := uint64(va-r.base) >> mm.PageShift
+	if va < r.base || i >= uint64(len(r.pages)) {
+		return nil
+	}
+	return &r.pages[i]
+}
+
+func (r *regionPages) set(va mm.VA, pi pageInfo) {
+	i := uint64(va-r.base) >> mm.PageShift
+	for uint64(len(r.pages)) <= i {
+		r.pages = append(r.pages, pageInfo{})
+	}
+	r.pages[i] = pi
+}
+
+// Pool is the executive's pool manager on one machine.
+type Pool struct {
+	m      *mm.Machine
+	cfg    Config
+	descs  []*Descriptor
+	paged  *Descriptor
+	np     []*Descriptor // by node
+	npNx   []*Descriptor // by node
+	pages  [2]regionPages // nonpaged, paged
+	big    bigTable
+	tags   tagTable
+	secret uint64 // per-boot: the canary's key
+
+	freeMeta []*blockMeta // blockMeta of released pages, for reuse
+
+	Failures uint64 // allocations that returned NULL
+}
+
+// New builds the pool on m, with one lookaside set per CPU.
+func New(m *mm.Machine, cfg Config) (*Pool, error) {
+	p := &Pool{m: m, cfg: cfg, secret: m.Rand.Uint64() | 1}
+	p.pages[0].base = mm.RegionNonPagedPool.Base()
+	p.pages[1].base = mm.RegionPagedPool.Base()
+	p.tags.init()
+	p.big.init()
+	for node := 0; node < m.Nodes(); node++ {
+		p.np = append(p.np, p.newDescriptor(NonPagedPool, uint8(node), node, mm.RegionNonPagedPool, false))
+		p.npNx = append(p.npNx, p.newDescriptor(NonPagedPoolNx, uint8(node), node, mm.RegionNonPagedPool, true))
+	}
+	p.paged = p.newDescriptor(PagedPool, 0, 0, mm.RegionPagedPool, true)
+	boot := m.CPUs.CPUs[0]
+	for _, d := range p.descs {
+		d.ListHeads = m.AllocatePages(mm.RegionNonPagedPool, 1, d.Node, true)
+		if d.ListHeads == 0 {
+			return nil, fmt.Errorf("pool: no memory for the pool descriptors")
+		}
+		p.pages[0].set(d.ListHeads, pageInfo{kind: pageDescriptor})
+		for i := mm.VA(0); i < PageUnits; i++ {
+			head := d.ListHeads + i*UnitBytes
+			if err := p.writeLinks(boot, head, head, head); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, c := range m.CPUs.CPUs {
+		c.Pool = newPrcb()
+	}
+	return p, nil
+}
+
+func (p *Pool) newDescriptor(t Type, index uint8, node int, r mm.Region, nx bool) *Descriptor {
+	d := &Descriptor{Type: t, Index: index, Node: node, Region: r, NX: nx}
+	p.descs = append(p.descs, d)
+	return d
+}
+
+// Machine returns the machine the pool runs on.
+func (p *Pool) Machine() *mm.Machine { return p.m }
+
+// Descriptors returns every pool descriptor, nonpaged first.
+func (p *Pool) Descriptors() []*Descriptor { return p.descs }
+
+// descriptorFor picks the descriptor an allocation of type t on c uses.
+func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
+	switch {
+	case t.Paged():
+		return p.paged
+	case t == NonPagedPoolNx:
+		return p.npNx[c.Node]
+	}
+	return p.np[c.Node]
+}
+
+// pageOf returns the pool's record of the page holding va, or nil.
+func (p *Pool) pageOf(va mm.VA) *pageInfo {
+	switch mm.RegionOf(va) {
+	case mm.RegionNonPagedPool:
+		return p.pages[0].info(va.PageBase())
+	case mm.RegionPagedPool:
+		return p.pages[1].info(va.PageBase())
+	}
+	return nil
+}
+
+func (p *Pool) regionPagesOf(va mm.VA) *regionPages {
+	if mm.RegionOf(va) == mm.RegionPagedPool {
+		return &p.pages[1]
+	}
+	return &p.pages[0]
+}
+
+// canary returns the 8 canary bytes of the block whose data is at va: a
+// value only this boot's pool can compute, different for every address.
+func (p *Pool) canary(va mm.VA) uint64 {
+	x := uint64(va) ^ p.secret
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	return x
+}
