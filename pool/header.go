@@ -11,10 +11,10 @@ type Units uint32
 
 // Block geometry on x64.
 const (
-	UnitBytes   = 16                      // sizeof(POOL_HEADER) == sizeof(LIST_ENTRY)
-	HeaderBytes = 16                      // the _POOL_HEADER before every small block
+	UnitBytes   = 16                       // sizeof(POOL_HEADER) == sizeof(LIST_ENTRY)
+	HeaderBytes = 16                       // the _POOL_HEADER before every small block
 	PageUnits   = mm.PageBytes / UnitBytes // 256
-	MaxUnits    = 255                     // BlockSize is 8 bits
+	MaxUnits    = 255                      // BlockSize is 8 bits
 	// MaxSmallBytes is the largest request carved from a pool page
 	// (POOL_BUDDY_MAX): larger ones get whole pages.
 	MaxSmallBytes = mm.PageBytes - 2*UnitBytes // 4064

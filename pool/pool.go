@@ -110,8 +110,8 @@ type Pool struct {
 	cfg    Config
 	descs  []*Descriptor
 	paged  *Descriptor
-	np     []*Descriptor // by node
-	npNx   []*Descriptor // by node
+	np     []*Descriptor  // by node
+	npNx   []*Descriptor  // by node
 	pages  [2]regionPages // nonpaged, paged
 	big    bigTable
 	tags   tagTable
