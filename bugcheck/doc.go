@@ -21,7 +21,7 @@
 // parameter picks the sub-case; their parameter meanings are computed from
 // the parameters themselves.
 //
-// Format lays an *Error out the way WinDbg's !analyze -v does, with 16-hex-
+// Analysis lays an *Error out the way WinDbg's !analyze -v does, with 16-hex-
 // digit arguments, and Error() gives the short "BugCheck D1, {...}" line.
 // Layers above add their own details (the faulting code address mapped back
 // to a scenario line, the pool region of the address) as Detail lines.

@@ -75,7 +75,11 @@ func ParseIRQL(s string) (IRQL, error) {
 	if l, ok := irqlAliases[t]; ok {
 		return l, nil
 	}
-	n, err := strconv.ParseUint(t, 0, 8)
+	base := 10
+	if strings.HasPrefix(t, "0X") {
+		t, base = t[2:], 16
+	}
+	n, err := strconv.ParseUint(t, base, 8)
 	if err != nil || n > uint64(MaxIRQL) {
 		return 0, fmt.Errorf("unknown IRQL %q: want a level name (PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL, ..., HIGH_LEVEL) or a number 0-15", s)
 	}

@@ -2,7 +2,6 @@ package pagefile
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 )
 
@@ -93,7 +92,7 @@ func (p *Pagefile) inject(f Fault) {
 	case f.Nth != 0:
 		set.nth = append(set.nth, f)
 	case f.Probability != 0:
-		if !(f.Probability > 0 && f.Probability <= 1) || math.IsNaN(f.Probability) {
+		if !(f.Probability > 0 && f.Probability <= 1) { // NaN fails too
 			panic(fmt.Sprintf("pagefile: Inject: %s fault probability %g outside (0, 1]", f.Op, f.Probability))
 		}
 		if p.rand == nil {
