@@ -15,30 +15,47 @@ import (
 // ReadU64 reads the little-endian u64 at va.
 func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
 	off := va.PageOffset()
-	if off <= PageBytes-8 && m.halted == nil {
+	if off > PageBytes-8 { // it straddles two pages
+		var b [8]byte
+		if err := m.Read(c, va, b[:]); err != nil {
+			return 0, err
+		}
+		return binary.LittleEndian.Uint64(b[:]), nil
+	}
+	if m.halted == nil {
 		if e := c.TLB.Lookup(uint64(va)); e != nil {
 			return binary.LittleEndian.Uint64(e.Data[off:]), nil
 		}
 	}
-	var b [8]byte
-	if err := m.Read(c, va, b[:]); err != nil {
+	// The TLB was asked once already: walk without asking again, so a
+	// miss is counted once.
+	data, err := m.translateSlow(c, va, false)
+	if err != nil {
 		return 0, err
 	}
-	return binary.LittleEndian.Uint64(b[:]), nil
+	return binary.LittleEndian.Uint64(data[off:]), nil
 }
 
 // WriteU64 writes v little-endian at va.
 func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
 	off := va.PageOffset()
-	if off <= PageBytes-8 && m.halted == nil {
+	if off > PageBytes-8 { // it straddles two pages
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], v)
+		return m.Write(c, va, b[:])
+	}
+	if m.halted == nil {
 		if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty {
 			binary.LittleEndian.PutUint64(e.Data[off:], v)
 			return nil
 		}
 	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	return m.Write(c, va, b[:])
+	data, err := m.translateSlow(c, va, true)
+	if err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint64(data[off:], v)
+	return nil
 }
 
 // Read copies len(buf) bytes from va, page by page.
@@ -98,9 +115,20 @@ func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, er
 	if e := c.TLB.Lookup(uint64(va)); e != nil && (!write || e.Dirty) {
 		return e.Data, nil
 	}
+	return m.translateSlow(c, va, write)
+}
+
+// translateSlow is translate after the TLB has been asked: it walks the
+// tables.
+func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
+	if m.halted != nil {
+		return nil, m.halted
+	}
 	for range 2 { // a resolved fault is followed by one more walk
 		leaf, p, missing, ok := m.walk(va)
-		if ok && p.Valid() {
+		// walk looks at bits 47-12 only, so a non-canonical address would
+		// reach the page of its canonical twin: let fault refuse it.
+		if ok && p.Valid() && va.Canonical() {
 			table := m.frameData(leaf)
 			i := LevelPTE.index(va)
 			np := p | pteAccessed

@@ -8,10 +8,10 @@ import "fmt"
 // first; paged pages start as demand-zero PTEs and get a frame on first
 // touch. nx maps the pages no-execute.
 func (m *Machine) AllocatePages(r Region, pages uint64, node int, nx bool) VA {
-	v := m.regions[r]
-	if v == nil || pages == 0 || m.halted != nil {
+	if r >= numRegions || m.regions[r] == nil || pages == 0 || m.halted != nil {
 		return 0
 	}
+	v := m.regions[r]
 	if node < 0 || node >= len(m.nodes) {
 		node = 0
 	}
@@ -51,7 +51,12 @@ func (m *Machine) mapPage(va VA, pageable bool, node int, nx bool) bool {
 	}
 	var p PTE
 	if pageable {
-		p = DemandZeroPTE(ProtReadWrite)
+		// The protection remembers nx until the first touch.
+		prot := ProtReadWrite
+		if !nx {
+			prot = ProtExecuteReadWrite
+		}
+		p = DemandZeroPTE(prot)
 	} else {
 		f, ok := m.getFrame(node, false)
 		if !ok {
@@ -122,10 +127,12 @@ func (m *Machine) unmapRange(va VA, pages uint64) {
 // charge takes pages of commit, giving back idle nonpaged pages if that
 // makes it fit.
 func (m *Machine) charge(pages uint64) bool {
-	if m.commitPages+pages > m.commitLimitPages {
-		m.releaseIdle(m.commitPages + pages - m.commitLimitPages)
+	// Compare against the room left (commitPages never passes the limit)
+	// so that a huge request cannot wrap the sum around.
+	if room := m.commitLimitPages - m.commitPages; pages > room {
+		m.releaseIdle(pages - room)
 	}
-	if m.commitPages+pages > m.commitLimitPages {
+	if pages > m.commitLimitPages-m.commitPages {
 		m.stats.CommitFailures++
 		return false
 	}

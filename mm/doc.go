@@ -68,20 +68,30 @@
 // it is 0xA, or 0xD1 when the code address on the CPU (cpu.CPU.PC) is not
 // the kernel's. A kernel address with nothing mapped is 0x50.
 //
+// A pageable page keeps its allocation's nx in the Protection of its
+// software PTE while it is not valid (MM_READWRITE for no-execute,
+// MM_EXECUTE_READWRITE otherwise), so it comes back as it left.
+//
+// Once halted, the machine refuses work: every access returns the same
+// bugcheck, AllocatePages returns 0, and the trimmer, the writer and
+// page-out do nothing, so the debugger sees memory as the crash left it.
+//
 // # Memory pressure
 //
 // When a frame is needed and the free lists are empty, getFrame makes room
 // the way the balance set manager would: it repurposes the oldest standby
 // frame (whose PTE becomes a pagefile PTE), else runs the modified page
 // writer, else trims the oldest pages of the working set, and as a last
-// resort unmaps idle nonpaged pool pages. When none of that frees a frame,
+// resort unmaps idle nonpaged pool pages (also when the modified list is
+// full of pages no pagefile can take). When none of that frees a frame,
 // an allocation returns 0 (the pool returns NULL) and a fault is 0x4D
 // NO_PAGES_AVAILABLE. A failed pagefile write leaves the page dirty at the
 // tail of the modified list; it is tried again on the next pass.
 //
-// Commit: the limit is RAM plus the pagefile, in pages. Every pool page
-// mapped, paged or not, is charged; an allocation that would pass the limit
-// fails.
+// Commit: the limit is RAM plus the pagefile, in pages (less the
+// pagefile's reserved slot 0). Every pool page mapped, paged or not, idle
+// or not, is charged; page tables are not. An allocation that would pass
+// the limit fails and counts a CommitFailure.
 //
 // # Differences from Windows
 //

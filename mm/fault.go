@@ -62,7 +62,7 @@ func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, lea
 	case p.Slot() != 0:
 		return m.hardFault(c, va, p)
 	default:
-		return m.demandZeroFault(c, va)
+		return m.demandZeroFault(c, va, p)
 	}
 }
 
@@ -130,14 +130,14 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 }
 
 // demandZeroFault gives a never-touched pageable page a zeroed frame.
-func (m *Machine) demandZeroFault(c *cpu.CPU, va VA) *bugcheck.Error {
+func (m *Machine) demandZeroFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 	f, ok := m.getFrame(c.Node, true)
 	if !ok {
 		return m.noPages()
 	}
 	m.entry(f).Modified = true // no pagefile copy yet
 	m.makeResident(f, va.PageBase())
-	m.setPTE(va, ValidPTE(f, true))
+	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
 	m.stats.DemandZeroFaults++
 	return nil
 }

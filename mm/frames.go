@@ -89,8 +89,13 @@ func (m *Machine) getFrame(node int, zero bool) (PFN, bool) {
 		if f, ok := m.repurposeStandby(zero); ok {
 			return f, true
 		}
-		if attempt == 2 {
-			return 0, false
+		if attempt >= 2 {
+			// The last resort, also when the modified list holds pages
+			// no pagefile can take: each pass frees idle frames or ends.
+			if m.releaseIdle(trimBatch) == 0 {
+				return 0, false
+			}
+			continue
 		}
 		if m.modified.count > 0 && m.writeModified(modifiedWriteBatch) > 0 {
 			continue
@@ -116,7 +121,7 @@ func (m *Machine) repurposeStandby(zero bool) (PFN, bool) {
 		return 0, false
 	}
 	e := m.entry(f)
-	m.setPTE(e.VA, PagefilePTE(e.Slot, ProtReadWrite))
+	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
 	*e = PFNEntry{flink: noFrame, blink: noFrame, State: StateActive}
 	m.activeNonpageable++
 	if zero {

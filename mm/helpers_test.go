@@ -143,6 +143,20 @@ func (m *Machine) forEachLeaf(fn func(va VA, p PTE)) (tables uint64) {
 	return tables
 }
 
+// slotHolder is what holds a pagefile slot: a frame, or a pagefile PTE.
+type slotHolder struct {
+	frame PFN
+	va    VA
+	pte   bool
+}
+
+func (h slotHolder) String() string {
+	if h.pte {
+		return fmt.Sprintf("the pagefile PTE of %v", h.va)
+	}
+	return fmt.Sprintf("frame %#x (%v)", h.frame, h.va)
+}
+
 // checkMappings cross-checks the three ledgers that describe every page:
 // the leaf PTEs, the PFN database and the pagefile bitmap. Each frame a
 // PTE names must say it maps that PTE's address, and each frame that says
@@ -157,15 +171,15 @@ func (m *Machine) checkMappings() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	mappedBy := map[PFN]VA{}     // frames named by a valid or transition PTE
-	slotOwner := map[uint64]string{} // who holds each pagefile slot
-	own := func(slot uint64, who string) {
+	mappedBy := map[PFN]VA{}             // frames named by a valid or transition PTE
+	slotOwner := map[uint64]slotHolder{} // who holds each pagefile slot
+	own := func(slot uint64, who slotHolder) {
 		if prev, dup := slotOwner[slot]; dup {
-			fail("pagefile slot %d is held by both %s and %s", slot, prev, who)
+			fail("pagefile slot %d is held by both %v and %v", slot, prev, who)
 		}
 		slotOwner[slot] = who
 		if m.Pagefile == nil || !m.Pagefile.InUse(slot) {
-			fail("%s holds pagefile slot %d, which is not in use", who, slot)
+			fail("%v holds pagefile slot %d, which is not in use", who, slot)
 		}
 	}
 	var mapped [numRegions]uint64
@@ -196,7 +210,7 @@ func (m *Machine) checkMappings() error {
 				fail("PTE of %v names frame %#x, which is a page table", va, f)
 			}
 			if e.Slot != 0 {
-				own(e.Slot, fmt.Sprintf("frame %#x (%v)", f, va))
+				own(e.Slot, slotHolder{f, va, false})
 			}
 			switch {
 			case p.Valid() && r.Pageable():
@@ -226,7 +240,7 @@ func (m *Machine) checkMappings() error {
 				}
 			}
 		case p.Software() && p.Slot() != 0:
-			own(p.Slot(), fmt.Sprintf("the pagefile PTE of %v", va))
+			own(p.Slot(), slotHolder{0, va, true})
 			if !r.Pageable() {
 				fail("pagefile PTE %#x at %v in %v", uint64(p), va, r)
 			}

@@ -36,7 +36,7 @@ type PFNEntry struct {
 	// Pageable frames back paged pool; they are on the working-set list
 	// while Active and may be trimmed. Page-table and nonpaged frames are
 	// never trimmed.
-	Pageable bool
+	Pageable  bool
 	PageTable bool
 
 	// Modified: the frame's bytes differ from its pagefile copy (or it
@@ -189,9 +189,11 @@ func (m *Machine) setState(f PFN, s PageState) {
 	}
 }
 
-// nodeOf returns the NUMA node owning frame f: frames are split evenly.
+// nodeOf returns the NUMA node owning frame f: the node i whose range
+// [i*frames/nodes, (i+1)*frames/nodes), as New rounds it, holds f. That is
+// the largest i with i*frames < (f+1)*nodes.
 func (m *Machine) nodeOf(f PFN) int {
-	return int(uint64(f) * uint64(len(m.nodes)) / m.frames)
+	return int(((uint64(f)+1)*uint64(len(m.nodes)) - 1) / m.frames)
 }
 
 // FrameInfo is what !pfn shows of one frame.

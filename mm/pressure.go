@@ -6,7 +6,9 @@ import (
 	"simkern/pagefile"
 )
 
-// The working-set trimmer, the modified page writer and page-out.
+// The working-set trimmer, the modified page writer and page-out. A halted
+// machine does none of them: its memory stays as the bugcheck left it, for
+// the debugger to read.
 
 // trimPage takes one Active pageable frame out of memory: its PTE becomes
 // a transition PTE and the frame goes to the modified list if it is dirty
@@ -43,12 +45,18 @@ func (m *Machine) trimOldest(n int) int {
 
 // TrimAll trims every pageable page: the whole system working set.
 func (m *Machine) TrimAll() int {
+	if m.halted != nil {
+		return 0
+	}
 	return m.trimOldest(int(m.workingSet.count))
 }
 
 // Trim trims the resident pageable pages of [va, va+pages) and returns
 // how many it trimmed.
 func (m *Machine) Trim(va VA, pages uint64) int {
+	if m.halted != nil {
+		return 0
+	}
 	done := 0
 	for i := uint64(0); i < pages; i++ {
 		p := m.pteOf(va.PageBase() + VA(i*PageBytes))
@@ -114,6 +122,9 @@ func (m *Machine) writePage(f PFN) bool {
 
 // WriteModified writes every modified page it can and returns how many.
 func (m *Machine) WriteModified() int {
+	if m.halted != nil {
+		return 0
+	}
 	return m.writeModified(int(m.modified.count))
 }
 
@@ -121,7 +132,7 @@ func (m *Machine) WriteModified() int {
 // slot, so the next touch is a hard fault.
 func (m *Machine) evict(f PFN) {
 	e := m.entry(f)
-	m.setPTE(e.VA, PagefilePTE(e.Slot, ProtReadWrite))
+	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
 	m.setState(f, StateFree)
 	e.Pageable, e.Modified, e.VA, e.Slot = false, false, 0, 0
 	m.stats.Evicted++
@@ -131,6 +142,9 @@ func (m *Machine) evict(f PFN) {
 // evicts them all, so each comes back with a hard fault. Pages whose write
 // fails stay on the modified list. It returns the pages evicted.
 func (m *Machine) PageOut(va VA, pages uint64) int {
+	if m.halted != nil {
+		return 0
+	}
 	m.Trim(va, pages)
 	done := 0
 	for i := uint64(0); i < pages; i++ {
@@ -151,6 +165,9 @@ func (m *Machine) PageOut(va VA, pages uint64) int {
 // PageOutAll trims every pageable page, writes every modified page and
 // evicts every standby page.
 func (m *Machine) PageOutAll() int {
+	if m.halted != nil {
+		return 0
+	}
 	m.TrimAll()
 	m.WriteModified()
 	done := 0

@@ -1,0 +1,459 @@
+package mm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/pagefile"
+)
+
+// pattern fills buf with bytes that depend on page and seed, so that any two
+// pages, and the same page in two rounds, differ.
+func pattern(buf []byte, page VA, seed uint64) {
+	x := uint64(page)*0x9e3779b97f4a7c15 ^ seed
+	for i := 0; i < len(buf); i += 8 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		binary.LittleEndian.PutUint64(buf[i:], x)
+	}
+}
+
+// More pageable pages than RAM holds: every byte must survive trimming,
+// the modified page writer, repurposing and in-page reads.
+func TestPagingMoreThanRAM(t *testing.T) {
+	const pages = 3000 // 11.7 MiB of paged pool on a 2 MiB machine
+	m := newMachine(t, machineSpec{ramBytes: 2 * mib, pagefileBytes: 16 * mib, cpus: 2, nodes: 2})
+	if pages <= m.Frames() {
+		t.Fatalf("the test wants more pages (%d) than frames (%d)", pages, m.Frames())
+	}
+	c0, c1 := m.CPUs.CPUs[0], m.CPUs.CPUs[1]
+	// Several allocations, so the pages are not one run.
+	var runs []VA
+	for i := 0; i < pages/500; i++ {
+		runs = append(runs, mustAllocate(t, m, RegionPagedPool, 500))
+	}
+	each := func(fn func(va VA)) {
+		for _, base := range runs {
+			for i := uint64(0); i < 500; i++ {
+				fn(base + VA(i*PageBytes))
+			}
+		}
+	}
+	want := make([]byte, PageBytes)
+	got := make([]byte, PageBytes)
+	verify := func(round string, c *cpu.CPU, seed uint64) {
+		t.Helper()
+		bad := 0
+		each(func(va VA) {
+			pattern(want, va, seed)
+			if err := m.Read(c, va, got); err != nil {
+				t.Fatalf("%s: Read(%v): %v", round, va, err)
+			}
+			if !bytes.Equal(got, want) && bad < 5 {
+				bad++
+				i := 0
+				for got[i] == want[i] {
+					i++
+				}
+				t.Errorf("%s: page %v differs at byte %#x: %#x, want %#x", round, va, i, got[i], want[i])
+			}
+		})
+		check(t, m)
+	}
+
+	each(func(va VA) {
+		pattern(want, va, 1)
+		if err := m.Write(c0, va, want); err != nil {
+			t.Fatalf("Write(%v): %v", va, err)
+		}
+	})
+	check(t, m)
+	s := m.Stats()
+	if s.PagesWritten == 0 || s.Repurposed == 0 {
+		t.Errorf("writing %d pages on %d frames wrote %d pages and repurposed %d; want both > 0", pages, m.Frames(), s.PagesWritten, s.Repurposed)
+	}
+	verify("read back from the other CPU", c1, 1)
+	if s := m.Stats(); s.HardFaults == 0 {
+		t.Errorf("no hard faults reading %d pages on %d frames", pages, m.Frames())
+	}
+
+	m.TrimAll()
+	verify("read back after TrimAll", c0, 1)
+
+	// A second round over the same pages rewrites the pagefile copies.
+	each(func(va VA) {
+		pattern(want, va, 2)
+		if err := m.Write(c1, va, want); err != nil {
+			t.Fatalf("Write(%v): %v", va, err)
+		}
+	})
+	m.PageOutAll()
+	if s := m.Stats(); s.ActivePageable != 0 || s.Standby != 0 || s.Modified != 0 {
+		t.Errorf("after PageOutAll: %d active pageable, %d standby, %d modified; want none", s.ActivePageable, s.Standby, s.Modified)
+	}
+	check(t, m)
+	verify("read back after PageOutAll", c0, 2)
+
+	if s := m.Stats(); s.Pagefile.Used > pages || s.Pagefile.Used == 0 {
+		t.Errorf("pagefile holds %d slots for %d pages", s.Pagefile.Used, pages)
+	}
+	for _, base := range runs {
+		m.FreePages(base, 500)
+	}
+	check(t, m)
+	if s := m.Stats(); s.Pagefile.Used != 0 || s.CommitPages != 0 || s.ActivePageable+s.Standby+s.Modified != 0 {
+		t.Errorf("after freeing everything: %d slots, %d commit, %d/%d/%d active/standby/modified",
+			s.Pagefile.Used, s.CommitPages, s.ActivePageable, s.Standby, s.Modified)
+	}
+}
+
+// In a controlled case the fault counters are exact: trimmed pages come
+// back with soft faults, paged-out pages with hard faults, and a page goes
+// to the pagefile only when it has changed since its last write.
+func TestFaultCounts(t *testing.T) {
+	const n = 10
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	va := mustAllocate(t, m, RegionPagedPool, n)
+	page := func(i int) VA { return va + VA(i*PageBytes) }
+
+	type counts struct{ demandZero, soft, hard, written, trimmed, evicted uint64 }
+	last := counts{}
+	step := func(what string, want counts) {
+		t.Helper()
+		s := m.Stats()
+		now := counts{s.DemandZeroFaults, s.SoftFaults, s.HardFaults, s.PagesWritten, s.Trimmed, s.Evicted}
+		got := counts{now.demandZero - last.demandZero, now.soft - last.soft, now.hard - last.hard,
+			now.written - last.written, now.trimmed - last.trimmed, now.evicted - last.evicted}
+		if got != want {
+			t.Errorf("%s: moved %+v, want %+v", what, got, want)
+		}
+		last = now
+		check(t, m)
+	}
+	touch := func(write bool) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			var err error
+			if write {
+				err = m.WriteU64(c, page(i), uint64(i))
+			} else {
+				var v uint64
+				v, err = m.ReadU64(c, page(i))
+				if err == nil && v != uint64(i) {
+					t.Errorf("page %d reads %d", i, v)
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	touch(true)
+	step("the first touch", counts{demandZero: n})
+	touch(true)
+	step("a second touch of resident pages", counts{})
+
+	if got := m.Trim(va, n); got != n {
+		t.Errorf("Trim = %d, want %d", got, n)
+	}
+	step("Trim", counts{trimmed: n})
+	if s := m.Stats(); s.Modified != n {
+		t.Errorf("after trimming dirty pages: %d on the modified list, want %d", s.Modified, n)
+	}
+	touch(false)
+	step("touching trimmed pages", counts{soft: n})
+
+	if got := m.PageOut(va, n); got != n {
+		t.Errorf("PageOut = %d, want %d", got, n)
+	}
+	step("PageOut of dirty pages", counts{written: n, trimmed: n, evicted: n})
+	touch(false)
+	step("touching paged-out pages", counts{hard: n})
+
+	// Read, not written, since the hard fault: clean, so no write.
+	m.PageOut(va, n)
+	step("PageOut of clean pages", counts{trimmed: n, evicted: n})
+	touch(false)
+	step("touching them again", counts{hard: n})
+
+	// Trimmed clean pages go to standby, not the modified list.
+	m.Trim(va, n)
+	if s := m.Stats(); s.Standby != n || s.Modified != 0 {
+		t.Errorf("after trimming clean pages: %d standby, %d modified; want %d and 0", s.Standby, s.Modified, n)
+	}
+	step("Trim of clean pages", counts{trimmed: n})
+	touch(true)
+	step("writing trimmed clean pages", counts{soft: n})
+
+	// Written again: dirty, so out they go through the pagefile.
+	m.PageOut(va, n)
+	step("PageOut after a write", counts{written: n, trimmed: n, evicted: n})
+	touch(false)
+	step("touching them", counts{hard: n})
+
+	// Pages already trimmed still page out.
+	m.Trim(va, n/2)
+	m.PageOut(va, n)
+	step("PageOut of half-trimmed clean pages", counts{trimmed: n, evicted: n})
+
+	// A run that is already out does nothing.
+	if got := m.PageOut(va, n); got != 0 {
+		t.Errorf("PageOut of paged-out pages = %d, want 0", got)
+	}
+	if got := m.Trim(va, n); got != 0 {
+		t.Errorf("Trim of paged-out pages = %d, want 0", got)
+	}
+	step("paging out what is out", counts{})
+}
+
+// A failed pagefile write is not fatal: the page stays dirty on the
+// modified list, keeps its frame and its data, and the next pass writes it.
+func TestPagefileWriteErrorIsRetried(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	va := mustAllocate(t, m, RegionPagedPool, 1)
+	if err := m.WriteU64(c, va, 0x77); err != nil {
+		t.Fatal(err)
+	}
+	m.Trim(va, 1)
+	f := m.PTE(va).Frame()
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Nth: 1, Status: 0xC000009C})
+
+	if n := m.WriteModified(); n != 0 {
+		t.Errorf("WriteModified with a failing write = %d, want 0", n)
+	}
+	s := m.Stats()
+	if s.WriteErrors != 1 || s.PagesWritten != 0 || s.Modified != 1 || s.LastWriteStatus != 0xC000009C {
+		t.Errorf("after the failed write: WriteErrors %d, PagesWritten %d, Modified %d, LastWriteStatus %#x; want 1, 0, 1, 0xC000009C",
+			s.WriteErrors, s.PagesWritten, s.Modified, s.LastWriteStatus)
+	}
+	if fi, _ := m.Frame(f); fi.State != StateModified || !fi.Modified || fi.VA != va {
+		t.Errorf("frame after the failed write: %+v; want Modified, dirty, mapping %v", fi, va)
+	}
+	if p := m.PTE(va); !p.Transition() || p.Frame() != f {
+		t.Errorf("PTE after the failed write = %#x, want a transition PTE to frame %#x", uint64(p), f)
+	}
+	check(t, m)
+
+	// PageOut too leaves a page whose write fails where it is.
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Nth: 2})
+	if n := m.PageOut(va, 1); n != 0 {
+		t.Errorf("PageOut with a failing write = %d, want 0", n)
+	}
+	if s := m.Stats(); s.WriteErrors != 2 || s.Modified != 1 || s.LastWriteStatus != pagefile.StatusDeviceDataError {
+		t.Errorf("after the second failed write: WriteErrors %d, Modified %d, LastWriteStatus %#x", s.WriteErrors, s.Modified, s.LastWriteStatus)
+	}
+	check(t, m)
+
+	if n := m.WriteModified(); n != 1 {
+		t.Errorf("the next WriteModified = %d, want 1", n)
+	}
+	if s := m.Stats(); s.PagesWritten != 1 || s.Standby != 1 || s.Modified != 0 {
+		t.Errorf("after the retry: PagesWritten %d, Standby %d, Modified %d; want 1, 1, 0", s.PagesWritten, s.Standby, s.Modified)
+	}
+	// The copy that reached the pagefile is the page's.
+	if n := m.PageOut(va, 1); n != 1 {
+		t.Fatalf("PageOut = %d, want 1", n)
+	}
+	if v, err := m.ReadU64(c, va); err != nil || v != 0x77 {
+		t.Errorf("after the retry and a hard fault: %#x, %v; want 0x77", v, err)
+	}
+	check(t, m)
+}
+
+// A failed write goes to the back of the modified list: the writer keeps
+// writing the others on the same pass.
+func TestWriteErrorDoesNotStopThePass(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	va := mustAllocate(t, m, RegionPagedPool, 4)
+	for i := 0; i < 4; i++ {
+		if err := m.WriteU64(c, va+VA(i*PageBytes), uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.TrimAll()
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Nth: 1})
+	if n := m.WriteModified(); n != 3 {
+		t.Errorf("WriteModified = %d, want 3 of 4", n)
+	}
+	if s := m.Stats(); s.Modified != 1 || s.Standby != 3 {
+		t.Errorf("%d modified, %d standby; want 1 and 3", s.Modified, s.Standby)
+	}
+	check(t, m)
+}
+
+// Without a pagefile, trimmed pages can only wait on the modified list:
+// nothing is written, nothing evicted, and a touch is a soft fault.
+func TestNoPagefile(t *testing.T) {
+	m := newMachine(t, machineSpec{pagefileBytes: noPagefile})
+	c := m.cpu0()
+	if m.Pagefile != nil {
+		t.Fatal("a machine with PagefileBytes 0 has a pagefile")
+	}
+	if _, limit := m.Commit(); limit != m.Frames() {
+		t.Errorf("commit limit %d, want the %d frames alone", limit, m.Frames())
+	}
+	va := mustAllocate(t, m, RegionPagedPool, 3)
+	for i := 0; i < 3; i++ {
+		if err := m.WriteU64(c, va+VA(i*PageBytes), uint64(i)+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.PageOut(va, 3); n != 0 {
+		t.Errorf("PageOut without a pagefile = %d, want 0", n)
+	}
+	if n := m.PageOutAll(); n != 0 {
+		t.Errorf("PageOutAll without a pagefile = %d, want 0", n)
+	}
+	if n := m.WriteModified(); n != 0 {
+		t.Errorf("WriteModified without a pagefile = %d, want 0", n)
+	}
+	if s := m.Stats(); s.Modified != 3 || s.HasPagefile {
+		t.Errorf("%d modified (want 3), HasPagefile %v", s.Modified, s.HasPagefile)
+	}
+	for i := 0; i < 3; i++ {
+		if v, err := m.ReadU64(c, va+VA(i*PageBytes)); err != nil || v != uint64(i)+1 {
+			t.Errorf("page %d: %d, %v", i, v, err)
+		}
+	}
+	if s := m.Stats(); s.SoftFaults != 3 || s.HardFaults != 0 {
+		t.Errorf("%d soft and %d hard faults, want 3 and 0", s.SoftFaults, s.HardFaults)
+	}
+	check(t, m)
+}
+
+// Commit is RAM plus the pagefile (less its reserved slot 0), in pages.
+// An allocation that would pass it returns 0 and counts a commit failure;
+// freeing gives commit back.
+func TestCommitLimit(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 2 * mib})
+	_, limit := m.Commit()
+	if want := uint64(256 + 512 - 1); limit != want {
+		t.Fatalf("commit limit %d pages, want 256 frames + 511 usable slots = %d", limit, want)
+	}
+	big := mustAllocate(t, m, RegionPagedPool, limit-10)
+	if used, _ := m.Commit(); used != limit-10 {
+		t.Errorf("commit %d after allocating %d pages", used, limit-10)
+	}
+	if va := m.AllocatePages(RegionPagedPool, 11, 0, true); va != 0 {
+		t.Errorf("allocating 11 pages with 10 left = %v, want 0", va)
+	}
+	if s := m.Stats(); s.CommitFailures != 1 {
+		t.Errorf("CommitFailures = %d, want 1", s.CommitFailures)
+	}
+	if va := m.AllocatePages(RegionNonPagedPool, 11, 0, true); va != 0 {
+		t.Errorf("11 nonpaged pages with 10 left = %v, want 0", va)
+	}
+	if va := m.AllocatePages(RegionPagedPool, 1<<62, 0, true); va != 0 {
+		t.Errorf("2^62 pages = %v, want 0", va)
+	}
+	if va := m.AllocatePages(RegionPagedPool, ^uint64(0)-5, 0, true); va != 0 {
+		t.Errorf("2^64-6 pages = %v, want 0", va)
+	}
+	if s := m.Stats(); s.CommitFailures != 4 {
+		t.Errorf("CommitFailures = %d, want 4 (one per refused allocation)", s.CommitFailures)
+	}
+	if used, _ := m.Commit(); used != limit-10 {
+		t.Errorf("commit %d after refused allocations, want %d", used, limit-10)
+	}
+	last := mustAllocate(t, m, RegionPagedPool, 10)
+	if used, _ := m.Commit(); used != limit {
+		t.Errorf("commit %d, want exactly the limit %d", used, limit)
+	}
+	if va := m.AllocatePages(RegionPagedPool, 1, 0, true); va != 0 {
+		t.Errorf("one page past the limit = %v, want 0", va)
+	}
+	check(t, m)
+
+	m.FreePages(last, 10)
+	if used, _ := m.Commit(); used != limit-10 {
+		t.Errorf("commit %d after freeing 10 pages, want %d", used, limit-10)
+	}
+	again := mustAllocate(t, m, RegionPagedPool, 10)
+	if again != last {
+		t.Errorf("the freed run was not reused: got %v, want %v", again, last)
+	}
+	m.FreePages(big, limit-10)
+	m.FreePages(again, 10)
+	if used, _ := m.Commit(); used != 0 {
+		t.Errorf("commit %d after freeing everything", used)
+	}
+	check(t, m)
+}
+
+// A pagefile too small for the pages in use: the modified page writer
+// finds it full, and when nothing else can free a frame a fault is 0x4D
+// NO_PAGES_AVAILABLE (doc.go, "Memory pressure"). P1 the dirty pages, P2
+// those destined for the pagefile, P3 the idle nonpaged pages, P4 the last
+// write error's status (none here).
+func TestFullPagefileIsNoPagesAvailable(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 16 * kib}) // 3 usable slots
+	c := m.cpu0()
+	_, limit := m.Commit()
+	va := mustAllocate(t, m, RegionPagedPool, limit)
+	var err error
+	var touched uint64
+	for ; touched < limit; touched++ {
+		if err = m.WriteU64(c, va+VA(touched*PageBytes), touched); err != nil {
+			break
+		}
+	}
+	s := m.Stats()
+	if err == nil {
+		t.Fatalf("touched all %d committed pages on %d frames and 3 slots without a bugcheck", limit, m.Frames())
+	}
+	wantBugcheck(t, "the first touch with no frame left", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, s.Modified, 0, 0})
+	if s.Modified == 0 || s.PagefileFull == 0 || s.Pagefile.Used != 3 {
+		t.Errorf("at the bugcheck: %d modified, PagefileFull %d, %d slots used; want > 0, > 0, 3", s.Modified, s.PagefileFull, s.Pagefile.Used)
+	}
+	if free := s.Zeroed + s.Free + s.Standby; free != 0 {
+		t.Errorf("%d frames still available at the bugcheck", free)
+	}
+	// Every page touched before the bugcheck still holds its value.
+	if touched < m.Frames()/2 {
+		t.Errorf("only %d pages touched before the bugcheck", touched)
+	}
+	for i := uint64(0); i < touched; i++ {
+		if v, ok := m.PeekU64(va + VA(i*PageBytes)); ok && v != i {
+			t.Errorf("page %d holds %d", i, v)
+		}
+	}
+	check(t, m)
+}
+
+// The same bugcheck carries the status of the last failed write in P4.
+func TestNoPagesAvailableReportsTheLastWriteError(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 16 * kib})
+	c := m.cpu0()
+	_, limit := m.Commit()
+	va := mustAllocate(t, m, RegionPagedPool, limit)
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Nth: 1, Status: 0xC000016A})
+	var err error
+	for i := uint64(0); i < limit && err == nil; i++ {
+		err = m.WriteU64(c, va+VA(i*PageBytes), i)
+	}
+	s := m.Stats()
+	wantBugcheck(t, "running out of frames", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, s.Modified, 0, 0xC000016A})
+}
+
+// Without a pagefile, P2 (pages destined for the pagefile) is 0.
+func TestNoPagesAvailableWithoutAPagefile(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
+	c := m.cpu0()
+	_, limit := m.Commit()
+	va := mustAllocate(t, m, RegionPagedPool, limit)
+	var err error
+	for i := uint64(0); i < limit && err == nil; i++ {
+		err = m.WriteU64(c, va+VA(i*PageBytes), i)
+	}
+	s := m.Stats()
+	wantBugcheck(t, "running out of frames", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, 0, 0, 0})
+	check(t, m)
+}
