@@ -1,0 +1,211 @@
+// Command simkern runs scenarios on a simulated Windows-style kernel
+// memory subsystem. `simkern run FILE.yaml` runs one; `simkern run` alone
+// runs the built-in tour. See README.md and docs/scenarios.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"simkern/examples"
+	"simkern/kd"
+	"simkern/scenario"
+)
+
+// version is printed at the top of every run, so a report names the
+// simkern that made it.
+const version = "0.1.0"
+
+// usageError is a bad command line or scenario: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries a run's exit status (1) without another message.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return scenario.ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "simkern: %s\n", err)
+	return scenario.ExitUsage
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "simkern",
+		Short:         "A simulator of a Windows-style kernel memory subsystem",
+		Long:          "simkern simulates physical memory, x64 page tables, a pagefile, CPUs with an IRQL\nand the kernel pool on top, and runs scenarios written in YAML against them.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), versionCmd(stdout))
+	return root
+}
+
+func versionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print simkern's version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdout, "simkern %s\n", version)
+			return nil
+		},
+	}
+}
+
+// load reads a scenario from a file, or the built-in tour when path is "".
+func load(path string) (*scenario.Scenario, error) {
+	if path == "" {
+		data, _ := examples.Read("tour")
+		s, err := scenario.ParseFS(examples.FS(), "tour.yaml", data)
+		return s, err
+	}
+	s, err := scenario.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return s, nil
+}
+
+func runCmd(stdout io.Writer) *cobra.Command {
+	var (
+		seed     uint64
+		jsonOut  bool
+		quiet    bool
+		pooltags string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [FILE.yaml]",
+		Short: "Run a scenario (the built-in tour when no file is given)",
+		Long: "Run a scenario and report each step, then a summary or the bugcheck the\n" +
+			"machine halted with. Exit status: 0 the run ended and every expectation held,\n" +
+			"1 an unexpected bugcheck or a failed expectation, 2 a bad file or command line.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := ""
+			if len(args) == 1 {
+				path = args[0]
+			}
+			s, err := load(path)
+			if err != nil {
+				return err
+			}
+			opt := scenario.Options{JSON: jsonOut, Quiet: quiet, Version: version, Out: stdout}
+			if cmd.Flags().Changed("seed") {
+				opt.Seed, opt.SeedSet = seed, true
+			}
+			if pooltags != "" {
+				f, err := os.Open(pooltags)
+				if err != nil {
+					return usageError{fmt.Errorf("--pooltag: %w", err)}
+				}
+				defer f.Close()
+				if opt.Tags, err = kd.ParsePoolTags(pooltags, f); err != nil {
+					return usageError{err}
+				}
+			}
+			o, err := scenario.Run(s, opt)
+			if err != nil {
+				var se *scenario.Error
+				if errors.As(err, &se) {
+					return usageError{err}
+				}
+				return err
+			}
+			if o.Exit != 0 {
+				return exitError{o.Exit}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "the machine's seed (overrides machine.seed)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")
+	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
+	return cmd
+}
+
+func validateCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE.yaml...",
+		Short: "Check scenario files without running them",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			for _, path := range args {
+				s, err := scenario.Load(path)
+				if err == nil {
+					err = s.Supported()
+				}
+				if err != nil {
+					return usageError{err}
+				}
+				fmt.Fprintf(stdout, "%s: ok (%s)\n", path, s.Name)
+			}
+			return nil
+		},
+	}
+}
+
+func examplesCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "examples [NAME]",
+		Short: "List the built-in example scenarios, or print one to start from",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				data, ok := examples.Read(args[0])
+				if !ok {
+					return usageError{fmt.Errorf("no example %q; `simkern examples` lists them", args[0])}
+				}
+				_, err := stdout.Write(data)
+				return err
+			}
+			for _, name := range examples.Names() {
+				data, _ := examples.Read(name)
+				s, err := scenario.ParseFS(examples.FS(), name+".yaml", data)
+				summary := ""
+				if err == nil {
+					summary = firstLine(s.Description)
+				}
+				fmt.Fprintf(stdout, "%-22s %s\n", name, summary)
+			}
+			fmt.Fprintf(stdout, "\nRun one with: simkern examples NAME > NAME.yaml && simkern run NAME.yaml\n")
+			return nil
+		},
+	}
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+

@@ -1,0 +1,147 @@
+package kd
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"simkern/cpu"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// Target is what the debugger looks at: a machine, its pool, the names a
+// scenario bound, and the processor kd's prompt is on.
+type Target struct {
+	Machine *mm.Machine
+	Pool    *pool.Pool
+	Tags    *PoolTags // nil: BuiltinPoolTags
+	CPU     int       // the "0" of "0: kd>"
+
+	// Names resolves a scenario name (buf) to an address; nil if none.
+	Names func(name string) (uint64, bool)
+}
+
+// command is one debugger command.
+type command struct {
+	name string
+	help string
+	run  func(t *Target, w io.Writer, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"!pool", "!pool ADDR [FLAGS]   the pool page holding ADDR (flag 1: contents, 2: only ADDR's block)", (*Target).pool},
+		{"!poolused", "!poolused [FLAGS [TAG]]   pool use by tag (flag 1: verbose, 2: sort by nonpaged, 4: sort by paged)", (*Target).poolused},
+		{"!irql", "!irql [CPU]   the IRQL of a processor", (*Target).irql},
+		{".help", ".help   this list", (*Target).help},
+	}
+	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
+}
+
+// Run executes one command line and writes its output. An unknown command
+// or bad arguments are reported in the output, as kd does, and returned.
+func (t *Target) Run(w io.Writer, line string) error {
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return nil
+	}
+	name := strings.ToLower(fields[0])
+	for _, c := range commands {
+		if c.name == name {
+			err := c.run(t, w, fields[1:])
+			if err != nil {
+				fmt.Fprintf(w, "%s\n", err)
+			}
+			return err
+		}
+	}
+	err := fmt.Errorf("No export %s found (try .help)", strings.TrimPrefix(fields[0], "!"))
+	fmt.Fprintln(w, err)
+	return err
+}
+
+func (t *Target) help(w io.Writer, _ []string) error {
+	for _, c := range commands {
+		fmt.Fprintln(w, c.help)
+	}
+	return nil
+}
+
+func (t *Target) tags() *PoolTags {
+	if t.Tags == nil {
+		t.Tags = BuiltinPoolTags()
+	}
+	return t.Tags
+}
+
+// Evaluate parses an address or number as the debugger does: hex by
+// default (0x and 0n prefixes allowed, backticks ignored), or a scenario
+// name, optionally plus or minus an offset.
+func (t *Target) Evaluate(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	for _, op := range []byte{'+', '-'} {
+		if i := strings.LastIndexByte(s, op); i > 0 {
+			base, err := t.Evaluate(s[:i])
+			if err != nil {
+				return 0, err
+			}
+			off, err := t.Evaluate(s[i+1:])
+			if err != nil {
+				return 0, err
+			}
+			if op == '+' {
+				return base + off, nil
+			}
+			return base - off, nil
+		}
+	}
+	if t.Names != nil {
+		if v, ok := t.Names(s); ok {
+			return v, nil
+		}
+	}
+	n := strings.ReplaceAll(s, "`", "")
+	base := 16
+	switch {
+	case strings.HasPrefix(n, "0x"), strings.HasPrefix(n, "0X"):
+		n = n[2:]
+	case strings.HasPrefix(n, "0n"):
+		n, base = n[2:], 10
+	}
+	v, err := strconv.ParseUint(n, base, 64)
+	if err != nil {
+		return 0, fmt.Errorf("Couldn't resolve error at '%s'", s)
+	}
+	return v, nil
+}
+
+// irqlName is how !irql names a level (0 is LOW_LEVEL there).
+func irqlName(l cpu.IRQL) string {
+	if l == cpu.PassiveLevel {
+		return "LOW_LEVEL"
+	}
+	return l.String()
+}
+
+func (t *Target) irql(w io.Writer, args []string) error {
+	n := t.CPU
+	if len(args) > 0 {
+		v, err := t.Evaluate(args[0])
+		if err != nil {
+			return err
+		}
+		n = int(v)
+	}
+	cpus := t.Machine.CPUs.CPUs
+	if n < 0 || n >= len(cpus) {
+		return fmt.Errorf("Cannot get PRCB address")
+	}
+	l := cpus[n].IRQL()
+	fmt.Fprintf(w, "Debugger saved IRQL for processor 0x%x -- %d (%s)\n", n, l, irqlName(l))
+	return nil
+}

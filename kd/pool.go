@@ -1,0 +1,235 @@
+package kd
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// regionName is the region !pool names for an address.
+func regionName(va mm.VA) string {
+	switch r := mm.RegionOf(va); r {
+	case mm.RegionNonPagedPool, mm.RegionPagedPool, mm.RegionSpecialPool:
+		return r.String()
+	}
+	return "Unknown"
+}
+
+func (t *Target) pool(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: !pool ADDR [FLAGS]")
+	}
+	v, err := t.Evaluate(args[0])
+	if err != nil {
+		return err
+	}
+	var flags uint64
+	if len(args) > 1 {
+		if flags, err = t.Evaluate(args[1]); err != nil {
+			return err
+		}
+	}
+	va := mm.VA(v)
+	page := va.PageBase()
+	fmt.Fprintf(w, "Pool page %s region is %s\n", va, regionName(va))
+	kind, big := t.Pool.Classify(va)
+	switch kind {
+	case pool.KindBig:
+		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s, size is 0x%x bytes\n", big.VA, big.Tag, big.Bytes)
+		t.ownerLine(w, big.Tag)
+		return nil
+	case pool.KindSmall:
+	default:
+		t.notPool(w, va)
+		return nil
+	}
+	blocks, problem, resident := t.Pool.PageBlocks(page)
+	if !resident {
+		fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", page)
+		return nil
+	}
+	for _, b := range blocks {
+		holds := va >= b.VA && va < b.VA+mm.VA(b.Size)
+		if flags&2 != 0 && !holds {
+			continue
+		}
+		mark := byte(' ')
+		if holds {
+			mark = '*'
+		}
+		fmt.Fprintf(w, "%c%s size: %4x previous size: %4x  %-11s %c%s%s\n",
+			mark, b.VA, b.Size, b.PrevSize, stateWord(b.State), mark, b.Header.PoolTag, protected(b.Header.PoolTag))
+		if holds {
+			t.ownerLine(w, b.Header.PoolTag)
+		}
+		if flags&1 != 0 {
+			t.dumpDwords(w, b.VA+pool.HeaderBytes, b.Size-pool.HeaderBytes)
+		}
+	}
+	if problem != nil {
+		switch {
+		case problem.Zero:
+			fmt.Fprintf(w, "Bad allocation size @%s, zero is invalid\n", problem.At)
+		case problem.TooLarge:
+			fmt.Fprintf(w, "Bad allocation size @%s, too large\n", problem.At)
+		default:
+			fmt.Fprintf(w, "Bad previous allocation size @%s, last size was %x\n", problem.At, problem.LastSize)
+		}
+		fmt.Fprintf(w, "\n*** An error (or corruption) in the pool was detected;\n*** Attempting to diagnose the problem.\n*** Use !poolval %s for more details.\n", page)
+	}
+	return nil
+}
+
+func stateWord(s pool.BlockState) string {
+	switch s {
+	case pool.BlockAllocated:
+		return "(Allocated)"
+	case pool.BlockLookaside:
+		return "(Free )"
+	}
+	return "(Free)"
+}
+
+func protected(tag pool.Tag) string {
+	if tag&pool.ProtectedTag != 0 {
+		return " (Protected)"
+	}
+	return ""
+}
+
+// ownerLine prints the pooltag.txt line under the marked block.
+func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
+	e, ok := t.tags().Lookup(tag)
+	if !ok {
+		fmt.Fprintf(w, "\t\tOwning component : Unknown (update pooltag.txt)\n")
+		return
+	}
+	fmt.Fprintf(w, "\t\tPooltag %s : %s", tag, e.Description)
+	if e.Binary != "" && e.Binary != "<unknown>" {
+		fmt.Fprintf(w, ", Binary : %s", e.Binary)
+	}
+	fmt.Fprintln(w)
+}
+
+// notPool is what !pool says of an address no pool page holds.
+func (t *Target) notPool(w io.Writer, va mm.VA) {
+	fmt.Fprintf(w, "%s is not a valid large pool allocation, checking large session pool...\n", va)
+	fmt.Fprintf(w, "%s is not valid pool. Checking for freed (or corrupt) pool\n", va)
+	fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", va)
+}
+
+// dumpDwords prints a block's body as !pool 1 does: rows of an indented
+// address and four DWORDs, then a blank line.
+func (t *Target) dumpDwords(w io.Writer, va mm.VA, n uint64) {
+	var row [16]byte
+	for off := uint64(0); off < n; off += 16 {
+		got := t.Machine.Peek(va+mm.VA(off), row[:])
+		fmt.Fprintf(w, "    %s ", va+mm.VA(off))
+		for i := 0; i < 16; i += 4 {
+			if i+4 > got {
+				fmt.Fprint(w, " ????????")
+				continue
+			}
+			fmt.Fprintf(w, " %08x", uint32(row[i])|uint32(row[i+1])<<8|uint32(row[i+2])<<16|uint32(row[i+3])<<24)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+func (t *Target) poolused(w io.Writer, args []string) error {
+	var flags uint64
+	var err error
+	if len(args) > 0 {
+		if flags, err = t.Evaluate(args[0]); err != nil {
+			return err
+		}
+	}
+	pattern := "*"
+	if len(args) > 1 {
+		pattern = args[1]
+		if !strings.ContainsAny(pattern, "*?") {
+			pattern = (pattern + "    ")[:4]
+		}
+	}
+	var rows []pool.TagStats
+	for _, s := range t.Pool.Tags() {
+		if s.NonPagedBytes == 0 && s.PagedBytes == 0 {
+			continue
+		}
+		if MatchTag(pattern, s.Tag.String()) {
+			rows = append(rows, s)
+		}
+	}
+	sortBy := "Tag"
+	switch {
+	case flags&2 != 0:
+		sortBy = "NonPaged Pool Consumed"
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmpDesc(a.NonPagedBytes, b.NonPagedBytes) })
+	case flags&4 != 0:
+		sortBy = "Paged Pool Consumed"
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmpDesc(a.PagedBytes, b.PagedBytes) })
+	}
+	fmt.Fprintf(w, " Sorting by  %s\n\n  Pool Used:\n", sortBy)
+	var total pool.TagStats
+	if flags&1 != 0 {
+		fmt.Fprintln(w, "            NonPaged                    Paged")
+		fmt.Fprintln(w, " Tag    Allocs    Frees     Diff     Used   Allocs    Frees     Diff     Used")
+		for _, s := range rows {
+			fmt.Fprintf(w, " %s %8d %8d %8d %8d %8d %8d %8d %8d%s\n", s.Tag,
+				s.NonPagedAllocs, s.NonPagedFrees, s.NonPagedOutstanding(), s.NonPagedBytes,
+				s.PagedAllocs, s.PagedFrees, s.PagedOutstanding(), s.PagedBytes, t.describe(s.Tag))
+			total = addStats(total, s)
+		}
+		fmt.Fprintf(w, " TOTAL %8d %8d %8d %8d %8d %8d %8d %8d\n",
+			total.NonPagedAllocs, total.NonPagedFrees, total.NonPagedOutstanding(), total.NonPagedBytes,
+			total.PagedAllocs, total.PagedFrees, total.PagedOutstanding(), total.PagedBytes)
+		return nil
+	}
+	fmt.Fprintln(w, "            NonPaged            Paged")
+	fmt.Fprintln(w, " Tag    Allocs     Used    Allocs     Used")
+	for _, s := range rows {
+		fmt.Fprintf(w, " %s %8d %8d  %8d %8d%s\n", s.Tag, s.NonPagedOutstanding(), s.NonPagedBytes,
+			s.PagedOutstanding(), s.PagedBytes, t.describe(s.Tag))
+		total = addStats(total, s)
+	}
+	fmt.Fprintf(w, " TOTAL    %8d %8d  %8d %8d\n", total.NonPagedOutstanding(), total.NonPagedBytes,
+		total.PagedOutstanding(), total.PagedBytes)
+	return nil
+}
+
+func cmpDesc(a, b uint64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+func addStats(a, b pool.TagStats) pool.TagStats {
+	a.NonPagedAllocs += b.NonPagedAllocs
+	a.NonPagedFrees += b.NonPagedFrees
+	a.NonPagedBytes += b.NonPagedBytes
+	a.PagedAllocs += b.PagedAllocs
+	a.PagedFrees += b.PagedFrees
+	a.PagedBytes += b.PagedBytes
+	return a
+}
+
+// describe is the description !poolused appends to a row.
+func (t *Target) describe(tag pool.Tag) string {
+	e, ok := t.tags().Lookup(tag)
+	if !ok {
+		return fmt.Sprintf("UNKNOWN pooltag '%s', please update pooltag.txt", tag)
+	}
+	if e.Binary == "" || e.Binary == "<unknown>" {
+		return e.Description
+	}
+	return e.Description + " , Binary: " + e.Binary
+}

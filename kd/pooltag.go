@@ -1,0 +1,116 @@
+package kd
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"io"
+	"strings"
+
+	"simkern/pool"
+)
+
+// PoolTagEntry is one line of pooltag.txt: a tag pattern (with * and ?),
+// the binary that owns it, and what it is for.
+type PoolTagEntry struct {
+	Pattern     string
+	Binary      string
+	Description string
+}
+
+// PoolTags is a parsed pooltag.txt. Lookups try exact tags first, then
+// patterns in file order, as the debugger does.
+type PoolTags struct {
+	exact    map[string]PoolTagEntry
+	patterns []PoolTagEntry
+}
+
+//go:embed pooltag.txt
+var builtinPoolTags string
+
+// BuiltinPoolTags returns the pooltag.txt simkern ships: the tags its own
+// examples and the kernel's common pools use.
+func BuiltinPoolTags() *PoolTags {
+	t, err := ParsePoolTags("pooltag.txt", strings.NewReader(builtinPoolTags))
+	if err != nil {
+		panic(err) // the embedded file is part of simkern: a test covers it
+	}
+	return t
+}
+
+// ParsePoolTags reads the real pooltag.txt format:
+//
+//	rem comment lines, blank lines
+//	TAG - binary - description
+//
+// A tag shorter than four characters is space-padded. The binary column
+// may be <unknown>. A line without the two " - " separators is an error
+// naming the file and line.
+func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
+	t := &PoolTags{exact: map[string]PoolTagEntry{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimRight(sc.Text(), "\r")
+		trimmed := strings.TrimSpace(s)
+		if trimmed == "" || strings.HasPrefix(strings.ToLower(trimmed), "rem") || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, ";") {
+			continue
+		}
+		parts := strings.SplitN(s, " - ", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("%s:%d: want \"TAG - binary - description\"", name, line)
+		}
+		tag := strings.TrimLeft(parts[0], " \t")
+		if len(tag) == 0 || len(tag) > 4 {
+			return nil, fmt.Errorf("%s:%d: tag %q: want 1 to 4 characters", name, line, tag)
+		}
+		tag = (tag + "    ")[:4]
+		e := PoolTagEntry{Pattern: tag, Binary: strings.TrimSpace(parts[1]), Description: strings.TrimSpace(parts[2])}
+		if strings.ContainsAny(tag, "*?") {
+			t.patterns = append(t.patterns, e)
+		} else if _, dup := t.exact[tag]; !dup {
+			t.exact[tag] = e
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return t, nil
+}
+
+// Lookup finds the entry for a tag.
+func (t *PoolTags) Lookup(tag pool.Tag) (PoolTagEntry, bool) {
+	if t == nil {
+		return PoolTagEntry{}, false
+	}
+	s := tag.String()
+	if e, ok := t.exact[s]; ok {
+		return e, true
+	}
+	for _, e := range t.patterns {
+		if MatchTag(e.Pattern, s) {
+			return e, true
+		}
+	}
+	return PoolTagEntry{}, false
+}
+
+// MatchTag matches a four-character tag against a pattern where * is any
+// run and ? one character.
+func MatchTag(pattern, tag string) bool {
+	if pattern == "" {
+		return tag == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(tag); i++ {
+			if MatchTag(pattern[1:], tag[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return tag != "" && MatchTag(pattern[1:], tag[1:])
+	}
+	return tag != "" && pattern[0] == tag[0] && MatchTag(pattern[1:], tag[1:])
+}

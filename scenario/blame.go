@@ -1,0 +1,129 @@
+package scenario
+
+import (
+	"fmt"
+
+	"simkern/cpu"
+	"simkern/pool"
+)
+
+// Blame: every step runs at a synthetic code address of its own, inside
+// the image of the driver it acts for (or the kernel's, for a step without
+// driver:). The address is what the CPU's PC holds while the step runs, so
+// it is what Windows would report as "the address which referenced
+// memory" or the allocator's caller, and what each allocation remembers.
+// The report maps it back to the scenario line.
+//
+// Drivers load 16 MiB apart from FFFFF880`01000000 (the system PTE region,
+// where Windows loads drivers); kernel steps sit in the kernel image at
+// nt+0x400000. Within an image, step k of the file (in file order,
+// counting repeats' and threads' steps) is at +0x10*(k+1).
+
+const (
+	driverImageBase   uint64 = 0xfffff880_01000000
+	driverImageStride uint64 = 0x01000000
+	kernelStepBase           = cpu.KernelImageBase + 0x400000
+	siteStride        uint64 = 0x10
+	maxSites                 = 0x100000 / 0x10 // per image, before offsets wrap
+)
+
+// sites numbers the steps of a scenario in file order.
+type sites struct {
+	steps   []*Step
+	index   map[*Step]int
+	drivers map[string]int // driver name -> image number
+	names   []string       // image number -> driver name
+}
+
+func newSites(s *Scenario) *sites {
+	st := &sites{index: map[*Step]int{}, drivers: map[string]int{}}
+	for _, d := range s.Drivers {
+		st.addDriver(d)
+	}
+	var walk func([]Step)
+	walk = func(steps []Step) {
+		for i := range steps {
+			step := &steps[i]
+			st.index[step] = len(st.steps)
+			st.steps = append(st.steps, step)
+			if step.Driver != "" {
+				st.addDriver(step.Driver)
+			}
+			if step.Repeat != nil {
+				walk(step.Repeat.Steps)
+			}
+		}
+	}
+	walk(s.Steps)
+	for i := range s.Threads {
+		walk(s.Threads[i].Steps)
+	}
+	return st
+}
+
+func (st *sites) addDriver(name string) {
+	if _, ok := st.drivers[name]; !ok {
+		st.drivers[name] = len(st.names)
+		st.names = append(st.names, name)
+	}
+}
+
+// pc returns the code address step runs at.
+func (st *sites) pc(step *Step) uint64 {
+	off := siteStride * uint64(st.index[step]%maxSites+1)
+	if step.Driver == "" {
+		return kernelStepBase + off
+	}
+	return driverImageBase + driverImageStride*uint64(st.drivers[step.Driver]) + off
+}
+
+// symbol names a code address: "acme.sys+0x40", "nt!ExFreePoolWithTag".
+func (st *sites) symbol(pc uint64) string {
+	switch pc {
+	case pool.PCExAllocatePoolWithTag:
+		return "nt!ExAllocatePoolWithTag"
+	case pool.PCExFreePoolWithTag:
+		return "nt!ExFreePoolWithTag"
+	}
+	if pc >= driverImageBase && pc < driverImageBase+driverImageStride*uint64(len(st.names)) {
+		i := (pc - driverImageBase) / driverImageStride
+		return fmt.Sprintf("%s+0x%x", st.names[i], (pc-driverImageBase)%driverImageStride)
+	}
+	if cpu.InKernel(pc) {
+		return fmt.Sprintf("nt+0x%x", pc-cpu.KernelImageBase)
+	}
+	return fmt.Sprintf("%016x", pc)
+}
+
+// step returns the scenario step that runs at pc, if any.
+func (st *sites) step(pc uint64) *Step {
+	var off uint64
+	var driver string
+	switch {
+	case pc >= kernelStepBase && pc < kernelStepBase+siteStride*(maxSites+1):
+		off = pc - kernelStepBase
+	case pc >= driverImageBase && pc < driverImageBase+driverImageStride*uint64(len(st.names)):
+		off = (pc - driverImageBase) % driverImageStride
+		driver = st.names[(pc-driverImageBase)/driverImageStride]
+	default:
+		return nil
+	}
+	if off == 0 || off%siteStride != 0 {
+		return nil
+	}
+	k := int(off/siteStride) - 1
+	if k >= len(st.steps) || st.steps[k].Driver != driver {
+		return nil
+	}
+	return st.steps[k]
+}
+
+// where describes pc for a report: its symbol and, when it is a step, the
+// step's place and text.
+func (st *sites) where(pc uint64) string {
+	s := st.symbol(pc)
+	if step := st.step(pc); step != nil {
+		s += fmt.Sprintf("  (%s:%d: %s)", step.Pos.File, step.Pos.Line, step.Line)
+	}
+	return s
+}

@@ -1,0 +1,220 @@
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// result is what a step did, for the report.
+type result struct {
+	text   string // one line for the text report ("buf = fffff8a0...")
+	output string // a kd command's output
+	failed string // an expectation of the step that did not hold
+
+	address  uint64
+	hasAddr  bool
+	name     string
+	bytes    uint64
+	data     []byte
+	faults   faultDelta
+	pages    int
+	irqlFrom cpu.IRQL
+	irqlTo   cpu.IRQL
+	workload *workloadResult
+}
+
+// faultDelta counts the page faults a step caused.
+type faultDelta struct{ soft, hard, demandZero uint64 }
+
+func (f faultDelta) String() string {
+	var parts []string
+	if f.soft > 0 {
+		parts = append(parts, plural(f.soft, "soft fault"))
+	}
+	if f.hard > 0 {
+		parts = append(parts, plural(f.hard, "hard fault"))
+	}
+	if f.demandZero > 0 {
+		parts = append(parts, plural(f.demandZero, "demand-zero fault"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n uint64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// addr resolves an address operand.
+func (r *runner) addr(a Addr) (mm.VA, error) {
+	if a.IsLiteral {
+		return mm.VA(a.Literal), nil
+	}
+	base, ok := r.names[a.Name]
+	if !ok {
+		return 0, fmt.Errorf("%s is not bound yet", a.Name)
+	}
+	return mm.VA(base + uint64(a.Offset)), nil
+}
+
+// exec runs one leaf step on c. A bugcheck comes back as the error (the
+// machine has halted); any other error is a failed expectation.
+func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
+	before := r.m.Stats()
+	res, err := r.execVerb(c, step)
+	after := r.m.Stats()
+	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
+		after.DemandZeroFaults - before.DemandZeroFaults}
+	return res, err
+}
+
+func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
+	var res result
+	switch step.Verb {
+	case "alloc":
+		a := step.Alloc
+		va, err := r.p.Allocate(c, a.Pool, a.Size, a.Tag)
+		if err != nil {
+			return res, err
+		}
+		if a.As != "" {
+			r.names[a.As] = uint64(va)
+		}
+		res.address, res.hasAddr, res.name, res.bytes = uint64(va), true, a.As, a.Size
+		label := "-> "
+		if a.As != "" {
+			label += a.As + " = "
+		}
+		if va == 0 {
+			res.text = label + "NULL (out of memory)"
+			return res, nil
+		}
+		res.text = fmt.Sprintf("%s%s  (%s, %d bytes)", label, mm.VA(va), a.Pool, a.Size)
+		if a.ExpectNull {
+			return res, fmt.Errorf("expected NULL, got %s", mm.VA(va))
+		}
+	case "free":
+		f := step.Free
+		va, err := r.addr(f.At)
+		if err != nil {
+			return res, err
+		}
+		if f.WithTag {
+			err = r.p.FreeWithTag(c, va, f.Tag)
+		} else {
+			err = r.p.Free(c, va)
+		}
+		res.address, res.hasAddr = uint64(va), true
+		res.text = "-> freed " + va.String()
+		return res, err
+	case "write":
+		w := step.Write
+		va, err := r.addr(w.At)
+		if err != nil {
+			return res, err
+		}
+		res.address, res.hasAddr, res.bytes = uint64(va), true, uint64(len(w.Data))
+		res.text = fmt.Sprintf("-> wrote %s at %s", plural(uint64(len(w.Data)), "byte"), va)
+		return res, r.m.Write(c, va, w.Data)
+	case "read":
+		rd := step.Read
+		va, err := r.addr(rd.At)
+		if err != nil {
+			return res, err
+		}
+		buf := make([]byte, rd.Length)
+		res.address, res.hasAddr, res.bytes = uint64(va), true, rd.Length
+		if err := r.m.Read(c, va, buf); err != nil {
+			return res, err
+		}
+		res.data = buf
+		res.text = fmt.Sprintf("-> %s", showBytes(buf))
+		if rd.HasExpect && !bytes.Equal(buf, rd.Expect) {
+			return res, fmt.Errorf("read %s, expected %s", showBytes(buf), showBytes(rd.Expect))
+		}
+	case "irql":
+		to := *step.IRQL
+		res.irqlFrom, res.irqlTo = c.IRQL(), to
+		var err error
+		if to >= c.IRQL() {
+			_, err = c.Raise(to)
+		} else {
+			err = c.Lower(to)
+		}
+		res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)
+		return res, err
+	case "trim":
+		n, err := r.pageOp(step.Trim, r.m.TrimAll, r.m.Trim)
+		res.pages = n
+		res.text = "-> " + plural(uint64(n), "page") + " trimmed"
+		return res, err
+	case "page_out":
+		n, err := r.pageOp(step.PageOut, r.m.PageOutAll, r.m.PageOut)
+		res.pages = n
+		res.text = "-> " + plural(uint64(n), "page") + " written out and evicted"
+		return res, err
+	case "kd":
+		var b strings.Builder
+		r.kd.CPU = c.Number
+		r.kd.Run(&b, step.KD)
+		res.output = b.String()
+	case "unload":
+		res.text = "-> " + step.Unload + " unloaded"
+	case "workload":
+		return r.workload(c, step.Workload)
+	case "replay":
+		return r.replay(c, step.Replay)
+	}
+	return res, nil
+}
+
+// pageOp runs trim: or page_out: on everything or on one allocation's
+// pages.
+func (r *runner) pageOp(t *Target, all func() int, some func(mm.VA, uint64) int) (int, error) {
+	if t.All {
+		return all(), nil
+	}
+	va, ok := r.names[t.Name]
+	if !ok {
+		return 0, fmt.Errorf("%s is not bound yet", t.Name)
+	}
+	n := r.p.Requested(mm.VA(va))
+	if n == 0 {
+		n = 1
+	}
+	first := mm.VA(va).PageBase()
+	last := (mm.VA(va) + mm.VA(n) - 1).PageBase()
+	return some(first, uint64(last-first)/mm.PageBytes+1), nil
+}
+
+// showBytes prints bytes as text when they are printable, else as hex.
+func showBytes(b []byte) string {
+	const max = 32
+	cut := b
+	if len(cut) > max {
+		cut = cut[:max]
+	}
+	printable := true
+	for _, c := range cut {
+		if c < 0x20 || c > 0x7e {
+			printable = false
+			break
+		}
+	}
+	var s string
+	if printable {
+		s = fmt.Sprintf("%q", cut)
+	} else {
+		s = fmt.Sprintf("% x", cut)
+	}
+	if len(b) > max {
+		s += fmt.Sprintf(" ... (%d bytes)", len(b))
+	}
+	return s
+}

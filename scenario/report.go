@@ -1,0 +1,439 @@
+package scenario
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// Event is one line of --json output (JSON Lines). Fields are documented
+// in docs/json.md and keep their names across versions; new ones may be
+// added. Numbers that are addresses or bugcheck values are hex strings
+// ("0xfffffa8000001010"), since JSON numbers cannot hold every u64.
+type Event struct {
+	Event string `json:"event"` // start, step, bugcheck, summary, end
+
+	// start
+	Simkern     string   `json:"simkern,omitempty"`
+	Scenario    string   `json:"scenario,omitempty"`
+	SHA256      string   `json:"sha256,omitempty"`
+	Seed        *uint64  `json:"seed,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Machine     *Machine `json:"machine,omitempty"`
+
+	// step
+	Seq     uint64  `json:"seq,omitempty"`
+	File    string  `json:"file,omitempty"`
+	Line    int     `json:"line,omitempty"`
+	Col     int     `json:"col,omitempty"`
+	Verb    string  `json:"verb,omitempty"`
+	Step    string  `json:"step,omitempty"`
+	CPU     *int    `json:"cpu,omitempty"`
+	Driver  string  `json:"driver,omitempty"`
+	IRQL    *int    `json:"irql,omitempty"`
+	PC      string  `json:"pc,omitempty"`
+	Name    string  `json:"name,omitempty"`
+	Address string  `json:"address,omitempty"`
+	Bytes   *uint64 `json:"bytes,omitempty"`
+	Data    string  `json:"data,omitempty"` // hex of the bytes read
+	Pages   *int    `json:"pages,omitempty"`
+	Faults  *Faults `json:"faults,omitempty"`
+	Output  string  `json:"output,omitempty"` // kd output
+	Result  string  `json:"result,omitempty"` // the text report's line
+	Failed  string  `json:"failed,omitempty"` // an expectation that did not hold
+
+	Workload *workloadResult `json:"workload,omitempty"`
+
+	// bugcheck
+	Code     string   `json:"code,omitempty"`
+	CodeName string   `json:"code_name,omitempty"`
+	Params   []string `json:"params,omitempty"`
+	Meanings []string `json:"meanings,omitempty"`
+	Check    string   `json:"check,omitempty"`
+	Faulting string   `json:"faulting_ip,omitempty"`
+	Analysis string   `json:"analysis,omitempty"`
+
+	// summary and end
+	Summary  *Summary `json:"summary,omitempty"`
+	Outcome  string   `json:"outcome,omitempty"` // completed, bugcheck, failed
+	Failures []string `json:"failures,omitempty"`
+	Exit     *int     `json:"exit,omitempty"`
+}
+
+// Faults counts the page faults of a step.
+type Faults struct {
+	Soft       uint64 `json:"soft,omitempty"`
+	Hard       uint64 `json:"hard,omitempty"`
+	DemandZero uint64 `json:"demand_zero,omitempty"`
+}
+
+// Summary is the state of the machine when the run ended.
+type Summary struct {
+	Steps    uint64           `json:"steps"`
+	Pool     pool.Totals      `json:"pool"`
+	Tags     []SummaryTag     `json:"tags"`
+	Memory   mm.Stats         `json:"memory"`
+	Leaks    []SummaryLeak    `json:"leaks,omitempty"`
+	Lookside []LookasideTotal `json:"lookaside,omitempty"`
+}
+
+// SummaryTag is one tag's use at the end.
+type SummaryTag struct {
+	Tag           string `json:"tag"`
+	NonPagedAlloc uint64 `json:"nonpaged_allocs"`
+	NonPagedBytes uint64 `json:"nonpaged_bytes"`
+	PagedAllocs   uint64 `json:"paged_allocs"`
+	PagedBytes    uint64 `json:"paged_bytes"`
+}
+
+// SummaryLeak is a block still allocated at the end, with the step that
+// allocated it.
+type SummaryLeak struct {
+	Address string `json:"address"`
+	Tag     string `json:"tag"`
+	Bytes   uint64 `json:"bytes"`
+	By      string `json:"allocated_by"`
+}
+
+// LookasideTotal sums one CPU's lookaside counters.
+type LookasideTotal struct {
+	CPU       int    `json:"cpu"`
+	Allocates uint64 `json:"allocates"`
+	Hits      uint64 `json:"hits"`
+}
+
+// reporter writes a run's output, as text or as JSON Lines.
+type reporter struct {
+	r   *runner
+	w   io.Writer
+	enc *json.Encoder
+	seq uint64
+}
+
+func newReporter(r *runner, opt Options) *reporter {
+	rep := &reporter{r: r, w: opt.Out}
+	if opt.JSON {
+		rep.enc = json.NewEncoder(opt.Out)
+	}
+	return rep
+}
+
+func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
+
+func (rep *reporter) start(seed uint64) {
+	s, opt := rep.r.s, rep.r.opt
+	if rep.enc != nil {
+		m := s.Machine
+		m.Seed = seed
+		rep.emit(Event{Event: "start", Simkern: opt.Version, Scenario: s.Name, File: s.File, SHA256: s.Hash,
+			Seed: &seed, Description: strings.TrimSpace(s.Description), Machine: &m})
+		return
+	}
+	fmt.Fprintf(rep.w, "simkern %s  scenario %q  file %s  sha256 %s  seed %d\n", opt.Version, s.Name, s.File, shortHash(s.Hash), seed)
+	fmt.Fprintf(rep.w, "reproduce: simkern run %s --seed %d\n", s.File, seed)
+	if d := strings.TrimSpace(s.Description); d != "" && !opt.Quiet {
+		for _, line := range strings.Split(d, "\n") {
+			fmt.Fprintf(rep.w, "  %s\n", line)
+		}
+	}
+	m := s.Machine
+	fmt.Fprintf(rep.w, "machine: %s RAM, %s pagefile, %s, %s\n\n", humanize.IBytes(m.RAM), pagefileText(m.Pagefile),
+		plural(uint64(m.CPUs), "CPU"), plural(uint64(m.NUMANodes), "NUMA node"))
+}
+
+func pagefileText(n uint64) string {
+	if n == 0 {
+		return "no"
+	}
+	return humanize.IBytes(n)
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// step reports one executed step.
+func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
+	rep.seq++
+	if rep.enc != nil {
+		num, irql := c.Number, int(c.IRQL())
+		e := Event{Event: "step", Seq: rep.seq, File: step.Pos.File, Line: step.Pos.Line, Col: step.Pos.Col,
+			Verb: step.Verb, Step: step.Line, CPU: &num, Driver: step.Driver, IRQL: &irql,
+			PC: fmt.Sprintf("0x%x", rep.r.st.pc(step)), Name: res.name, Output: res.output,
+			Result: res.text, Failed: res.failed, Workload: res.workload}
+		if res.hasAddr {
+			e.Address = fmt.Sprintf("0x%x", res.address)
+		}
+		if res.bytes > 0 {
+			b := res.bytes
+			e.Bytes = &b
+		}
+		if res.data != nil {
+			e.Data = hex.EncodeToString(res.data)
+		}
+		if step.Verb == "trim" || step.Verb == "page_out" {
+			p := res.pages
+			e.Pages = &p
+		}
+		if f := res.faults; f != (faultDelta{}) {
+			e.Faults = &Faults{Soft: f.soft, Hard: f.hard, DemandZero: f.demandZero}
+		}
+		rep.emit(e)
+		return
+	}
+	if rep.r.opt.Quiet {
+		if res.failed != "" {
+			fmt.Fprintf(rep.w, "%s: %s: expectation failed: %s\n", step.Pos, step.Line, res.failed)
+		}
+		return
+	}
+	where := fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line)
+	ctx := ""
+	if rep.r.s.Machine.CPUs > 1 {
+		ctx = fmt.Sprintf("  [cpu %d]", c.Number)
+	}
+	fmt.Fprintf(rep.w, "#%-4d %s  %s%s\n", rep.seq, where, step.Line, ctx)
+	if res.output != "" {
+		fmt.Fprintf(rep.w, "%d: kd> %s\n%s", c.Number, step.KD, res.output)
+		if !strings.HasSuffix(res.output, "\n") {
+			fmt.Fprintln(rep.w)
+		}
+	}
+	line := res.text
+	if f := res.faults.String(); f != "" {
+		if line != "" {
+			line += "  "
+		}
+		line += "[" + f + "]"
+	}
+	if line != "" {
+		fmt.Fprintf(rep.w, "      %s\n", line)
+	}
+	if res.failed != "" {
+		fmt.Fprintf(rep.w, "      EXPECTATION FAILED: %s\n", res.failed)
+	}
+}
+
+// finish prints the bugcheck report, the summary and the outcome.
+func (rep *reporter) finish(o *Outcome) {
+	r := rep.r
+	sum := r.summary()
+	outcome := "completed"
+	switch {
+	case o.Bugcheck != nil:
+		outcome = "bugcheck"
+	case len(o.Failures) > 0:
+		outcome = "failed"
+	}
+	if len(o.Failures) > 0 && o.Bugcheck == nil {
+		outcome = "failed"
+	}
+	if rep.enc != nil {
+		if b := o.Bugcheck; b != nil {
+			meanings := b.Code.ArgMeanings(b.P)
+			e := Event{Event: "bugcheck", Code: fmt.Sprintf("0x%x", uint32(b.Code)), CodeName: b.Code.Name(),
+				Check: b.Site, Faulting: r.faultingIP(), Analysis: r.analysis(b)}
+			for i, p := range b.P {
+				e.Params = append(e.Params, fmt.Sprintf("0x%x", p))
+				e.Meanings = append(e.Meanings, meanings[i])
+			}
+			if r.cur != nil {
+				e.File, e.Line, e.Col, e.Step = r.cur.Pos.File, r.cur.Pos.Line, r.cur.Pos.Col, r.cur.Line
+			}
+			rep.emit(e)
+		}
+		rep.emit(Event{Event: "summary", Summary: sum})
+		exit := o.Exit
+		rep.emit(Event{Event: "end", Outcome: outcome, Failures: o.Failures, Exit: &exit})
+		return
+	}
+	if b := o.Bugcheck; b != nil {
+		fmt.Fprintf(rep.w, "\n*** The machine halted at %s: %s\n\n", r.cur.Pos, r.cur.Line)
+		fmt.Fprintf(rep.w, "%s\n", b)
+		fmt.Fprintln(rep.w, r.analysis(b))
+	}
+	if !r.opt.Quiet {
+		rep.printSummary(sum)
+	}
+	switch outcome {
+	case "completed":
+		fmt.Fprintf(rep.w, "Outcome: completed, every expectation held (exit %d)\n", o.Exit)
+	case "bugcheck":
+		fmt.Fprintf(rep.w, "Outcome: bugcheck 0x%X %s", uint32(o.Bugcheck.Code), o.Bugcheck.Code.Name())
+		if len(o.Failures) == 0 {
+			fmt.Fprintf(rep.w, ", as expected (exit %d)\n", o.Exit)
+		} else {
+			fmt.Fprintf(rep.w, " (exit %d)\n", o.Exit)
+		}
+	default:
+		fmt.Fprintf(rep.w, "Outcome: expectations failed (exit %d)\n", o.Exit)
+	}
+	for _, f := range o.Failures {
+		fmt.Fprintf(rep.w, "  - %s\n", f)
+	}
+}
+
+// summary gathers the end state.
+func (r *runner) summary() *Summary {
+	s := &Summary{Steps: r.executed, Pool: r.p.Totals(), Memory: r.m.Stats()}
+	for _, t := range r.p.Tags() {
+		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
+			continue
+		}
+		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: t.NonPagedOutstanding(),
+			NonPagedBytes: t.NonPagedBytes, PagedAllocs: t.PagedOutstanding(), PagedBytes: t.PagedBytes})
+	}
+	for _, c := range r.cpus.CPUs {
+		var lt LookasideTotal
+		lt.CPU = c.Number
+		for class := 0; class < 3; class++ {
+			for u := pool.Units(1); u <= pool.LookasideMaxUnits; u++ {
+				l := r.p.Lookaside(c.Number, class, u)
+				lt.Allocates += l.TotalAllocates
+				lt.Hits += l.AllocateHits
+			}
+		}
+		s.Lookside = append(s.Lookside, lt)
+	}
+	s.Leaks = r.leaks()
+	return s
+}
+
+// leaks lists blocks still allocated that a scenario step allocated (the
+// pool's own blocks and workload: keep blocks are listed too: a leak is a
+// leak), at most maxLeaks of them.
+func (r *runner) leaks() []SummaryLeak {
+	const maxLeaks = 20
+	var out []SummaryLeak
+	add := func(va mm.VA, tag pool.Tag, n uint64, owner uint64) bool {
+		if len(out) == maxLeaks {
+			return false
+		}
+		out = append(out, SummaryLeak{Address: va.String(), Tag: tag.String(), Bytes: n, By: r.st.where(owner)})
+		return true
+	}
+	for _, region := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
+		for _, page := range r.p.SmallPages(region) {
+			blocks, _, resident := r.p.PageBlocks(page)
+			if !resident {
+				continue
+			}
+			for _, b := range blocks {
+				if b.State == pool.BlockAllocated && !add(b.VA+pool.HeaderBytes, b.Header.PoolTag, b.Requested, b.Owner) {
+					return out
+				}
+			}
+		}
+	}
+	for _, b := range r.p.BigAllocations() {
+		if !add(b.VA, b.Tag, b.Bytes, b.Owner) {
+			break
+		}
+	}
+	return out
+}
+
+func (rep *reporter) printSummary(s *Summary) {
+	w := rep.w
+	fmt.Fprintf(w, "\nSummary\n")
+	fmt.Fprintf(w, "  steps run      %d\n", s.Steps)
+	p := s.Pool
+	fmt.Fprintf(w, "  nonpaged pool  %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.NonPagedBytes), p.NonPagedPages, p.NonPagedBigPages)
+	fmt.Fprintf(w, "  paged pool     %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.PagedBytes), p.PagedPages, p.PagedBigPages)
+	fmt.Fprintf(w, "  pool calls     %d allocations, %d frees, %d NULL\n", p.RunningAllocs, p.RunningDeAllocs, p.Failures)
+	if len(s.Tags) > 0 {
+		fmt.Fprintf(w, "  in use by tag  %-4s  %8s %10s  %8s %10s\n", "Tag", "NP allocs", "NP used", "P allocs", "P used")
+		for _, t := range s.Tags {
+			fmt.Fprintf(w, "                 %-4s  %8d %10s  %8d %10s\n", t.Tag, t.NonPagedAlloc, humanize.IBytes(t.NonPagedBytes), t.PagedAllocs, humanize.IBytes(t.PagedBytes))
+		}
+	}
+	for _, l := range s.Leaks {
+		fmt.Fprintf(w, "  still allocated %s %s %d bytes, by %s\n", l.Address, l.Tag, l.Bytes, l.By)
+	}
+	m := s.Memory
+	fmt.Fprintf(w, "  page faults    %d soft, %d hard, %d demand-zero\n", m.SoftFaults, m.HardFaults, m.DemandZeroFaults)
+	fmt.Fprintf(w, "  paging         %d trimmed, %d written to the pagefile, %d repurposed, %d evicted\n", m.Trimmed, m.PagesWritten, m.Repurposed, m.Evicted)
+	if m.HasPagefile {
+		fmt.Fprintf(w, "  pagefile       %s used of %s (peak %s), %d reads, %d writes\n",
+			humanize.IBytes(m.Pagefile.Used*mm.PageBytes), humanize.IBytes((m.Pagefile.Slots-1)*mm.PageBytes),
+			humanize.IBytes(m.Pagefile.Peak*mm.PageBytes), m.Pagefile.Reads, m.Pagefile.Writes)
+	}
+	fmt.Fprintf(w, "  memory         %d frames: %d active (%d pageable), %d standby, %d modified, %d free, %d zeroed\n",
+		m.Frames, m.ActivePageable+m.ActiveNonpageable, m.ActivePageable, m.Standby, m.Modified, m.Free, m.Zeroed)
+	fmt.Fprintf(w, "  commit         %s of %s\n\n", humanize.IBytes(m.CommitPages*mm.PageBytes), humanize.IBytes(m.CommitLimitPages*mm.PageBytes))
+}
+
+// faultingIP names the code that was running when the machine halted.
+func (r *runner) faultingIP() string {
+	if r.cur == nil {
+		return ""
+	}
+	return r.st.where(r.st.pc(r.cur))
+}
+
+// analysis is !analyze -v with simkern's details: the faulting step, the
+// pool region and owner of an address parameter, the IRQL.
+func (r *runner) analysis(b *bugcheck.Error) string {
+	var d []bugcheck.Detail
+	c := r.cpus.CPUs[0]
+	if r.cur != nil {
+		c = r.cpus.CPUs[r.cur.CPU]
+	}
+	switch b.Code {
+	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.PageFaultInNonpagedArea:
+		write := b.P[2]&1 != 0 // 0xA, 0xD1: P3 bit 0
+		if b.Code == bugcheck.PageFaultInNonpagedArea {
+			write = b.P[1] == 2
+		}
+		kind := "READ_ADDRESS"
+		if write {
+			kind = "WRITE_ADDRESS"
+		}
+		d = append(d, bugcheck.Detail{Key: kind, Value: fmt.Sprintf("%016x %s", b.P[0], mm.RegionOf(mm.VA(b.P[0])))})
+	}
+	d = append(d, bugcheck.Detail{Key: "CURRENT_IRQL", Value: fmt.Sprintf("%d", c.IRQL())})
+	if ip := r.faultingIP(); ip != "" {
+		d = append(d, bugcheck.Detail{Key: "FAULTING_IP", Value: ip})
+	}
+	for _, p := range b.P {
+		if owner := r.p.Owner(r.blockStart(mm.VA(p))); owner != 0 {
+			d = append(d, bugcheck.Detail{Key: "POOL_BLOCK", Value: fmt.Sprintf("%016x allocated by %s", p, r.st.where(owner))})
+			break
+		}
+	}
+	if r.cur != nil && r.cur.Driver != "" {
+		d = append(d, bugcheck.Detail{Key: "MODULE_NAME", Value: strings.TrimSuffix(r.cur.Driver, ".sys")},
+			bugcheck.Detail{Key: "IMAGE_NAME", Value: r.cur.Driver},
+			bugcheck.Detail{Key: "FAILURE_BUCKET_ID", Value: fmt.Sprintf("0x%X_%s", uint32(b.Code), r.cur.Driver)})
+	}
+	return b.Analysis(d...)
+}
+
+// blockStart returns the data address of the small block holding va (or
+// va itself), so a parameter pointing at a header still finds its owner.
+func (r *runner) blockStart(va mm.VA) mm.VA {
+	if kind, big := r.p.Classify(va); kind == pool.KindBig {
+		return big.VA
+	} else if kind != pool.KindSmall {
+		return va
+	}
+	blocks, _, _ := r.p.PageBlocks(va)
+	for _, b := range blocks {
+		if va >= b.VA && va < b.VA+mm.VA(b.Size) {
+			return b.VA + pool.HeaderBytes
+		}
+	}
+	return va
+}

@@ -1,0 +1,276 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/kd"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// Options are the command line's say in a run.
+type Options struct {
+	Seed    uint64 // with SeedSet, overrides machine.seed
+	SeedSet bool
+	JSON    bool // JSON Lines events instead of text
+	Quiet   bool // text: only the header, the outcome and a bugcheck report
+	Tags    *kd.PoolTags
+	Version string
+	Out     io.Writer
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	Bugcheck *bugcheck.Error // nil: no bugcheck
+	Failures []string        // expectations that did not hold
+	Steps    uint64          // steps executed
+	Exit     int             // 0 ok, 1 bugcheck or failed expectation
+}
+
+// Exit statuses, as the scenario format defines them.
+const (
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitUsage  = 2
+)
+
+// ErrNotSupported is returned for scenario keys that parse but whose
+// behaviour has not landed yet.
+var ErrNotSupported = errors.New("not supported yet")
+
+// Seed returns the seed a run of s uses under opt.
+func (s *Scenario) Seed(opt Options) uint64 {
+	if opt.SeedSet {
+		return opt.Seed
+	}
+	return s.Machine.Seed
+}
+
+// Supported reports keys this build parses but cannot run yet.
+func (s *Scenario) Supported() error {
+	if s.Verifier != nil {
+		return &Error{Pos: s.Verifier.Pos, Key: "verifier", Msg: "not supported yet: see issue 6 (Driver Verifier checks, fault injection and seed campaigns)"}
+	}
+	if len(s.Faults) > 0 {
+		return &Error{Pos: s.Faults[0].Pos, Key: "faults", Msg: "not supported yet: see issue 6 (Driver Verifier checks, fault injection and seed campaigns)"}
+	}
+	return nil
+}
+
+// runner is one run of a scenario.
+type runner struct {
+	s    *Scenario
+	opt  Options
+	out  *reporter
+	cpus *cpu.Set
+	m    *mm.Machine
+	p    *pool.Pool
+	kd   *kd.Target
+	st   *sites
+	rng  *rand.Rand // the workload and schedule stream, from the seed
+
+	names    map[string]uint64
+	failures []string
+	executed uint64
+	bc       *bugcheck.Error
+	cur      *Step // the step running, for the bugcheck report
+}
+
+// Run builds the machine s describes and runs it. The error is for the
+// host (a pagefile that cannot be created); everything the simulated
+// machine does, bugchecks included, is in the Outcome and the output.
+func Run(s *Scenario, opt Options) (*Outcome, error) {
+	if err := s.Supported(); err != nil {
+		return nil, err
+	}
+	seed := s.Seed(opt)
+	cpus, err := cpu.NewSet(s.Machine.CPUs, s.Machine.NUMANodes)
+	if err != nil {
+		return nil, err
+	}
+	machineRand := rand.New(rand.NewPCG(seed, 0x73696d6b65726e)) // "simkern"
+	m, err := mm.New(mm.Config{RAMBytes: s.Machine.RAM, PagefileBytes: s.Machine.Pagefile, CPUs: cpus, Rand: machineRand})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	p, err := pool.New(m, pool.Config{})
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{
+		s: s, opt: opt, cpus: cpus, m: m, p: p,
+		st:    newSites(s),
+		rng:   rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
+		names: map[string]uint64{},
+	}
+	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup}
+	r.out = newReporter(r, opt)
+	r.out.start(seed)
+	if len(s.Threads) > 0 {
+		r.runThreads()
+	} else {
+		r.runSteps(s.Steps)
+	}
+	return r.finish(), nil
+}
+
+func (r *runner) lookup(name string) (uint64, bool) {
+	v, ok := r.names[name]
+	return v, ok
+}
+
+// runSteps runs a list of steps in order, stopping at a bugcheck.
+func (r *runner) runSteps(steps []Step) bool {
+	for i := range steps {
+		if !r.runStep(&steps[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// runStep runs one step (a repeat runs its body) and reports whether the
+// machine is still up.
+func (r *runner) runStep(step *Step) bool {
+	if step.Repeat != nil {
+		for i := 0; i < step.Repeat.Times; i++ {
+			if !r.runSteps(step.Repeat.Steps) {
+				return false
+			}
+		}
+		return true
+	}
+	r.executed++
+	r.cur = step
+	c := r.cpus.CPUs[step.CPU]
+	c.PC = r.st.pc(step)
+	res, err := r.exec(c, step)
+	c.PC = cpu.KernelImageBase
+	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
+		r.bc = b
+		r.out.step(step, c, res)
+		return false
+	}
+	if err != nil {
+		res.failed = err.Error()
+		r.failures = append(r.failures, fmt.Sprintf("%s: %s: %s", step.Pos, step.Line, err))
+	}
+	r.out.step(step, c, res)
+	return true
+}
+
+// thread is one simulated thread: its own stack of step lists, so a
+// repeat inside it unrolls lazily.
+type thread struct {
+	t     *Thread
+	stack []frame
+}
+
+type frame struct {
+	steps []Step
+	i     int
+	left  int // repeats of this frame still to run after the current pass
+}
+
+// next returns the thread's next leaf step, or nil when it is done.
+func (th *thread) next() *Step {
+	for len(th.stack) > 0 {
+		f := &th.stack[len(th.stack)-1]
+		if f.i == len(f.steps) {
+			if f.left > 0 {
+				f.left--
+				f.i = 0
+				continue
+			}
+			th.stack = th.stack[:len(th.stack)-1]
+			continue
+		}
+		step := &f.steps[f.i]
+		f.i++
+		if step.Repeat != nil {
+			if step.Repeat.Times > 0 && len(step.Repeat.Steps) > 0 {
+				th.stack = append(th.stack, frame{steps: step.Repeat.Steps, left: step.Repeat.Times - 1})
+			}
+			continue
+		}
+		return step
+	}
+	return nil
+}
+
+// runThreads interleaves the threads one step at a time: in turn
+// (round-robin) or by a draw from the seed (random).
+func (r *runner) runThreads() {
+	var live []*thread
+	for i := range r.s.Threads {
+		live = append(live, &thread{t: &r.s.Threads[i], stack: []frame{{steps: r.s.Threads[i].Steps}}})
+	}
+	turn := 0
+	for len(live) > 0 {
+		k := turn % len(live)
+		if r.s.Schedule == "random" {
+			k = r.rng.IntN(len(live))
+		}
+		step := live[k].next()
+		if step == nil {
+			live = append(live[:k], live[k+1:]...)
+			continue
+		}
+		turn = k + 1
+		if !r.runStep(step) {
+			return
+		}
+	}
+}
+
+// finish checks the expectations that concern the end of the run and
+// prints the summary and the outcome.
+func (r *runner) finish() *Outcome {
+	o := &Outcome{Bugcheck: r.bc, Steps: r.executed}
+	if e := r.s.Expect; e != nil && e.Bugcheck != nil {
+		if msg := r.matchBugcheck(e.Bugcheck); msg != "" {
+			r.failures = append(r.failures, msg)
+		}
+	} else if r.bc != nil {
+		r.failures = append(r.failures, "the machine bugchecked and nothing expected it")
+	}
+	o.Failures = r.failures
+	if len(o.Failures) > 0 {
+		o.Exit = ExitFailed
+	}
+	r.out.finish(o)
+	return o
+}
+
+// matchBugcheck compares the run's bugcheck with the expected one.
+func (r *runner) matchBugcheck(want *ExpectBugcheck) string {
+	if r.bc == nil {
+		return fmt.Sprintf("expected bugcheck 0x%X, but the run ended without one", want.Code)
+	}
+	if uint32(r.bc.Code) != want.Code {
+		return fmt.Sprintf("expected bugcheck 0x%X, got 0x%X (%s)", want.Code, uint32(r.bc.Code), r.bc.Code.Name())
+	}
+	for i, v := range want.P {
+		if v == nil {
+			continue
+		}
+		w := v.Literal
+		if v.Name != "" {
+			base, ok := r.names[v.Name]
+			if !ok {
+				return fmt.Sprintf("expected P%d = %s, but %s was never bound", i+1, v, v.Name)
+			}
+			w = base + uint64(v.Offset)
+		}
+		if r.bc.P[i] != w {
+			return fmt.Sprintf("expected P%d = %s (0x%x), got 0x%x", i+1, v, w, r.bc.P[i])
+		}
+	}
+	return ""
+}

@@ -1,0 +1,281 @@
+package scenario
+
+// Trace files for replay:. One operation a line:
+//
+//	a ID POOL TAG SIZE [CPU]    allocate, naming the block ID
+//	f ID                        free block ID
+//
+// A field that starts with # starts a comment, so tags may hold '#' but
+// not begin with it. The reader streams: it keeps the current line, the
+// ops and the set of live IDs, and a line costs no garbage, so a
+// million-line trace loads in a fraction of a second.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"simkern/pool"
+)
+
+const maxTraceLine = 64 << 10
+
+// ParseTrace reads a trace from r; name is used in errors. A bad line, a
+// free of an ID that is not allocated, or a second allocation of a live
+// ID is an *Error at that line and field.
+func ParseTrace(name string, r io.Reader) ([]TraceOp, error) {
+	return parseTrace(name, r, MaxCPUs, 0)
+}
+
+// readTrace opens and parses the trace at path for a machine with cpus
+// CPUs. Only regular files are read, so a path like /dev/zero cannot hang
+// the loader.
+func readTrace(fsys fs.FS, path string, cpus int) ([]TraceOp, error) {
+	var f fs.File
+	var err error
+	if fsys != nil {
+		f, err = fsys.Open(path)
+	} else {
+		f, err = os.Open(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("the trace %s is not a regular file", path)
+	}
+	if fi.Size() > MaxTraceBytes {
+		return nil, fmt.Errorf("the trace %s is larger than %d MiB", path, MaxTraceBytes>>20)
+	}
+	// About 16 bytes a line: reserve once instead of growing through
+	// copies, but not more than a million ops on the file's word alone.
+	return parseTrace(path, io.LimitReader(f, MaxTraceBytes), cpus, int(min(fi.Size()/16, 1<<20)))
+}
+
+// traceField is one whitespace-separated field and its column.
+type traceField struct {
+	b   []byte
+	col int
+}
+
+// traceParser holds one parse; its error method is why the hot loop needs
+// no closures.
+type traceParser struct {
+	name string
+	line int
+}
+
+func (p *traceParser) errorf(col int, key, format string, args ...any) error {
+	return &Error{Pos: Pos{File: p.name, Line: p.line, Col: col}, Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// traceTypes are the pool types by name, as bytes for allocation-free matching.
+var traceTypes = func() []struct {
+	name []byte
+	t    pool.Type
+} {
+	var out []struct {
+		name []byte
+		t    pool.Type
+	}
+	for _, n := range pool.TypeNames() {
+		t, err := pool.ParseType(n)
+		if err != nil {
+			panic("scenario: pool.TypeNames lists " + n + ", which pool.ParseType refuses")
+		}
+		out = append(out, struct {
+			name []byte
+			t    pool.Type
+		}{[]byte(n), t})
+	}
+	return out
+}()
+
+func parseTrace(name string, r io.Reader, cpus, hint int) ([]TraceOp, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxTraceLine)
+	ops := make([]TraceOp, 0, min(hint, MaxTraceOps))
+	live := map[uint64]int{} // ID -> line that allocated it
+	p := &traceParser{name: name}
+	var f [7]traceField
+	for sc.Scan() {
+		p.line++
+		n := splitTrace(sc.Bytes(), &f)
+		if n == 0 {
+			continue
+		}
+		if len(ops) >= MaxTraceOps {
+			return nil, p.errorf(1, "", "more than %d operations in one trace", MaxTraceOps)
+		}
+		op := TraceOp{Line: p.line}
+		switch string(f[0].b) {
+		case "a":
+			if n < 5 || n > 6 {
+				return nil, p.errorf(1, "", "want `a ID POOL TAG SIZE [CPU]`, got %d fields", n)
+			}
+			op.Alloc = true
+		case "f":
+			if n != 2 {
+				return nil, p.errorf(1, "", "want `f ID`, got %d fields", n)
+			}
+		default:
+			return nil, p.errorf(f[0].col, "op", "unknown operation %q: want a (allocate) or f (free)", shortenText(string(f[0].b), 20))
+		}
+		id, ok := traceUint(f[1].b)
+		if !ok {
+			return nil, p.errorf(f[1].col, "id", "bad id %q: want a whole number", shortenText(string(f[1].b), 24))
+		}
+		op.ID = id
+		if !op.Alloc {
+			if _, ok := live[id]; !ok {
+				return nil, p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed already)", id)
+			}
+			delete(live, id)
+			ops = append(ops, op)
+			continue
+		}
+		if at, ok := live[id]; ok {
+			return nil, p.errorf(f[1].col, "id", "allocates id %d again; line %d allocated it and nothing freed it", id, at)
+		}
+		if op.Pool, ok = tracePool(f[2].b); !ok {
+			// The slow path gives the message, and agrees with pool
+			// on spellings the fast path does not know (0o, 0b, _).
+			t, err := pool.ParseType(string(f[2].b))
+			if err != nil {
+				return nil, p.errorf(f[2].col, "pool", "%v", err)
+			}
+			op.Pool = t
+		}
+		if op.Tag, ok = traceTag(f[3].b); !ok {
+			t, err := pool.ParseTag(string(f[3].b))
+			if err != nil {
+				return nil, p.errorf(f[3].col, "tag", "%v", err)
+			}
+			op.Tag = t
+		}
+		size, ok := traceUint(f[4].b)
+		if !ok || size > MaxAllocBytes {
+			return nil, p.errorf(f[4].col, "size", "bad size %q: want a whole number of bytes up to %d", shortenText(string(f[4].b), 24), uint64(MaxAllocBytes))
+		}
+		op.Size = size
+		if n == 6 {
+			c, ok := traceUint(f[5].b)
+			if !ok || c >= uint64(cpus) {
+				return nil, p.errorf(f[5].col, "cpu", "bad cpu %q: the machine has CPUs 0 to %d", shortenText(string(f[5].b), 24), cpus-1)
+			}
+			op.CPU, op.CPUSet = int(c), true
+		}
+		live[id] = p.line
+		ops = append(ops, op)
+	}
+	if err := sc.Err(); err != nil {
+		p.line++
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, p.errorf(1, "", "line longer than %d KiB", maxTraceLine>>10)
+		}
+		return nil, p.errorf(1, "", "read error: %v", err)
+	}
+	return ops, nil
+}
+
+// splitTrace splits line into fields, stopping at a field that starts
+// with '#'. It fills at most len(f) fields and returns how many there
+// are, so a line with too many fields returns len(f).
+func splitTrace(line []byte, f *[7]traceField) int {
+	n := 0
+	for i := 0; i < len(line); {
+		for i < len(line) && isTraceSpace(line[i]) {
+			i++
+		}
+		if i == len(line) || line[i] == '#' {
+			break
+		}
+		start := i
+		for i < len(line) && !isTraceSpace(line[i]) {
+			i++
+		}
+		if n == len(f) {
+			return n
+		}
+		f[n] = traceField{b: line[start:i], col: start + 1}
+		n++
+	}
+	return n
+}
+
+func isTraceSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+
+// traceUint reads decimal or 0x hex digits.
+func traceUint(b []byte) (uint64, bool) {
+	base := uint64(10)
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		base, b = 16, b[2:]
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return 0, false
+		}
+		if v > (1<<64-1-d)/base {
+			return 0, false
+		}
+		v = v*base + d
+	}
+	return v, true
+}
+
+// tracePool matches a POOL_TYPE name (any case) or number, as
+// pool.ParseType does, without turning the field into a string.
+func tracePool(b []byte) (pool.Type, bool) {
+	for _, tt := range traceTypes {
+		if bytes.EqualFold(b, tt.name) {
+			return tt.t, true
+		}
+	}
+	if v, ok := traceUint(b); ok {
+		for _, tt := range traceTypes {
+			if uint64(tt.t) == v {
+				return tt.t, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// traceTag reads one to four printable characters, or a 0x number, as
+// pool.ParseTag does.
+func traceTag(b []byte) (pool.Tag, bool) {
+	if len(b) >= 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		v, ok := traceUint(b)
+		return pool.Tag(v), ok && v <= 0xFFFFFFFF
+	}
+	if len(b) < 1 || len(b) > 4 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return 0, false
+		}
+	}
+	return pool.TagOf(string(b)), true
+}

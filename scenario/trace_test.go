@@ -1,0 +1,164 @@
+package scenario
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"simkern/pool"
+)
+
+func TestParseTrace(t *testing.T) {
+	src := `# op id pool tag size [cpu]
+a 1 NonPagedPool Irp  240 0
+a 2 PagedPool    File 1024   # a trailing comment
+
+	a 0x10 1 0x41424344 0x20 3
+f 1
+a 1 nonpagedpoolnx Ab#c 16
+f 0x10
+`
+	got, err := ParseTrace("boot.trace", strings.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TraceOp{
+		{Alloc: true, ID: 1, Pool: pool.NonPagedPool, Tag: pool.TagOf("Irp"), Size: 240, CPU: 0, CPUSet: true, Line: 2},
+		{Alloc: true, ID: 2, Pool: pool.PagedPool, Tag: pool.TagOf("File"), Size: 1024, Line: 3},
+		{Alloc: true, ID: 16, Pool: pool.PagedPool, Tag: 0x41424344, Size: 32, CPU: 3, CPUSet: true, Line: 5},
+		{ID: 1, Line: 6},
+		{Alloc: true, ID: 1, Pool: pool.NonPagedPoolNx, Tag: pool.TagOf("Ab#c"), Size: 16, Line: 7},
+		{ID: 16, Line: 8},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d ops, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("op %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestParseTraceErrors: each bad line is reported as FILE:LINE:COL at the
+// field that is wrong.
+func TestParseTraceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src     string
+		pos, key, msg string
+	}{
+		{"an unknown operation", "a 1 PagedPool Abcd 8\nx 1\n", "t.trace:2:1", "op", `unknown operation "x"`},
+		{"an upper-case operation", "A 1 PagedPool Abcd 8\n", "t.trace:1:1", "op", `unknown operation "A"`},
+		{"an alloc missing its size", "# header\na 1 PagedPool Abcd\n", "t.trace:2:1", "", "want `a ID POOL TAG SIZE [CPU]`, got 4 fields"},
+		{"an alloc with too many fields", "a 1 PagedPool Abcd 8 0 9\n", "t.trace:1:1", "", "got 7 fields"},
+		{"an alloc with far too many fields", "a 1 PagedPool Abcd 8 0 9 9 9 9\n", "t.trace:1:1", "", "got 7 fields"},
+		{"a free missing its id", "f\n", "t.trace:1:1", "", "want `f ID`, got 1 fields"},
+		{"a free with extra fields", "a 1 PagedPool Abcd 8\nf 1 2\n", "t.trace:2:1", "", "want `f ID`"},
+		{"a bad id", "a one PagedPool Abcd 8\n", "t.trace:1:3", "id", `bad id "one"`},
+		{"an id past 64 bits", "a 18446744073709551616 PagedPool Abcd 8\n", "t.trace:1:3", "id", "bad id"},
+		{"a bad size", "a 1 PagedPool Abcd 12x\n", "t.trace:1:20", "size", `bad size "12x"`},
+		{"a negative size", "a 1 PagedPool Abcd -5\n", "t.trace:1:20", "size", `bad size "-5"`},
+		{"a size past 4 GiB", "a 1 PagedPool Abcd 0x100000001\n", "t.trace:1:20", "size", "up to 4294967296"},
+		{"an unknown pool", "a 1 PagedPoo Abcd 8\n", "t.trace:1:5", "pool", `unknown pool type "PagedPoo"`},
+		{"an unknown pool number", "a 1 3 Abcd 8\n", "t.trace:1:5", "pool", `unknown pool type "3"`},
+		{"a tag too long", "a 1 PagedPool Abcde 8\n", "t.trace:1:15", "tag", "a tag is 1 to 4 characters"},
+		{"a hex tag too wide", "a 1 PagedPool 0x123456789 8\n", "t.trace:1:15", "tag", "fit in 32 bits"},
+		{"a bare 0x tag", "a 1 PagedPool 0x 8\n", "t.trace:1:15", "tag", "fit in 32 bits"},
+		{"a cpu past 255", "a 1 PagedPool Abcd 8 256\n", "t.trace:1:22", "cpu", "the machine has CPUs 0 to 255"},
+		{"a double alloc of a live id", "a 7 PagedPool Abcd 8\n\na 7 PagedPool Abcd 8\n", "t.trace:3:3", "id", "allocates id 7 again; line 1 allocated it"},
+		{"a free of an id never allocated", "a 1 PagedPool Abcd 8\nf 2\n", "t.trace:2:3", "id", "frees id 2, which is not allocated"},
+		{"a second free of an id", "a 1 PagedPool Abcd 8\nf 1\nf 1\n", "t.trace:3:3", "id", "frees id 1"},
+		{"a line past 64 KiB", "a 1 PagedPool Abcd 8\n" + strings.Repeat(" ", 70000) + "\n", "t.trace:2:1", "", "line longer than 64 KiB"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseTrace("t.trace", strings.NewReader(tc.src))
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v (%T), want *Error", err, err)
+			}
+			if e.Pos.String() != tc.pos || e.Key != tc.key || !strings.Contains(e.Msg, tc.msg) {
+				t.Errorf("got  %v\nwant %s: %s: ...%s...", err, tc.pos, tc.key, tc.msg)
+			}
+		})
+	}
+}
+
+func TestParseTraceAgreesWithPool(t *testing.T) {
+	// The allocation-free fast paths must read every spelling as pool does.
+	for _, s := range append(pool.TypeNames(), "0", "1", "2", "4", "5", "512", "0x200", "0o1", "nonpagedpool", "PAGEDPOOL") {
+		want, wantErr := pool.ParseType(s)
+		ops, err := ParseTrace("t", strings.NewReader("a 1 "+s+" Abcd 8\n"))
+		if (err == nil) != (wantErr == nil) || err == nil && ops[0].Pool != want {
+			t.Errorf("pool %q: trace reads %v, %v; pool.ParseType reads %v, %v", s, ops, err, want, wantErr)
+		}
+	}
+	for _, s := range []string{"A", "Ab", "Abc", "Abcd", "0x41", "0X41424344", "a#b", "~~~~"} {
+		want, wantErr := pool.ParseTag(s)
+		ops, err := ParseTrace("t", strings.NewReader("a 1 PagedPool "+s+" 8\n"))
+		if (err == nil) != (wantErr == nil) || err == nil && ops[0].Tag != want {
+			t.Errorf("tag %q: trace reads %v, %v; pool.ParseTag reads %v, %v", s, ops, err, want, wantErr)
+		}
+	}
+}
+
+// bigTrace writes n lines: allocations that build up to 1,000 live
+// blocks, then frees, so both ops and the live-ID set are exercised.
+func bigTrace(n int) []byte {
+	var b bytes.Buffer
+	b.Grow(n * 28)
+	pools := []string{"NonPagedPool", "PagedPool", "NonPagedPoolNx"}
+	id := 0
+	for i := 0; i < n; i++ {
+		if i%2 == 1 && id > 1000 {
+			fmt.Fprintf(&b, "f %d\n", id-1000)
+			continue
+		}
+		id++
+		if i%3 == 0 {
+			fmt.Fprintf(&b, "a %d %s Tg%02d %d %d\n", id, pools[i%3], i%100, 16+i%4000, i%4)
+		} else {
+			fmt.Fprintf(&b, "a %d %s Tg%02d %d\n", id, pools[i%3], i%100, 16+i%4000)
+		}
+	}
+	return b.Bytes()
+}
+
+func TestParseTraceMillionLines(t *testing.T) {
+	data := bigTrace(1_000_000)
+	ops, err := ParseTrace("big.trace", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 1_000_000 || ops[999_999].Line != 1_000_000 {
+		t.Fatalf("%d ops, last on line %d; want 1000000 of each", len(ops), ops[len(ops)-1].Line)
+	}
+}
+
+// TestParseTraceAllocatesNothingPerLine: ten times the lines must not cost
+// more allocations than the op slice's growth and the live set's.
+func TestParseTraceAllocatesNothingPerLine(t *testing.T) {
+	count := func(n int) float64 {
+		data := bigTrace(n)
+		return testing.AllocsPerRun(5, func() {
+			if _, err := parseTrace("t", bytes.NewReader(data), MaxCPUs, n); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	small, large := count(10_000), count(100_000)
+	if large > small+20 {
+		t.Errorf("10,000 lines: %v allocations; 100,000 lines: %v. Lines should cost none", small, large)
+	}
+}
+
+func BenchmarkParseTrace(b *testing.B) {
+	data := bigTrace(1_000_000)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseTrace("big.trace", bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package scenario
+
+import (
+	"fmt"
+
+	"simkern/cpu"
+	"simkern/mm"
+)
+
+// workloadResult is what a workload: or replay: step did.
+type workloadResult struct {
+	Allocs, Frees, Failures, PeakLive, Left uint64
+}
+
+func (w *workloadResult) String() string {
+	s := fmt.Sprintf("-> %d allocations, %d frees", w.Allocs, w.Frees)
+	if w.Failures > 0 {
+		s += fmt.Sprintf(", %d returned NULL", w.Failures)
+	}
+	s += fmt.Sprintf(", peak %d live", w.PeakLive)
+	if w.Left > 0 {
+		s += fmt.Sprintf(", %d kept", w.Left)
+	}
+	return s
+}
+
+// workload runs a workload: step, the same shape of work as the host
+// baseline in the benchmark: fill to live blocks, then alternately free a
+// random live block and allocate a new one until ops operations are done,
+// then free what is left unless keep.
+func (r *runner) workload(c *cpu.CPU, w *WorkloadStep) (result, error) {
+	res := result{workload: &workloadResult{}}
+	wr := res.workload
+	type block struct {
+		va mm.VA
+		n  uint64
+	}
+	live := make([]block, 0, min(w.Live, 1<<20))
+	span := w.MaxSize - w.MinSize + 1
+	var scratch []byte
+	free := func(k int) error {
+		b := live[k]
+		if w.Verify {
+			if uint64(cap(scratch)) < b.n {
+				scratch = make([]byte, b.n)
+			}
+			buf := scratch[:b.n]
+			if err := r.m.Read(c, b.va, buf); err != nil {
+				return err
+			}
+			if i := checkPattern(b.va, buf); i >= 0 {
+				return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
+			}
+		}
+		if err := r.p.Free(c, b.va); err != nil {
+			return err
+		}
+		live[k] = live[len(live)-1]
+		live = live[:len(live)-1]
+		wr.Frees++
+		return nil
+	}
+	for i := uint64(0); i < w.Ops; i++ {
+		n := uint64(len(live))
+		if n < w.Live && (n == 0 || i < w.Live || (i-w.Live)%2 == 1) {
+			size := w.MinSize + r.rng.Uint64N(span)
+			va, err := r.p.Allocate(c, w.Pool, size, w.Tag)
+			if err != nil {
+				return res, err
+			}
+			wr.Allocs++
+			if va == 0 {
+				wr.Failures++
+				continue
+			}
+			if w.Verify {
+				if err := r.fillPattern(c, va, size, &scratch); err != nil {
+					return res, err
+				}
+			}
+			live = append(live, block{va, size})
+			wr.PeakLive = max(wr.PeakLive, uint64(len(live)))
+			continue
+		}
+		if err := free(r.rng.IntN(len(live))); err != nil {
+			return res, err
+		}
+	}
+	if w.Keep {
+		wr.Left = uint64(len(live))
+	} else {
+		for len(live) > 0 {
+			if err := free(len(live) - 1); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.text = wr.String()
+	return res, nil
+}
+
+// The verify pattern: each byte depends on the block's address and its
+// offset, so a block that receives another's bytes is caught too.
+func patternByte(va mm.VA, i int) byte { return byte(uint64(va)>>4) ^ byte(i) ^ byte(i>>8) ^ 0x5a }
+
+func (r *runner) fillPattern(c *cpu.CPU, va mm.VA, n uint64, scratch *[]byte) error {
+	if uint64(cap(*scratch)) < n {
+		*scratch = make([]byte, n)
+	}
+	buf := (*scratch)[:n]
+	for i := range buf {
+		buf[i] = patternByte(va, i)
+	}
+	return r.m.Write(c, va, buf)
+}
+
+func checkPattern(va mm.VA, buf []byte) int {
+	for i, b := range buf {
+		if b != patternByte(va, i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// replay runs a trace file's operations. An allocation that returned NULL
+// makes the matching free a no-op, as a driver checking for NULL would.
+func (r *runner) replay(c *cpu.CPU, rp *ReplayStep) (result, error) {
+	res := result{workload: &workloadResult{}}
+	wr := res.workload
+	ids := make(map[uint64]mm.VA)
+	for _, op := range rp.Ops {
+		oc := c
+		if op.CPUSet && op.CPU != c.Number {
+			oc = r.cpus.CPUs[op.CPU]
+			oc.PC = c.PC // the trace's driver runs there too
+		}
+		if op.Alloc {
+			va, err := r.p.Allocate(oc, op.Pool, op.Size, op.Tag)
+			if err != nil {
+				return res, err
+			}
+			wr.Allocs++
+			if va == 0 {
+				wr.Failures++
+			}
+			ids[op.ID] = va
+			wr.PeakLive = max(wr.PeakLive, uint64(len(ids)))
+			continue
+		}
+		va := ids[op.ID]
+		delete(ids, op.ID)
+		if va == 0 {
+			continue
+		}
+		if err := r.p.Free(oc, va); err != nil {
+			return res, err
+		}
+		wr.Frees++
+	}
+	for _, oc := range r.cpus.CPUs {
+		if oc != c {
+			oc.PC = cpu.KernelImageBase
+		}
+	}
+	wr.Left = uint64(len(ids))
+	res.text = wr.String()
+	return res, nil
+}
