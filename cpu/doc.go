@@ -19,7 +19,7 @@
 // is the kernel; anything else is a driver, which is how the memory manager
 // chooses between 0xA and 0xD1, as Windows does from the faulting RIP.
 //
-// TLB. A direct-mapped cache of virtual page → frame translations, looked
+// TLB. A direct-mapped cache of 2048 virtual page → frame translations, looked
 // up by the memory manager before it walks the page tables. An entry holds
 // a pointer to the frame's bytes, so a hit costs one compare. The memory
 // manager invalidates an entry on every CPU (a shootdown) whenever the PTE

@@ -1,7 +1,9 @@
 package cpu
 
-// TLBEntries is the number of entries in each CPU's TLB (direct mapped).
-const TLBEntries = 64
+// TLBEntries is the number of entries in each CPU's TLB (direct mapped),
+// about the size of a modern x64 second-level TLB: enough that a pool
+// working set of a few thousand pages mostly hits.
+const TLBEntries = 2048
 
 // TLBEntry caches one translation. VPN is the virtual page number plus one,
 // so the zero entry is empty.

@@ -12,8 +12,16 @@ import (
 // which walks the tables, resolves a fault if there is one, sets A and D,
 // and fills the TLB.
 
-// ReadU64 reads the little-endian u64 at va.
+// ReadU64 reads the little-endian u64 at va. The TLB-hit path is small
+// enough to inline into callers; everything else is readU64Slow.
 func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
+	if e := c.TLB.Lookup(uint64(va)); e != nil && va&7 == 0 && m.halted == nil {
+		return binary.LittleEndian.Uint64(e.Data[va&pageOffsetMask:]), nil
+	}
+	return m.readU64Slow(c, va)
+}
+
+func (m *Machine) readU64Slow(c *cpu.CPU, va VA) (uint64, error) {
 	off := va.PageOffset()
 	if off > PageBytes-8 { // it straddles two pages
 		var b [8]byte
@@ -21,11 +29,6 @@ func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
 			return 0, err
 		}
 		return binary.LittleEndian.Uint64(b[:]), nil
-	}
-	if m.halted == nil {
-		if e := c.TLB.Lookup(uint64(va)); e != nil {
-			return binary.LittleEndian.Uint64(e.Data[off:]), nil
-		}
 	}
 	// The TLB was asked once already: walk without asking again, so a
 	// miss is counted once.
@@ -36,19 +39,21 @@ func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
 	return binary.LittleEndian.Uint64(data[off:]), nil
 }
 
-// WriteU64 writes v little-endian at va.
+// WriteU64 writes v little-endian at va; its TLB-hit path inlines too.
 func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
+	if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty && va&7 == 0 && m.halted == nil {
+		binary.LittleEndian.PutUint64(e.Data[va&pageOffsetMask:], v)
+		return nil
+	}
+	return m.writeU64Slow(c, va, v)
+}
+
+func (m *Machine) writeU64Slow(c *cpu.CPU, va VA, v uint64) error {
 	off := va.PageOffset()
 	if off > PageBytes-8 { // it straddles two pages
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], v)
 		return m.Write(c, va, b[:])
-	}
-	if m.halted == nil {
-		if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty {
-			binary.LittleEndian.PutUint64(e.Data[off:], v)
-			return nil
-		}
 	}
 	data, err := m.translateSlow(c, va, true)
 	if err != nil {

@@ -59,7 +59,7 @@ func TestBigMachineTouchingLittleStaysSmall(t *testing.T) {
 // Reads and writes through translation allocate no Go memory, whether the
 // TLB hits or misses, and whatever the size of the buffer.
 func TestAccessAllocatesNothing(t *testing.T) {
-	m := newMachine(t, machineSpec{ramBytes: 4 * mib})
+	m := newMachine(t, machineSpec{ramBytes: 64 * mib})
 	c := m.cpu0()
 	// Twice as many pages as TLB entries, visited in order, so each
 	// access evicts the entry the next one would have used.
