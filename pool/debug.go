@@ -1,0 +1,158 @@
+package pool
+
+import "simkern/mm"
+
+// What the debugger reads of the pool. Everything here peeks: it never
+// faults a page in or changes a counter.
+
+// BlockState is how !pool describes a block.
+type BlockState uint8
+
+// Block states: on a free list, in use, or parked on a lookaside list.
+const (
+	BlockFree BlockState = iota
+	BlockAllocated
+	BlockLookaside
+)
+
+// Block is one block of a small-block page.
+type Block struct {
+	VA        mm.VA  // the header's address
+	Header    Header // as found in memory
+	Size      uint64 // bytes, header included
+	PrevSize  uint64 // bytes
+	State     BlockState
+	Requested uint64 // bytes asked for (allocated blocks)
+	Owner     uint64 // code address of the allocator (allocated blocks)
+}
+
+// WalkProblem is where a page walk broke, in !pool's terms.
+type WalkProblem struct {
+	At       mm.VA
+	Zero     bool   // "Bad allocation size @X, zero is invalid"
+	TooLarge bool   // "Bad allocation size @X, too large"
+	LastSize uint64 // "Bad previous allocation size @X, last size was N" (units)
+}
+
+// PageKind says what a pool page holds.
+type PageKind uint8
+
+// Page kinds.
+const (
+	KindNone       PageKind = iota // not a pool page
+	KindSmall                      // small blocks
+	KindBig                        // part of a big allocation
+	KindDescriptor                 // a descriptor's list heads
+)
+
+// Classify returns what the page holding va is to the pool, and the big
+// allocation holding va when there is one.
+func (p *Pool) Classify(va mm.VA) (PageKind, BigAllocation) {
+	if b, ok := p.big.containing(va); ok {
+		return KindBig, b
+	}
+	pi := p.pageOf(va)
+	if pi == nil {
+		return KindNone, BigAllocation{}
+	}
+	switch pi.kind {
+	case pageSmall:
+		return KindSmall, BigAllocation{}
+	case pageDescriptor:
+		return KindDescriptor, BigAllocation{}
+	}
+	return KindNone, BigAllocation{}
+}
+
+// PageBlocks walks the small-block page holding va from its start. It
+// returns the blocks up to the first inconsistency, described by problem,
+// and resident false when the page is not in memory.
+func (p *Pool) PageBlocks(va mm.VA) (blocks []Block, problem *WalkProblem, resident bool) {
+	page := va.PageBase()
+	pi := p.pageOf(page)
+	if !p.m.Resident(page) {
+		return nil, nil, false
+	}
+	var last uint8
+	for at := page; at < page+mm.PageBytes; {
+		h, ok := p.PeekHeader(at)
+		if !ok {
+			return blocks, nil, false
+		}
+		switch {
+		case h.BlockSize == 0:
+			return blocks, &WalkProblem{At: at, Zero: true}, true
+		case at.PageOffset()+uint64(h.BlockSize)*UnitBytes > mm.PageBytes:
+			return blocks, &WalkProblem{At: at, TooLarge: true}, true
+		case h.PreviousSize != last:
+			return blocks, &WalkProblem{At: at, LastSize: uint64(last)}, true
+		}
+		b := Block{VA: at, Header: h, Size: uint64(h.BlockSize) * UnitBytes, PrevSize: uint64(h.PreviousSize) * UnitBytes}
+		switch {
+		case h.Allocated():
+			b.State = BlockAllocated
+			if pi != nil && pi.blocks != nil {
+				b.Requested = uint64(pi.blocks.requested[unitOf(at)])
+				b.Owner = pi.blocks.owner[unitOf(at)]
+			}
+		case h.OnLookaside():
+			b.State = BlockLookaside
+		}
+		blocks = append(blocks, b)
+		last = h.BlockSize
+		at += mm.VA(h.BlockSize) * UnitBytes
+	}
+	return blocks, nil, true
+}
+
+// SmallPages returns the addresses of every small-block page of the pool
+// in region r (mm.RegionNonPagedPool or mm.RegionPagedPool), in order.
+func (p *Pool) SmallPages(r mm.Region) []mm.VA {
+	rp := &p.pages[0]
+	if r == mm.RegionPagedPool {
+		rp = &p.pages[1]
+	}
+	var out []mm.VA
+	for i := range rp.pages {
+		if rp.pages[i].kind == pageSmall {
+			out = append(out, rp.base+mm.VA(i)*mm.PageBytes)
+		}
+	}
+	return out
+}
+
+// Lookaside returns CPU c's lookaside list for class (0 nonpaged, 1
+// nonpaged NX, 2 paged) and block size u units.
+func (p *Pool) Lookaside(cpuNumber, class int, u Units) *LookasideList {
+	c := p.m.CPUs.CPUs[cpuNumber]
+	return &c.Pool.(*prcb).lists[class][u-1]
+}
+
+// Totals sums the descriptors: what !vm and the run summary print.
+type Totals struct {
+	NonPagedPages, PagedPages       uint64 // small-block pages
+	NonPagedBigPages, PagedBigPages uint64
+	NonPagedBytes, PagedBytes       uint64 // block bytes in use
+	RunningAllocs, RunningDeAllocs  uint64
+	Failures                        uint64
+}
+
+// Totals returns the pool-wide counters.
+func (p *Pool) Totals() Totals {
+	var t Totals
+	for _, d := range p.descs {
+		if d.Type == PagedPool {
+			t.PagedPages += d.TotalPages
+			t.PagedBigPages += d.TotalBigPages
+			t.PagedBytes += d.TotalBytes
+		} else {
+			t.NonPagedPages += d.TotalPages
+			t.NonPagedBigPages += d.TotalBigPages
+			t.NonPagedBytes += d.TotalBytes
+		}
+		t.RunningAllocs += d.RunningAllocs
+		t.RunningDeAllocs += d.RunningDeAllocs
+	}
+	t.Failures = p.Failures
+	return t
+}

@@ -1,0 +1,84 @@
+// Package pool is the executive's pool manager: ExAllocatePoolWithTag,
+// ExFreePool and ExFreePoolWithTag on the simulated machine, in the classic
+// (Windows 7 and 8, pre-segment-heap) design.
+//
+// # Where an allocation comes from
+//
+// A request of n bytes is small when n <= 4064 (MaxSmallBytes) and big
+// otherwise. A small request takes u = ceil((16 + n + 8) / 16) units of 16
+// bytes, capped at 255: the header, the data, and room for an 8-byte canary
+// after the data (a 1-byte request is a 32-byte block; the few largest
+// sizes get a shorter canary). Allocate tries, in order:
+//
+//	the CPU's lookaside list for u    (u <= 32: blocks up to 512 bytes)
+//	the descriptor's free lists       from ListHeads[u-1] up; a larger block is split
+//	a new page from mm                u units at its start, the rest one free block
+//
+// and returns 0 (NULL) when mm has no page to give; a must-succeed request
+// then halts with 0x41. A big request maps ceil(n/4096) whole pages,
+// with no header, and records them in the big page table, a B-tree keyed by
+// address; its canary goes in the slack of the last page.
+//
+// # What is in simulated memory
+//
+// Every small block starts with a real x64 _POOL_HEADER (see Header):
+// PreviousSize, PoolIndex, BlockSize, PoolType, PoolTag, ProcessBilled, as
+// bytes in the page. A free block carries a LIST_ENTRY in its data, linked
+// into one of the descriptor's 256 ListHeads, which live in a nonpaged
+// page of their own. So an overrun really damages the next header or the
+// next free block's links, and the checks find the damage the way Windows
+// does: by reading those bytes. The canary after each block's data is a
+// hash of the block's address and a per-boot secret; a free that finds it
+// changed halts with 0x19/0x21, even where the overrun stayed inside the
+// block's slack and real Windows would never notice.
+//
+// # What the pool keeps in Go
+//
+// For each page of a pool region the pool records what the page is (small
+// blocks, the first or a later page of a big allocation, ListHeads) and,
+// for small-block pages, a blockMeta: where blocks start, how many bytes
+// each allocated block was asked for (so the free knows where its canary
+// is) and the code address that asked (for leak and corruption reports).
+// The headers stay the truth about sizes and neighbours; the record only
+// answers what the kernel would know from elsewhere (the verifier's
+// tables, the caller's own pointer).
+//
+// # Freeing
+//
+// Free checks, in order: the address is a block start of a pool page
+// (0xC2/0x99, 0x44, 0x48, 0x42), the IRQL (0xC2/9), the in-use bit
+// (0xC2/7: a double free), the tag (0xC2/0xA), the canary (0x19/0x21), and
+// the header against its neighbours (0x19/5, 6, 7, 8, 9, 0x20). A block of
+// up to 32 units then goes on this CPU's lookaside list with its in-use bit
+// cleared (so a second free is still caught), if the list has room and the
+// block is from this CPU's node. Otherwise the page walk must end at the
+// page end (0x19/0xA), the block merges with free neighbours, and a page
+// that becomes wholly free goes back to mm.
+//
+// # Descriptors and NUMA
+//
+// Each NUMA node has a NonPagedPool descriptor and a NonPagedPoolNx one;
+// there is one PagedPool descriptor. A CPU allocates from its own node's
+// descriptor, whose new pages mm takes from that node's frames first.
+// Lookaside lists are per CPU, per class (nonpaged, nonpaged NX, paged) and
+// per size, with depths that adapt as ExAdjustLookasideDepth's do.
+//
+// # Paged pool
+//
+// Paged pool pages are pageable in mm: the trimmer takes them out, and the
+// next touch faults them back. The pool itself only touches paged pool at
+// APC_LEVEL or below (its IRQL checks come first), so its own accesses
+// always resolve; a driver that touches paged pool at DISPATCH_LEVEL after
+// a trim gets 0xD1 from mm.
+//
+// # Checks
+//
+// check.go holds one function per rule, each ending in Windows' bugcheck
+// with all four parameters. The same functions serve ValidatePage (the
+// walk behind !poolval), which only peeks at memory, and VerifyEveryOp,
+// which validates every page after each operation. Our own bookkeeping
+// (recorded block starts, tag totals) is checked by CheckInvariants under
+// -tags invariants, and a mismatch there panics: it is a simkern bug.
+//
+// Differences from Windows are listed in docs/pool.md.
+package pool
