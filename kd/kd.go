@@ -22,6 +22,10 @@ type Target struct {
 
 	// Names resolves a scenario name (buf) to an address; nil if none.
 	Names func(name string) (uint64, bool)
+
+	// Analysis, when set, writes !analyze -v with the runner's details
+	// (the faulting scenario line); otherwise the bare analysis is shown.
+	Analysis func() string
 }
 
 // command is one debugger command.
@@ -35,10 +39,21 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"!pool", "!pool ADDR [FLAGS]   the pool page holding ADDR (flag 1: contents, 2: only ADDR's block)", (*Target).pool},
+		{"!pool", "!pool ADDR [FLAGS]        the pool page holding ADDR (flag 1: contents, 2: only ADDR's block)", (*Target).pool},
 		{"!poolused", "!poolused [FLAGS [TAG]]   pool use by tag (flag 1: verbose, 2: sort by nonpaged, 4: sort by paged)", (*Target).poolused},
-		{"!irql", "!irql [CPU]   the IRQL of a processor", (*Target).irql},
-		{".help", ".help   this list", (*Target).help},
+		{"!poolfind", "!poolfind TAG [POOLTYPE]  blocks with a tag (POOLTYPE 0 nonpaged, 1 paged, 2 special)", (*Target).poolfind},
+		{"!poolval", "!poolval ADDR [LEVEL]     validate the pool page holding ADDR", (*Target).poolval},
+		{"!irql", "!irql [CPU]               the IRQL of a processor", (*Target).irql},
+		{"!vm", "!vm                       memory use in pages and KB", (*Target).vm},
+		{"!pte", "!pte VA                   the PXE, PPE, PDE and PTE that map VA", (*Target).pte},
+		{"!pfn", "!pfn N                    the PFN database entry of frame N", (*Target).pfn},
+		{"!lookaside", "!lookaside                the per-CPU pool lookaside lists in use", (*Target).lookaside},
+		{"!analyze", "!analyze -v               the bugcheck the machine halted with", (*Target).analyze},
+		{"dt", "dt _POOL_HEADER [ADDR]    the pool header layout, or the header at ADDR", (*Target).dt},
+		{"db", "db ADDR [L COUNT]         bytes", (*Target).db},
+		{"dd", "dd ADDR [L COUNT]         DWORDs", (*Target).dd},
+		{"dq", "dq ADDR [L COUNT]         QWORDs", (*Target).dq},
+		{".help", ".help                     this list", (*Target).help},
 	}
 	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 }

@@ -1,0 +1,222 @@
+package kd
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"simkern/cpu"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// machine builds a small two-CPU machine with a few known blocks: the
+// fixture every command's golden output is taken from.
+type fixture struct {
+	t     *Target
+	m     *mm.Machine
+	p     *pool.Pool
+	names map[string]uint64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	cs, err := cpu.NewSet(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mm.New(mm.Config{RAMBytes: 8 << 20, PagefileBytes: 16 << 20, CPUs: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	p, err := pool.New(m, pool.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{m: m, p: p, names: map[string]uint64{}}
+	f.t = &Target{Machine: m, Pool: p, Names: func(n string) (uint64, bool) { v, ok := f.names[n]; return v, ok }}
+	c := cs.CPUs[0]
+	alloc := func(name string, ty pool.Type, n uint64, tag string) {
+		va, err := p.Allocate(c, ty, n, pool.TagOf(tag))
+		if err != nil || va == 0 {
+			t.Fatalf("allocate %s: %v, %v", name, va, err)
+		}
+		f.names[name] = uint64(va)
+	}
+	alloc("irp", pool.NonPagedPool, 100, "Irp ")
+	alloc("file", pool.NonPagedPool, 40, "File")
+	alloc("tour", pool.NonPagedPool, 300, "Tour")
+	alloc("mystery", pool.NonPagedPool, 20, "Zzzz")
+	alloc("paged", pool.PagedPool, 500, "Tour")
+	alloc("big", pool.PagedPool, 9000, "BigP")
+	if err := m.Write(c, mm.VA(f.names["irp"]), []byte("hello, pool")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Free(c, mm.VA(f.names["file"])); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) run(t *testing.T, line string) string {
+	t.Helper()
+	var b strings.Builder
+	f.t.Run(&b, line)
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (go test -update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
+	}
+}
+
+// TestCommandsMatchGoldenOutput runs every command on the fixture. The
+// golden file starts with a comment naming its format: each command's
+// prompt line, then its output.
+func TestCommandsMatchGoldenOutput(t *testing.T) {
+	f := newFixture(t)
+	var b strings.Builder
+	b.WriteString("# kd command output on kd_test.go's fixture: \"0: kd> COMMAND\" then what it prints\n")
+	for _, cmd := range []string{
+		"!pool irp", "!pool irp 2", "!pool tour 3", "!pool big", "!pool 0xfffffa8100000000",
+		"!poolused", "!poolused 2", "!poolused 4", "!poolused 1", "!poolused 0 T*",
+		"!poolfind Tour", "!poolfind Tour 1", "!poolfind 0x72756f54", "!poolval irp",
+		"!irql", "!irql 1", "!irql 9",
+		"!vm", "!pte irp", "!pte big+1000", "!pte 0xfffff8b000000000", "!pfn 3", "!pfn 0x100000",
+		"dt _POOL_HEADER", "dt nt!_POOL_HEADER irp-10", "db irp L20", "dd irp L8", "dq irp-10 L4",
+		"!lookaside", "!analyze -v", "!nosuch", "!pool", "!pool zork",
+	} {
+		b.WriteString("0: kd> " + cmd + "\n")
+		b.WriteString(f.run(t, cmd))
+	}
+	golden(t, "commands.txt", b.String())
+}
+
+// Commands only look: running them all leaves the machine as it was.
+func TestCommandsChangeNothing(t *testing.T) {
+	f := newFixture(t)
+	before := f.m.Stats()
+	tags := f.p.Tags()
+	for _, c := range commands {
+		f.run(t, c.name+" irp")
+	}
+	if after := f.m.Stats(); after != before {
+		t.Errorf("memory stats changed:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if got := f.p.Tags(); len(got) != len(tags) {
+		t.Errorf("tags changed: %v -> %v", tags, got)
+	}
+}
+
+func TestPoolShowsCorruption(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	// Flip one bit of the PreviousSize of the header after 'irp' (a
+	// 128-byte block, 8 units): 8 becomes 9.
+	next := mm.VA(f.names["irp"]) + 0x70
+	w, err := f.m.ReadU64(c, next)
+	if err != nil || uint8(w) != 8 {
+		t.Fatalf("the header after irp reads %#x, %v", w, err)
+	}
+	if err := f.m.WriteU64(c, next, w^1); err != nil {
+		t.Fatal(err)
+	}
+	out := f.run(t, "!pool irp")
+	for _, want := range []string{"Bad previous allocation size", "*** An error (or corruption) in the pool was detected;", "*** Use !poolval"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("!pool of a corrupt page lacks %q:\n%s", want, out)
+		}
+	}
+	if out := f.run(t, "!poolval irp"); !strings.Contains(out, "is INVALID.") || !strings.Contains(out, "invalid previous size [ 0x9 ] should be [ 0x8 ]") ||
+		!strings.Contains(out, "differs from [ 0x8 ] by one bit") {
+		t.Errorf("!poolval of a corrupt page:\n%s", out)
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	f := newFixture(t)
+	irp := f.names["irp"]
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		bad  bool
+	}{
+		{in: "10", want: 0x10},
+		{in: "0x10", want: 0x10},
+		{in: "0n10", want: 10},
+		{in: "fffff8a0`00000010", want: 0xfffff8a000000010},
+		{in: "irp", want: irp},
+		{in: "irp+10", want: irp + 0x10},
+		{in: "irp-0n16", want: irp - 16},
+		{in: "zork", bad: true},
+	} {
+		got, err := f.t.Evaluate(tc.in)
+		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
+			t.Errorf("Evaluate(%q) = %#x, %v; want %#x (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+func TestPoolTagFile(t *testing.T) {
+	const file = `rem a comment
+8042 - i8042prt.sys - PS/2 kb and mouse
+Acp* - acpi.sys     - ACPI Pooltags
+Afd? - afd.sys      - AFD objects
+Irp  - nt!io        - Io, IRP packets
+Vi   - <unknown>    - two characters
+`
+	tags, err := ParsePoolTags("pooltag.txt", strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ tag, binary, desc string }{
+		{"8042", "i8042prt.sys", "PS/2 kb and mouse"},
+		{"AcpD", "acpi.sys", "ACPI Pooltags"},
+		{"AfdX", "afd.sys", "AFD objects"},
+		{"Irp ", "nt!io", "Io, IRP packets"},
+		{"Vi  ", "<unknown>", "two characters"},
+	} {
+		e, ok := tags.Lookup(pool.TagOf(tc.tag))
+		if !ok || e.Binary != tc.binary || e.Description != tc.desc {
+			t.Errorf("Lookup(%q) = %+v, %v", tc.tag, e, ok)
+		}
+	}
+	if _, err := ParsePoolTags("bad.txt", strings.NewReader("Irp  nt!io Io\n")); err == nil || !strings.Contains(err.Error(), "bad.txt:1:") {
+		t.Errorf("a line without separators: %v", err)
+	}
+	if BuiltinPoolTags() == nil {
+		t.Error("the embedded pooltag.txt does not parse")
+	}
+}
+
+func TestMatchTag(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, tag string
+		want         bool
+	}{
+		{"*", "Abcd", true}, {"Ab*", "Abcd", true}, {"A?cd", "Abcd", true}, {"A?cd", "Abce", false},
+		{"*d", "Abcd", true}, {"Abcd", "Abcd", true}, {"Abc", "Abcd", false}, {"????", "Abcd", true},
+	} {
+		if got := MatchTag(tc.pattern, tc.tag); got != tc.want {
+			t.Errorf("MatchTag(%q, %q) = %v", tc.pattern, tc.tag, got)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package kd
+
+import (
+	"fmt"
+	"io"
+	"math/bits"
+	"strings"
+
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// parseTagArg reads a !poolfind tag: up to four characters (padded with
+// spaces; * and ? are wildcards) or a 0x value.
+func parseTagArg(s string) (string, error) {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		t, err := pool.ParseTag(s)
+		if err != nil {
+			return "", err
+		}
+		return t.String(), nil
+	}
+	if len(s) == 0 || len(s) > 4 {
+		return "", fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: a tag is 1 to 4 characters or a 0x value")
+	}
+	if strings.ContainsAny(s, "*?") {
+		return s, nil
+	}
+	return (s + "    ")[:4], nil
+}
+
+func (t *Target) poolfind(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: !poolfind TAG [POOLTYPE]")
+	}
+	pattern, err := parseTagArg(args[0])
+	if err != nil {
+		return err
+	}
+	region, name := mm.RegionNonPagedPool, "NonPaged"
+	if len(args) > 1 {
+		v, err := t.Evaluate(args[1])
+		if err != nil {
+			return err
+		}
+		switch v {
+		case 0:
+		case 1:
+			region, name = mm.RegionPagedPool, "Paged"
+		case 2:
+			region, name = mm.RegionSpecialPool, "Special"
+		default:
+			return fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: POOLTYPE is 0 nonpaged, 1 paged, 2 special")
+		}
+	}
+	fmt.Fprintf(w, "Scanning large pool allocation table for Tag: %s\n", pattern)
+	for _, b := range t.Pool.BigAllocations() {
+		if mm.RegionOf(b.VA) == region && MatchTag(pattern, b.Tag.String()) {
+			fmt.Fprintf(w, "%s : tag %s, size     0x%x, %s pool\n", b.VA, b.Tag, b.Bytes, name)
+		}
+	}
+	end := region.Base() + mm.VA(region.Bytes())
+	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n\n", name, region.Base(), end, pattern)
+	for _, page := range t.Pool.SmallPages(region) {
+		blocks, _, resident := t.Pool.PageBlocks(page)
+		if !resident {
+			fmt.Fprintf(w, "%s: page not in memory, not searched\n", page)
+			continue
+		}
+		for _, b := range blocks {
+			if MatchTag(pattern, b.Header.PoolTag.String()) {
+				fmt.Fprintf(w, "%s size: %4x previous size: %4x  %-11s %s\n", b.VA, b.Size, b.PrevSize, stateWord(b.State), b.Header.PoolTag)
+			}
+		}
+	}
+	return nil
+}
+
+// poolval validates one pool page as !poolval does: the header chain, the
+// bugcheck the first problem amounts to, and single-bit errors.
+func (t *Target) poolval(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: !poolval ADDR [LEVEL]")
+	}
+	v, err := t.Evaluate(args[0])
+	if err != nil {
+		return err
+	}
+	level := uint64(0)
+	if len(args) > 1 {
+		if level, err = t.Evaluate(args[1]); err != nil {
+			return err
+		}
+	}
+	page := mm.VA(v).PageBase()
+	fmt.Fprintf(w, "Pool page %s region is %s\n\n", page, regionName(page))
+	if kind, _ := t.Pool.Classify(page); kind != pool.KindSmall {
+		fmt.Fprintf(w, "%s is not a page of small pool blocks: nothing to validate\n", page)
+		return nil
+	}
+	fmt.Fprintf(w, "Validating Pool headers for pool page: %s\n\n", page)
+	if !t.Machine.Resident(page) {
+		fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", page)
+		return nil
+	}
+	type problem struct {
+		at         mm.VA
+		what       string
+		found, exp uint64
+	}
+	var problems []problem
+	var last uint64
+	for at := page; at < page+mm.PageBytes; {
+		h, _ := t.Pool.PeekHeader(at)
+		if level >= 2 {
+			fmt.Fprintf(w, "[ %s ]: size %x previous size %x tag %s type %x\n", at, uint64(h.BlockSize)*pool.UnitBytes,
+				uint64(h.PreviousSize)*pool.UnitBytes, h.PoolTag, h.PoolType)
+		}
+		if uint64(h.PreviousSize) != last {
+			problems = append(problems, problem{at, "previous size", uint64(h.PreviousSize), last})
+		}
+		if h.BlockSize == 0 || at.PageOffset()+uint64(h.BlockSize)*pool.UnitBytes > mm.PageBytes {
+			problems = append(problems, problem{at, "block size", uint64(h.BlockSize), 0})
+			break
+		}
+		last = uint64(h.BlockSize)
+		at += mm.VA(h.BlockSize) * pool.UnitBytes
+	}
+	verr := t.Pool.ValidatePage(page)
+	if len(problems) == 0 && verr == nil {
+		fmt.Fprintf(w, "Pool page [ %s ] is VALID.\n", page)
+		return nil
+	}
+	fmt.Fprintf(w, "Pool page [ %s ] is INVALID.\n\nAnalyzing linked list...\n", page)
+	for _, p := range problems {
+		if p.what == "block size" {
+			fmt.Fprintf(w, "[ %s ]: invalid block size [ 0x%x ]\n", p.at, p.found)
+			continue
+		}
+		fmt.Fprintf(w, "[ %s ]: invalid previous size [ 0x%x ] should be [ 0x%x ]\n", p.at, p.found, p.exp)
+	}
+	if verr != nil {
+		fmt.Fprintf(w, "[ %s ]: %s\n", page, verr)
+	}
+	fmt.Fprintf(w, "\n\nScanning for single bit errors...\n\n")
+	found := false
+	for _, p := range problems {
+		if p.what == "previous size" && bits.OnesCount64(p.found^p.exp) == 1 {
+			fmt.Fprintf(w, "[ %s ]: previous size [ 0x%x ] differs from [ 0x%x ] by one bit\n", p.at, p.found, p.exp)
+			found = true
+		}
+	}
+	if !found {
+		fmt.Fprintln(w, "None found")
+	}
+	return nil
+}
+
+// lookaside lists the per-CPU lookaside lists that have been used.
+func (t *Target) lookaside(w io.Writer, args []string) error {
+	classes := []string{"NonPaged", "NonPagedNx", "Paged"}
+	cpus := t.Machine.CPUs.CPUs
+	fmt.Fprintln(w, "CPU Pool        Size Depth Count   Allocates     Hits (%)      Frees")
+	for _, c := range cpus {
+		for class, cname := range classes {
+			for u := pool.Units(1); u <= pool.LookasideMaxUnits; u++ {
+				l := t.Pool.Lookaside(c.Number, class, u)
+				if l.TotalAllocates == 0 && l.TotalFrees == 0 {
+					continue
+				}
+				pct := uint64(0)
+				if l.TotalAllocates > 0 {
+					pct = l.AllocateHits * 100 / l.TotalAllocates
+				}
+				fmt.Fprintf(w, "%3d %-10s %5x %5d %5d %11d %8d (%3d) %10d\n", c.Number, cname,
+					uint64(u)*pool.UnitBytes, l.Depth, l.Len(), l.TotalAllocates, l.AllocateHits, pct, l.TotalFrees)
+			}
+		}
+	}
+	return nil
+}
+
+// analyze prints the bugcheck analysis, or says the machine is running.
+func (t *Target) analyze(w io.Writer, args []string) error {
+	b := t.Machine.Halted()
+	if b == nil {
+		fmt.Fprintln(w, "The machine has not bugchecked: nothing to analyze.")
+		return nil
+	}
+	if t.Analysis != nil {
+		fmt.Fprint(w, t.Analysis())
+		return nil
+	}
+	fmt.Fprint(w, b.Analysis())
+	return nil
+}

@@ -1,0 +1,145 @@
+package kd
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"simkern/mm"
+)
+
+// vmLine prints one "label   pages   (   KB Kb)" line of !vm, numbers
+// right-aligned to the same column as the real command's.
+func vmLine(w io.Writer, label string, pages uint64) {
+	fmt.Fprintf(w, "      %s%*d   (%8d Kb)\n", label, max(26-len(label), 1), pages, pages*4)
+}
+
+func (t *Target) vm(w io.Writer, _ []string) error {
+	s := t.Machine.Stats()
+	p := t.Pool.Totals()
+	fmt.Fprintln(w, "*** Virtual Memory Usage ***")
+	vmLine(w, "Physical Memory:", s.Frames)
+	if s.HasPagefile {
+		total := (s.Pagefile.Slots - 1) * 4
+		free := (s.Pagefile.Slots - 1 - s.Pagefile.Used) * 4
+		fmt.Fprintf(w, "      Page File: \\??\\%s\n", "C:\\pagefile.sys")
+		fmt.Fprintf(w, "         Current: %9dKb Free Space: %9dKb\n", total, free)
+		fmt.Fprintf(w, "         Minimum: %9dKb Maximum:    %9dKb\n", total, total)
+	} else {
+		fmt.Fprintln(w, "      Page File: none")
+	}
+	vmLine(w, "Available Pages:", s.Available())
+	vmLine(w, "Zeroed Pages:", s.Zeroed)
+	vmLine(w, "Free Pages:", s.Free)
+	vmLine(w, "Standby Pages:", s.Standby)
+	vmLine(w, "Modified Pages:", s.Modified)
+	vmLine(w, "Active Pages:", s.ActivePageable+s.ActiveNonpageable)
+	vmLine(w, "Page Table Pages:", s.PageTablePages)
+	vmLine(w, "NonPagedPool Usage:", s.NonPagedPoolPages)
+	vmLine(w, "NonPagedPool Idle:", s.IdleNonPagedPages)
+	vmLine(w, "PagedPool Usage:", s.PagedPoolPages)
+	vmLine(w, "PagedPool Resident:", s.ActivePageable)
+	vmLine(w, "Committed pages:", s.CommitPages)
+	vmLine(w, "Commit limit:", s.CommitLimitPages)
+	fmt.Fprintf(w, "      Page faults: %d soft, %d hard, %d demand-zero\n", s.SoftFaults, s.HardFaults, s.DemandZeroFaults)
+	fmt.Fprintf(w, "      Pool: %d allocations, %d frees, %d failed\n", p.RunningAllocs, p.RunningDeAllocs, p.Failures)
+	return nil
+}
+
+var protectionNames = map[mm.Protection]string{
+	mm.ProtReadWrite:        "ReadWrite",
+	mm.ProtExecuteReadWrite: "ExecuteReadWrite",
+	mm.ProtNoAccess:         "NoAccess",
+}
+
+func (t *Target) pte(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: !pte VA")
+	}
+	v, err := t.Evaluate(args[0])
+	if err != nil {
+		return err
+	}
+	va := mm.VA(v)
+	chain := t.Machine.PTEChain(va)
+	fmt.Fprintf(w, "%*s %x\n", 46, "VA", uint64(va))
+	var head, contains, flags strings.Builder
+	var why string
+	for _, e := range chain {
+		fmt.Fprintf(&head, "%s at %016X    ", e.Level, uint64(e.Address))
+		if !e.Present {
+			fmt.Fprintf(&contains, "%-27s", "")
+			fmt.Fprintf(&flags, "%-27s", "")
+			continue
+		}
+		fmt.Fprintf(&contains, "contains %016X  ", uint64(e.Value))
+		p := e.Value
+		switch {
+		case p.Valid():
+			fmt.Fprintf(&flags, "pfn %-10x%s  ", uint64(p.Frame()), p.Flags())
+		case why == "":
+			fmt.Fprintf(&flags, "%-27s", "not valid")
+			why = explainInvalid(p)
+		}
+	}
+	fmt.Fprintln(w, strings.TrimRight(head.String(), " "))
+	fmt.Fprintln(w, strings.TrimRight(contains.String(), " "))
+	fmt.Fprintln(w, strings.TrimRight(flags.String(), " "))
+	if why != "" {
+		fmt.Fprint(w, why)
+	}
+	return nil
+}
+
+// explainInvalid says what an invalid entry means, as the lines !pte
+// prints under "not valid".
+func explainInvalid(p mm.PTE) string {
+	prot := fmt.Sprintf(" Protect: %x - %s\n", uint8(p.Protection()), protectionNames[p.Protection()])
+	switch {
+	case p == 0:
+		return " Page has been freed (or was never mapped)\n"
+	case p.Transition():
+		return fmt.Sprintf(" Transition: %x\n%s", uint64(p.Frame()), prot)
+	case p.Protection() == mm.ProtNoAccess:
+		return " No access (a guard page)\n" + prot
+	case p.Slot() != 0:
+		return fmt.Sprintf(" PageFile:  0\n Offset: %x\n%s", p.Slot()*mm.PageBytes, prot)
+	}
+	return " DemandZero\n" + prot
+}
+
+func (t *Target) pfn(w io.Writer, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: !pfn N")
+	}
+	v, err := t.Evaluate(args[0])
+	if err != nil {
+		return err
+	}
+	fi, err := t.Machine.Frame(mm.PFN(v))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "    PFN %08X      node %d\n", uint64(fi.PFN), fi.Node)
+	if !fi.Touched {
+		fmt.Fprintln(w, "    never used: reads as zero   Zeroed")
+		return nil
+	}
+	kind := "nonpageable"
+	switch {
+	case fi.PageTable:
+		kind = "page table"
+	case fi.Pageable:
+		kind = "pageable"
+	}
+	fmt.Fprintf(w, "    state %-9s %s\n", fi.State, kind)
+	if fi.VA != 0 || fi.State == mm.StateActive {
+		fmt.Fprintf(w, "    pteaddress %016X  va %s\n", uint64(fi.PTEAddress), fi.VA)
+	}
+	fmt.Fprintf(w, "    pagefile slot %x", fi.Slot)
+	if fi.Modified {
+		fmt.Fprint(w, "   Modified")
+	}
+	fmt.Fprintln(w)
+	return nil
+}
