@@ -208,4 +208,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-
