@@ -129,6 +129,13 @@ func newReporter(r *runner, opt Options) *reporter {
 
 func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
 
+// setJSON points the JSON encoder, if any, at w.
+func (rep *reporter) setJSON(w io.Writer) {
+	if rep.enc != nil {
+		rep.enc = json.NewEncoder(w)
+	}
+}
+
 func (rep *reporter) start(seed uint64) {
 	s, opt := rep.r.s, rep.r.opt
 	if rep.enc != nil {

@@ -74,6 +74,7 @@ type runner struct {
 	st   *sites
 	rng  *rand.Rand // the workload and schedule stream, from the seed
 
+	sched    *scheduler
 	names    map[string]uint64
 	failures []string
 	executed uint64
@@ -85,6 +86,18 @@ type runner struct {
 // host (a pagefile that cannot be created); everything the simulated
 // machine does, bugchecks included, is in the Outcome and the output.
 func Run(s *Scenario, opt Options) (*Outcome, error) {
+	sess, err := NewSession(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	for sess.Step() != nil {
+	}
+	return sess.Finish(), nil
+}
+
+// newRunner builds the machine and pool of s, ready to run its first step.
+func newRunner(s *Scenario, opt Options) (*runner, error) {
 	if err := s.Supported(); err != nil {
 		return nil, err
 	}
@@ -98,9 +111,9 @@ func Run(s *Scenario, opt Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
 	p, err := pool.New(m, pool.Config{})
 	if err != nil {
+		m.Close()
 		return nil, err
 	}
 	r := &runner{
@@ -109,15 +122,11 @@ func Run(s *Scenario, opt Options) (*Outcome, error) {
 		rng:   rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
 		names: map[string]uint64{},
 	}
-	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup}
+	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup, Analysis: r.currentAnalysis}
+	r.sched = newScheduler(s, r.rng)
 	r.out = newReporter(r, opt)
 	r.out.start(seed)
-	if len(s.Threads) > 0 {
-		r.runThreads()
-	} else {
-		r.runSteps(s.Steps)
-	}
-	return r.finish(), nil
+	return r, nil
 }
 
 func (r *runner) lookup(name string) (uint64, bool) {
@@ -125,27 +134,15 @@ func (r *runner) lookup(name string) (uint64, bool) {
 	return v, ok
 }
 
-// runSteps runs a list of steps in order, stopping at a bugcheck.
-func (r *runner) runSteps(steps []Step) bool {
-	for i := range steps {
-		if !r.runStep(&steps[i]) {
-			return false
-		}
+func (r *runner) currentAnalysis() string {
+	if r.bc == nil {
+		return ""
 	}
-	return true
+	return r.analysis(r.bc)
 }
 
-// runStep runs one step (a repeat runs its body) and reports whether the
-// machine is still up.
+// runStep runs one leaf step and reports whether the machine is still up.
 func (r *runner) runStep(step *Step) bool {
-	if step.Repeat != nil {
-		for i := 0; i < step.Repeat.Times; i++ {
-			if !r.runSteps(step.Repeat.Steps) {
-				return false
-			}
-		}
-		return true
-	}
 	r.executed++
 	r.cur = step
 	c := r.cpus.CPUs[step.CPU]
@@ -166,9 +163,8 @@ func (r *runner) runStep(step *Step) bool {
 }
 
 // thread is one simulated thread: its own stack of step lists, so a
-// repeat inside it unrolls lazily.
+// repeat inside it unrolls lazily. A scenario with steps: is one thread.
 type thread struct {
-	t     *Thread
 	stack []frame
 }
 
@@ -204,29 +200,45 @@ func (th *thread) next() *Step {
 	return nil
 }
 
-// runThreads interleaves the threads one step at a time: in turn
+// scheduler interleaves the threads one step at a time: in turn
 // (round-robin) or by a draw from the seed (random).
-func (r *runner) runThreads() {
-	var live []*thread
-	for i := range r.s.Threads {
-		live = append(live, &thread{t: &r.s.Threads[i], stack: []frame{{steps: r.s.Threads[i].Steps}}})
+type scheduler struct {
+	live   []*thread
+	turn   int
+	random *rand.Rand // nil: round-robin
+}
+
+func newScheduler(s *Scenario, rng *rand.Rand) *scheduler {
+	sc := &scheduler{}
+	if len(s.Threads) == 0 {
+		sc.live = []*thread{{stack: []frame{{steps: s.Steps}}}}
+		return sc
 	}
-	turn := 0
-	for len(live) > 0 {
-		k := turn % len(live)
-		if r.s.Schedule == "random" {
-			k = r.rng.IntN(len(live))
+	for i := range s.Threads {
+		sc.live = append(sc.live, &thread{stack: []frame{{steps: s.Threads[i].Steps}}})
+	}
+	if s.Schedule == "random" {
+		sc.random = rng
+	}
+	return sc
+}
+
+// next returns the next leaf step to run, or nil when every thread is done.
+func (sc *scheduler) next() *Step {
+	for len(sc.live) > 0 {
+		k := sc.turn % len(sc.live)
+		if sc.random != nil {
+			k = sc.random.IntN(len(sc.live))
 		}
-		step := live[k].next()
+		step := sc.live[k].next()
 		if step == nil {
-			live = append(live[:k], live[k+1:]...)
+			sc.live = append(sc.live[:k], sc.live[k+1:]...)
 			continue
 		}
-		turn = k + 1
-		if !r.runStep(step) {
-			return
-		}
+		sc.turn = k + 1
+		return step
 	}
+	return nil
 }
 
 // finish checks the expectations that concern the end of the run and

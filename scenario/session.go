@@ -1,0 +1,93 @@
+package scenario
+
+import (
+	"io"
+
+	"simkern/kd"
+)
+
+// Session is a run that advances one step at a time: what `simkern kd
+// scenario.yaml` drives. Run is a session stepped to the end.
+//
+// A run is deterministic, so going back is going forward again: GoTo
+// rebuilds the machine from the scenario and the seed and runs the first n
+// steps with their output discarded. No kernel debugger travels in time;
+// a simulator that never reads the clock can.
+type Session struct {
+	s    *Scenario
+	opt  Options
+	r    *runner
+	next *Step // the step Step runs next, nil when the run is over
+	done bool
+}
+
+// NewSession builds the machine and prints the run's header.
+func NewSession(s *Scenario, opt Options) (*Session, error) {
+	r, err := newRunner(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	sess := &Session{s: s, opt: opt, r: r}
+	sess.next = r.sched.next()
+	return sess, nil
+}
+
+// Next returns the step Step would run, or nil at the end or after a
+// bugcheck.
+func (sess *Session) Next() *Step {
+	if sess.r.bc != nil {
+		return nil
+	}
+	return sess.next
+}
+
+// Step runs the next step and returns it, or nil when there is none.
+func (sess *Session) Step() *Step {
+	step := sess.Next()
+	if step == nil {
+		return nil
+	}
+	sess.r.runStep(step)
+	sess.next = sess.r.sched.next()
+	return step
+}
+
+// Executed returns the steps run so far.
+func (sess *Session) Executed() uint64 { return sess.r.executed }
+
+// Target is the debugger's view of the session's machine.
+func (sess *Session) Target() *kd.Target { return sess.r.kd }
+
+// Bound returns a name's address, if a step bound it.
+func (sess *Session) Bound(name string) (uint64, bool) { return sess.r.lookup(name) }
+
+// SetOutput redirects the step reports.
+func (sess *Session) SetOutput(w io.Writer) { sess.r.out.w = w; sess.r.out.setJSON(w) }
+
+// Finish checks the end-of-run expectations and prints the summary and
+// outcome. Call it once, when Step returns nil.
+func (sess *Session) Finish() *Outcome {
+	sess.done = true
+	return sess.r.finish()
+}
+
+// Close releases the machine's pagefile.
+func (sess *Session) Close() { sess.r.m.Close() }
+
+// GoTo returns a session rebuilt from scratch and run quietly to n steps
+// (or to its end, or its bugcheck, if that comes first). The receiver is
+// closed; output resumes to w.
+func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
+	sess.Close()
+	quiet := sess.opt
+	quiet.Out = io.Discard
+	ns, err := NewSession(sess.s, quiet)
+	if err != nil {
+		return nil, err
+	}
+	for ns.Executed() < n && ns.Step() != nil {
+	}
+	ns.opt.Out = w
+	ns.SetOutput(w)
+	return ns, nil
+}
