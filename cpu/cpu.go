@@ -106,3 +106,7 @@ func (s *Set) FlushAll() {
 		c.TLB.Flush()
 	}
 }
+
+// SetIRQL sets the level without KeRaiseIrql's and KeLowerIrql's rules:
+// only for loading a crash dump, whose CPUs were halted at that level.
+func (c *CPU) SetIRQL(l IRQL) { c.irql = l }
