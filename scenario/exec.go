@@ -111,7 +111,9 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 			err = r.p.Free(c, va)
 		}
 		res.address, res.hasAddr = uint64(va), true
-		res.text = "-> freed " + va.String()
+		if err == nil {
+			res.text = "-> freed " + va.String()
+		}
 		return res, err
 	case "write":
 		w := step.Write
@@ -120,8 +122,10 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 			return res, err
 		}
 		res.address, res.hasAddr, res.bytes = uint64(va), true, uint64(len(w.Data))
+		if err := r.m.Write(c, va, w.Data); err != nil {
+			return res, err
+		}
 		res.text = fmt.Sprintf("-> wrote %s at %s", plural(uint64(len(w.Data)), "byte"), va)
-		return res, r.m.Write(c, va, w.Data)
 	case "read":
 		rd := step.Read
 		va, err := r.addr(rd.At)
@@ -147,7 +151,9 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		} else {
 			err = c.Lower(to)
 		}
-		res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)
+		if err == nil {
+			res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)
+		}
 		return res, err
 	case "trim":
 		n, err := r.pageOp(step.Trim, r.m.TrimAll, r.m.Trim)

@@ -122,7 +122,7 @@ type reporter struct {
 func newReporter(r *runner, opt Options) *reporter {
 	rep := &reporter{r: r, w: opt.Out}
 	if opt.JSON {
-		rep.enc = json.NewEncoder(opt.Out)
+		rep.setJSON(opt.Out)
 	}
 	return rep
 }
@@ -131,9 +131,8 @@ func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
 
 // setJSON points the JSON encoder, if any, at w.
 func (rep *reporter) setJSON(w io.Writer) {
-	if rep.enc != nil {
-		rep.enc = json.NewEncoder(w)
-	}
+	rep.enc = json.NewEncoder(w)
+	rep.enc.SetEscapeHTML(false) // "->" stays readable
 }
 
 func (rep *reporter) start(seed uint64) {

@@ -3,6 +3,7 @@ package scenario
 import (
 	"io"
 
+	"simkern/bugcheck"
 	"simkern/kd"
 )
 
@@ -62,7 +63,12 @@ func (sess *Session) Target() *kd.Target { return sess.r.kd }
 func (sess *Session) Bound(name string) (uint64, bool) { return sess.r.lookup(name) }
 
 // SetOutput redirects the step reports.
-func (sess *Session) SetOutput(w io.Writer) { sess.r.out.w = w; sess.r.out.setJSON(w) }
+func (sess *Session) SetOutput(w io.Writer) {
+	sess.r.out.w = w
+	if sess.r.out.enc != nil {
+		sess.r.out.setJSON(w)
+	}
+}
 
 // Finish checks the end-of-run expectations and prints the summary and
 // outcome. Call it once, when Step returns nil.
@@ -90,4 +96,28 @@ func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
 	ns.opt.Out = w
 	ns.SetOutput(w)
 	return ns, nil
+}
+
+// Halted returns the bugcheck the session's machine stopped with, or nil.
+func (sess *Session) Halted() *bugcheck.Error { return sess.r.bc }
+
+// Dump captures the session's machine as a crash dump.
+func (sess *Session) Dump() (*kd.Dump, error) {
+	r := sess.r
+	ms, err := r.m.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]uint64, len(r.names))
+	for k, v := range r.names {
+		names[k] = v
+	}
+	d := &kd.Dump{
+		Simkern: sess.opt.Version, ScenarioFile: sess.s.File, Scenario: sess.s.Raw, Seed: sess.s.Seed(sess.opt),
+		Steps: r.executed, Names: names, Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
+	}
+	if r.bc != nil {
+		d.Analysis = r.analysis(r.bc)
+	}
+	return d, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,12 +33,17 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runWithInput(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run is main without os.Exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+	return runWithInput(args, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput is run with a standard input (kd reads commands from it).
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError
@@ -51,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return scenario.ExitUsage
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "simkern",
 		Short:         "A simulator of a Windows-style kernel memory subsystem",
@@ -62,7 +68,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), versionCmd(stdout))
+	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), kdCmd(stdin, stdout), versionCmd(stdout))
 	return root
 }
 
@@ -94,10 +100,12 @@ func load(path string) (*scenario.Scenario, error) {
 
 func runCmd(stdout io.Writer) *cobra.Command {
 	var (
-		seed     uint64
-		jsonOut  bool
-		quiet    bool
-		pooltags string
+		seed      uint64
+		jsonOut   bool
+		quiet     bool
+		pooltags  string
+		dumpPath  string
+		dumpAtEnd bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [FILE.yaml]",
@@ -119,17 +127,10 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			if cmd.Flags().Changed("seed") {
 				opt.Seed, opt.SeedSet = seed, true
 			}
-			if pooltags != "" {
-				f, err := os.Open(pooltags)
-				if err != nil {
-					return usageError{fmt.Errorf("--pooltag: %w", err)}
-				}
-				defer f.Close()
-				if opt.Tags, err = kd.ParsePoolTags(pooltags, f); err != nil {
-					return usageError{err}
-				}
+			if opt.Tags, err = loadPoolTags(pooltags); err != nil {
+				return err
 			}
-			o, err := scenario.Run(s, opt)
+			o, err := runScenario(s, opt, dumpPath, dumpAtEnd)
 			if err != nil {
 				var se *scenario.Error
 				if errors.As(err, &se) {
@@ -147,7 +148,43 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
+	cmd.Flags().StringVar(&dumpPath, "dump", "", "write a crash dump to this file if the machine bugchecks (open it with simkern kd)")
+	cmd.Flags().BoolVar(&dumpAtEnd, "dump-at-end", false, "with --dump: write the dump at the end of the run even without a bugcheck")
 	return cmd
+}
+
+// runScenario runs s to its end and writes a crash dump when asked.
+func runScenario(s *scenario.Scenario, opt scenario.Options, dumpPath string, atEnd bool) (*scenario.Outcome, error) {
+	sess, err := scenario.NewSession(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	for sess.Step() != nil {
+	}
+	o := sess.Finish()
+	if dumpPath == "" || o.Bugcheck == nil && !atEnd {
+		return o, nil
+	}
+	d, err := sess.Dump()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(dumpPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := kd.WriteDump(f, d); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if !opt.JSON {
+		fmt.Fprintf(opt.Out, "Crash dump written to %s (open it with: simkern kd %s)\n", dumpPath, dumpPath)
+	}
+	return o, nil
 }
 
 func validateCmd(stdout io.Writer) *cobra.Command {

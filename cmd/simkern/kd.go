@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/chzyer/readline"
+	"github.com/spf13/cobra"
+
+	"simkern/kd"
+	"simkern/scenario"
+)
+
+// kdCmd is `simkern kd FILE`: the debugger on a crash dump, or on a
+// scenario run live, one step at a time, with time travel.
+func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
+	var (
+		commands string
+		seed     uint64
+		pooltags string
+	)
+	cmd := &cobra.Command{
+		Use:   "kd FILE",
+		Short: "Debug a crash dump, or step through a scenario live",
+		Long: "simkern kd DUMP opens a crash dump written by `simkern run --dump`.\n" +
+			"simkern kd SCENARIO.yaml runs a scenario under the debugger: p (next step), g (go),\n" +
+			"bp alloc TAG, bp free NAME, bp bugcheck, bl, bc N|*, .restart, !tt N (go to step N),\n" +
+			"p- (one step back), q (quit), and every debugger command (.help lists them).\n" +
+			"-c \"CMD; CMD\" runs commands and exits.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			tags, err := loadPoolTags(pooltags)
+			if err != nil {
+				return err
+			}
+			d, err := newDebugger(args[0], tags, c.Flags().Changed("seed"), seed, stdout)
+			if err != nil {
+				return err
+			}
+			defer d.close()
+			if c.Flags().Changed("command") {
+				for _, line := range strings.Split(commands, ";") {
+					if line = strings.TrimSpace(line); line != "" {
+						fmt.Fprintf(stdout, "%s%s\n", d.prompt(), line)
+						if d.exec(line) {
+							break
+						}
+					}
+				}
+				return nil
+			}
+			return d.repl(stdin)
+		},
+	}
+	cmd.Flags().StringVarP(&commands, "command", "c", "", "run these commands (separated by ;) and exit")
+	cmd.Flags().Uint64Var(&seed, "seed", 0, "the seed of a live scenario (overrides machine.seed)")
+	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with")
+	return cmd
+}
+
+func loadPoolTags(path string) (*kd.PoolTags, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--pooltag: %w", err)}
+	}
+	defer f.Close()
+	t, err := kd.ParsePoolTags(path, f)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return t, nil
+}
+
+// debugger is one kd session: on a dump (sess nil) or on a live run.
+type debugger struct {
+	out    io.Writer
+	target *kd.Target // the dump's; a live session's comes from sess
+	sess   *scenario.Session
+	s      *scenario.Scenario
+	opt    scenario.Options
+	bps    []breakpoint
+	ended  bool // the live run reached its end and printed its outcome
+}
+
+// breakpoint stops `g` before a step that matches it.
+type breakpoint struct {
+	kind string // alloc, free, bugcheck
+	arg  string // tag or name
+}
+
+func (b breakpoint) String() string { return strings.TrimSpace("bp " + b.kind + " " + b.arg) }
+
+func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out io.Writer) (*debugger, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	d := &debugger{out: out}
+	if bytes.HasPrefix(data, []byte("SIMKDUMP")) {
+		dump, err := kd.ReadDump(bytes.NewReader(data))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+		t, err := dump.Open()
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
+		}
+		t.Tags = tags
+		d.target = t
+		fmt.Fprintf(out, "Loading dump %s: simkern %s, %s, seed %d, %d steps\n", path, dump.Simkern, dump.ScenarioFile, dump.Seed, dump.Steps)
+		if dump.Bugcheck != nil {
+			fmt.Fprintf(out, "Bugcheck %X, {%x, %x, %x, %x}\n", uint32(dump.Bugcheck.Code), dump.Bugcheck.P[0], dump.Bugcheck.P[1], dump.Bugcheck.P[2], dump.Bugcheck.P[3])
+		}
+		return d, nil
+	}
+	s, err := scenario.Parse(path, data)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	d.s = s
+	d.opt = scenario.Options{Version: version, Out: out, Tags: tags, Seed: seed, SeedSet: seedSet}
+	if d.sess, err = scenario.NewSession(s, d.opt); err != nil {
+		var se *scenario.Error
+		if errors.As(err, &se) {
+			return nil, usageError{err}
+		}
+		return nil, err
+	}
+	d.showNext()
+	return d, nil
+}
+
+func (d *debugger) close() {
+	if d.sess != nil {
+		d.sess.Close()
+	} else {
+		d.target.Machine.Close()
+	}
+}
+
+func (d *debugger) kdTarget() *kd.Target {
+	if d.sess != nil {
+		return d.sess.Target()
+	}
+	return d.target
+}
+
+// prompt is "N: kd> " with N the CPU the next step runs on.
+func (d *debugger) prompt() string {
+	n := 0
+	if d.sess != nil {
+		if next := d.sess.Next(); next != nil {
+			n = next.CPU
+		}
+	}
+	return strconv.Itoa(n) + ": kd> "
+}
+
+// showNext tells where a live run stands.
+func (d *debugger) showNext() {
+	if d.sess == nil {
+		return
+	}
+	switch next := d.sess.Next(); {
+	case next != nil:
+		fmt.Fprintf(d.out, "step %d next: %s:%d  %s\n", d.sess.Executed()+1, next.Pos.File, next.Pos.Line, next.Line)
+	case d.sess.Halted() != nil:
+		fmt.Fprintf(d.out, "the machine has bugchecked (step %d): !analyze -v shows why\n", d.sess.Executed())
+	default:
+		fmt.Fprintf(d.out, "the run is over after %d steps\n", d.sess.Executed())
+	}
+}
+
+// exec runs one command line and reports whether the session should end.
+func (d *debugger) exec(line string) (quit bool) {
+	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return false
+	}
+	live := d.sess != nil
+	switch cmd := strings.ToLower(fields[0]); {
+	case cmd == "q" || cmd == "qq" || cmd == ".quit":
+		return true
+	case live && (cmd == "p" || cmd == "t"):
+		d.step()
+	case live && cmd == "g":
+		d.run()
+	case live && cmd == "p-":
+		if n := d.sess.Executed(); n > 0 {
+			d.travel(n - 1)
+		} else {
+			fmt.Fprintln(d.out, "already at the start")
+		}
+	case live && cmd == "!tt":
+		if len(fields) < 2 {
+			fmt.Fprintln(d.out, "usage: !tt N (the step to go to; 0 is the start)")
+			return false
+		}
+		n, err := strconv.ParseUint(fields[1], 0, 64)
+		if err != nil {
+			fmt.Fprintf(d.out, "!tt: %q is not a step number\n", fields[1])
+			return false
+		}
+		d.travel(n)
+	case live && cmd == ".restart":
+		d.travel(0)
+	case live && cmd == "bp":
+		d.setBreakpoint(fields[1:])
+	case live && cmd == "bl":
+		if len(d.bps) == 0 {
+			fmt.Fprintln(d.out, "no breakpoints")
+		}
+		for i, b := range d.bps {
+			fmt.Fprintf(d.out, "%2d e %s\n", i, b)
+		}
+	case live && cmd == "bc":
+		d.clearBreakpoints(fields[1:])
+	default:
+		d.kdTarget().Run(d.out, line)
+	}
+	return false
+}
+
+// step runs the next step of a live run.
+func (d *debugger) step() {
+	if d.sess.Step() == nil {
+		d.atEnd()
+		return
+	}
+	d.atEnd()
+	d.showNext()
+}
+
+// run steps until a breakpoint, the bugcheck or the end.
+func (d *debugger) run() {
+	first := true
+	for {
+		next := d.sess.Next()
+		if next == nil {
+			break
+		}
+		if !first {
+			if i := d.matchBreakpoint(next); i >= 0 {
+				fmt.Fprintf(d.out, "Breakpoint %d hit\n", i)
+				d.showNext()
+				return
+			}
+		}
+		first = false
+		d.sess.Step()
+	}
+	if d.sess.Halted() != nil {
+		for i, b := range d.bps {
+			if b.kind == "bugcheck" {
+				fmt.Fprintf(d.out, "Breakpoint %d hit\n", i)
+			}
+		}
+	}
+	d.atEnd()
+	d.showNext()
+}
+
+// atEnd prints the run's outcome once, when it has ended.
+func (d *debugger) atEnd() {
+	if d.sess.Next() != nil || d.ended {
+		return
+	}
+	d.ended = true
+	d.sess.Finish()
+}
+
+// travel rebuilds the run and replays it to step n.
+func (d *debugger) travel(n uint64) {
+	ns, err := d.sess.GoTo(n, d.out)
+	if err != nil {
+		fmt.Fprintf(d.out, "time travel failed: %v\n", err)
+		return
+	}
+	d.sess, d.ended = ns, false
+	fmt.Fprintf(d.out, "Time travel to step %d\n", d.sess.Executed())
+	d.showNext()
+}
+
+func (d *debugger) setBreakpoint(args []string) {
+	if len(args) == 0 {
+		fmt.Fprintln(d.out, "usage: bp alloc TAG | bp free NAME | bp bugcheck")
+		return
+	}
+	b := breakpoint{kind: strings.ToLower(args[0])}
+	switch {
+	case b.kind == "bugcheck" && len(args) == 1:
+	case (b.kind == "alloc" || b.kind == "free") && len(args) == 2:
+		b.arg = args[1]
+	default:
+		fmt.Fprintln(d.out, "usage: bp alloc TAG | bp free NAME | bp bugcheck")
+		return
+	}
+	d.bps = append(d.bps, b)
+	fmt.Fprintf(d.out, "Breakpoint %d set: %s\n", len(d.bps)-1, b)
+}
+
+func (d *debugger) clearBreakpoints(args []string) {
+	if len(args) == 1 && args[0] == "*" {
+		d.bps = nil
+		return
+	}
+	for _, a := range args {
+		i, err := strconv.Atoi(a)
+		if err != nil || i < 0 || i >= len(d.bps) {
+			fmt.Fprintf(d.out, "bc: no breakpoint %s\n", a)
+			continue
+		}
+		d.bps = append(d.bps[:i], d.bps[i+1:]...)
+	}
+}
+
+// matchBreakpoint returns the breakpoint that stops before step, or -1.
+func (d *debugger) matchBreakpoint(step *scenario.Step) int {
+	for i, b := range d.bps {
+		switch {
+		case b.kind == "alloc" && step.Alloc != nil && strings.TrimRight(step.Alloc.Tag.String(), " ") == strings.TrimRight(b.arg, " "):
+			return i
+		case b.kind == "free" && step.Free != nil && !step.Free.At.IsLiteral && step.Free.At.Name == b.arg:
+			return i
+		}
+	}
+	return -1
+}
+
+// completer offers the command names for tab completion.
+func completer() readline.AutoCompleter {
+	names := []string{"p", "p-", "g", "bp alloc", "bp free", "bp bugcheck", "bl", "bc", ".restart", "!tt", "q",
+		"!pool", "!poolused", "!poolfind", "!poolval", "!vm", "!pte", "!pfn", "!irql", "!analyze -v",
+		"!lookaside", "dt _POOL_HEADER", "db", "dd", "dq", ".help"}
+	items := make([]readline.PrefixCompleterInterface, len(names))
+	for i, n := range names {
+		items[i] = readline.PcItem(n)
+	}
+	return readline.NewPrefixCompleter(items...)
+}
+
+// repl reads commands until q or the end of input. On a terminal it uses
+// readline (history, editing, tab completion); otherwise it reads lines,
+// so a script can drive it through stdin.
+func (d *debugger) repl(stdin io.Reader) error {
+	if f, ok := stdin.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
+		rl, err := readline.NewEx(&readline.Config{Prompt: d.prompt(), AutoComplete: completer(), HistoryLimit: 1000, Stdout: d.out})
+		if err != nil {
+			return err
+		}
+		defer rl.Close()
+		for {
+			rl.SetPrompt(d.prompt())
+			line, err := rl.Readline()
+			if err != nil { // io.EOF, or ^C on an empty line
+				return nil
+			}
+			if d.exec(line) {
+				return nil
+			}
+		}
+	}
+	sc := bufio.NewScanner(stdin)
+	for {
+		fmt.Fprint(d.out, d.prompt())
+		if !sc.Scan() {
+			fmt.Fprintln(d.out)
+			return sc.Err()
+		}
+		line := sc.Text()
+		fmt.Fprintln(d.out, line)
+		if d.exec(line) {
+			return nil
+		}
+	}
+}

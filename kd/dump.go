@@ -1,0 +1,128 @@
+package kd
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+
+	"simkern/bugcheck"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// A crash dump file is the magic "SIMKDUMP", a little-endian u32 format
+// version, then a gzip stream of one gob-encoded Dump. docs/dumps.md
+// describes it. A dump holds the whole machine, so it answers every
+// command exactly as the live machine did when it was written.
+const (
+	dumpMagic   = "SIMKDUMP"
+	DumpVersion = 1
+)
+
+// Dump is everything a crash dump holds.
+type Dump struct {
+	Simkern      string // the version that wrote it
+	ScenarioFile string
+	Scenario     []byte // the scenario file as run
+	Seed         uint64
+	Steps        uint64 // steps executed when it was written
+	Names        map[string]uint64
+	Bugcheck     *bugcheck.Error // nil: written at the end of a run
+	Analysis     string          // !analyze -v as the run printed it
+	Machine      *mm.Snapshot
+	Pool         *pool.Snapshot
+}
+
+// WriteDump writes d to w.
+func WriteDump(w io.Writer, d *Dump) error {
+	var head [12]byte
+	copy(head[:], dumpMagic)
+	head[8] = DumpVersion
+	if _, err := w.Write(head[:]); err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(w)
+	if err := gob.NewEncoder(zw).Encode(d); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// ErrNotDump says a file is not a simkern dump at all.
+var ErrNotDump = errors.New("not a simkern crash dump (no SIMKDUMP header)")
+
+// ReadDump reads a dump, refusing a truncated, corrupt or wrong-version
+// file with an error that says which.
+func ReadDump(r io.Reader) (d *Dump, err error) {
+	br := bufio.NewReader(r)
+	var head [12]byte
+	if n, err := io.ReadFull(br, head[:]); err != nil {
+		if n >= len(dumpMagic) && string(head[:len(dumpMagic)]) == dumpMagic {
+			return nil, fmt.Errorf("truncated dump: the header ends after %d bytes", n)
+		}
+		return nil, ErrNotDump
+	}
+	if string(head[:8]) != dumpMagic {
+		return nil, ErrNotDump
+	}
+	version := uint32(head[8]) | uint32(head[9])<<8 | uint32(head[10])<<16 | uint32(head[11])<<24
+	if version != DumpVersion {
+		return nil, fmt.Errorf("dump format version %d; this simkern reads version %d", version, DumpVersion)
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt dump: %v", err)
+	}
+	var body bytes.Buffer
+	if _, err := io.Copy(&body, io.LimitReader(zr, maxDumpBytes+1)); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("truncated dump: %v", err)
+		}
+		return nil, fmt.Errorf("corrupt dump: %v", err)
+	}
+	if body.Len() > maxDumpBytes {
+		return nil, fmt.Errorf("corrupt dump: more than %d MiB uncompressed", maxDumpBytes>>20)
+	}
+	defer func() {
+		// gob panics on some malformed inputs; a dump is input, so that is
+		// an error, never a crash.
+		if p := recover(); p != nil {
+			d, err = nil, fmt.Errorf("corrupt dump: %v", p)
+		}
+	}()
+	d = new(Dump)
+	if err := gob.NewDecoder(&body).Decode(d); err != nil {
+		return nil, fmt.Errorf("corrupt dump: %v", err)
+	}
+	if d.Machine == nil || d.Pool == nil {
+		return nil, fmt.Errorf("corrupt dump: no machine or pool in it")
+	}
+	return d, nil
+}
+
+// maxDumpBytes bounds what a dump may expand to.
+const maxDumpBytes = 4 << 30
+
+// Open restores the dump's machine and pool and returns a Target on them.
+// Close the returned machine's pagefile with Target.Machine.Close.
+func (d *Dump) Open() (*Target, error) {
+	m, err := mm.Restore(d.Machine, "")
+	if err != nil {
+		return nil, err
+	}
+	p, err := pool.Restore(m, d.Pool)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	t := &Target{Machine: m, Pool: p}
+	t.Names = func(name string) (uint64, bool) { v, ok := d.Names[name]; return v, ok }
+	if d.Analysis != "" {
+		t.Analysis = func() string { return d.Analysis }
+	}
+	return t, nil
+}

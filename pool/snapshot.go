@@ -1,0 +1,178 @@
+package pool
+
+import (
+	"fmt"
+
+	"simkern/mm"
+)
+
+// Snapshot is the pool's own state as a crash dump holds it: what lives in
+// Go rather than in simulated memory (descriptors' counters, the record of
+// pool pages, the big page table, the tag table, the lookaside lists). The
+// headers and free lists are bytes in the machine's snapshot.
+type Snapshot struct {
+	Config      Config
+	Secret      uint64
+	Failures    uint64
+	Descriptors []DescriptorSnapshot
+	Pages       []PageSnapshot
+	Big         []BigAllocation
+	Tags        []TagStats
+	CPUs        []PrcbSnapshot
+}
+
+// DescriptorSnapshot is one descriptor.
+type DescriptorSnapshot struct {
+	Type                           Type
+	Index                          uint8
+	Node                           int
+	Region                         mm.Region
+	NX                             bool
+	ListHeads                      mm.VA
+	NonEmpty                       [PageUnits / 64]uint64
+	RunningAllocs, RunningDeAllocs uint64
+	TotalPages, TotalBigPages      uint64
+	TotalBytes                     uint64
+}
+
+// PageSnapshot is the pool's record of one page it owns.
+type PageSnapshot struct {
+	VA        mm.VA
+	Kind      uint8
+	Desc      uint8
+	Starts    [PageUnits / 64]uint64
+	Requested []uint16 // small-block pages only
+	Owner     []uint64
+}
+
+// PrcbSnapshot is one CPU's lookaside lists.
+type PrcbSnapshot struct {
+	Ops   int
+	Lists [lookasideClasses][LookasideMaxUnits]LookasideSnapshot
+}
+
+// LookasideSnapshot is one lookaside list.
+type LookasideSnapshot struct {
+	Blocks                       []mm.VA
+	Depth                        int
+	TotalAllocates, AllocateHits uint64
+	TotalFrees, FreeHits         uint64
+	LastAllocates, LastHits      uint64
+}
+
+// Snapshot copies the pool's state. It changes nothing.
+func (p *Pool) Snapshot() *Snapshot {
+	s := &Snapshot{Config: p.cfg, Secret: p.secret, Failures: p.Failures, Big: p.BigAllocations()}
+	for _, d := range p.descs {
+		s.Descriptors = append(s.Descriptors, DescriptorSnapshot{d.Type, d.Index, d.Node, d.Region, d.NX, d.ListHeads,
+			d.nonEmpty, d.RunningAllocs, d.RunningDeAllocs, d.TotalPages, d.TotalBigPages, d.TotalBytes})
+	}
+	for r := range p.pages {
+		rp := &p.pages[r]
+		for i, pi := range rp.pages {
+			if pi.kind == pageNone {
+				continue
+			}
+			ps := PageSnapshot{VA: rp.base + mm.VA(i)*mm.PageBytes, Kind: uint8(pi.kind), Desc: pi.desc}
+			if b := pi.blocks; b != nil {
+				ps.Starts = b.starts
+				ps.Requested = append([]uint16(nil), b.requested[:]...)
+				ps.Owner = append([]uint64(nil), b.owner[:]...)
+			}
+			s.Pages = append(s.Pages, ps)
+		}
+	}
+	s.Tags = p.Tags()
+	for _, c := range p.m.CPUs.CPUs {
+		r := c.Pool.(*prcb)
+		ps := PrcbSnapshot{Ops: r.ops}
+		for class := range r.lists {
+			for u := range r.lists[class] {
+				l := &r.lists[class][u]
+				ps.Lists[class][u] = LookasideSnapshot{append([]mm.VA(nil), l.blocks...), l.Depth,
+					l.TotalAllocates, l.AllocateHits, l.TotalFrees, l.FreeHits, l.lastAllocates, l.lastHits}
+			}
+		}
+		s.CPUs = append(s.CPUs, ps)
+	}
+	return s
+}
+
+// Restore rebuilds a pool on m (a machine restored from the same dump).
+func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
+	bad := func(format string, args ...any) (*Pool, error) {
+		return nil, fmt.Errorf("pool: damaged snapshot: "+format, args...)
+	}
+	if len(s.CPUs) != len(m.CPUs.CPUs) {
+		return bad("%d CPUs for a machine of %d", len(s.CPUs), len(m.CPUs.CPUs))
+	}
+	if len(s.Descriptors) != 2*m.Nodes()+1 {
+		return bad("%d descriptors for %d NUMA nodes", len(s.Descriptors), m.Nodes())
+	}
+	p := &Pool{m: m, cfg: s.Config, secret: s.Secret, Failures: s.Failures}
+	p.pages[0].base = mm.RegionNonPagedPool.Base()
+	p.pages[1].base = mm.RegionPagedPool.Base()
+	p.tags.init()
+	p.big.init()
+	for _, ds := range s.Descriptors {
+		d := &Descriptor{Type: ds.Type, Index: ds.Index, Node: ds.Node, Region: ds.Region, NX: ds.NX, ListHeads: ds.ListHeads,
+			nonEmpty: ds.NonEmpty, RunningAllocs: ds.RunningAllocs, RunningDeAllocs: ds.RunningDeAllocs,
+			TotalPages: ds.TotalPages, TotalBigPages: ds.TotalBigPages, TotalBytes: ds.TotalBytes}
+		if d.Node < 0 || d.Node >= m.Nodes() {
+			return bad("descriptor on node %d", d.Node)
+		}
+		p.descs = append(p.descs, d)
+		switch {
+		case d.Type == PagedPool:
+			p.paged = d
+		case d.NX:
+			p.npNx = append(p.npNx, d)
+		default:
+			p.np = append(p.np, d)
+		}
+	}
+	if p.paged == nil || len(p.np) != m.Nodes() || len(p.npNx) != m.Nodes() {
+		return bad("the descriptors do not cover every node")
+	}
+	for _, ps := range s.Pages {
+		r := mm.RegionOf(ps.VA)
+		if r != mm.RegionNonPagedPool && r != mm.RegionPagedPool || ps.VA.PageOffset() != 0 ||
+			ps.Kind > uint8(pageDescriptor) || int(ps.Desc) >= len(p.descs) || ps.VA-p.regionPagesOf(ps.VA).base >= 1<<33 {
+			return bad("pool page %v", ps.VA)
+		}
+		pi := pageInfo{kind: pageKind(ps.Kind), desc: ps.Desc}
+		if pi.kind == pageSmall {
+			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits {
+				return bad("block record of page %v", ps.VA)
+			}
+			b := &blockMeta{starts: ps.Starts}
+			copy(b.requested[:], ps.Requested)
+			copy(b.owner[:], ps.Owner)
+			pi.blocks = b
+		}
+		p.regionPagesOf(ps.VA).set(ps.VA, pi)
+	}
+	for _, b := range s.Big {
+		p.big.t.ReplaceOrInsert(b)
+	}
+	for _, t := range s.Tags {
+		*p.tags.row(t.Tag) = t
+	}
+	for i, c := range m.CPUs.CPUs {
+		r := newPrcb()
+		r.ops = s.CPUs[i].Ops
+		for class := range r.lists {
+			for u := range r.lists[class] {
+				ls := s.CPUs[i].Lists[class][u]
+				if ls.Depth < 0 || ls.Depth > LookasideMaxDepth || len(ls.Blocks) > LookasideMaxDepth {
+					return bad("lookaside list depth %d", ls.Depth)
+				}
+				r.lists[class][u] = LookasideList{blocks: append(make([]mm.VA, 0, LookasideMaxDepth), ls.Blocks...), Depth: ls.Depth,
+					TotalAllocates: ls.TotalAllocates, AllocateHits: ls.AllocateHits, TotalFrees: ls.TotalFrees, FreeHits: ls.FreeHits,
+					lastAllocates: ls.LastAllocates, lastHits: ls.LastHits}
+			}
+		}
+		c.Pool = r
+	}
+	return p, nil
+}
