@@ -73,7 +73,9 @@ func (p *Pool) allocate(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64) (m
 // Free is ExFreePool.
 func (p *Pool) Free(c *cpu.CPU, va mm.VA) error { return p.free(c, va, 0, false) }
 
-// FreeWithTag is ExFreePoolWithTag: tag must be the allocation's.
+// FreeWithTag is ExFreePoolWithTag: tag must be the allocation's (with or
+// without the protected bit). Tag 0 checks nothing, as in Windows, where
+// ExFreePool is ExFreePoolWithTag(P, 0).
 func (p *Pool) FreeWithTag(c *cpu.CPU, va mm.VA, tag Tag) error { return p.free(c, va, tag, true) }
 
 func (p *Pool) free(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
@@ -96,7 +98,16 @@ func (p *Pool) free(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 }
 
 // halt stops the machine for a bugcheck and passes any error through.
+// The nil case returns before errors.As, whose target escapes: every Free
+// passes through here, and the hot path must not allocate.
 func (p *Pool) halt(err error) error {
+	if err == nil {
+		return nil
+	}
+	return p.haltSlow(err)
+}
+
+func (p *Pool) haltSlow(err error) error {
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
 		return p.m.Halt(b)
 	}

@@ -99,11 +99,15 @@ func tagHasAlnum(tag Tag) bool {
 }
 
 // checkFreeTag: ExFreePoolWithTag must name the allocation's tag, and a
-// protected tag must be freed with it (0xC2/0xA). ExFreePool passes 0 and
-// is checked only for protected tags.
+// protected tag must be freed with it (0xC2/0xA). ExFreePool is
+// ExFreePoolWithTag with tag 0, which asks for no check: it is checked
+// only for protected tags.
 func checkFreeTag(va mm.VA, allocated, freed Tag, withTag bool) error {
-	if withTag && freed&^ProtectedTag != allocated&^ProtectedTag ||
-		!withTag && allocated&ProtectedTag != 0 {
+	if !withTag {
+		freed = 0
+	}
+	if freed != 0 && freed&^ProtectedTag != allocated&^ProtectedTag ||
+		freed == 0 && allocated&ProtectedTag != 0 {
 		return bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(allocated), uint64(freed)).At("checkFreeTag")
 	}
 	return nil
@@ -211,6 +215,9 @@ func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error
 // the page that should hold it).
 func (p *Pool) checkPageWalk(c *cpu.CPU, entry mm.VA) error {
 	page := entry.PageBase()
+	if data := tlbPage(c, page); data != nil {
+		return checkPageWalkBytes(data, entry)
+	}
 	va, found := page, false
 	for va < page+mm.PageBytes {
 		h, err := p.header(c, va)
@@ -245,4 +252,39 @@ func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x48, uint64(va), 0, 0).At("checkFreeAddress: not allocated")
 	}
 	return bugcheck.New(bugcheck.BadPoolCaller, 0x42, uint64(va), 0, 0).At("checkFreeAddress: not pool")
+}
+
+// tlbPage returns the bytes of the page holding va when c's TLB maps it,
+// else nil. The free path has just read the page through mm, so the
+// translation is normally there, and a walk over many headers can then
+// read them directly, as mm's own TLB-hit path would, instead of asking
+// the TLB once per header. Reads only: a write must go through mm, which
+// keeps the dirty bit.
+func tlbPage(c *cpu.CPU, va mm.VA) *[mm.PageBytes]byte {
+	if c == nil {
+		return nil
+	}
+	if e := c.TLB.Lookup(uint64(va)); e != nil {
+		return e.Data
+	}
+	return nil
+}
+
+// checkPageWalkBytes is checkPageWalk over the page's bytes.
+func checkPageWalkBytes(data *[mm.PageBytes]byte, entry mm.VA) error {
+	off, want, found := uint64(0), entry.PageOffset(), false
+	for off < mm.PageBytes {
+		if off == want {
+			found = true
+		}
+		size := uint64(data[off+2]) // BlockSize
+		if size == 0 {
+			break
+		}
+		off += size * UnitBytes
+	}
+	if off != mm.PageBytes || !found {
+		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(entry.PageBase())).At("checkPageWalk")
+	}
+	return nil
 }

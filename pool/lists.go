@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"math/bits"
 
 	"simkern/bugcheck"
@@ -21,15 +22,6 @@ func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
 	return p.m.WriteU64(c, entry+8, uint64(blink))
 }
 
-func (p *Pool) links(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
-	f, err := p.m.ReadU64(c, entry)
-	if err != nil {
-		return 0, 0, err
-	}
-	b, err := p.m.ReadU64(c, entry+8)
-	return mm.VA(f), mm.VA(b), err
-}
-
 // listHead returns the head of the list for blocks of u units.
 func (d *Descriptor) listHead(u Units) mm.VA { return d.ListHeads + mm.VA(u-1)*UnitBytes }
 
@@ -42,10 +34,7 @@ func (p *Pool) insertFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units, atHea
 	}
 	head := d.listHead(u)
 	entry := block + HeaderBytes
-	if err := p.checkFreeListLinks(c, head); err != nil {
-		return err
-	}
-	first, last, err := p.links(c, head)
+	first, last, err := p.checkedLinks(c, head)
 	if err != nil {
 		return err
 	}
@@ -80,10 +69,7 @@ func (p *Pool) removeFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units) error
 		return nil
 	}
 	entry := block + HeaderBytes
-	if err := p.checkFreeListLinks(c, entry); err != nil {
-		return err
-	}
-	flink, blink, err := p.links(c, entry)
+	flink, blink, err := p.checkedLinks(c, entry)
 	if err != nil {
 		return err
 	}
@@ -133,24 +119,50 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 // checkFreeListLinks: the entries on both sides of entry must point back
 // at it (0x19/3). With c nil it only peeks, for validation.
 func (p *Pool) checkFreeListLinks(c *cpu.CPU, entry mm.VA) error {
-	flink, err := p.read64(c, entry)
+	_, _, err := p.checkedLinks(c, entry)
+	return err
+}
+
+// checkedLinks is checkFreeListLinks returning the links it checked, so
+// the list operations that follow need not read them again.
+func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
+	f, err := p.read64(c, entry)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	blink, err := p.read64(c, entry+8)
+	b, err := p.read64(c, entry+8)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	fb, err := p.read64(c, mm.VA(flink)+8)
+	fb, err := p.readLinked(c, mm.VA(f)+8)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	bf, err := p.read64(c, mm.VA(blink))
+	bf, err := p.readLinked(c, mm.VA(b))
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if mm.VA(fb) != entry || mm.VA(bf) != entry {
-		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), fb, bf).At("checkFreeListLinks")
+		return 0, 0, bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), fb, bf).At("checkFreeListLinks")
 	}
-	return nil
+	return mm.VA(f), mm.VA(b), nil
+}
+
+// readLinked reads the link at va, which a free list names. Live (c not
+// nil) it reads through mm, faulting as the kernel would. Peeking, a link
+// in a paged pool page that is out of memory stops the check (the page is
+// fine, just not here), but a link to anything else that cannot be read
+// is junk: it reads as 0, so the check reports the corruption instead of
+// skipping it.
+func (p *Pool) readLinked(c *cpu.CPU, va mm.VA) (uint64, error) {
+	v, err := p.read64(c, va)
+	if c != nil || !errors.Is(err, errNotResident) {
+		return v, err
+	}
+	if mm.RegionOf(va) == mm.RegionPagedPool {
+		if pi := p.pageOf(va); pi != nil && pi.kind == pageSmall {
+			return 0, err
+		}
+	}
+	return 0, nil
 }

@@ -171,7 +171,7 @@ func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
 	switch {
 	case t.Paged():
 		return p.paged
-	case t == NonPagedPoolNx:
+	case t&NonPagedPoolNx != 0: // POOL_NX_ALLOCATION, alone or with other bits
 		return p.npNx[c.Node]
 	}
 	return p.np[c.Node]

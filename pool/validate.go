@@ -70,14 +70,35 @@ func (p *Pool) ValidateAll() error {
 }
 
 // CheckInvariants verifies the pool's own bookkeeping against the bytes in
-// memory: the blocks the headers describe are the blocks the pool
-// recorded, and the tag table's bytes equal the blocks in use. A failure is
-// a simkern bug and panics. It runs only with -tags invariants.
+// memory, and panics on a mismatch, which is a simkern bug. It runs only
+// with -tags invariants. For every resident small-block page:
+//
+//	the headers the walk finds are exactly the recorded block starts
+//	a block has a requested size recorded iff its header says in use
+//
+// and for the pool as a whole:
+//
+//	each descriptor's page counts and running counts match its pages
+//	every block on a lookaside list is a parked block of the list's size,
+//	  on one list only, and every parked block is on a list
+//	every free list links only free blocks of its size, its hint bit is
+//	  set, and together the lists hold every free block of two units or more
+//	the tag table's bytes equal the blocks in use
+//
+// Paged pool pages that are not resident cannot be read without faulting;
+// the counts that need them are skipped while any is out.
 func (p *Pool) CheckInvariants() {
 	if !invariants.Enabled {
 		return
 	}
+	type descCount struct {
+		pages, inUse, bytes uint64
+	}
+	counts := make([]descCount, len(p.descs))
 	want := map[Tag][2]uint64{} // nonpaged, paged bytes in use
+	parked := map[mm.VA]Units{} // blocks whose header says lookaside
+	freeBlocks := map[mm.VA]Units{}
+	pagedOut := p.anyPagedOut()
 	for r := range p.pages {
 		rp := &p.pages[r]
 		for i := range rp.pages {
@@ -87,23 +108,45 @@ func (p *Pool) CheckInvariants() {
 			}
 			page := rp.base + mm.VA(i)*mm.PageBytes
 			paged := p.descs[pi.desc].Type == PagedPool
+			dc := &counts[pi.desc]
+			dc.pages++
+			if !p.m.Resident(page) {
+				continue // paged out: nothing to compare without faulting
+			}
+			var walked [PageUnits / 64]uint64
 			for at := page; at < page+mm.PageBytes; {
 				h, ok := p.PeekHeader(at)
 				if !ok {
-					break // paged out: nothing to compare without faulting
+					panic(fmt.Sprintf("pool: resident page %v stopped being readable at %v", page, at))
 				}
-				if !pi.blocks.isStart(unitOf(at)) {
+				u := unitOf(at)
+				if !pi.blocks.isStart(u) {
 					panic(fmt.Sprintf("pool: header at %v is not a recorded block start", at))
-				}
-				if h.Allocated() {
-					w := want[h.PoolTag&^ProtectedTag]
-					w[b2i(paged)] += uint64(h.BlockSize) * UnitBytes
-					want[h.PoolTag&^ProtectedTag] = w
 				}
 				if h.BlockSize == 0 {
 					panic(fmt.Sprintf("pool: zero block size at %v", at))
 				}
+				walked[u/64] |= 1 << (u % 64)
+				if req := pi.blocks.requested[u]; h.Allocated() != (req != 0) {
+					panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
+				}
+				switch {
+				case h.Allocated():
+					bytes := uint64(h.BlockSize) * UnitBytes
+					w := want[h.PoolTag&^ProtectedTag]
+					w[b2i(paged)] += bytes
+					want[h.PoolTag&^ProtectedTag] = w
+					dc.inUse++
+					dc.bytes += bytes
+				case h.OnLookaside():
+					parked[at+HeaderBytes] = Units(h.BlockSize)
+				case h.BlockSize > 1:
+					freeBlocks[at] = Units(h.BlockSize)
+				}
 				at += mm.VA(h.BlockSize) * UnitBytes
+			}
+			if walked != pi.blocks.starts {
+				panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.blocks.starts, walked))
 			}
 		}
 	}
@@ -112,12 +155,116 @@ func (p *Pool) CheckInvariants() {
 		w[b2i(b.Type.Paged())] += b.Pages * mm.PageBytes
 		want[b.Tag&^ProtectedTag] = w
 	}
-	pagedOut := p.anyPagedOut()
+
+	// Descriptors.
+	bigPages := make([]uint64, len(p.descs))
+	bigCount := make([]uint64, len(p.descs))
+	for _, b := range p.BigAllocations() {
+		pi := p.pageOf(b.VA)
+		if pi == nil || pi.kind != pageBigFirst {
+			panic(fmt.Sprintf("pool: big allocation at %v has no first-page record", b.VA))
+		}
+		bigPages[pi.desc] += b.Pages
+		bigCount[pi.desc]++
+	}
+	for i, d := range p.descs {
+		dc := counts[i]
+		if d.TotalPages != dc.pages || d.TotalBigPages != bigPages[i] {
+			panic(fmt.Sprintf("pool: descriptor %d (%v node %d): counts %d small and %d big pages; the pool holds %d and %d",
+				i, d.Type, d.Node, d.TotalPages, d.TotalBigPages, dc.pages, bigPages[i]))
+		}
+		if d.Type == PagedPool && pagedOut {
+			continue
+		}
+		if live := d.RunningAllocs - d.RunningDeAllocs; live != dc.inUse+bigCount[i] {
+			panic(fmt.Sprintf("pool: descriptor %d (%v node %d): %d allocations outstanding by its counters; blocks hold %d",
+				i, d.Type, d.Node, live, dc.inUse+bigCount[i]))
+		}
+		if d.TotalBytes != dc.bytes+bigPages[i]*mm.PageBytes {
+			panic(fmt.Sprintf("pool: descriptor %d (%v node %d): TotalBytes %d; blocks hold %d",
+				i, d.Type, d.Node, d.TotalBytes, dc.bytes+bigPages[i]*mm.PageBytes))
+		}
+	}
+
+	// Lookaside lists.
+	onLists := map[mm.VA]bool{}
+	for _, c := range p.m.CPUs.CPUs {
+		r := c.Pool.(*prcb)
+		for class := range r.lists {
+			for u := range r.lists[class] {
+				for _, va := range r.lists[class][u].blocks {
+					if onLists[va] {
+						panic(fmt.Sprintf("pool: %v is on two lookaside lists", va))
+					}
+					onLists[va] = true
+					pi := p.pageOf(va)
+					if pi == nil || pi.kind != pageSmall || !pi.blocks.isStart(unitOf(va)-1) {
+						panic(fmt.Sprintf("pool: lookaside block %v is not a block start", va))
+					}
+					if !p.m.Resident(va) {
+						continue
+					}
+					if got, ok := parked[va]; !ok || got != Units(u+1) {
+						h, _ := p.PeekHeader(va - HeaderBytes)
+						panic(fmt.Sprintf("pool: %v on CPU %d's %d-unit lookaside list has header %+v", va, c.Number, u+1, h))
+					}
+				}
+			}
+		}
+	}
+	for va := range parked {
+		if !onLists[va] {
+			panic(fmt.Sprintf("pool: %v is marked as on a lookaside list but is on none", va))
+		}
+	}
+
+	// Free lists.
+	for _, d := range p.descs {
+		if d.Type == PagedPool && pagedOut {
+			continue
+		}
+		for u := Units(2); u <= MaxUnits; u++ {
+			head := d.listHead(u)
+			n := 0
+			for e, ok := p.m.PeekU64(head); mm.VA(e) != head; e, ok = p.m.PeekU64(mm.VA(e)) {
+				if !ok {
+					panic(fmt.Sprintf("pool: free list %d of %v node %d runs into unreadable memory", u, d.Type, d.Node))
+				}
+				block := mm.VA(e) - HeaderBytes
+				if got, found := freeBlocks[block]; !found || got != u {
+					panic(fmt.Sprintf("pool: free list %d of %v node %d links %v, which is not a free %d-unit block", u, d.Type, d.Node, block, u))
+				}
+				if p.descs[p.pageOf(block).desc] != d {
+					panic(fmt.Sprintf("pool: free list %d of %v node %d links %v of another descriptor", u, d.Type, d.Node, block))
+				}
+				delete(freeBlocks, block)
+				if n++; n > PageUnits*len(p.pages[0].pages)+PageUnits*len(p.pages[1].pages) {
+					panic(fmt.Sprintf("pool: free list %d of %v node %d loops", u, d.Type, d.Node))
+				}
+			}
+			if n > 0 && d.nonEmpty[(u-1)/64]&(1<<((u-1)%64)) == 0 {
+				panic(fmt.Sprintf("pool: free list %d of %v node %d holds %d blocks but its hint bit is clear", u, d.Type, d.Node, n))
+			}
+		}
+	}
+	for block, u := range freeBlocks {
+		if d := p.descs[p.pageOf(block).desc]; d.Type != PagedPool || !pagedOut {
+			panic(fmt.Sprintf("pool: free %d-unit block %v is on no free list", u, block))
+		}
+	}
+
+	// Tags.
 	for _, s := range p.Tags() {
 		w := want[s.Tag]
 		if s.NonPagedBytes != w[0] || !pagedOut && s.PagedBytes != w[1] {
 			panic(fmt.Sprintf("pool: tag %q: tracker believes %d nonpaged + %d paged bytes; blocks hold %d + %d",
 				s.Tag, s.NonPagedBytes, s.PagedBytes, w[0], w[1]))
+		}
+		delete(want, s.Tag)
+	}
+	for tag, w := range want {
+		if w[0] != 0 || !pagedOut && w[1] != 0 {
+			panic(fmt.Sprintf("pool: tag %q: blocks hold %d nonpaged + %d paged bytes, and the tracker has no row", tag, w[0], w[1]))
 		}
 	}
 }

@@ -1,0 +1,91 @@
+package pool
+
+import (
+	"testing"
+
+	"simkern/bugcheck"
+	"simkern/mm"
+)
+
+// checkPageWalk has two ways to read the page: straight from the CPU's TLB
+// entry on the free path, and through peeks (or mm) otherwise. Both must
+// give the same answer.
+func TestCheckPageWalkBothWays(t *testing.T) {
+	tests := []struct {
+		name string
+		// corrupt damages the page of k (2 units at 0x000), b (64 units
+		// at 0xc00) and c (2 units at 0xbe0), with the fragment of 188
+		// units at 0x020, and returns the entry to look for and the
+		// bugcheck expected (nil: the walk is fine).
+		corrupt func(r *rig, page mm.VA) (entry mm.VA, want *bugcheck.Error)
+	}{
+		{
+			name: "an intact page passes",
+			corrupt: func(r *rig, page mm.VA) (mm.VA, *bugcheck.Error) {
+				return page + 0xc00, nil
+			},
+		},
+		{
+			name: "a fragment too big overshoots the page end",
+			corrupt: func(r *rig, page mm.VA) (mm.VA, *bugcheck.Error) {
+				r.poke(page+0x20+2, []byte{0xff})
+				return page + 0xc00, bc(badPoolHeader, 0xA, uint64(page+0xc00), 0, uint64(page))
+			},
+		},
+		{
+			name: "a fragment too small stops on zero bytes",
+			corrupt: func(r *rig, page mm.VA) (mm.VA, *bugcheck.Error) {
+				r.poke(page+0x20+2, []byte{10})
+				return page + 0xc00, bc(badPoolHeader, 0xA, uint64(page+0xc00), 0, uint64(page))
+			},
+		},
+		{
+			name: "a walk that ends right but skips the entry",
+			corrupt: func(r *rig, page mm.VA) (mm.VA, *bugcheck.Error) {
+				// The fragment swallows c: 188+2 units, landing on b.
+				r.poke(page+0x20+2, []byte{190})
+				return page + 0xbe0, bc(badPoolHeader, 0xA, uint64(page+0xbe0), 0, uint64(page))
+			},
+		},
+		{
+			name: "an entry that is not a block start is not found",
+			corrupt: func(r *rig, page mm.VA) (mm.VA, *bugcheck.Error) {
+				return page + 0xc10, bc(badPoolHeader, 0xA, uint64(page+0xc10), 0, uint64(page))
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, spec{cfg: Config{NoLookaside: true}})
+			k := r.alloc(NonPagedPool, 1, "Keep")
+			r.alloc(NonPagedPool, 1000, "Abcd")
+			r.alloc(NonPagedPool, 1, "Keep")
+			page := k.PageBase()
+			entry, want := tt.corrupt(r, page)
+			if tlbPage(r.c, page) == nil {
+				t.Fatalf("test setup: the TLB does not map %v", page)
+			}
+			ways := []struct {
+				name string
+				err  error
+			}{
+				{"through the TLB", r.p.checkPageWalk(r.c, entry)},
+				{"peeking", r.p.checkPageWalk(nil, entry)},
+			}
+			r.c.TLB.Flush()
+			ways = append(ways, struct {
+				name string
+				err  error
+			}{"through mm after a TLB flush", r.p.checkPageWalk(r.c, entry)})
+			for _, w := range ways {
+				if want == nil {
+					if w.err != nil {
+						t.Errorf("%s: %v, want no error", w.name, w.err)
+					}
+					continue
+				}
+				t.Run(w.name, func(t *testing.T) { wantBugcheck(t, w.err, want) })
+			}
+		})
+	}
+}
