@@ -58,11 +58,11 @@ func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
 		}
 		parts := strings.SplitN(s, " - ", 3)
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("%s:%d: want \"TAG - binary - description\"", name, line)
+			return nil, fmt.Errorf("%s:%d:1: want \"TAG - binary - description\"", name, line)
 		}
 		tag := strings.TrimLeft(parts[0], " \t")
 		if len(tag) == 0 || len(tag) > 4 {
-			return nil, fmt.Errorf("%s:%d: tag %q: want 1 to 4 characters", name, line, tag)
+			return nil, fmt.Errorf("%s:%d:1: tag %q: want 1 to 4 characters", name, line, tag)
 		}
 		tag = (tag + "    ")[:4]
 		e := PoolTagEntry{Pattern: tag, Binary: strings.TrimSpace(parts[1]), Description: strings.TrimSpace(parts[2])}

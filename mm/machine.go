@@ -107,6 +107,7 @@ func New(cfg Config) (*Machine, error) {
 		return nil, errors.New("mm: no frame for the PML4")
 	}
 	m.pml4 = f
+	m.commitPages = 1 // the PML4, like every page table, is charged
 	e := m.entry(f)
 	e.PageTable = true
 	e.VA = pxeBase &^ pageOffsetMask

@@ -45,8 +45,15 @@ func (m *Machine) ensureTables(va VA) (PFN, bool) {
 		i := l.index(va)
 		p := readPTE(t, i)
 		if !p.Valid() {
+			// A page table is memory like any other: it is charged
+			// against the commit limit, so that the frames cannot run out
+			// while commit still says there is room.
+			if !m.charge(1) {
+				return 0, false
+			}
 			nf, ok := m.getFrame(m.nodeOf(f), true)
 			if !ok {
+				m.commitPages--
 				return 0, false
 			}
 			e := m.entry(nf)

@@ -11,24 +11,38 @@ import (
 // are in pages.
 type Stats struct {
 	// Frames by state. Untouched frames count as Zeroed.
-	Frames, Zeroed, Free, Standby, Modified, Bad uint64
-	ActivePageable, ActiveNonpageable            uint64
-	PageTablePages                               uint64
+	Frames            uint64 `json:"frames"`
+	Zeroed            uint64 `json:"zeroed"`
+	Free              uint64 `json:"free"`
+	Standby           uint64 `json:"standby"`
+	Modified          uint64 `json:"modified"`
+	Bad               uint64 `json:"bad"`
+	ActivePageable    uint64 `json:"active_pageable"`
+	ActiveNonpageable uint64 `json:"active_nonpageable"`
+	PageTablePages    uint64 `json:"page_table_pages"`
 
-	SoftFaults, HardFaults, DemandZeroFaults uint64
-	Trimmed, Repurposed, Evicted             uint64
-	PagesWritten, WriteErrors, ReadErrors    uint64
-	PagefileFull                             uint64
-	FramesZeroed                             uint64
+	SoftFaults       uint64 `json:"soft_faults"`
+	HardFaults       uint64 `json:"hard_faults"`
+	DemandZeroFaults uint64 `json:"demand_zero_faults"`
+	Trimmed          uint64 `json:"trimmed"`
+	Repurposed       uint64 `json:"repurposed"`
+	Evicted          uint64 `json:"evicted"`
+	PagesWritten     uint64 `json:"pages_written"`
+	WriteErrors      uint64 `json:"write_errors"`
+	ReadErrors       uint64 `json:"read_errors"`
+	PagefileFull     uint64 `json:"pagefile_full"`
+	FramesZeroed     uint64 `json:"frames_zeroed"`
 
-	PagesAllocated                    uint64
-	PagedPoolPages, NonPagedPoolPages uint64 // mapped, idle included
-	IdleNonPagedPages                 uint64
-	CommitPages, CommitLimitPages     uint64
-	CommitFailures                    uint64
-	LastWriteStatus                   uint32
-	Pagefile                          pagefile.Stats
-	HasPagefile                       bool
+	PagesAllocated    uint64         `json:"pages_allocated"`
+	PagedPoolPages    uint64         `json:"paged_pool_pages"`
+	NonPagedPoolPages uint64         `json:"nonpaged_pool_pages"` // mapped, idle included
+	IdleNonPagedPages uint64         `json:"idle_nonpaged_pages"`
+	CommitPages       uint64         `json:"commit_pages"`
+	CommitLimitPages  uint64         `json:"commit_limit_pages"`
+	CommitFailures    uint64         `json:"commit_failures"`
+	LastWriteStatus   uint32         `json:"last_write_status"`
+	Pagefile          pagefile.Stats `json:"pagefile"`
+	HasPagefile       bool           `json:"has_pagefile"`
 }
 
 // Stats returns the current counters.

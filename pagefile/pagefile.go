@@ -197,13 +197,13 @@ func (p *Pagefile) Inject(f Fault) { p.inject(f) }
 
 // Stats is a snapshot of the pagefile's counters.
 type Stats struct {
-	Slots       uint64 // total, the reserved slot 0 included
-	Used        uint64 // slots in use now
-	Peak        uint64 // the most slots in use at once
-	Reads       uint64 // Read calls, failed ones included
-	Writes      uint64 // Write calls, failed ones included
-	ReadErrors  uint64 // Reads that failed (injected or host)
-	WriteErrors uint64 // Writes that failed (injected or host)
+	Slots       uint64 `json:"slots"`        // total, the reserved slot 0 included
+	Used        uint64 `json:"used"`         // slots in use now
+	Peak        uint64 `json:"peak"`         // the most slots in use at once
+	Reads       uint64 `json:"reads"`        // Read calls, failed ones included
+	Writes      uint64 `json:"writes"`       // Write calls, failed ones included
+	ReadErrors  uint64 `json:"read_errors"`  // Reads that failed (injected or host)
+	WriteErrors uint64 `json:"write_errors"` // Writes that failed (injected or host)
 }
 
 // Stats returns the counters.

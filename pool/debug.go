@@ -130,11 +130,15 @@ func (p *Pool) Lookaside(cpuNumber, class int, u Units) *LookasideList {
 
 // Totals sums the descriptors: what !vm and the run summary print.
 type Totals struct {
-	NonPagedPages, PagedPages       uint64 // small-block pages
-	NonPagedBigPages, PagedBigPages uint64
-	NonPagedBytes, PagedBytes       uint64 // block bytes in use
-	RunningAllocs, RunningDeAllocs  uint64
-	Failures                        uint64
+	NonPagedPages    uint64 `json:"nonpaged_pages"` // small-block pages
+	PagedPages       uint64 `json:"paged_pages"`
+	NonPagedBigPages uint64 `json:"nonpaged_big_pages"`
+	PagedBigPages    uint64 `json:"paged_big_pages"`
+	NonPagedBytes    uint64 `json:"nonpaged_bytes"` // block bytes in use
+	PagedBytes       uint64 `json:"paged_bytes"`
+	RunningAllocs    uint64 `json:"running_allocs"`
+	RunningDeAllocs  uint64 `json:"running_deallocs"`
+	Failures         uint64 `json:"failures"`
 }
 
 // Totals returns the pool-wide counters.

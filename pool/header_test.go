@@ -49,10 +49,10 @@ func TestHeaderBytes(t *testing.T) {
 				va := r.alloc(NonPagedPool, 1, "Abcd")
 				frag := va - HeaderBytes + 2*UnitBytes
 				head := r.p.Descriptors()[0].ListHeads + 253*UnitBytes // ListHeads[254-1]
-				// prev 2, index 0, 254 = 0xfe units, type 0 (free), no
-				// tag yet; then its LIST_ENTRY: the only entry of its list,
+				// prev 2, index 0, 254 = 0xfe units, type 0 (free), tag
+				// 'Free'; then its LIST_ENTRY: the only entry of its list,
 				// so Flink and Blink both name the head.
-				return frag, cat([]byte{0x02, 0x00, 0xfe, 0x00}, []byte{0, 0, 0, 0}, zero8, le64(uint64(head)), le64(uint64(head)))
+				return frag, cat([]byte{0x02, 0x00, 0xfe, 0x00}, []byte("Free"), zero8, le64(uint64(head)), le64(uint64(head)))
 			},
 		},
 		{

@@ -61,7 +61,9 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 	pi := p.pageOf(block)
 	var h Header
 	if size == PageUnits {
-		h = Header{PoolIndex: d.Index}
+		// A new page: its remainder becomes a free block tagged 'Free'
+		// (a fresh page has no stale tag to show).
+		h = Header{PoolIndex: d.Index, PoolTag: freeTag}
 	} else {
 		if h, err = p.readHeader(c, block); err != nil {
 			return 0, err
@@ -115,6 +117,9 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 	}
 	return p.commit(c, d, pi, entry, h, t, n, tag, caller)
 }
+
+// freeTag marks the free remainder of a new page.
+var freeTag = TagOf("Free")
 
 // setPreviousSize updates the PreviousSize of the block at va, unless va
 // is the end of its page.

@@ -95,11 +95,12 @@ type Scenario struct {
 
 // Machine is the simulated hardware.
 type Machine struct {
-	RAM, Pagefile uint64 // bytes; Pagefile 0 means no pagefile
-	CPUs          int    // 1..MaxCPUs
-	NUMANodes     int    // 1..CPUs
-	Seed          uint64
-	SeedSet       bool // the file gave seed:, so --seed is an override
+	RAM       uint64 `json:"ram"`      // bytes
+	Pagefile  uint64 `json:"pagefile"` // bytes; 0 means no pagefile
+	CPUs      int    `json:"cpus"`     // 1..MaxCPUs
+	NUMANodes int    `json:"numa_nodes"`
+	Seed      uint64 `json:"seed"`
+	SeedSet   bool   `json:"-"` // the file gave seed:, so --seed is an override
 }
 
 // Verifier holds Driver Verifier-style settings.

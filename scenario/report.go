@@ -145,7 +145,11 @@ func (rep *reporter) start(seed uint64) {
 		return
 	}
 	fmt.Fprintf(rep.w, "simkern %s  scenario %q  file %s  sha256 %s  seed %d\n", opt.Version, s.Name, s.File, shortHash(s.Hash), seed)
-	fmt.Fprintf(rep.w, "reproduce: simkern run %s --seed %d\n", s.File, seed)
+	command := opt.Command
+	if command == "" {
+		command = "simkern run " + s.File
+	}
+	fmt.Fprintf(rep.w, "reproduce: %s --seed %d\n", command, seed)
 	if d := strings.TrimSpace(s.Description); d != "" && !opt.Quiet {
 		for _, line := range strings.Split(d, "\n") {
 			fmt.Fprintf(rep.w, "  %s\n", line)
@@ -293,7 +297,7 @@ func (rep *reporter) finish(o *Outcome) {
 
 // summary gathers the end state.
 func (r *runner) summary() *Summary {
-	s := &Summary{Steps: r.executed, Pool: r.p.Totals(), Memory: r.m.Stats()}
+	s := &Summary{Steps: r.executed, Pool: r.p.Totals(), Memory: r.m.Stats(), Tags: []SummaryTag{}}
 	for _, t := range r.p.Tags() {
 		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
 			continue
@@ -327,7 +331,7 @@ func (r *runner) leaks() []SummaryLeak {
 		if len(out) == maxLeaks {
 			return false
 		}
-		out = append(out, SummaryLeak{Address: va.String(), Tag: tag.String(), Bytes: n, By: r.st.where(owner)})
+		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(va)), Tag: tag.String(), Bytes: n, By: r.st.where(owner)})
 		return true
 	}
 	for _, region := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {

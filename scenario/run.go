@@ -22,6 +22,10 @@ type Options struct {
 	Tags    *kd.PoolTags
 	Version string
 	Out     io.Writer
+
+	// Command is how the header's reproduce line names the scenario;
+	// "" means "simkern run FILE". The built-in tour sets "simkern run".
+	Command string
 }
 
 // Outcome is how a run ended.
@@ -281,6 +285,9 @@ func (r *runner) matchBugcheck(want *ExpectBugcheck) string {
 			w = base + uint64(v.Offset)
 		}
 		if r.bc.P[i] != w {
+			if v.Name == "" {
+				return fmt.Sprintf("expected P%d = %s, got 0x%x", i+1, v, r.bc.P[i])
+			}
 			return fmt.Sprintf("expected P%d = %s (0x%x), got 0x%x", i+1, v, w, r.bc.P[i])
 		}
 	}

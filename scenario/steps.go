@@ -302,8 +302,11 @@ func (l *loader) need(name string, n ast.Node, key string, anywhere bool) {
 }
 
 // validName: a letter or _, then letters, digits and _; "all" is taken.
+// maxNameBytes bounds a bound name's length.
+const maxNameBytes = 64
+
 func validName(s string) bool {
-	if s == "" || len(s) > 64 {
+	if s == "" || len(s) > maxNameBytes {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -441,6 +444,8 @@ func (l *loader) alloc(o *yamlMap, n ast.Node, path string) *AllocStep {
 			switch {
 			case s == "all":
 				l.errorf(v, o.key("as"), "\"all\" cannot be a name: `trim: all` means every page")
+			case len(s) > maxNameBytes:
+				l.errorf(v, o.key("as"), "%q is too long for a name: at most %d characters", shortenText(s, 40), maxNameBytes)
 			case !validName(s):
 				l.errorf(v, o.key("as"), "%q is not a name: want a letter or _, then letters, digits and _", shortenText(s, 40))
 			default:

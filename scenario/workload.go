@@ -9,7 +9,11 @@ import (
 
 // workloadResult is what a workload: or replay: step did.
 type workloadResult struct {
-	Allocs, Frees, Failures, PeakLive, Left uint64
+	Allocs   uint64 `json:"allocs"`
+	Frees    uint64 `json:"frees"`
+	Failures uint64 `json:"failures"` // allocations that returned NULL
+	PeakLive uint64 `json:"peak_live"`
+	Left     uint64 `json:"left"` // still allocated at the end (keep: true, or a trace's leaks)
 }
 
 func (w *workloadResult) String() string {

@@ -123,7 +123,13 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if dumpAtEnd && dumpPath == "" {
+				return usageError{errors.New("--dump-at-end needs --dump FILE")}
+			}
 			opt := scenario.Options{JSON: jsonOut, Quiet: quiet, Version: version, Out: stdout}
+			if path == "" {
+				opt.Command = "simkern run"
+			}
 			if cmd.Flags().Changed("seed") {
 				opt.Seed, opt.SeedSet = seed, true
 			}
@@ -222,14 +228,19 @@ func examplesCmd(stdout io.Writer) *cobra.Command {
 				_, err := stdout.Write(data)
 				return err
 			}
-			for _, name := range examples.Names() {
+			names := examples.Names()
+			width := 0
+			for _, name := range names {
+				width = max(width, len(name))
+			}
+			for _, name := range names {
 				data, _ := examples.Read(name)
 				s, err := scenario.ParseFS(examples.FS(), name+".yaml", data)
 				summary := ""
 				if err == nil {
 					summary = firstLine(s.Description)
 				}
-				fmt.Fprintf(stdout, "%-22s %s\n", name, summary)
+				fmt.Fprintf(stdout, "%-*s  %s\n", width, name, summary)
 			}
 			fmt.Fprintf(stdout, "\nRun one with: simkern examples NAME > NAME.yaml && simkern run NAME.yaml\n")
 			return nil

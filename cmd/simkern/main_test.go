@@ -1,0 +1,1010 @@
+package main
+
+// Tests of the command line through run(): the exit statuses and messages
+// users see, and the promises docs/scenarios.md and docs/json.md make
+// about them. Scenario files are written to t.TempDir(), so every error
+// position below names an absolute path ("$DIR" in a table row).
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"simkern/examples"
+	"simkern/scenario"
+)
+
+// cli runs `simkern ARGS...` and returns the exit status and both streams.
+func cli(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// writeFiles writes each file (a path relative to dir) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Scenarios shared by several tests.
+const (
+	// doubleFree bugchecks (0xC2, P1 = 7, P4 = buf) and expects nothing.
+	doubleFree = `name: double-free-unexpected
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Dbl, as: buf}
+  - alloc: {pool: NonPagedPool, size: 64, tag: Dbl, as: other}
+  - free: buf
+  - free: buf
+`
+	// readMismatch reads back other bytes than it expects.
+	readMismatch = `name: read-mismatch
+machine: {ram: 4MiB}
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Rd, as: buf}
+  - write: {at: buf, data: "abc"}
+  - read: {at: buf, expect: "abd"}
+`
+	// seeded depends on its seed twice: a random schedule and a workload
+	// whose block sizes come from the seed (and are kept, so the summary
+	// lists them).
+	seeded = `name: seeded
+machine: {ram: 4MiB, cpus: 2}
+threads:
+  - name: t1
+    cpu: 0
+    steps:
+      - workload: {ops: 200, pool: NonPagedPool, sizes: 16-600, live: 20, keep: true}
+      - alloc: {pool: PagedPool, size: 100, tag: Ta, as: a}
+  - name: t2
+    cpu: 1
+    steps:
+      - alloc: {pool: NonPagedPool, size: 50, tag: Tb, as: b}
+      - kd: "!poolused"
+      - free: b
+schedule: random
+`
+	// poolused prints !poolused for one 'Tour' block.
+	poolused = `name: poolused
+machine: {ram: 4MiB}
+steps:
+  - alloc: {pool: NonPagedPool, size: 100, tag: Tour, as: t}
+  - kd: "!poolused"
+`
+)
+
+func TestCommandLine(t *testing.T) {
+	tour, ok := examples.Read("tour")
+	if !ok {
+		t.Fatal("no built-in tour")
+	}
+	tourHash := sha256Hex(tour)
+
+	tests := []struct {
+		name string
+
+		// Setup: files written to a fresh directory. "$DIR" in args
+		// and in the wanted strings stands for that directory.
+		files map[string]string
+		args  []string
+
+		// What the user must see. stderr is checked only for exit 2;
+		// otherwise it must be empty. For exit 2 stdout must be empty
+		// (nothing ran) and stderr is one line starting "simkern: ".
+		exit      int
+		prefix    string   // stdout starts with it
+		stdout    []string // substrings of stdout
+		notStdout []string // strings stdout must not hold
+		at        string   // exit 2: "FILE:LINE:COL" the error starts with
+		stderr    []string // substrings of stderr
+	}{
+		// --- Exit 0: the run ended and every expectation held.
+		{
+			name:   "run without a file runs the built-in tour",
+			args:   []string{"run"},
+			exit:   0,
+			prefix: "simkern " + version + "  scenario \"tour\"",
+			stdout: []string{"seed 1", "sha256 " + tourHash[:12], "kd> !pool first", "[1 hard fault]",
+				"Outcome: completed, every expectation held (exit 0)"},
+		},
+		{
+			name:   "a bugcheck the file expects, with P4 given by name, exits 0",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0xC2, p1: 7, p4: buf}\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   0,
+			stdout: []string{"BugCheck C2, {7,", "Outcome: bugcheck 0xC2 BAD_POOL_CALLER, as expected (exit 0)"},
+		},
+		{
+			name: "quiet prints the header and the outcome but no steps, description or summary",
+			args: []string{"run", "--quiet"},
+			exit: 0,
+			stdout: []string{"simkern " + version, "reproduce: simkern run", "machine: 16 MiB RAM",
+				"Outcome: completed, every expectation held (exit 0)"},
+			notStdout: []string{"\n#1 ", "tour.yaml:11", "kd>", "A first look", "Summary", "still allocated"},
+		},
+		{
+			name:      "quiet still prints the bugcheck report",
+			files:     map[string]string{"df.yaml": doubleFree},
+			args:      []string{"run", "--quiet", "$DIR/df.yaml"},
+			exit:      1,
+			stdout:    []string{"*** The machine halted at $DIR/df.yaml:6:5: free: buf", "BugCheck C2", "Outcome: bugcheck 0xC2"},
+			notStdout: []string{"#1 ", "Summary"},
+		},
+		{
+			name:      "quiet still names a failed expectation",
+			files:     map[string]string{"rd.yaml": readMismatch},
+			args:      []string{"run", "$DIR/rd.yaml", "--quiet"},
+			exit:      1,
+			stdout:    []string{`$DIR/rd.yaml:6:5: read: {at: buf, expect: "abd"}: expectation failed: read "abc", expected "abd"`},
+			notStdout: []string{"#1 "},
+		},
+		{
+			name:   "without --pooltag, !poolused describes a tag from simkern's pooltag.txt",
+			files:  map[string]string{"pu.yaml": poolused},
+			args:   []string{"run", "$DIR/pu.yaml"},
+			exit:   0,
+			stdout: []string{"kd> !poolused", "the built-in tour's allocations"},
+		},
+		{
+			name: "--pooltag FILE changes the description !poolused prints for a tag",
+			files: map[string]string{"pu.yaml": poolused,
+				"pooltag.txt": "rem a user's own tags\nTour - mytour.sys - Custom tour description\n"},
+			args:      []string{"run", "$DIR/pu.yaml", "--pooltag", "$DIR/pooltag.txt"},
+			exit:      0,
+			stdout:    []string{"kd> !poolused", "Custom tour description", "mytour.sys"},
+			notStdout: []string{"the built-in tour's allocations"},
+		},
+		{
+			name:   "validate accepts a good file and names it",
+			files:  map[string]string{"ok.yaml": poolused},
+			args:   []string{"validate", "$DIR/ok.yaml"},
+			exit:   0,
+			stdout: []string{"$DIR/ok.yaml: ok (poolused)\n"},
+		},
+		{
+			name:   "version prints simkern's version",
+			args:   []string{"version"},
+			exit:   0,
+			prefix: "simkern " + version + "\n",
+		},
+
+		// --- Exit 1: an unexpected bugcheck or a failed expectation.
+		{
+			name:  "a double free without expect: exits 1",
+			files: map[string]string{"df.yaml": doubleFree},
+			args:  []string{"run", "$DIR/df.yaml"},
+			exit:  1,
+			stdout: []string{"BAD_POOL_CALLER (c2)", "Arg1: 0000000000000007",
+				"Outcome: bugcheck 0xC2 BAD_POOL_CALLER (exit 1)", "the machine bugchecked and nothing expected it"},
+		},
+		{
+			name:   "a bugcheck under expect: bugcheck: none exits 1",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: none\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   1,
+			stdout: []string{"Outcome: bugcheck 0xC2 BAD_POOL_CALLER (exit 1)", "the machine bugchecked and nothing expected it"},
+		},
+		{
+			name:  "a read that returns other bytes than expect: exits 1",
+			files: map[string]string{"rd.yaml": readMismatch},
+			args:  []string{"run", "$DIR/rd.yaml"},
+			exit:  1,
+			stdout: []string{`EXPECTATION FAILED: read "abc", expected "abd"`, "Outcome: expectations failed (exit 1)",
+				`- $DIR/rd.yaml:6:5: read: {at: buf, expect: "abd"}: read "abc", expected "abd"`},
+		},
+		{
+			name: "an allocation that succeeds under expect_null exits 1",
+			files: map[string]string{"null.yaml": `name: not-null
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Nul, as: p, expect_null: true}
+`},
+			args:   []string{"run", "$DIR/null.yaml"},
+			exit:   1,
+			stdout: []string{"EXPECTATION FAILED: expected NULL, got fffffa80", "Outcome: expectations failed (exit 1)"},
+		},
+		{
+			name: "an allocation that fails under expect_null exits 0",
+			files: map[string]string{"null.yaml": `name: null-alloc
+machine: {ram: 4MiB}
+steps:
+  - alloc: {pool: NonPagedPool, size: 64MiB, tag: Huge, as: p, expect_null: true}
+`},
+			args:   []string{"run", "$DIR/null.yaml"},
+			exit:   0,
+			stdout: []string{"p = NULL (out of memory)", "Outcome: completed"},
+		},
+		{
+			name: "an expected bugcheck that does not happen exits 1",
+			files: map[string]string{"nobc.yaml": `name: no-bugcheck
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Ok, as: buf}
+  - free: buf
+expect:
+  bugcheck: {code: 0xC2, p1: 7}
+`},
+			args:   []string{"run", "$DIR/nobc.yaml"},
+			exit:   1,
+			stdout: []string{"Outcome: expectations failed (exit 1)", "expected bugcheck 0xC2, but the run ended without one"},
+		},
+		{
+			name:   "an expected bugcheck with the wrong P1 exits 1",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0xC2, p1: 8}\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   1,
+			stdout: []string{"Outcome: bugcheck 0xC2 BAD_POOL_CALLER (exit 1)", "expected P1 = 0x8", "got 0x7"},
+		},
+		{
+			name:   "an expected bugcheck naming the wrong block in P4 exits 1",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0xC2, p1: 7, p4: other}\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   1,
+			stdout: []string{"expected P4 = other (0xfffffa80"},
+		},
+		{
+			name:   "an expected bugcheck with the wrong code exits 1",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0x19}\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   1,
+			stdout: []string{"expected bugcheck 0x19, got 0xC2 (BAD_POOL_CALLER)"},
+		},
+
+		// --- Exit 2: the file or the command line is wrong; nothing runs.
+		{
+			name:   "a YAML syntax error names the file, line and column",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps: [\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:2:8",
+			stderr: []string{"YAML: "},
+		},
+		{
+			name:   "an unknown key suggests the closest valid one",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagedPool, sizee: 10}\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:30",
+			stderr: []string{`steps[0].alloc.sizee: unknown key "sizee"; did you mean "size"?`},
+		},
+		{
+			name:   "a misspelt top-level key suggests the right one",
+			files:  map[string]string{"bad.yaml": "name: x\nmachin: {ram: 4MiB}\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:2:1",
+			stderr: []string{`did you mean "machine"?`},
+		},
+		{
+			name:   "a value of the wrong type is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nmachine:\n  cpus: two\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:9",
+			stderr: []string{`machine.cpus: want a number, got "two"`},
+		},
+		{
+			name:   "a negative size is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagedPool, size: -5}\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:36",
+			stderr: []string{"steps[0].alloc.size: must not be negative, got -5"},
+		},
+		{
+			name:   "an absurd amount of RAM is refused with the limit",
+			files:  map[string]string{"bad.yaml": "name: x\nmachine:\n  ram: 2TiB\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:8",
+			stderr: []string{"machine.ram: 2.0 TiB (2199023255552 bytes) is too large: at most 1.0 TiB"},
+		},
+		{
+			name:   "a size with an ambiguous unit is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nmachine:\n  ram: 64M\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:8",
+			stderr: []string{`unknown unit "M"`},
+		},
+		{
+			name:   "an unknown pool type suggests a real one",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagePool, size: 5}\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:19",
+			stderr: []string{`steps[0].alloc.pool: unknown pool type "PagePool"; did you mean "PagedPool"?`, "NonPagedPoolNx"},
+		},
+		{
+			name:   "a misspelt IRQL name suggests the right one",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - irql: DISPACH_LEVEL\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:11",
+			stderr: []string{`steps[0].irql: unknown IRQL "DISPACH_LEVEL"; did you mean DISPATCH_LEVEL?`},
+		},
+		{
+			name:   "a tag longer than 4 characters is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagedPool, size: 5, tag: Abcde}\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:44",
+			stderr: []string{`steps[0].alloc.tag: bad tag "Abcde"`},
+		},
+		{
+			name:   "a name no alloc binds is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagedPool, size: 5, as: buff}\n  - free: buf\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:4:11",
+			stderr: []string{`steps[1].free: "buf" is not bound: no alloc has as: buf; did you mean "buff"?`},
+		},
+		{
+			name:   "a name used before its alloc is refused",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - free: buf\n  - alloc: {pool: PagedPool, size: 5, as: buf}\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:11",
+			stderr: []string{`"buf" is used before any alloc binds it`},
+		},
+		{
+			name: "a bad line in a trace file names the trace and the line",
+			files: map[string]string{
+				"replay.yaml":      "name: x\nsteps:\n  - replay: traces/bad.trace\n",
+				"traces/bad.trace": "# op id pool tag size\na 1 NonPagedPool Irp 240\nq 1\n",
+			},
+			args:   []string{"run", "$DIR/replay.yaml"},
+			exit:   2,
+			at:     "$DIR/traces/bad.trace:3:1",
+			stderr: []string{`op: unknown operation "q"`},
+		},
+		{
+			name: "a trace that frees an unknown id names the trace and the line",
+			files: map[string]string{
+				"replay.yaml":      "name: x\nsteps:\n  - replay: traces/bad.trace\n",
+				"traces/bad.trace": "a 1 NonPagedPool Irp 240\n\nf 2\n",
+			},
+			args:   []string{"run", "$DIR/replay.yaml"},
+			exit:   2,
+			at:     "$DIR/traces/bad.trace:3:3",
+			stderr: []string{"id: frees id 2, which is not allocated"},
+		},
+		{
+			name:   "verifier: is not supported yet",
+			files:  map[string]string{"bad.yaml": "name: x\nverifier:\n  drivers: \"*\"\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:2:1",
+			stderr: []string{"verifier: not supported yet: see issue 6"},
+		},
+		{
+			name:   "faults: is not supported yet",
+			files:  map[string]string{"bad.yaml": "name: x\nfaults:\n  - pagefile_read_error: {nth: 1}\nsteps:\n  - trim: all\n"},
+			args:   []string{"run", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:5",
+			stderr: []string{"faults: not supported yet: see issue 6"},
+		},
+		{
+			name:   "a missing scenario file is a usage error",
+			args:   []string{"run", "$DIR/nosuch.yaml"},
+			exit:   2,
+			stderr: []string{"simkern: $DIR/nosuch.yaml: open: "},
+		},
+		{
+			name:   "an unknown flag is a usage error",
+			args:   []string{"run", "--bogus"},
+			exit:   2,
+			stderr: []string{"unknown flag: --bogus"},
+		},
+		{
+			name:   "a seed that is not a number is a usage error",
+			args:   []string{"run", "--seed", "abc"},
+			exit:   2,
+			stderr: []string{"--seed"},
+		},
+		{
+			name:   "two scenario files are a usage error",
+			files:  map[string]string{"a.yaml": poolused},
+			args:   []string{"run", "$DIR/a.yaml", "$DIR/a.yaml"},
+			exit:   2,
+			stderr: []string{"accepts at most 1 arg"},
+		},
+		{
+			name:   "an unknown command is a usage error",
+			args:   []string{"frobnicate"},
+			exit:   2,
+			stderr: []string{`unknown command "frobnicate"`},
+		},
+		{
+			name:   "--pooltag with a missing file is a usage error",
+			files:  map[string]string{"pu.yaml": poolused},
+			args:   []string{"run", "$DIR/pu.yaml", "--pooltag", "$DIR/nosuch.txt"},
+			exit:   2,
+			stderr: []string{"--pooltag: open $DIR/nosuch.txt"},
+		},
+		{
+			name:   "--pooltag with a malformed file names the file and the line",
+			files:  map[string]string{"pu.yaml": poolused, "pooltag.txt": "rem fine\nTour - tour.sys - ok\nthis line has no dashes\n"},
+			args:   []string{"run", "$DIR/pu.yaml", "--pooltag", "$DIR/pooltag.txt"},
+			exit:   2,
+			stderr: []string{`$DIR/pooltag.txt:3:1: want "TAG - binary - description"`},
+		},
+		{
+			name:   "examples with an unknown name is a usage error",
+			args:   []string{"examples", "nosuch"},
+			exit:   2,
+			stderr: []string{`no example "nosuch"`},
+		},
+		{
+			name:   "validate refuses a bad file with its position",
+			files:  map[string]string{"bad.yaml": "name: x\nsteps:\n  - alloc: {pool: PagedPool, sizee: 10}\n"},
+			args:   []string{"validate", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:3:30",
+			stderr: []string{`unknown key "sizee"`},
+		},
+		{
+			name:   "validate refuses what run cannot run yet",
+			files:  map[string]string{"bad.yaml": "name: x\nverifier:\n  drivers: \"*\"\nsteps:\n  - trim: all\n"},
+			args:   []string{"validate", "$DIR/bad.yaml"},
+			exit:   2,
+			at:     "$DIR/bad.yaml:2:1",
+			stderr: []string{"not supported yet: see issue 6"},
+		},
+		{
+			name:   "validate needs a file",
+			args:   []string{"validate"},
+			exit:   2,
+			stderr: []string{"requires at least 1 arg"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tt.files)
+			subst := func(s string) string { return strings.ReplaceAll(s, "$DIR", dir) }
+			args := make([]string, len(tt.args))
+			for i, a := range tt.args {
+				args[i] = subst(a)
+			}
+			code, stdout, stderr := cli(args...)
+			if code != tt.exit {
+				t.Fatalf("simkern %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s",
+					strings.Join(tt.args, " "), code, tt.exit, stdout, stderr)
+			}
+			if !strings.HasPrefix(stdout, subst(tt.prefix)) {
+				t.Errorf("stdout starts %q, want %q", firstLine(stdout), subst(tt.prefix))
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(stdout, subst(s)) {
+					t.Errorf("stdout lacks %q:\n%s", subst(s), stdout)
+				}
+			}
+			for _, s := range tt.notStdout {
+				if strings.Contains(stdout, subst(s)) {
+					t.Errorf("stdout holds %q, which it should not:\n%s", subst(s), stdout)
+				}
+			}
+			if tt.exit != scenario.ExitUsage {
+				if stderr != "" {
+					t.Errorf("stderr = %q, want nothing", stderr)
+				}
+				return
+			}
+			if stdout != "" {
+				t.Errorf("exit 2 means nothing ran, but stdout holds:\n%s", stdout)
+			}
+			if !strings.HasPrefix(stderr, "simkern: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
+				t.Errorf("stderr = %q, want one line starting \"simkern: \"", stderr)
+			}
+			if tt.at != "" && !strings.HasPrefix(stderr, "simkern: "+subst(tt.at)+": ") {
+				t.Errorf("stderr = %q, want it to start with the position %s", stderr, subst(tt.at))
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(stderr, subst(s)) {
+					t.Errorf("stderr lacks %q: %s", subst(s), stderr)
+				}
+			}
+		})
+	}
+}
+
+// writeExample writes `simkern examples NAME` to dir/NAME.yaml, with the
+// trace files the examples replay beside it, as a user would.
+func writeExample(t *testing.T, dir, name string) string {
+	t.Helper()
+	code, yaml, stderr := cli("examples", name)
+	if code != 0 || stderr != "" {
+		t.Fatalf("simkern examples %s: exit %d, stderr %q", name, code, stderr)
+	}
+	path := filepath.Join(dir, name+".yaml")
+	files := map[string]string{name + ".yaml": yaml}
+	trace, err := fs.ReadFile(examples.FS(), "traces/boot.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["traces/boot.trace"] = string(trace)
+	writeFiles(t, dir, files)
+	return path
+}
+
+func TestEveryExampleRunsFromItsPrintedFile(t *testing.T) {
+	names := examples.Names()
+	if len(names) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			path := writeExample(t, t.TempDir(), name)
+			code, stdout, stderr := cli("run", path)
+			if code != 0 || stderr != "" {
+				t.Fatalf("simkern run %s.yaml: exit %d, want 0\nstderr: %s\nstdout:\n%s", name, code, stderr, stdout)
+			}
+			want := "(exit 0)\n"
+			if i := strings.LastIndex(stdout, "Outcome: "); i < 0 || !strings.HasSuffix(stdout, want) {
+				t.Errorf("the output should end with an Outcome line ending %q:\n%s", want, stdout)
+			}
+			code, stdout, stderr = cli("validate", path)
+			if code != 0 || stdout != path+": ok ("+name+")\n" {
+				t.Errorf("simkern validate %s.yaml: exit %d, stdout %q, stderr %q", name, code, stdout, stderr)
+			}
+		})
+	}
+}
+
+func TestExamplesCommand(t *testing.T) {
+	t.Run("the list names every example, one a line", func(t *testing.T) {
+		code, stdout, stderr := cli("examples")
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		lines := strings.Split(stdout, "\n")
+		for _, name := range examples.Names() {
+			found := false
+			for _, l := range lines {
+				if strings.HasPrefix(l, name+" ") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no line starts with %q:\n%s", name, stdout)
+			}
+		}
+		if !strings.Contains(stdout, "simkern examples NAME > NAME.yaml") {
+			t.Errorf("the list should say how to use an example:\n%s", stdout)
+		}
+	})
+	t.Run("examples tour prints the tour as a scenario that loads", func(t *testing.T) {
+		code, stdout, stderr := cli("examples", "tour")
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		want, _ := examples.Read("tour")
+		if stdout != string(want) {
+			t.Errorf("examples tour printed something other than the embedded tour.yaml")
+		}
+		s, err := scenario.Parse("tour.yaml", []byte(stdout))
+		if err != nil {
+			t.Fatalf("the printed tour does not load: %v", err)
+		}
+		if s.Name != "tour" || len(s.Steps) == 0 {
+			t.Errorf("loaded name %q with %d steps, want tour with some", s.Name, len(s.Steps))
+		}
+	})
+	t.Run("examples NAME.yaml works like NAME", func(t *testing.T) {
+		_, a, _ := cli("examples", "leak")
+		code, b, _ := cli("examples", "leak.yaml")
+		if code != 0 || a != b {
+			t.Errorf("examples leak.yaml: exit %d, same output %v", code, a == b)
+		}
+	})
+}
+
+func TestSeeds(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"seeded.yaml":  seeded,
+		"seeded9.yaml": strings.Replace(seeded, "machine: {ram: 4MiB, cpus: 2}", "machine: {ram: 4MiB, cpus: 2, seed: 9}", 1),
+	})
+	path, path9 := filepath.Join(dir, "seeded.yaml"), filepath.Join(dir, "seeded9.yaml")
+	out := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := cli(args...)
+		if code != 0 {
+			t.Fatalf("simkern %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+		return stdout
+	}
+
+	t.Run("the same seed twice gives byte-identical output", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"run", path},
+			{"run", path, "--json"},
+			{"run", path, "--seed", "5"},
+			{"run", path, "--seed", "5", "--json"},
+			{"run"},
+			{"run", "--json"},
+		} {
+			a, b := out(args...), out(args...)
+			if a != b {
+				t.Errorf("simkern %s: two runs differ:\n%s", strings.Join(args, " "), lineDiff(a, b))
+			}
+		}
+	})
+	t.Run("--seed is shown in the header and the reproduce line", func(t *testing.T) {
+		s := out("run", path, "--seed", "5")
+		if !strings.Contains(firstLine(s), "seed 5") {
+			t.Errorf("header %q does not show seed 5", firstLine(s))
+		}
+		if !strings.Contains(s, "reproduce: simkern run "+path+" --seed 5\n") {
+			t.Errorf("no reproduce line with --seed 5:\n%s", s)
+		}
+	})
+	t.Run("on the tour, --seed changes only the seed in the header", func(t *testing.T) {
+		one, five := out("run"), out("run", "--seed", "5")
+		if one == five {
+			t.Fatal("seed 5 printed exactly what seed 1 did, header included")
+		}
+		if got := strings.ReplaceAll(five, "seed 5", "seed 1"); got != one {
+			t.Errorf("beyond the header, seed 5 differs from seed 1:\n%s", lineDiff(one, got))
+		}
+	})
+	t.Run("on a seeded workload, --seed changes the run itself", func(t *testing.T) {
+		one, five := out("run", path, "--seed", "1"), out("run", path, "--seed", "5")
+		if strings.ReplaceAll(five, "seed 5", "seed 1") == one {
+			t.Errorf("seed 5 ran exactly as seed 1 apart from the header; the workload and schedule should follow the seed")
+		}
+	})
+	t.Run("no --seed means the file's seed, and --seed overrides it", func(t *testing.T) {
+		file, flag := out("run", path9), out("run", path9, "--seed", "9")
+		if file != flag {
+			t.Errorf("machine.seed: 9 and --seed 9 differ:\n%s", lineDiff(file, flag))
+		}
+		if !strings.Contains(firstLine(file), "seed 9") {
+			t.Errorf("header %q does not show the file's seed 9", firstLine(file))
+		}
+		if o := out("run", path9, "--seed", "1"); !strings.Contains(firstLine(o), "seed 1") {
+			t.Errorf("header %q: --seed 1 should override the file's seed", firstLine(o))
+		}
+	})
+}
+
+// event holds the fields of a JSON line the tests look at.
+type event struct {
+	Event    string   `json:"event"`
+	Simkern  string   `json:"simkern"`
+	Scenario string   `json:"scenario"`
+	SHA256   string   `json:"sha256"`
+	Seed     *uint64  `json:"seed"`
+	Seq      uint64   `json:"seq"`
+	PC       string   `json:"pc"`
+	Address  string   `json:"address"`
+	Failed   string   `json:"failed"`
+	Code     string   `json:"code"`
+	Params   []string `json:"params"`
+	Outcome  string   `json:"outcome"`
+	Failures []string `json:"failures"`
+	Exit     *int     `json:"exit"`
+	Summary  *struct {
+		Steps uint64 `json:"steps"`
+	} `json:"summary"`
+}
+
+func TestJSONStream(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"df.yaml": doubleFree, "rd.yaml": readMismatch})
+	tour, _ := examples.Read("tour")
+
+	tests := []struct {
+		name string
+		args []string
+		file []byte // the scenario's bytes, for sha256
+
+		exit     int
+		seed     uint64
+		outcome  string
+		bugcheck string // the code of the bugcheck event; "" for none
+		failed   bool   // a step event carries "failed"
+	}{
+		{name: "the tour completes", args: []string{"run", "--json"}, file: tour,
+			exit: 0, seed: 1, outcome: "completed"},
+		{name: "--seed is the start event's seed", args: []string{"run", "--json", "--seed", "5"}, file: tour,
+			exit: 0, seed: 5, outcome: "completed"},
+		{name: "--quiet does not thin the JSON stream", args: []string{"run", "--json", "--quiet"}, file: tour,
+			exit: 0, seed: 1, outcome: "completed"},
+		{name: "an unexpected bugcheck ends with a bugcheck event and exit 1",
+			args: []string{"run", filepath.Join(dir, "df.yaml"), "--json"}, file: []byte(doubleFree),
+			exit: 1, seed: 1, outcome: "bugcheck", bugcheck: "0xc2"},
+		{name: "a failed read marks its step and ends failed",
+			args: []string{"run", filepath.Join(dir, "rd.yaml"), "--json"}, file: []byte(readMismatch),
+			exit: 1, seed: 1, outcome: "failed", failed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := cli(tt.args...)
+			if code != tt.exit || stderr != "" {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.exit, stderr)
+			}
+			if !strings.HasSuffix(stdout, "\n") {
+				t.Fatalf("the stream does not end with a newline")
+			}
+			var events []event
+			for i, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					t.Fatalf("line %d is not a JSON object: %v\n%s", i+1, err, line)
+				}
+				if _, ok := m["event"].(string); !ok {
+					t.Fatalf("line %d has no \"event\" string: %s", i+1, line)
+				}
+				var e event
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("line %d: %v", i+1, err)
+				}
+				events = append(events, e)
+			}
+			if len(events) < 3 {
+				t.Fatalf("%d events, want at least start, summary and end", len(events))
+			}
+
+			start := events[0]
+			if start.Event != "start" || start.Simkern != version || start.Scenario == "" ||
+				start.SHA256 != sha256Hex(tt.file) || start.Seed == nil || *start.Seed != tt.seed {
+				t.Errorf("first event = %+v, want start with simkern %s, a scenario, sha256 %s and seed %d",
+					start, version, sha256Hex(tt.file), tt.seed)
+			}
+			end := events[len(events)-1]
+			if end.Event != "end" || end.Exit == nil || *end.Exit != tt.exit || end.Outcome != tt.outcome {
+				t.Errorf("last event = %+v, want end with outcome %s and exit %d", end, tt.outcome, tt.exit)
+			}
+			if tt.exit != 0 && len(end.Failures) == 0 {
+				t.Errorf("end event of a failed run lists no failures")
+			}
+			if s := events[len(events)-2]; s.Event != "summary" || s.Summary == nil {
+				t.Errorf("second-to-last event = %+v, want summary", s)
+			}
+
+			var steps uint64
+			var bugcheck string
+			failed := false
+			for _, e := range events[1 : len(events)-2] {
+				switch e.Event {
+				case "step":
+					steps++
+					if e.Seq != steps {
+						t.Errorf("step event seq %d, want %d", e.Seq, steps)
+					}
+					if !strings.HasPrefix(e.PC, "0x") || e.Address != "" && !strings.HasPrefix(e.Address, "0x") {
+						t.Errorf("step %d: pc %q, address %q; want hex strings starting 0x", e.Seq, e.PC, e.Address)
+					}
+					failed = failed || e.Failed != ""
+				case "bugcheck":
+					bugcheck = e.Code
+					if len(e.Params) != 4 {
+						t.Errorf("bugcheck params = %q, want 4", e.Params)
+					}
+				default:
+					t.Errorf("unexpected %q event between start and summary", e.Event)
+				}
+			}
+			if s := events[len(events)-2].Summary; s != nil && s.Steps != steps {
+				t.Errorf("summary counts %d steps, the stream has %d step events", s.Steps, steps)
+			}
+			if bugcheck != tt.bugcheck {
+				t.Errorf("bugcheck event code %q, want %q", bugcheck, tt.bugcheck)
+			}
+			if failed != tt.failed {
+				t.Errorf("a step event carries failed: %v, want %v", failed, tt.failed)
+			}
+		})
+	}
+}
+
+// TestMillionLineTraceReplays replays a generated trace of 1,000,000
+// operations: allocations fill a live set of at most 1,000 blocks, then
+// frees and allocations alternate, and the blocks still live at the end
+// stay allocated.
+func TestMillionLineTraceReplays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and replays a 1,000,000-line trace")
+	}
+	const lines, maxLive = 1_000_000, 1000
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "big.trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "# op id pool tag size [cpu]")
+	rng := rand.New(rand.NewPCG(1, 2))
+	pools := []string{"NonPagedPool", "PagedPool"}
+	var live []uint64
+	var next, allocs, frees uint64
+	for i := 0; i < lines; i++ {
+		if len(live) == 0 || len(live) < maxLive && rng.IntN(2) == 0 {
+			next++
+			fmt.Fprintf(w, "a %d %s Big%d %d %d\n", next, pools[next%2], next%10, 16+rng.IntN(6000), rng.IntN(2))
+			live = append(live, next)
+			allocs++
+			continue
+		}
+		k := rng.IntN(len(live))
+		fmt.Fprintf(w, "f %d\n", live[k])
+		live[k] = live[len(live)-1]
+		live = live[:len(live)-1]
+		frees++
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"big.yaml": `name: million
+machine: {ram: 64MiB, cpus: 2}
+steps:
+  - replay: big.trace
+`})
+	code, stdout, stderr := cli("run", filepath.Join(dir, "big.yaml"))
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+	want := fmt.Sprintf("-> %d allocations, %d frees", allocs, frees)
+	if !strings.Contains(stdout, want) {
+		t.Errorf("the replay step should report %q (the generator's counts):\n%s", want, stdout)
+	}
+	if want := fmt.Sprintf("%d kept", len(live)); !strings.Contains(stdout, want) {
+		t.Errorf("the replay step should report %q:\n%s", want, stdout)
+	}
+}
+
+// lineDiff shows the first line where two outputs part: a's as "-",
+// b's as "+".
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			return fmt.Sprintf("line %d:\n  - %s\n  + %s", i+1, x, y)
+		}
+	}
+	return "(same lines, different bytes)"
+}
+
+// TestJSONDocSampleIsRealOutput runs the sample in docs/json.md and
+// compares its events with the ones the page shows. The summary line is
+// left out: its counters follow every change to mm and pool, and the page
+// says only that it is a real run's. If this fails, rerun the sample and
+// paste its output into the page.
+func TestJSONDocSampleIsRealOutput(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "json.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sample, ok := strings.Cut(string(doc), "\n## A sample\n")
+	if !ok {
+		t.Fatal("docs/json.md has no \"## A sample\" section")
+	}
+	block := func(s, lang string) (string, string) {
+		_, rest, ok := strings.Cut(s, "```"+lang+"\n")
+		body, after, ok2 := strings.Cut(rest, "```\n")
+		if !ok || !ok2 {
+			t.Fatalf("the sample has no ```%s block", lang)
+		}
+		return body, after
+	}
+	yaml, rest := block(sample, "yaml")
+	want, _ := block(rest, "json")
+
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"hello.yaml": yaml})
+	t.Chdir(dir)
+	code, got, stderr := cli("run", "hello.yaml", "--json")
+	if code != 0 || stderr != "" {
+		t.Fatalf("the sample exits %d, stderr %q", code, stderr)
+	}
+	keep := func(s string) string {
+		s = strings.ReplaceAll(s, `"simkern":"`+version+`"`, `"simkern":"VERSION"`)
+		s = strings.ReplaceAll(s, `"simkern":"0.1.0"`, `"simkern":"VERSION"`)
+		var out []string
+		for _, line := range strings.Split(s, "\n") {
+			if !strings.HasPrefix(line, `{"event":"summary"`) {
+				out = append(out, line)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if keep(got) != keep(want) {
+		t.Errorf("docs/json.md's sample differs from a real run:\n%s", lineDiff(keep(want), keep(got)))
+	}
+}
+
+func TestCrashDumps(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"df.yaml": strings.Replace(doubleFree, "steps:", "machine: {ram: 4MiB, pagefile: 4MiB}\nsteps:", 1)})
+	scen := filepath.Join(dir, "df.yaml")
+
+	t.Run("a bugcheck with --dump writes a dump that kd opens", func(t *testing.T) {
+		dump := filepath.Join(t.TempDir(), "df.dmp")
+		code, stdout, stderr := cli("run", scen, "--dump", dump, "--quiet")
+		if code != 1 || stderr != "" {
+			t.Fatalf("exit %d, want 1 (nothing expected the bugcheck); stderr %q", code, stderr)
+		}
+		if want := "Crash dump written to " + dump; !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+		code, stdout, stderr = cli("kd", dump, "-c", "!pool buf 2")
+		if code != 0 || stderr != "" {
+			t.Fatalf("kd on the dump: exit %d, stderr %q", code, stderr)
+		}
+		for _, want := range []string{"Loading dump " + dump, "seed 1, 4 steps", "Bugcheck C2, {7,", "kd> !pool buf 2", "*Dbl"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("kd output lacks %q:\n%s", want, stdout)
+			}
+		}
+	})
+	t.Run("--dump keeps the JSON stream pure", func(t *testing.T) {
+		dump := filepath.Join(t.TempDir(), "df.dmp")
+		code, stdout, _ := cli("run", scen, "--dump", dump, "--json")
+		if code != 1 {
+			t.Fatalf("exit %d, want 1", code)
+		}
+		for i, line := range strings.Split(strings.TrimSuffix(stdout, "\n"), "\n") {
+			if !json.Valid([]byte(line)) {
+				t.Errorf("line %d is not JSON: %s", i+1, line)
+			}
+		}
+		if _, err := os.Stat(dump); err != nil {
+			t.Errorf("no dump written: %v", err)
+		}
+	})
+	t.Run("a run without a bugcheck writes no dump unless --dump-at-end", func(t *testing.T) {
+		d := t.TempDir()
+		none, end := filepath.Join(d, "none.dmp"), filepath.Join(d, "end.dmp")
+		if code, _, stderr := cli("run", "--dump", none); code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if _, err := os.Stat(none); err == nil {
+			t.Errorf("a completed run wrote %s without --dump-at-end", none)
+		}
+		if code, _, stderr := cli("run", "--dump", end, "--dump-at-end"); code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if _, err := os.Stat(end); err != nil {
+			t.Errorf("--dump-at-end wrote no dump: %v", err)
+		}
+	})
+	t.Run("kd on a missing file is a usage error", func(t *testing.T) {
+		code, stdout, stderr := cli("kd", filepath.Join(dir, "nosuch.dmp"))
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "nosuch.dmp") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 2 and the file named on stderr", code, stdout, stderr)
+		}
+	})
+}
