@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/pagefile"
 )
 
 // A nonpaged page is mapped to a frame at once and reads back what was
@@ -203,16 +204,25 @@ func TestFreePages(t *testing.T) {
 // Idle nonpaged pages are given back when commit runs short.
 func TestIdlePagesAreReleasedForCommit(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
-	_, limit := m.Commit()
 	np := mustAllocate(t, m, RegionNonPagedPool, 20)
 	m.FreePages(np, 20)
-	pp := m.AllocatePages(RegionPagedPool, limit-5, 0, true)
+	before, limit := m.Commit()
+	// 15 pages more than fit next to the 20 idle ones (and the page tables
+	// the paged run makes): it fits only once the idle pages are gone.
+	base := RegionPagedPool.Base()
+	want := roomLeft(m, base) + 15
+	tables := newTables(m, base, want)
+	pp := m.AllocatePages(RegionPagedPool, want, 0, true)
 	if pp == 0 {
-		t.Fatalf("allocating %d of %d pages with 20 idle = 0; the idle pages were not released", limit-5, limit)
+		t.Fatalf("allocating %d pages with %d of %d committed, 20 of them idle, = 0; the idle pages were not released", want, before, limit)
 	}
 	s := m.Stats()
 	if s.IdleNonPagedPages != 0 || s.NonPagedPoolPages != 0 || s.CommitFailures != 0 {
 		t.Errorf("after the release: %d idle, %d nonpaged, %d commit failures", s.IdleNonPagedPages, s.NonPagedPoolPages, s.CommitFailures)
+	}
+	if used, _ := m.Commit(); pp != base || used != before-20+want+tables {
+		t.Errorf("%d pages at %v: commit %d, want %d less the 20 idle pages plus the %d pages and %d page tables at %v",
+			want, pp, used, before, want, tables, base)
 	}
 	if p := m.PTE(np); p != 0 {
 		t.Errorf("released idle page's PTE = %#x, want 0", uint64(p))
@@ -221,37 +231,56 @@ func TestIdlePagesAreReleasedForCommit(t *testing.T) {
 }
 
 // Idle nonpaged pages are the last resort when a fault needs a frame, even
-// when the modified list is full of pages no pagefile can take.
+// when the modified list is full of pages no pagefile can take. Commit
+// keeps a frame or a pagefile slot for every committed page, idle ones and
+// page tables included, so without a pagefile no fault runs short of
+// frames (the idle pages go for commit instead, as above): it takes a
+// pagefile that cannot take the pages it was counted for.
 func TestIdlePagesAreReleasedForFrames(t *testing.T) {
 	for _, tt := range []struct {
-		name     string
-		pagefile uint64
+		name   string
+		faults []pagefile.Fault
 	}{
-		{"without a pagefile", noPagefile},
-		{"with a full pagefile", 16 * kib},
+		// The pagefile fills up: the pages paged out to it hold all 3
+		// slots, and reading one back needs a frame with nowhere to
+		// write another page.
+		{"with a full pagefile", nil},
+		// Not a page can be written: frames run out on the first touch.
+		{"with a pagefile that fails every write", []pagefile.Fault{{Op: pagefile.OpWrite, Probability: 1}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: tt.pagefile})
+			m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 16 * kib}) // 3 usable slots
 			c := m.cpu0()
-			const paged = 215
 			np := mustAllocate(t, m, RegionNonPagedPool, 40)
+			paged := roomLeft(m, RegionPagedPool.Base())
 			pp := mustAllocate(t, m, RegionPagedPool, paged)
 			m.FreePages(np, 40)
-			// 215 paged pages and 40 idle ones need more frames than
-			// the 256 the machine has, less 7 page tables, plus at
-			// most 3 pagefile slots: some idle ones must go.
+			for _, f := range tt.faults {
+				m.Pagefile.Inject(f)
+			}
+			// The paged pages, the 40 idle ones and the page tables need
+			// all 256 frames and the 3 slots: with the slots taken, or no
+			// page written to them, some idle pages must go.
+			if s := m.Stats(); paged+40+s.PageTablePages != m.Frames()+3 {
+				t.Fatalf("%d paged pages, 40 idle and %d page tables: the test wants them to need %d frames and 3 slots",
+					paged, s.PageTablePages, m.Frames())
+			}
 			for i := uint64(0); i < paged; i++ {
 				if err := m.WriteU64(c, pp+VA(i*PageBytes), i); err != nil {
 					t.Fatalf("touching page %d of %d with %d idle nonpaged pages: %v", i, paged, m.Stats().IdleNonPagedPages, err)
 				}
 			}
-			if s := m.Stats(); s.IdleNonPagedPages == 40 {
-				t.Errorf("no idle page was released")
-			}
 			for i := uint64(0); i < paged; i++ {
 				if v, err := m.ReadU64(c, pp+VA(i*PageBytes)); err != nil || v != i {
-					t.Fatalf("page %d reads %d, %v", i, v, err)
+					t.Fatalf("page %d reads %d, %v (%d idle nonpaged pages)", i, v, err, m.Stats().IdleNonPagedPages)
 				}
+			}
+			s := m.Stats()
+			if s.IdleNonPagedPages == 40 {
+				t.Errorf("no idle page was released")
+			}
+			if s.PagefileFull == 0 && s.WriteErrors == 0 {
+				t.Errorf("the pagefile took every page it was asked to: PagefileFull %d, WriteErrors %d", s.PagefileFull, s.WriteErrors)
 			}
 			check(t, m)
 		})
@@ -260,6 +289,8 @@ func TestIdlePagesAreReleasedForFrames(t *testing.T) {
 
 // A nonpaged allocation that cannot get its frames returns 0 and gives
 // back everything it took: commit, address space and the frames it got.
+// Only the page tables it made stay, as page tables always do, and with
+// them their charge.
 func TestNonpagedAllocationWithoutFrames(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 4 * mib})
 	before := m.Stats()
@@ -267,9 +298,10 @@ func TestNonpagedAllocationWithoutFrames(t *testing.T) {
 		t.Fatalf("300 nonpaged pages on %d frames = %v, want 0", m.Frames(), va)
 	}
 	after := m.Stats()
-	if after.CommitPages != before.CommitPages || after.CommitFailures != 0 || after.NonPagedPoolPages != 0 {
-		t.Errorf("after the failure: commit %d (was %d), %d commit failures, %d nonpaged pages",
-			after.CommitPages, before.CommitPages, after.CommitFailures, after.NonPagedPoolPages)
+	tables := after.PageTablePages - before.PageTablePages
+	if tables != 3 || after.CommitPages != before.CommitPages+tables || after.CommitFailures != 0 || after.NonPagedPoolPages != 0 {
+		t.Errorf("after the failure: commit %d (was %d), %d new page tables (want 3, charged), %d commit failures, %d nonpaged pages",
+			after.CommitPages, before.CommitPages, tables, after.CommitFailures, after.NonPagedPoolPages)
 	}
 	if after.ActiveNonpageable != after.PageTablePages {
 		t.Errorf("%d active nonpageable frames, %d page tables: the partial run kept frames", after.ActiveNonpageable, after.PageTablePages)

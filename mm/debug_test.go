@@ -198,9 +198,11 @@ func TestDebugViewsChangeNothing(t *testing.T) {
 			}
 		}},
 		{"Commit reports the charge and the limit", func(t *testing.T) {
+			// 5 pool pages and 7 page tables: the PML4, and a PDPT, a PD
+			// and a PT for each pool.
 			used, limit := m.Commit()
-			if used != 5 || limit != m.Frames()+m.Pagefile.Slots()-1 {
-				t.Errorf("Commit() = %d, %d", used, limit)
+			if used != 5+7 || m.Stats().PageTablePages != 7 || limit != m.Frames()+m.Pagefile.Slots()-1 {
+				t.Errorf("Commit() = %d, %d with %d page tables; want %d, %d with 7", used, limit, m.Stats().PageTablePages, 5+7, m.Frames()+m.Pagefile.Slots()-1)
 			}
 		}},
 	}

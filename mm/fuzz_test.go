@@ -604,7 +604,7 @@ func (z *fuzzer) finish() {
 	z.allocs = nil
 	z.check()
 	s := z.m.Stats()
-	if s.CommitPages != s.IdleNonPagedPages || s.PagedPoolPages != 0 || s.Pagefile.Used != 0 || s.ActivePageable+s.Standby+s.Modified != 0 {
+	if s.CommitPages != s.IdleNonPagedPages+s.PageTablePages || s.PagedPoolPages != 0 || s.Pagefile.Used != 0 || s.ActivePageable+s.Standby+s.Modified != 0 {
 		z.fail("after freeing everything: commit %d (idle %d), %d paged pages, %d slots, %d/%d/%d active/standby/modified",
 			s.CommitPages, s.IdleNonPagedPages, s.PagedPoolPages, s.Pagefile.Used, s.ActivePageable, s.Standby, s.Modified)
 	}

@@ -83,6 +83,37 @@ func mustAllocate(t testing.TB, m *Machine, r Region, pages uint64) VA {
 	return va
 }
 
+// newTables returns how many page tables mapping the pages [va,
+// va+pages) would make: every table missing above one of their PTEs,
+// counted once. Each is charged a page of commit when it is made.
+func newTables(m *Machine, va VA, pages uint64) uint64 {
+	made := map[VA]bool{} // the self-map address of each table to make
+	for i := uint64(0); i < pages; i++ {
+		page := va + VA(i*PageBytes)
+		if _, _, missing, ok := m.walk(page); !ok {
+			for l := missing + 1; l <= LevelPTE; l++ {
+				made[l.EntryAddress(page).PageBase()] = true
+			}
+		}
+	}
+	return uint64(len(made))
+}
+
+// roomLeft returns the most pages one run mapped at va can have within
+// the commit left, counting the page tables the run makes (idle nonpaged
+// pages, which a charge may give back, are not counted as room). va is
+// where the test expects AllocatePages to put the run, such as the base
+// of a region not used yet.
+func roomLeft(m *Machine, va VA) uint64 {
+	used, limit := m.Commit()
+	left := limit - used
+	n := left - min(left, newTables(m, va, left))
+	for n < left && n+1+newTables(m, va, n+1) <= left {
+		n++
+	}
+	return n
+}
+
 // check runs every self-check there is: the package's own CheckInvariants
 // and the deeper cross-check of page tables, PFN database and pagefile
 // that only a test can afford.
@@ -305,8 +336,8 @@ func (m *Machine) checkMappings() error {
 			fail("%v: %d pages mapped by the tables, %d by the region's count", r, mapped[r], v.mapped)
 		}
 	}
-	if commit != m.commitPages {
-		fail("commit: %d pages charged, %d pool pages mapped", m.commitPages, commit)
+	if commit+m.stats.PageTablePages != m.commitPages {
+		fail("commit: %d pages charged, %d pool pages mapped and %d page tables", m.commitPages, commit, m.stats.PageTablePages)
 	}
 	if m.commitPages > m.commitLimitPages {
 		fail("commit: %d pages charged, over the limit %d", m.commitPages, m.commitLimitPages)

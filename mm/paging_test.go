@@ -105,9 +105,10 @@ func TestPagingMoreThanRAM(t *testing.T) {
 		m.FreePages(base, 500)
 	}
 	check(t, m)
-	if s := m.Stats(); s.Pagefile.Used != 0 || s.CommitPages != 0 || s.ActivePageable+s.Standby+s.Modified != 0 {
-		t.Errorf("after freeing everything: %d slots, %d commit, %d/%d/%d active/standby/modified",
-			s.Pagefile.Used, s.CommitPages, s.ActivePageable, s.Standby, s.Modified)
+	// The page tables are never freed: their charge is all that is left.
+	if s := m.Stats(); s.Pagefile.Used != 0 || s.CommitPages != s.PageTablePages || s.ActivePageable+s.Standby+s.Modified != 0 {
+		t.Errorf("after freeing everything: %d slots, %d commit (%d page tables), %d/%d/%d active/standby/modified",
+			s.Pagefile.Used, s.CommitPages, s.PageTablePages, s.ActivePageable, s.Standby, s.Modified)
 	}
 }
 
@@ -330,17 +331,37 @@ func TestNoPagefile(t *testing.T) {
 }
 
 // Commit is RAM plus the pagefile (less its reserved slot 0), in pages.
-// An allocation that would pass it returns 0 and counts a commit failure;
-// freeing gives commit back.
+// Page tables are charged with the pool pages: the PML4 from the start,
+// each other table when it is made. An allocation that would pass the
+// limit, with the tables it makes, returns 0 and counts a commit failure;
+// freeing gives commit back, except for the page tables, which stay.
 func TestCommitLimit(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 2 * mib})
-	_, limit := m.Commit()
+	used, limit := m.Commit()
 	if want := uint64(256 + 512 - 1); limit != want {
 		t.Fatalf("commit limit %d pages, want 256 frames + 511 usable slots = %d", limit, want)
 	}
-	big := mustAllocate(t, m, RegionPagedPool, limit-10)
+	if used != 1 {
+		t.Errorf("a new machine has %d pages committed, want 1: its PML4", used)
+	}
+	// One run as big as commit allows, less 10 pages. At 753 pages from
+	// the region's base it makes a PDPT, a PD and two PTs.
+	base := RegionPagedPool.Base()
+	n := roomLeft(m, base) - 10
+	if tables := newTables(m, base, n); n != limit-used-4-10 || tables != 4 {
+		t.Fatalf("roomLeft says %d pages fit with %d page tables, want %d and 4", n+10, tables, limit-used-4)
+	}
+	big := mustAllocate(t, m, RegionPagedPool, n)
+	if big != base {
+		t.Fatalf("the first paged run is at %v, want the region's base %v", big, base)
+	}
 	if used, _ := m.Commit(); used != limit-10 {
-		t.Errorf("commit %d after allocating %d pages", used, limit-10)
+		t.Errorf("commit %d after allocating %d pages and 4 page tables, want %d", used, n, limit-10)
+	}
+	// The next runs of paged pool fit in the last PT: they make no table.
+	next := big + VA(n*PageBytes)
+	if tables := newTables(m, next, 11); tables != 0 {
+		t.Fatalf("11 pages at %v would make %d page tables, want none", next, tables)
 	}
 	if va := m.AllocatePages(RegionPagedPool, 11, 0, true); va != 0 {
 		t.Errorf("allocating 11 pages with 10 left = %v, want 0", va)
@@ -351,18 +372,24 @@ func TestCommitLimit(t *testing.T) {
 	if va := m.AllocatePages(RegionNonPagedPool, 11, 0, true); va != 0 {
 		t.Errorf("11 nonpaged pages with 10 left = %v, want 0", va)
 	}
+	// 10 nonpaged pages fit, but not the 3 page tables they would need.
+	if va := m.AllocatePages(RegionNonPagedPool, 10, 0, true); va != 0 {
+		t.Errorf("10 nonpaged pages and 3 new page tables with 10 left = %v, want 0", va)
+	}
 	if va := m.AllocatePages(RegionPagedPool, 1<<62, 0, true); va != 0 {
 		t.Errorf("2^62 pages = %v, want 0", va)
 	}
 	if va := m.AllocatePages(RegionPagedPool, ^uint64(0)-5, 0, true); va != 0 {
 		t.Errorf("2^64-6 pages = %v, want 0", va)
 	}
-	if s := m.Stats(); s.CommitFailures != 4 {
-		t.Errorf("CommitFailures = %d, want 4 (one per refused allocation)", s.CommitFailures)
+	if s := m.Stats(); s.CommitFailures != 5 || s.PageTablePages != 5 || s.NonPagedPoolPages != 0 {
+		t.Errorf("CommitFailures = %d, want 5 (one per refused allocation); %d page tables (want 5), %d nonpaged pages",
+			s.CommitFailures, s.PageTablePages, s.NonPagedPoolPages)
 	}
 	if used, _ := m.Commit(); used != limit-10 {
 		t.Errorf("commit %d after refused allocations, want %d", used, limit-10)
 	}
+	check(t, m)
 	last := mustAllocate(t, m, RegionPagedPool, 10)
 	if used, _ := m.Commit(); used != limit {
 		t.Errorf("commit %d, want exactly the limit %d", used, limit)
@@ -380,10 +407,10 @@ func TestCommitLimit(t *testing.T) {
 	if again != last {
 		t.Errorf("the freed run was not reused: got %v, want %v", again, last)
 	}
-	m.FreePages(big, limit-10)
+	m.FreePages(big, n)
 	m.FreePages(again, 10)
-	if used, _ := m.Commit(); used != 0 {
-		t.Errorf("commit %d after freeing everything", used)
+	if used, _ := m.Commit(); used != 5 {
+		t.Errorf("commit %d after freeing everything, want the 5 page tables, which are never freed", used)
 	}
 	check(t, m)
 }
@@ -393,67 +420,152 @@ func TestCommitLimit(t *testing.T) {
 // NO_PAGES_AVAILABLE (doc.go, "Memory pressure"). P1 the dirty pages, P2
 // those destined for the pagefile, P3 the idle nonpaged pages, P4 the last
 // write error's status (none here).
+//
+// Commit keeps a frame or a slot for every page, so every committed page
+// can be touched once; it is reading back a page the pagefile holds, with
+// every frame in use and every slot taken, that finds no frame.
 func TestFullPagefileIsNoPagesAvailable(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 16 * kib}) // 3 usable slots
 	c := m.cpu0()
-	_, limit := m.Commit()
-	va := mustAllocate(t, m, RegionPagedPool, limit)
+	n := roomLeft(m, RegionPagedPool.Base())
+	va := mustAllocate(t, m, RegionPagedPool, n)
+	if used, limit := m.Commit(); used != limit {
+		t.Fatalf("commit %d of %d after allocating all the room left", used, limit)
+	}
+	for i := uint64(0); i < n; i++ {
+		if err := m.WriteU64(c, va+VA(i*PageBytes), i); err != nil {
+			t.Fatalf("the first touch of committed page %d of %d: %v", i, n, err)
+		}
+	}
 	var err error
-	var touched uint64
-	for ; touched < limit; touched++ {
-		if err = m.WriteU64(c, va+VA(touched*PageBytes), touched); err != nil {
+	var read uint64
+	for ; read < n; read++ {
+		var v uint64
+		if v, err = m.ReadU64(c, va+VA(read*PageBytes)); err != nil {
 			break
+		}
+		if v != read {
+			t.Errorf("page %d reads %d", read, v)
 		}
 	}
 	s := m.Stats()
 	if err == nil {
-		t.Fatalf("touched all %d committed pages on %d frames and 3 slots without a bugcheck", limit, m.Frames())
+		t.Fatalf("read back all %d committed pages on %d frames and 3 slots without a bugcheck", n, m.Frames())
 	}
-	wantBugcheck(t, "the first touch with no frame left", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, s.Modified, 0, 0})
-	if s.Modified == 0 || s.PagefileFull == 0 || s.Pagefile.Used != 3 {
-		t.Errorf("at the bugcheck: %d modified, PagefileFull %d, %d slots used; want > 0, > 0, 3", s.Modified, s.PagefileFull, s.Pagefile.Used)
+	if p := m.PTE(va + VA(read*PageBytes)); p.Valid() || p.Transition() || p.Slot() == 0 {
+		t.Errorf("the bugcheck came reading page %d, whose PTE %#x is not a pagefile PTE", read, uint64(p))
+	}
+	wantBugcheck(t, "a hard fault with no frame left", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, s.Modified, 0, 0})
+	if s.Modified == 0 || s.PagefileFull == 0 || s.Pagefile.Used != 3 || s.WriteErrors != 0 {
+		t.Errorf("at the bugcheck: %d modified, PagefileFull %d, %d slots used, %d write errors; want > 0, > 0, 3, 0",
+			s.Modified, s.PagefileFull, s.Pagefile.Used, s.WriteErrors)
 	}
 	if free := s.Zeroed + s.Free + s.Standby; free != 0 {
 		t.Errorf("%d frames still available at the bugcheck", free)
 	}
-	// Every page touched before the bugcheck still holds its value.
-	if touched < m.Frames()/2 {
-		t.Errorf("only %d pages touched before the bugcheck", touched)
-	}
-	for i := uint64(0); i < touched; i++ {
-		if v, ok := m.PeekU64(va + VA(i*PageBytes)); ok && v != i {
-			t.Errorf("page %d holds %d", i, v)
+	// Every page still holds its value, where the debugger can see it.
+	seen := uint64(0)
+	for i := uint64(0); i < n; i++ {
+		if v, ok := m.PeekU64(va + VA(i*PageBytes)); ok {
+			seen++
+			if v != i {
+				t.Errorf("page %d holds %d", i, v)
+			}
 		}
+	}
+	if seen < m.Frames()/2 {
+		t.Errorf("only %d pages resident at the bugcheck", seen)
 	}
 	check(t, m)
 }
 
 // The same bugcheck carries the status of the last failed write in P4.
+// Here the pagefile has room, but not one write succeeds, and the first
+// touches run out of frames.
 func TestNoPagesAvailableReportsTheLastWriteError(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: 16 * kib})
 	c := m.cpu0()
-	_, limit := m.Commit()
-	va := mustAllocate(t, m, RegionPagedPool, limit)
-	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Nth: 1, Status: 0xC000016A})
+	n := roomLeft(m, RegionPagedPool.Base())
+	va := mustAllocate(t, m, RegionPagedPool, n)
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Probability: 1, Status: 0xC000016A})
 	var err error
-	for i := uint64(0); i < limit && err == nil; i++ {
+	for i := uint64(0); i < n && err == nil; i++ {
 		err = m.WriteU64(c, va+VA(i*PageBytes), i)
 	}
 	s := m.Stats()
 	wantBugcheck(t, "running out of frames", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, s.Modified, 0, 0xC000016A})
+	if s.PagesWritten != 0 || s.WriteErrors == 0 || s.Modified == 0 {
+		t.Errorf("at the bugcheck: %d pages written, %d write errors, %d modified; want 0, > 0, > 0", s.PagesWritten, s.WriteErrors, s.Modified)
+	}
+	check(t, m)
 }
 
-// Without a pagefile, P2 (pages destined for the pagefile) is 0.
+// Without a pagefile, P2 (pages destined for the pagefile) is 0. No fault
+// on such a machine can run out of frames (commit sees to that, below),
+// so the parameters are checked where they are made.
 func TestNoPagesAvailableWithoutAPagefile(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
 	c := m.cpu0()
-	_, limit := m.Commit()
-	va := mustAllocate(t, m, RegionPagedPool, limit)
-	var err error
-	for i := uint64(0); i < limit && err == nil; i++ {
-		err = m.WriteU64(c, va+VA(i*PageBytes), i)
+	va := mustAllocate(t, m, RegionPagedPool, 5)
+	for i := uint64(0); i < 5; i++ {
+		if err := m.WriteU64(c, va+VA(i*PageBytes), i); err != nil {
+			t.Fatal(err)
+		}
 	}
-	s := m.Stats()
-	wantBugcheck(t, "running out of frames", err, bugcheck.NoPagesAvailable, [4]uint64{s.Modified, 0, 0, 0})
-	check(t, m)
+	m.Trim(va, 3)
+	np := mustAllocate(t, m, RegionNonPagedPool, 2)
+	m.FreePages(np, 2)
+	err := error(m.noPages())
+	wantBugcheck(t, "no frame without a pagefile", err, bugcheck.NoPagesAvailable, [4]uint64{3, 0, 2, 0})
+}
+
+// Without a pagefile, commit (page tables included) never promises more
+// pages than there are frames: every committed page can be touched, and
+// the next allocation fails instead of a fault running out of frames.
+func TestCommitKeepsAFrameForEveryCommittedPage(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		ramBytes uint64
+		nodes    int
+	}{
+		{"1 MiB", 1 * mib, 1},
+		// 1018 pages: a run across two PTs, and frames from two nodes.
+		{"4 MiB on two nodes", 4 * mib, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t, machineSpec{ramBytes: tt.ramBytes, pagefileBytes: noPagefile, cpus: tt.nodes, nodes: tt.nodes})
+			c := m.cpu0()
+			// Some nonpaged pool first, so its page tables are charged too.
+			np := mustAllocate(t, m, RegionNonPagedPool, 8)
+			n := roomLeft(m, RegionPagedPool.Base())
+			va := mustAllocate(t, m, RegionPagedPool, n)
+			if used, limit := m.Commit(); used != limit || limit != m.Frames() {
+				t.Fatalf("commit %d of %d after allocating the %d pages left, want all %d frames", used, limit, n, m.Frames())
+			}
+			for i := uint64(0); i < n; i++ {
+				if err := m.WriteU64(c, va+VA(i*PageBytes), i); err != nil {
+					t.Fatalf("writing committed page %d of %d: %v", i, n, err)
+				}
+			}
+			if err := m.WriteU64(c, np+7*PageBytes, 7); err != nil {
+				t.Fatal(err)
+			}
+			// Commit was exact: every frame is in use, none was lost.
+			if s := m.Stats(); s.Zeroed+s.Free+s.Standby+s.Modified != 0 || s.ActivePageable != n {
+				t.Errorf("after touching every committed page: %d zeroed, %d free, %d standby, %d modified, %d of %d paged pages resident",
+					s.Zeroed, s.Free, s.Standby, s.Modified, s.ActivePageable, n)
+			}
+			for _, r := range []Region{RegionPagedPool, RegionNonPagedPool} {
+				if va := m.AllocatePages(r, 1, 0, true); va != 0 {
+					t.Errorf("AllocatePages(%v) past the commit limit = %v, want 0", r, va)
+				}
+			}
+			for i := uint64(0); i < n; i++ {
+				if v, err := m.ReadU64(c, va+VA(i*PageBytes)); err != nil || v != i {
+					t.Fatalf("page %d reads %d, %v", i, v, err)
+				}
+			}
+			check(t, m)
+		})
+	}
 }
