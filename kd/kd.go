@@ -10,6 +10,7 @@ import (
 	"simkern/cpu"
 	"simkern/mm"
 	"simkern/pool"
+	"simkern/verifier"
 )
 
 // Target is what the debugger looks at: a machine, its pool, the names a
@@ -22,6 +23,10 @@ type Target struct {
 
 	// Names resolves a scenario name (buf) to an address; nil if none.
 	Names func(name string) (uint64, bool)
+
+	// Verifier is Driver Verifier's state for !verifier; nil when the
+	// run has none.
+	Verifier *verifier.Verifier
 
 	// Analysis, when set, writes !analyze -v with the runner's details
 	// (the faulting scenario line); otherwise the bare analysis is shown.
@@ -49,6 +54,7 @@ func init() {
 		{"!pfn", "!pfn N                    the PFN database entry of frame N", (*Target).pfn},
 		{"!lookaside", "!lookaside                the per-CPU pool lookaside lists in use", (*Target).lookaside},
 		{"!analyze", "!analyze -v               the bugcheck the machine halted with", (*Target).analyze},
+		{"!verifier", "!verifier [3 DRIVER]      Driver Verifier's settings and counters, or a driver's allocations", (*Target).verifier},
 		{"dt", "dt _POOL_HEADER [ADDR]    the pool header layout, or the header at ADDR", (*Target).dt},
 		{"db", "db ADDR [L COUNT]         bytes", (*Target).db},
 		{"dd", "dd ADDR [L COUNT]         DWORDs", (*Target).dd},

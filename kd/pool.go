@@ -42,6 +42,13 @@ func (t *Target) pool(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s, size is 0x%x bytes\n", big.VA, big.Tag, big.Bytes)
 		t.ownerLine(w, big.Tag)
 		return nil
+	case pool.KindSpecial:
+		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag)
+		t.ownerLine(w, big.Tag)
+		if flags&1 != 0 {
+			t.dumpDwords(w, big.VA, (big.Bytes+pool.UnitBytes-1)&^(pool.UnitBytes-1))
+		}
+		return nil
 	case pool.KindSmall:
 	default:
 		t.notPool(w, va)

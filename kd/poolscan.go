@@ -61,6 +61,14 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 	}
 	end := region.Base() + mm.VA(region.Bytes())
 	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n\n", name, region.Base(), end, pattern)
+	if region == mm.RegionSpecialPool {
+		for _, a := range t.Pool.SpecialAllocations() {
+			if MatchTag(pattern, a.Tag.String()) {
+				fmt.Fprintf(w, "%s size: %x %s special pool, Tag is %s\n", a.VA, a.Bytes, pagedWord(a.Type), a.Tag)
+			}
+		}
+		return nil
+	}
 	for _, page := range t.Pool.SmallPages(region) {
 		blocks, _, resident := t.Pool.PageBlocks(page)
 		if !resident {
@@ -193,4 +201,12 @@ func (t *Target) analyze(w io.Writer, args []string) error {
 	}
 	fmt.Fprint(w, b.Analysis())
 	return nil
+}
+
+// pagedWord is how special pool lines name the pool type.
+func pagedWord(t pool.Type) string {
+	if t.Paged() {
+		return "paged"
+	}
+	return "non-paged"
 }

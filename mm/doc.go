@@ -52,7 +52,9 @@
 //
 // Each pool region hands out address space from a bump pointer and from a
 // set of freed runs kept in two B-trees (by address, to merge neighbours;
-// by size, for the smallest run that fits).
+// by size, for the smallest run that fits). The special pool region is
+// mapped two pages at a time, a data page next to a no-access guard page
+// (AllocateSpecialPair; special.go has the states of a pair).
 //
 // # Access and faults
 //
@@ -90,8 +92,10 @@
 //
 // Commit: the limit is RAM plus the pagefile, in pages (less the
 // pagefile's reserved slot 0). Every pool page mapped, paged or not, idle
-// or not, is charged; page tables are not. An allocation that would pass
-// the limit fails and counts a CommitFailure.
+// or not, is charged; page tables are not. A special pool pair is charged
+// both its pages for as long as either PTE is non-zero, though its guard
+// page never has a frame. An allocation that would pass the limit fails
+// and counts a CommitFailure.
 //
 // # Differences from Windows
 //

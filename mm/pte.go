@@ -8,6 +8,9 @@ package mm
 //	            standby or modified list; bits 12-47 its number
 //	pagefile    V=0, T=0, bits 32-63 (PageFileHigh) = a pagefile slot
 //	demand zero V=0, T=0, PageFileHigh = 0, Protection != 0
+//	no access   V=0, T=0, PageFileHigh = 0, Protection = MM_NOACCESS: a
+//	            reserved page that faults on any touch (special pool's
+//	            guard pages and freed pages; see NoAccessPTE)
 //	zero        all bits clear: nothing is mapped (never, or freed)
 //
 // The software formats keep a 5-bit Protection in bits 5-9.

@@ -85,9 +85,12 @@ func (p *Pool) free(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	caller := c.PC
 	c.PC = PCExFreePoolWithTag
 	var err error
-	if va.PageOffset() == 0 {
+	switch {
+	case isSpecial(va):
+		err = p.freeSpecial(c, va, tag, withTag)
+	case va.PageOffset() == 0:
 		err = p.freeBig(c, va, tag, withTag)
-	} else {
+	default:
 		err = p.freeSmall(c, va, tag, withTag)
 	}
 	c.PC = caller
@@ -116,6 +119,12 @@ func (p *Pool) haltSlow(err error) error {
 
 // Owner returns the code address that allocated the block at va, or 0.
 func (p *Pool) Owner(va mm.VA) uint64 {
+	if isSpecial(va) {
+		if a, ok := p.special.live[va.PageBase()]; ok && a.VA == va {
+			return a.Owner
+		}
+		return 0
+	}
 	if b, ok := p.big.get(va); ok {
 		return b.Owner
 	}
@@ -128,6 +137,12 @@ func (p *Pool) Owner(va mm.VA) uint64 {
 
 // Requested returns the bytes asked for by the allocation at va, or 0.
 func (p *Pool) Requested(va mm.VA) uint64 {
+	if isSpecial(va) {
+		if a, ok := p.special.live[va.PageBase()]; ok && a.VA == va {
+			return a.Bytes
+		}
+		return 0
+	}
 	if b, ok := p.big.get(va); ok {
 		return b.Bytes
 	}

@@ -288,3 +288,59 @@ func checkPageWalkBytes(data *[mm.PageBytes]byte, entry mm.VA) error {
 	}
 	return nil
 }
+
+// Special pool's rules. Special pool raises 0xC1 where the normal pool
+// raises 0xC2 or 0x19.
+
+// checkIrqlForSpecialAllocate: the IRQL limits of checkIrqlForAllocate
+// (0xC1/0x30: the IRQL, the pool type, the bytes).
+func checkIrqlForSpecialAllocate(c *cpu.CPU, t Type, n uint64) error {
+	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(irql), uint64(t), n, 0x30).At("checkIrqlForSpecialAllocate")
+	}
+	return nil
+}
+
+// checkIrqlForSpecialFree: the same for a free (0xC1/0x31: the IRQL, the
+// pool type, the address).
+func checkIrqlForSpecialFree(c *cpu.CPU, t Type, va mm.VA) error {
+	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(irql), uint64(t), uint64(va), 0x31).At("checkIrqlForSpecialFree")
+	}
+	return nil
+}
+
+// checkSpecialPattern: every byte of the data page outside the data must
+// be as the allocation left it, the header included. The first damaged
+// byte (P2) before the data is 0xC1/0x23, after it 0xC1/0x24; P1 is the
+// allocation's address. With a nil CPU it only peeks.
+func (p *Pool) checkSpecialPattern(c *cpu.CPU, a SpecialAllocation) error {
+	buf := &p.special.scratch
+	if err := p.readBytes(c, a.Page, buf[:]); err != nil {
+		return err
+	}
+	pattern := p.specialPattern(a.Page)
+	h := p.specialHeader(a)
+	hOff := a.header().PageOffset()
+	dataOff := a.VA.PageOffset()
+	dataEnd := dataOff + a.Bytes
+	for off := uint64(0); off < mm.PageBytes; off++ {
+		if off == dataOff {
+			off = dataEnd - 1
+			continue
+		}
+		want := pattern
+		if off >= hOff && off < hOff+HeaderBytes {
+			want = h[off-hOff]
+		}
+		if buf[off] == want {
+			continue
+		}
+		sub, site := uint64(0x24), "checkSpecialPattern: after the data"
+		if off < dataOff {
+			sub, site = 0x23, "checkSpecialPattern: before the data"
+		}
+		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(a.VA), uint64(a.Page)+off, 0, sub).At(site)
+	}
+	return nil
+}

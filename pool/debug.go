@@ -43,11 +43,21 @@ const (
 	KindSmall                      // small blocks
 	KindBig                        // part of a big allocation
 	KindDescriptor                 // a descriptor's list heads
+	KindSpecial                    // the data page of a live special pool allocation
 )
 
 // Classify returns what the page holding va is to the pool, and the big
-// allocation holding va when there is one.
+// allocation holding va when there is one. For a special pool data page
+// the allocation comes in BigAllocation's fields (VA the data, Pages 1);
+// SpecialAt has the rest. A guard page or a freed special page is
+// KindNone: nothing there can be read.
 func (p *Pool) Classify(va mm.VA) (PageKind, BigAllocation) {
+	if isSpecial(va) {
+		if a, ok := p.special.live[va.PageBase()]; ok {
+			return KindSpecial, BigAllocation{VA: a.VA, Tag: a.Tag, Bytes: a.Bytes, Pages: 1, Type: a.Type, Owner: a.Owner}
+		}
+		return KindNone, BigAllocation{}
+	}
 	if b, ok := p.big.containing(va); ok {
 		return KindBig, b
 	}

@@ -71,6 +71,39 @@
 // always resolve; a driver that touches paged pool at DISPATCH_LEVEL after
 // a trim gets 0xD1 from mm.
 //
+// # Special pool
+//
+// AllocateSpecial is Driver Verifier's allocator for the drivers it
+// verifies (special.go). A request of 1 to 4080 bytes (MaxSpecialBytes)
+// gets a page pair from mm's special pool region: a data page with a
+// nonpaged frame and a no-access guard page with none, after the data page
+// in overrun mode, before it in underrun mode:
+//
+//	overrun   [hdr | pattern ... | data | slack <16] [guard]
+//	underrun  [guard] [data | pattern ... | hdr]
+//
+// Overrun mode puts the data at (page end - n) &^ 15; underrun mode at the
+// page start. The 16-byte header (bytes requested, pattern byte, flags,
+// tag, data address; layout on the constants in special.go) sits at the
+// other end of the page, and every other byte, the data included, is the
+// pattern: one byte per page, a hash of its address and the per-boot
+// secret, never 0. A touch of the guard page faults at once: mm asks
+// specialFault, which says 0xD6 (0xCD from kernel code). A free checks the
+// address (0xC1/0x20), the IRQL (0xC1/0x31), the tag (0xC2/0xA), then
+// every byte of the page outside the data against the header and pattern
+// it should hold: the first damaged byte before the data is 0xC1/0x23,
+// after it 0xC1/0x24. The freed data page loses its frame and becomes
+// no-access (a touch is 0xD5, or 0xCC from kernel code, so a second free,
+// which reads the header, is 0xCC), and its pair waits in a FIFO until
+// SpecialReuseDelay (256) later special frees have happened, fewer on a
+// machine whose commit limit is under 64 MiB, before mm may hand its
+// address space out again. A pair is charged two pages of commit from
+// allocation to that release (mm/special.go). When mm has no pair to
+// give, or fewer than 256 available pages, AllocateSpecial declines and
+// counts a fallback; the caller uses the normal pool. The pool records
+// each pair in Go (live and freed, by data page; guard pages); the tag
+// table counts a special allocation as a whole page.
+//
 // # Checks
 //
 // check.go holds one function per rule, each ending in Windows' bugcheck

@@ -117,6 +117,8 @@ type Pool struct {
 	tags   tagTable
 	secret uint64 // per-boot: the canary's key
 
+	special specialPool // Driver Verifier's special pool (special.go)
+
 	freeMeta []*blockMeta // blockMeta of released pages, for reuse
 
 	Failures uint64 // allocations that returned NULL
@@ -129,6 +131,8 @@ func New(m *mm.Machine, cfg Config) (*Pool, error) {
 	p.pages[1].base = mm.RegionPagedPool.Base()
 	p.tags.init()
 	p.big.init()
+	p.special.init(specialDelayFor(m))
+	m.SpecialPoolFault = p.specialFault
 	for node := 0; node < m.Nodes(); node++ {
 		p.np = append(p.np, p.newDescriptor(NonPagedPool, uint8(node), node, mm.RegionNonPagedPool, false))
 		p.npNx = append(p.npNx, p.newDescriptor(NonPagedPoolNx, uint8(node), node, mm.RegionNonPagedPool, true))

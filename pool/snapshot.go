@@ -8,8 +8,9 @@ import (
 
 // Snapshot is the pool's own state as a crash dump holds it: what lives in
 // Go rather than in simulated memory (descriptors' counters, the record of
-// pool pages, the big page table, the tag table, the lookaside lists). The
-// headers and free lists are bytes in the machine's snapshot.
+// pool pages, the big page table, the tag table, the lookaside lists,
+// special pool's records). The headers and free lists are bytes in the
+// machine's snapshot.
 type Snapshot struct {
 	Config      Config
 	Secret      uint64
@@ -19,6 +20,16 @@ type Snapshot struct {
 	Big         []BigAllocation
 	Tags        []TagStats
 	CPUs        []PrcbSnapshot
+	Special     SpecialSnapshot
+}
+
+// SpecialSnapshot is special pool's state. A dump written before special
+// pool existed has the zero value: nothing live, nothing waiting.
+type SpecialSnapshot struct {
+	Live                          []SpecialAllocation // address order
+	Waiting                       []SpecialAllocation // freed pairs, oldest first
+	Delay                         int                 // 0: the machine's default
+	Allocations, Frees, Fallbacks uint64
 }
 
 // DescriptorSnapshot is one descriptor.
@@ -83,6 +94,14 @@ func (p *Pool) Snapshot() *Snapshot {
 		}
 	}
 	s.Tags = p.Tags()
+	sp := &p.special
+	s.Special = SpecialSnapshot{Delay: sp.delay, Allocations: sp.allocations, Frees: sp.frees, Fallbacks: sp.fallbacks}
+	if len(sp.live) > 0 { // nil when empty, as gob brings it back
+		s.Special.Live = p.SpecialAllocations()
+	}
+	for _, page := range sp.queue {
+		s.Special.Waiting = append(s.Special.Waiting, sp.freed[page])
+	}
 	for _, c := range p.m.CPUs.CPUs {
 		r := c.Pool.(*prcb)
 		ps := PrcbSnapshot{Ops: r.ops}
@@ -158,6 +177,9 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	for _, t := range s.Tags {
 		*p.tags.row(t.Tag) = t
 	}
+	if err := p.restoreSpecial(s.Special); err != nil {
+		return nil, err
+	}
 	for i, c := range m.CPUs.CPUs {
 		r := newPrcb()
 		r.ops = s.CPUs[i].Ops
@@ -175,4 +197,55 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 		c.Pool = r
 	}
 	return p, nil
+}
+
+// restoreSpecial rebuilds special pool's records and installs its fault
+// hook on the restored machine.
+func (p *Pool) restoreSpecial(s SpecialSnapshot) error {
+	delay := s.Delay
+	if delay == 0 {
+		delay = specialDelayFor(p.m)
+	}
+	if delay < 0 || len(s.Waiting) > delay || s.Frees > s.Allocations || s.Allocations-s.Frees != uint64(len(s.Live)) {
+		return fmt.Errorf("pool: damaged snapshot: special pool: delay %d, %d waiting, %d allocations, %d frees, %d live",
+			delay, len(s.Waiting), s.Allocations, s.Frees, len(s.Live))
+	}
+	sp := &p.special
+	sp.init(delay)
+	sp.allocations, sp.frees, sp.fallbacks = s.Allocations, s.Frees, s.Fallbacks
+	add := func(a SpecialAllocation, into map[mm.VA]SpecialAllocation) error {
+		guard := a.Page + mm.PageBytes
+		if a.Mode == SpecialUnderrun {
+			guard = a.Page - mm.PageBytes
+		}
+		if !isSpecial(a.Page) || !isSpecial(a.Guard) || a.Page.PageOffset() != 0 || a.Guard != guard ||
+			a.Mode != SpecialOverrun && a.Mode != SpecialUnderrun || a.Bytes == 0 || a.Bytes > MaxSpecialBytes ||
+			a.VA != specialDataVA(a.Page, a.Bytes, a.Mode) {
+			return fmt.Errorf("pool: damaged snapshot: special allocation at %v", a.VA)
+		}
+		for _, page := range [2]mm.VA{a.Page, a.Guard} {
+			_, g := sp.guards[page]
+			_, l := sp.live[page]
+			_, f := sp.freed[page]
+			if g || l || f {
+				return fmt.Errorf("pool: damaged snapshot: special pool page %v recorded twice", page)
+			}
+		}
+		into[a.Page] = a
+		sp.guards[a.Guard] = a.Page
+		return nil
+	}
+	for _, a := range s.Live {
+		if err := add(a, sp.live); err != nil {
+			return err
+		}
+	}
+	for _, a := range s.Waiting {
+		if err := add(a, sp.freed); err != nil {
+			return err
+		}
+		sp.queue = append(sp.queue, a.Page)
+	}
+	p.m.SpecialPoolFault = p.specialFault
+	return nil
 }

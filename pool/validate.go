@@ -14,8 +14,17 @@ import (
 // allocated blocks, and a walk that must end at the page end. It only
 // peeks, so a page that is not in memory is skipped and validating never
 // changes what the machine does next.
+//
+// For the data page of a special pool allocation it checks the header and
+// the pattern around the data instead (0xC1/0x23, 0x24).
 func (p *Pool) ValidatePage(va mm.VA) error {
 	page := va.PageBase()
+	if isSpecial(va) {
+		if a, ok := p.special.live[page]; ok {
+			return p.checkSpecialPattern(nil, a)
+		}
+		return nil
+	}
 	pi := p.pageOf(page)
 	if pi == nil || pi.kind != pageSmall {
 		return nil
@@ -53,8 +62,24 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 	return p.checkPageWalk(nil, page)
 }
 
-// ValidateAll validates every small-block page of both pools.
+// ValidateAll validates every small-block page of both pools, then every
+// special pool allocation in address order.
 func (p *Pool) ValidateAll() error {
+	if err := p.validateSmallPages(); err != nil {
+		return err
+	}
+	if len(p.special.live) == 0 {
+		return nil
+	}
+	for _, a := range p.SpecialAllocations() {
+		if err := p.checkSpecialPattern(nil, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Pool) validateSmallPages() error {
 	for r := range p.pages {
 		rp := &p.pages[r]
 		for i := range rp.pages {
@@ -83,7 +108,9 @@ func (p *Pool) ValidateAll() error {
 //	  on one list only, and every parked block is on a list
 //	every free list links only free blocks of its size, its hint bit is
 //	  set, and together the lists hold every free block of two units or more
-//	the tag table's bytes equal the blocks in use
+//	the tag table's bytes equal the blocks in use (a special pool
+//	  allocation counts a page)
+//	special pool's records agree with the PTEs (checkSpecialInvariants)
 //
 // Paged pool pages that are not resident cannot be read without faulting;
 // the counts that need them are skipped while any is out.
@@ -155,6 +182,12 @@ func (p *Pool) CheckInvariants() {
 		w[b2i(b.Type.Paged())] += b.Pages * mm.PageBytes
 		want[b.Tag&^ProtectedTag] = w
 	}
+	for _, a := range p.special.live {
+		w := want[a.Tag&^ProtectedTag]
+		w[b2i(a.Type.Paged())] += mm.PageBytes
+		want[a.Tag&^ProtectedTag] = w
+	}
+	p.checkSpecialInvariants()
 
 	// Descriptors.
 	bigPages := make([]uint64, len(p.descs))
@@ -286,4 +319,52 @@ func (p *Pool) anyPagedOut() bool {
 		}
 	}
 	return false
+}
+
+// checkSpecialInvariants: every live allocation has a valid data page and
+// a no-access guard, laid out as its mode says; every waiting pair is
+// no-access on both pages and in the queue once; the counters agree.
+func (p *Pool) checkSpecialInvariants() {
+	sp := &p.special
+	noAccess := func(va mm.VA) bool { return p.m.PTE(va) == mm.NoAccessPTE() }
+	for page, a := range sp.live {
+		if a.Page != page || a.VA != specialDataVA(page, a.Bytes, a.Mode) || a.Bytes == 0 || a.Bytes > MaxSpecialBytes {
+			panic(fmt.Sprintf("pool: special allocation %+v recorded at page %v", a, page))
+		}
+		if want := page + mm.PageBytes; a.Mode == SpecialUnderrun {
+			want = page - mm.PageBytes
+			if a.Guard != want {
+				panic(fmt.Sprintf("pool: underrun special allocation %+v: guard should be %v", a, want))
+			}
+		} else if a.Guard != want {
+			panic(fmt.Sprintf("pool: overrun special allocation %+v: guard should be %v", a, want))
+		}
+		if !p.m.PTE(page).Valid() || !noAccess(a.Guard) || sp.guards[a.Guard] != page {
+			panic(fmt.Sprintf("pool: special allocation %+v: data PTE %#x, guard PTE %#x, guard record %v",
+				a, uint64(p.m.PTE(page)), uint64(p.m.PTE(a.Guard)), sp.guards[a.Guard]))
+		}
+		if _, dup := sp.freed[page]; dup {
+			panic(fmt.Sprintf("pool: special page %v is both live and freed", page))
+		}
+	}
+	if len(sp.queue) != len(sp.freed) || len(sp.queue) > sp.delay {
+		panic(fmt.Sprintf("pool: special pool: %d pairs queued, %d freed records, delay %d", len(sp.queue), len(sp.freed), sp.delay))
+	}
+	seen := map[mm.VA]bool{}
+	for _, page := range sp.queue {
+		a, ok := sp.freed[page]
+		if !ok || seen[page] {
+			panic(fmt.Sprintf("pool: special pool queue holds %v: freed record %v, seen before %v", page, ok, seen[page]))
+		}
+		seen[page] = true
+		if !noAccess(page) || !noAccess(a.Guard) || sp.guards[a.Guard] != page {
+			panic(fmt.Sprintf("pool: freed special page %v: PTE %#x, guard %v PTE %#x", page, uint64(p.m.PTE(page)), a.Guard, uint64(p.m.PTE(a.Guard))))
+		}
+	}
+	if len(sp.guards) != len(sp.live)+len(sp.freed) {
+		panic(fmt.Sprintf("pool: special pool: %d guard pages for %d live and %d freed pairs", len(sp.guards), len(sp.live), len(sp.freed)))
+	}
+	if sp.allocations-sp.frees != uint64(len(sp.live)) {
+		panic(fmt.Sprintf("pool: special pool: %d allocations - %d frees, but %d live", sp.allocations, sp.frees, len(sp.live)))
+	}
 }

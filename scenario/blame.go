@@ -127,3 +127,10 @@ func (st *sites) where(pc uint64) string {
 	}
 	return s
 }
+
+// nameAddress is where a driver's name string sits in its image: what
+// 0xC4/0x62 reports as P2.
+func (st *sites) nameAddress(driver string) uint64 {
+	st.addDriver(driver)
+	return driverImageBase + driverImageStride*uint64(st.drivers[driver]) + 0x100
+}

@@ -7,6 +7,8 @@ import (
 
 	"simkern/cpu"
 	"simkern/mm"
+	"simkern/pool"
+	"simkern/verifier"
 )
 
 // result is what a step did, for the report.
@@ -15,16 +17,17 @@ type result struct {
 	output string // a kd command's output
 	failed string // an expectation of the step that did not hold
 
-	address  uint64
-	hasAddr  bool
-	name     string
-	bytes    uint64
-	data     []byte
-	faults   faultDelta
-	pages    int
-	irqlFrom cpu.IRQL
-	irqlTo   cpu.IRQL
-	workload *workloadResult
+	address   uint64
+	hasAddr   bool
+	name      string
+	bytes     uint64
+	data      []byte
+	faults    faultDelta
+	pages     int
+	irqlFrom  cpu.IRQL
+	irqlTo    cpu.IRQL
+	workload  *workloadResult
+	injection int // the number of the failure injected into this step, 0 if none
 }
 
 // faultDelta counts the page faults a step caused.
@@ -79,12 +82,19 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 	switch step.Verb {
 	case "alloc":
 		a := step.Alloc
-		va, err := r.p.Allocate(c, a.Pool, a.Size, a.Tag)
+		va, inj, err := r.allocate(c, step.Driver, a.Pool, a.Size, a.Tag)
 		if err != nil {
 			return res, err
 		}
+		if inj != nil {
+			r.injected(step, inj, a.As)
+			res.injection = inj.Number
+		}
 		if a.As != "" {
 			r.names[a.As] = uint64(va)
+			if inj == nil {
+				delete(r.nullNames, a.As)
+			}
 		}
 		res.address, res.hasAddr, res.name, res.bytes = uint64(va), true, a.As, a.Size
 		label := "-> "
@@ -93,6 +103,9 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		}
 		if va == 0 {
 			res.text = label + "NULL (out of memory)"
+			if inj != nil {
+				res.text = fmt.Sprintf("%sNULL (injected failure #%d)", label, len(r.injections))
+			}
 			return res, nil
 		}
 		res.text = fmt.Sprintf("%s%s  (%s, %d bytes)", label, mm.VA(va), a.Pool, a.Size)
@@ -105,11 +118,7 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		if err != nil {
 			return res, err
 		}
-		if f.WithTag {
-			err = r.p.FreeWithTag(c, va, f.Tag)
-		} else {
-			err = r.p.Free(c, va)
-		}
+		err = r.free(c, step.Driver, va, f.Tag, f.WithTag)
 		res.address, res.hasAddr = uint64(va), true
 		if err == nil {
 			res.text = "-> freed " + va.String()
@@ -147,7 +156,9 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		res.irqlFrom, res.irqlTo = c.IRQL(), to
 		var err error
 		if to >= c.IRQL() {
-			_, err = c.Raise(to)
+			if _, err = c.Raise(to); err == nil && r.v != nil {
+				r.v.RaisedIrql(c, step.Driver)
+			}
 		} else {
 			err = c.Lower(to)
 		}
@@ -171,11 +182,16 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		r.kd.Run(&b, step.KD)
 		res.output = b.String()
 	case "unload":
+		if r.v != nil {
+			if err := r.v.Unload(step.Unload, r.st.nameAddress(step.Unload)); err != nil {
+				return res, err
+			}
+		}
 		res.text = "-> " + step.Unload + " unloaded"
 	case "workload":
-		return r.workload(c, step.Workload)
+		return r.workload(c, step.Driver, step.Workload)
 	case "replay":
-		return r.replay(c, step.Replay)
+		return r.replay(c, step.Driver, step.Replay)
 	}
 	return res, nil
 }
@@ -223,4 +239,25 @@ func showBytes(b []byte) string {
 		s += fmt.Sprintf(" ... (%d bytes)", len(b))
 	}
 	return s
+}
+
+// allocate is ExAllocatePoolWithTag for driver, through the verifier when
+// there is one.
+func (r *runner) allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) (mm.VA, *verifier.Injection, error) {
+	if r.v != nil {
+		return r.v.Allocate(c, driver, t, n, tag)
+	}
+	va, err := r.p.Allocate(c, t, n, tag)
+	return va, nil, err
+}
+
+// free is ExFreePool or ExFreePoolWithTag for driver.
+func (r *runner) free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag bool) error {
+	switch {
+	case r.v != nil:
+		return r.v.Free(c, driver, va, tag, withTag)
+	case withTag:
+		return r.p.FreeWithTag(c, va, tag)
+	}
+	return r.p.Free(c, va)
 }

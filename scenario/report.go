@@ -53,6 +53,10 @@ type Event struct {
 
 	Workload *workloadResult `json:"workload,omitempty"`
 
+	// injection: a fault injected on purpose (low resources, pagefile
+	// I/O errors, bit flips)
+	Injection *injection `json:"injection,omitempty"`
+
 	// bugcheck
 	Code     string   `json:"code,omitempty"`
 	CodeName string   `json:"code_name,omitempty"`
@@ -117,6 +121,8 @@ type reporter struct {
 	w   io.Writer
 	enc *json.Encoder
 	seq uint64
+	// pending holds injections not reported yet.
+	pending []injection
 }
 
 func newReporter(r *runner, opt Options) *reporter {
@@ -128,6 +134,23 @@ func newReporter(r *runner, opt Options) *reporter {
 }
 
 func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
+
+// injection records an injected fault; it is reported right after the
+// step it happened in (or before the step a bit flip precedes).
+func (rep *reporter) injection(in injection) { rep.pending = append(rep.pending, in) }
+
+// flushInjections reports the injections recorded since the last step.
+func (rep *reporter) flushInjections() {
+	for i := range rep.pending {
+		in := &rep.pending[i]
+		if rep.enc != nil {
+			rep.emit(Event{Event: "injection", Injection: in})
+		} else if !rep.r.opt.Quiet {
+			fmt.Fprintf(rep.w, "      ! injection #%d: %s\n", in.Number, in.Detail)
+		}
+	}
+	rep.pending = rep.pending[:0]
+}
 
 // setJSON points the JSON encoder, if any, at w.
 func (rep *reporter) setJSON(w io.Writer) {
@@ -201,8 +224,10 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 			e.Faults = &Faults{Soft: f.soft, Hard: f.hard, DemandZero: f.demandZero}
 		}
 		rep.emit(e)
+		rep.flushInjections()
 		return
 	}
+	defer rep.flushInjections()
 	if rep.r.opt.Quiet {
 		if res.failed != "" {
 			fmt.Fprintf(rep.w, "%s: %s: expectation failed: %s\n", step.Pos, step.Line, res.failed)
@@ -422,6 +447,9 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 			d = append(d, bugcheck.Detail{Key: "POOL_BLOCK", Value: fmt.Sprintf("%016x allocated by %s", p, r.st.where(owner))})
 			break
 		}
+	}
+	if rep := r.injectionReport(); rep != "" {
+		d = append(d, bugcheck.Detail{Key: "FAULT_INJECTIONS", Value: rep})
 	}
 	if r.cur != nil && r.cur.Driver != "" {
 		d = append(d, bugcheck.Detail{Key: "MODULE_NAME", Value: strings.TrimSuffix(r.cur.Driver, ".sys")},

@@ -32,7 +32,7 @@ func (w *workloadResult) String() string {
 // baseline in the benchmark: fill to live blocks, then alternately free a
 // random live block and allocate a new one until ops operations are done,
 // then free what is left unless keep.
-func (r *runner) workload(c *cpu.CPU, w *WorkloadStep) (result, error) {
+func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
 	type block struct {
@@ -56,7 +56,7 @@ func (r *runner) workload(c *cpu.CPU, w *WorkloadStep) (result, error) {
 				return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
 			}
 		}
-		if err := r.p.Free(c, b.va); err != nil {
+		if err := r.free(c, driver, b.va, 0, false); err != nil {
 			return err
 		}
 		live[k] = live[len(live)-1]
@@ -68,9 +68,12 @@ func (r *runner) workload(c *cpu.CPU, w *WorkloadStep) (result, error) {
 		n := uint64(len(live))
 		if n < w.Live && (n == 0 || i < w.Live || (i-w.Live)%2 == 1) {
 			size := w.MinSize + r.rng.Uint64N(span)
-			va, err := r.p.Allocate(c, w.Pool, size, w.Tag)
+			va, inj, err := r.allocate(c, driver, w.Pool, size, w.Tag)
 			if err != nil {
 				return res, err
+			}
+			if inj != nil {
+				r.injected(r.cur, inj, "")
 			}
 			wr.Allocs++
 			if va == 0 {
@@ -129,7 +132,7 @@ func checkPattern(va mm.VA, buf []byte) int {
 
 // replay runs a trace file's operations. An allocation that returned NULL
 // makes the matching free a no-op, as a driver checking for NULL would.
-func (r *runner) replay(c *cpu.CPU, rp *ReplayStep) (result, error) {
+func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
 	ids := make(map[uint64]mm.VA)
@@ -140,9 +143,12 @@ func (r *runner) replay(c *cpu.CPU, rp *ReplayStep) (result, error) {
 			oc.PC = c.PC // the trace's driver runs there too
 		}
 		if op.Alloc {
-			va, err := r.p.Allocate(oc, op.Pool, op.Size, op.Tag)
+			va, inj, err := r.allocate(oc, driver, op.Pool, op.Size, op.Tag)
 			if err != nil {
 				return res, err
+			}
+			if inj != nil {
+				r.injected(r.cur, inj, "")
 			}
 			wr.Allocs++
 			if va == 0 {
@@ -157,7 +163,7 @@ func (r *runner) replay(c *cpu.CPU, rp *ReplayStep) (result, error) {
 		if va == 0 {
 			continue
 		}
-		if err := r.p.Free(oc, va); err != nil {
+		if err := r.free(oc, driver, va, 0, false); err != nil {
 			return res, err
 		}
 		wr.Frees++

@@ -1,0 +1,188 @@
+package scenario
+
+import (
+	"fmt"
+	"strings"
+
+	"simkern/mm"
+	"simkern/pagefile"
+	"simkern/pool"
+	"simkern/verifier"
+)
+
+// Fault injection, as the run sees it: the verifier's low-resources
+// failures, the pagefile's I/O errors and bit flips in RAM are numbered
+// in one sequence, logged as events, and listed in a bugcheck report with
+// the ones that touched the failing step marked.
+
+// injection is one injected fault of the run.
+type injection struct {
+	Number int    `json:"number"`
+	Kind   string `json:"kind"` // low_resources, pagefile_read_error, pagefile_write_error, bit_flip
+	Driver string `json:"driver,omitempty"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Step   string `json:"step,omitempty"`
+	Name   string `json:"name,omitempty"` // the name an injected NULL was bound to
+	Detail string `json:"detail"`
+}
+
+func (r *runner) addInjection(in injection) {
+	in.Number = len(r.injections) + 1
+	r.injections = append(r.injections, in)
+	r.out.injection(in)
+}
+
+// injected records a low-resources failure the verifier made in step.
+func (r *runner) injected(step *Step, inj *verifier.Injection, name string) {
+	in := injection{Kind: "low_resources", Driver: inj.Driver, Name: name,
+		Detail: fmt.Sprintf("NULL returned to %s for %d bytes of %s, tag %s (%s)", inj.Driver, inj.Bytes, inj.Type, inj.Tag, inj.Why)}
+	if step != nil {
+		in.File, in.Line, in.Step = step.Pos.File, step.Pos.Line, step.Line
+	}
+	if name != "" {
+		r.nullNames[name] = len(r.injections) + 1
+	}
+	r.addInjection(in)
+}
+
+// armFaults sets up the scenario's hardware faults.
+func (r *runner) armFaults() {
+	for _, f := range r.s.Faults {
+		var op pagefile.Op
+		switch f.Kind {
+		case "pagefile_read_error":
+			op = pagefile.OpRead
+		case "pagefile_write_error":
+			op = pagefile.OpWrite
+		default:
+			continue
+		}
+		if r.m.Pagefile != nil {
+			r.m.Pagefile.Inject(pagefile.Fault{Op: op, Nth: f.Nth, Probability: f.Probability, Status: f.Status})
+		}
+	}
+}
+
+// beforeStep flips the bits due before the step about to run (the
+// executed count, from 1).
+func (r *runner) beforeStep(step *Step, n uint64) {
+	for _, f := range r.s.Faults {
+		if f.Kind != "bit_flip" || uint64(f.Step) != n {
+			continue
+		}
+		frame, ok := r.flipFrame(f)
+		if !ok {
+			continue
+		}
+		word := r.rng.IntN(mm.PageBytes / 8)
+		bit := uint8(r.rng.IntN(64))
+		if f.Bit != nil {
+			bit = *f.Bit
+		}
+		if err := r.m.FlipBit(frame, word, bit); err != nil {
+			continue
+		}
+		r.addInjection(injection{Kind: "bit_flip", File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
+			Detail: fmt.Sprintf("bit %d of the u64 at offset 0x%x of frame 0x%x flipped before this step", bit, word*8, uint64(frame))})
+	}
+}
+
+// flipFrame picks the frame of a bit flip: the one given, else a random
+// page of small pool blocks (where header checks can notice), else none.
+func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
+	if f.Frame != nil {
+		return mm.PFN(*f.Frame), true
+	}
+	var pages []mm.VA
+	for _, reg := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
+		for _, p := range r.p.SmallPages(reg) {
+			if r.m.PTE(p).Valid() {
+				pages = append(pages, p)
+			}
+		}
+	}
+	if len(pages) == 0 {
+		return 0, false
+	}
+	return r.m.PTE(pages[r.rng.IntN(len(pages))]).Frame(), true
+}
+
+// afterStep logs the pagefile errors the step's I/O ran into.
+func (r *runner) afterStep(step *Step, before mm.Stats) {
+	if r.m.Pagefile == nil {
+		return
+	}
+	after := r.m.Pagefile.Stats()
+	for range after.ReadErrors - before.Pagefile.ReadErrors {
+		r.addInjection(injection{Kind: "pagefile_read_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
+			Detail: "a pagefile read failed during this step"})
+	}
+	for range after.WriteErrors - before.Pagefile.WriteErrors {
+		r.addInjection(injection{Kind: "pagefile_write_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
+			Detail: fmt.Sprintf("a pagefile write failed during this step (status 0x%x); the page stays modified and is retried", r.m.Stats().LastWriteStatus)})
+	}
+}
+
+// stepNames returns the names the step's address operands use.
+func stepNames(step *Step) []string {
+	var out []string
+	add := func(a Addr) {
+		if !a.IsLiteral {
+			out = append(out, a.Name)
+		}
+	}
+	switch {
+	case step.Read != nil:
+		add(step.Read.At)
+	case step.Write != nil:
+		add(step.Write.At)
+	case step.Free != nil:
+		add(step.Free.At)
+	}
+	return out
+}
+
+// injectionReport lists the injections before a bugcheck, marking those
+// that touched the failing step: a NULL it then used, its driver, or the
+// I/O error behind an in-page failure.
+func (r *runner) injectionReport() string {
+	if len(r.injections) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d before the bugcheck", len(r.injections))
+	used := map[string]bool{}
+	if r.cur != nil {
+		for _, n := range stepNames(r.cur) {
+			used[n] = true
+		}
+	}
+	for _, in := range r.injections {
+		fmt.Fprintf(&b, "\n    injection #%d: %s at %s:%d", in.Number, in.Detail, in.File, in.Line)
+		switch {
+		case in.Name != "" && used[in.Name] && r.nullNames[in.Name] == in.Number:
+			fmt.Fprintf(&b, " -> %s (= 0) used at %s:%d  <== touched the failing step", in.Name, r.cur.Pos.File, r.cur.Pos.Line)
+		case in.Kind == "pagefile_read_error" && r.bc != nil && r.bc.Code == 0x7A:
+			b.WriteString("  <== the in-page read that failed")
+		case in.Driver != "" && r.cur != nil && in.Driver == r.cur.Driver:
+			b.WriteString("  <== same driver as the failing step")
+		}
+	}
+	return b.String()
+}
+
+// verifierSettings translates the scenario's verifier: section.
+func verifierSettings(v *Verifier) verifier.Settings {
+	s := verifier.Settings{Drivers: v.Drivers, PoolTracking: v.PoolTracking, IRQLChecking: v.IRQLChecking}
+	switch v.SpecialPool {
+	case "overrun":
+		s.SpecialPool = pool.SpecialOverrun
+	case "underrun":
+		s.SpecialPool = pool.SpecialUnderrun
+	}
+	if lr := v.LowResources; lr != nil {
+		s.LowResources = &verifier.LowResources{Probability: lr.Probability, After: lr.After, Tags: lr.Tags, Systematic: lr.Systematic}
+	}
+	return s
+}

@@ -1,0 +1,31 @@
+// Package verifier is Driver Verifier for the simulated kernel: extra
+// checks and injected failures for the drivers a scenario names.
+//
+// The verifier stands between a driver and the pool. Every allocation and
+// free a scenario step makes for a driver goes through Allocate and Free
+// here; for a driver that is not verified they pass straight to the pool.
+// For a verified driver, in order:
+//
+//	IRQL and size rules   0xC4 with P1 1/2 (allocate) and 0x11/0x12 (free), 0 (zero bytes),
+//	                      instead of the pool's 0xC2: the verifier sees the bad call first
+//	low resources         the allocation fails on purpose (NULL), by probability, after a
+//	                      number of allocations, for some tags, or systematically: the first
+//	                      time each call site (code address) allocates
+//	special pool          the allocation gets a page of its own next to a guard page; when
+//	                      special pool has no room it falls back to the normal pool, counted
+//	pool tracking         each outstanding allocation is recorded against its driver, so an
+//	                      unload that leaves any is 0xC4/0x62
+//	a free of an address no allocation returned is 0xC4/0x10
+//
+// Force IRQL checking is a hook the scenario calls when a verified driver
+// raises the IRQL to DISPATCH_LEVEL or above: every pageable page is
+// trimmed, so a paged access at that IRQL faults (0xD1) every time, not
+// only when the page happens to be out.
+//
+// Every injected failure is numbered, in order, from 1, and kept with the
+// driver, the code address and the request, so a report can say which
+// injections came before a bugcheck and which touched it.
+//
+// Randomness (the low-resources probability) comes from a generator seeded
+// from the machine's seed, so a failing run is reproduced by its seed.
+package verifier

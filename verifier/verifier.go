@@ -1,0 +1,370 @@
+package verifier
+
+import (
+	"math/rand/v2"
+	"slices"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// Settings say what the verifier checks, and for whom.
+type Settings struct {
+	Drivers      []string         // the verified drivers; "*" is every driver
+	SpecialPool  pool.SpecialMode // 0: off
+	PoolTracking bool
+	IRQLChecking bool
+	LowResources *LowResources // nil: off
+}
+
+// LowResources is Low Resources Simulation: which allocations to fail.
+type LowResources struct {
+	Probability float64    // per allocation, 0..1
+	After       uint64     // allocations let through first (counted per verifier)
+	Tags        []pool.Tag // empty: every tag
+	Systematic  bool       // fail the first allocation at each call site, once
+}
+
+// Allocation is an outstanding allocation of a verified driver.
+type Allocation struct {
+	VA      mm.VA
+	Bytes   uint64
+	Tag     pool.Tag
+	Type    pool.Type
+	Caller  uint64 // code address of the allocating call
+	Special bool   // placed in special pool
+}
+
+// Injection is one allocation failed on purpose.
+type Injection struct {
+	Number int // from 1, in order
+	Driver string
+	Caller uint64
+	Type   pool.Type
+	Bytes  uint64
+	Tag    pool.Tag
+	Why    string // "probability", "systematic"
+}
+
+// Driver is what the verifier knows of one driver.
+type Driver struct {
+	Name        string
+	Unloaded    bool
+	Outstanding map[mm.VA]Allocation // with pool tracking
+
+	NonPagedBytes, PagedBytes uint64 // outstanding
+}
+
+// Stats are the counters !verifier prints.
+type Stats struct {
+	RaiseIrqls, Trims                   uint64
+	AllocationsAttempted                uint64
+	AllocationsSucceeded                uint64
+	SucceededSpecialPool                uint64
+	SpecialPoolFallbacks                uint64
+	AllocationsWithNoTag                uint64
+	AllocationsFailed                   uint64 // NULL returned, injected or not
+	FailedDeliberately                  uint64 // injected
+	CurrentPagedAllocs, PeakPagedAllocs uint64
+	CurrentPagedBytes, PeakPagedBytes   uint64
+	CurrentNPAllocs, PeakNPAllocs       uint64
+	CurrentNPBytes, PeakNPBytes         uint64
+}
+
+// Verifier is Driver Verifier on one machine.
+type Verifier struct {
+	Settings   Settings
+	Stats      Stats
+	Injections []Injection
+
+	p       *pool.Pool
+	m       *mm.Machine
+	rng     *rand.Rand
+	all     bool
+	drivers map[string]*Driver
+	// live maps every outstanding allocation of a verified driver to it,
+	// whoever frees it: the record that finds a free's pool type and a
+	// free of an address no allocation returned.
+	live      map[mm.VA]Allocation
+	owner     map[mm.VA]string
+	sites     map[uint64]bool // systematic mode: call sites already failed
+	seenAlloc uint64          // allocations by verified drivers, for After
+}
+
+// New starts the verifier on a pool; seed feeds its random choices.
+func New(p *pool.Pool, s Settings, seed uint64) *Verifier {
+	v := &Verifier{Settings: s, p: p, m: p.Machine(), rng: rand.New(rand.NewPCG(seed, 0x7665726966696572)), // "verifier"
+		drivers: map[string]*Driver{}, live: map[mm.VA]Allocation{}, owner: map[mm.VA]string{}, sites: map[uint64]bool{}}
+	for _, d := range s.Drivers {
+		if d == "*" {
+			v.all = true
+			continue
+		}
+		v.driver(d)
+	}
+	return v
+}
+
+func (v *Verifier) driver(name string) *Driver {
+	d := v.drivers[name]
+	if d == nil {
+		d = &Driver{Name: name, Outstanding: map[mm.VA]Allocation{}}
+		v.drivers[name] = d
+	}
+	return d
+}
+
+// Verified reports whether driver's calls are checked. The kernel itself
+// ("") never is.
+func (v *Verifier) Verified(driver string) bool {
+	return driver != "" && (v.all || slices.Contains(v.Settings.Drivers, driver))
+}
+
+// Drivers returns what the verifier knows of each driver, by name.
+func (v *Verifier) Drivers() []*Driver {
+	out := make([]*Driver, 0, len(v.drivers))
+	for _, d := range v.drivers {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *Driver) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Allocate is ExAllocatePoolWithTag called by driver on c (c.PC is the
+// call site). It returns the address (0 for NULL), the injection that
+// made it NULL if one did, and the bugcheck if the call was bad.
+func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) (mm.VA, *Injection, error) {
+	if !v.Verified(driver) {
+		va, err := v.p.Allocate(c, t, n, tag)
+		return va, nil, err
+	}
+	v.Stats.AllocationsAttempted++
+	if tag == 0 {
+		v.Stats.AllocationsWithNoTag++
+	}
+	if err := v.checkAllocate(c, t, n); err != nil {
+		return 0, nil, v.halt(err)
+	}
+	if inj := v.inject(c, driver, t, n, tag); inj != nil {
+		v.Stats.AllocationsFailed++
+		return 0, inj, nil
+	}
+	var va mm.VA
+	special := false
+	if mode := v.Settings.SpecialPool; mode != 0 {
+		sva, ok, err := v.p.AllocateSpecial(c, t, n, tag, mode)
+		if err != nil {
+			return 0, nil, err
+		}
+		if ok {
+			va, special = sva, true
+			v.Stats.SucceededSpecialPool++
+		} else if n <= pool.MaxSpecialBytes {
+			v.Stats.SpecialPoolFallbacks++
+		}
+	}
+	if va == 0 {
+		var err error
+		if va, err = v.p.Allocate(c, t, n, tag); err != nil {
+			return 0, nil, err
+		}
+	}
+	if va == 0 {
+		v.Stats.AllocationsFailed++
+		return 0, nil, nil
+	}
+	v.Stats.AllocationsSucceeded++
+	v.track(driver, Allocation{VA: va, Bytes: n, Tag: tag, Type: t, Caller: c.PC, Special: special})
+	return va, nil, nil
+}
+
+// checkAllocate: the verifier's own IRQL and size rules (0xC4).
+func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
+	irql := uint64(c.IRQL())
+	switch {
+	case t.Paged() && c.IRQL() > cpu.ApcLevel:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, irql, uint64(t), n).At("verifier: paged allocation above APC_LEVEL")
+	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x02, irql, uint64(t), n).At("verifier: nonpaged allocation above DISPATCH_LEVEL")
+	case n == 0:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x00, irql, uint64(t), n).At("verifier: zero-byte allocation")
+	}
+	return nil
+}
+
+// inject decides whether Low Resources Simulation fails this allocation.
+func (v *Verifier) inject(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) *Injection {
+	lr := v.Settings.LowResources
+	if lr == nil {
+		return nil
+	}
+	v.seenAlloc++
+	if v.seenAlloc <= lr.After {
+		return nil
+	}
+	if len(lr.Tags) > 0 && !slices.Contains(lr.Tags, tag&^pool.ProtectedTag) {
+		return nil
+	}
+	why := ""
+	switch {
+	case lr.Systematic:
+		if !v.sites[c.PC] {
+			v.sites[c.PC] = true
+			why = "systematic"
+		}
+	case lr.Probability > 0 && v.rng.Float64() < lr.Probability:
+		why = "probability"
+	}
+	if why == "" {
+		return nil
+	}
+	v.Stats.FailedDeliberately++
+	v.Injections = append(v.Injections, Injection{Number: len(v.Injections) + 1, Driver: driver, Caller: c.PC,
+		Type: t, Bytes: n, Tag: tag, Why: why})
+	return &v.Injections[len(v.Injections)-1]
+}
+
+func (v *Verifier) track(driver string, a Allocation) {
+	v.live[a.VA] = a
+	v.owner[a.VA] = driver
+	d := v.driver(driver)
+	if v.Settings.PoolTracking {
+		d.Outstanding[a.VA] = a
+	}
+	s := &v.Stats
+	if a.Type.Paged() {
+		d.PagedBytes += a.Bytes
+		s.CurrentPagedAllocs++
+		s.CurrentPagedBytes += a.Bytes
+		s.PeakPagedAllocs = max(s.PeakPagedAllocs, s.CurrentPagedAllocs)
+		s.PeakPagedBytes = max(s.PeakPagedBytes, s.CurrentPagedBytes)
+	} else {
+		d.NonPagedBytes += a.Bytes
+		s.CurrentNPAllocs++
+		s.CurrentNPBytes += a.Bytes
+		s.PeakNPAllocs = max(s.PeakNPAllocs, s.CurrentNPAllocs)
+		s.PeakNPBytes = max(s.PeakNPBytes, s.CurrentNPBytes)
+	}
+}
+
+func (v *Verifier) untrack(va mm.VA) {
+	a, ok := v.live[va]
+	if !ok {
+		return
+	}
+	d := v.driver(v.owner[va])
+	delete(v.live, va)
+	delete(v.owner, va)
+	delete(d.Outstanding, va)
+	s := &v.Stats
+	if a.Type.Paged() {
+		d.PagedBytes -= a.Bytes
+		s.CurrentPagedAllocs--
+		s.CurrentPagedBytes -= a.Bytes
+	} else {
+		d.NonPagedBytes -= a.Bytes
+		s.CurrentNPAllocs--
+		s.CurrentNPBytes -= a.Bytes
+	}
+}
+
+// Free is ExFreePool (withTag false) or ExFreePoolWithTag called by driver.
+func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag bool) error {
+	if v.Verified(driver) {
+		if err := v.checkFree(c, va); err != nil {
+			return v.halt(err)
+		}
+	}
+	var err error
+	if withTag {
+		err = v.p.FreeWithTag(c, va, tag)
+	} else {
+		err = v.p.Free(c, va)
+	}
+	if err == nil {
+		v.untrack(va)
+	}
+	return err
+}
+
+// checkFree: a verified driver may free only what an allocation returned
+// (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12).
+func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
+	if v.p.Requested(va) == 0 {
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")
+	}
+	t := pool.NonPagedPool
+	if a, ok := v.live[va]; ok {
+		t = a.Type
+	} else if mm.RegionOf(va) == mm.RegionPagedPool {
+		t = pool.PagedPool
+	}
+	irql := uint64(c.IRQL())
+	switch {
+	case t.Paged() && c.IRQL() > cpu.ApcLevel:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x11, irql, uint64(t), uint64(va)).At("verifier: paged free above APC_LEVEL")
+	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x12, irql, uint64(t), uint64(va)).At("verifier: nonpaged free above DISPATCH_LEVEL")
+	}
+	return nil
+}
+
+// RaisedIrql is Force IRQL Checking: called after driver raised c to a
+// new level. At DISPATCH_LEVEL or above, every pageable page is trimmed.
+func (v *Verifier) RaisedIrql(c *cpu.CPU, driver string) {
+	if !v.Verified(driver) {
+		return
+	}
+	v.Stats.RaiseIrqls++
+	if v.Settings.IRQLChecking && c.IRQL() >= cpu.DispatchLevel {
+		v.m.TrimAll()
+		v.Stats.Trims++
+	}
+}
+
+// Unload checks a driver's unload: with pool tracking, any allocation it
+// still holds is 0xC4/0x62 (P2 the address of the driver's name, P4 the
+// number of allocations not freed).
+func (v *Verifier) Unload(driver string, nameAddress uint64) error {
+	d := v.driver(driver)
+	d.Unloaded = true
+	if !v.Verified(driver) || !v.Settings.PoolTracking || len(d.Outstanding) == 0 {
+		return nil
+	}
+	return v.halt(bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x62, nameAddress, 0, uint64(len(d.Outstanding))).At("verifier: pool tracking at unload"))
+}
+
+// Allocations returns a driver's outstanding allocations in address order.
+func (d *Driver) Allocations() []Allocation {
+	out := make([]Allocation, 0, len(d.Outstanding))
+	for _, a := range d.Outstanding {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b Allocation) int {
+		switch {
+		case a.VA < b.VA:
+			return -1
+		case a.VA > b.VA:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (v *Verifier) halt(err error) error {
+	if b, ok := err.(*bugcheck.Error); ok {
+		return v.m.Halt(b)
+	}
+	return err
+}
