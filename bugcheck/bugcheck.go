@@ -86,13 +86,23 @@ func (e *Error) Analysis(details ...Detail) string {
 }
 
 // bucket is the default FAILURE_BUCKET_ID: the code, and for the families
-// whose P1 picks the case, that sub-code too.
+// with a sub-code, that too.
 func (e *Error) bucket() string {
-	switch e.Code {
-	case BadPoolHeader, BadPoolCaller, DriverVerifierDetectedViolation, MemoryManagement:
-		return fmt.Sprintf("0x%X_%x", uint32(e.Code), e.P[0])
-	case SpecialPoolDetectedMemoryCorruption:
-		return fmt.Sprintf("0x%X_%x", uint32(e.Code), e.P[3])
+	if s, ok := e.Code.Subtype(e.P); ok {
+		return fmt.Sprintf("0x%X_%x", uint32(e.Code), s)
 	}
 	return fmt.Sprintf("0x%X", uint32(e.Code))
+}
+
+// Subtype returns the parameter that picks the case in the families that
+// have one: P1 of 0x19, 0x1A, 0xC2 and 0xC4, P4 of 0xC1. Other codes'
+// parameters are addresses and values, which say where, not what.
+func (c Code) Subtype(p [4]uint64) (uint64, bool) {
+	switch c {
+	case BadPoolHeader, BadPoolCaller, DriverVerifierDetectedViolation, MemoryManagement:
+		return p[0], true
+	case SpecialPoolDetectedMemoryCorruption:
+		return p[3], true
+	}
+	return 0, false
 }

@@ -68,7 +68,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), kdCmd(stdin, stdout), versionCmd(stdout))
+	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), kdCmd(stdin, stdout),
+		campaignCmd(stdout, stderr), versionCmd(stdout))
 	return root
 }
 
@@ -101,6 +102,7 @@ func load(path string) (*scenario.Scenario, error) {
 func runCmd(stdout io.Writer) *cobra.Command {
 	var (
 		seed      uint64
+		steps     uint64
 		jsonOut   bool
 		quiet     bool
 		pooltags  string
@@ -136,7 +138,11 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			if opt.Tags, err = loadPoolTags(pooltags); err != nil {
 				return err
 			}
-			o, err := runScenario(s, opt, dumpPath, dumpAtEnd)
+			maxSteps := uint64(noStepLimit)
+			if cmd.Flags().Changed("steps") {
+				maxSteps = steps
+			}
+			o, err := runScenario(s, opt, maxSteps, dumpPath, dumpAtEnd)
 			if err != nil {
 				var se *scenario.Error
 				if errors.As(err, &se) {
@@ -151,6 +157,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&seed, "seed", 0, "the machine's seed (overrides machine.seed)")
+	cmd.Flags().Uint64Var(&steps, "steps", 0, "stop after this many steps, then end the run as usual (what campaign --minimize prints)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
@@ -159,14 +166,18 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// runScenario runs s to its end and writes a crash dump when asked.
-func runScenario(s *scenario.Scenario, opt scenario.Options, dumpPath string, atEnd bool) (*scenario.Outcome, error) {
+// runScenario runs s to its end, or for maxSteps steps, and writes a crash
+// dump when asked.
+func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, dumpPath string, atEnd bool) (*scenario.Outcome, error) {
 	sess, err := scenario.NewSession(s, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
-	for sess.Step() != nil {
+	for sess.Executed() < maxSteps && sess.Step() != nil {
+	}
+	if next := sess.Next(); next != nil && !opt.JSON {
+		fmt.Fprintf(opt.Out, "\n*** Stopped by --steps %d; the next step would have been %s: %s\n", maxSteps, next.Pos, next.Line)
 	}
 	o := sess.Finish()
 	if dumpPath == "" || o.Bugcheck == nil && !atEnd {

@@ -1,0 +1,776 @@
+package main
+
+// simkern campaign: one scenario, many seeds. docs/campaigns.md is the
+// user's guide; this comment is the design.
+//
+// The scenario is parsed once. Each seed is a Session of its own (its own
+// machine, pagefile and generators); runs share only the read-only
+// *scenario.Scenario, so they go in parallel, at most --parallel machines
+// alive at a time. Results are sorted by seed before anything is printed,
+// so the output never depends on --parallel or on which run ended first.
+//
+//	parseSeeds  "1-100,200"   -> ranges; no backwards range, no seed twice
+//	shardSeeds  ranges, I/N   -> the seeds whose position p has p mod N == I
+//	runAll      seeds         -> one seedResult per seed (a pool of workers)
+//	summarize   seedResults   -> one row per outcome class: count, first seeds
+//	minimize    failing rows  -> the shortest --steps that fails the same way
+//
+// A results file is the --json stream: one "seed" line per run, then one
+// "campaign" line. merge reads such files, checks that they belong
+// together and goes through summarize again, so the table of a campaign and
+// the table of its merged shards are the same text.
+
+import (
+	"bufio"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"simkern/bugcheck"
+	"simkern/scenario"
+)
+
+const (
+	maxCampaignSeeds = 10_000_000 // seeds one --seeds list may name
+	firstSeedsShown  = 5          // seeds listed per row of the table
+	noStepLimit      = math.MaxUint64
+)
+
+// seedResult is one run: a "seed" line of --json and of a results file.
+// Field names are kept across versions (docs/campaigns.md).
+type seedResult struct {
+	Event    string   `json:"event"` // "seed"
+	Seed     uint64   `json:"seed"`
+	Outcome  string   `json:"outcome"` // the class: completed, bugcheck 0xC2/0x7, expectation failed
+	Exit     int      `json:"exit"`    // the exit status `simkern run` gives this seed
+	Steps    uint64   `json:"steps"`
+	Code     string   `json:"code,omitempty"`   // bugcheck code, "0xc2"
+	Params   []string `json:"params,omitempty"` // its four parameters
+	Failures []string `json:"failures,omitempty"`
+
+	// With --check-determinism: the SHA-256 of the first run's --json
+	// stream, and whether the second run's differed.
+	Stream           string `json:"stream_sha256,omitempty"`
+	Nondeterministic bool   `json:"nondeterministic,omitempty"`
+
+	key classKey // from the fields above, by keyOf
+}
+
+// classKey is an outcome class; rows of the table are one per key.
+// Invariant: code and sub are zero unless kind is classBugcheck.
+type classKey struct {
+	kind   int // classCompleted, classBugcheck or classFailed
+	code   uint32
+	sub    uint64 // the sub-code (P1 of 0xC2, P4 of 0xC1...), if the code has one
+	hasSub bool
+	exit   int // a bugcheck the scenario expects exits 0: a row of its own
+}
+
+const (
+	classCompleted = iota // exit 0, no bugcheck
+	classBugcheck         // any bugcheck, expected or not
+	classFailed           // exit 1 without a bugcheck: an expectation failed
+)
+
+func (k classKey) String() string {
+	switch k.kind {
+	case classCompleted:
+		return "completed"
+	case classBugcheck:
+		if k.hasSub {
+			return fmt.Sprintf("bugcheck 0x%X/0x%X", k.code, k.sub)
+		}
+		return fmt.Sprintf("bugcheck 0x%X", k.code)
+	}
+	return "expectation failed"
+}
+
+func (k classKey) compare(o classKey) int {
+	return cmp.Or(cmp.Compare(k.kind, o.kind), cmp.Compare(k.code, o.code), cmp.Compare(k.sub, o.sub), cmp.Compare(k.exit, o.exit))
+}
+
+// keyOf derives r's class from its exit, code and parameters.
+func keyOf(r seedResult) (classKey, error) {
+	k := classKey{kind: classCompleted, exit: r.Exit}
+	if r.Exit != scenario.ExitOK && r.Exit != scenario.ExitFailed {
+		return k, fmt.Errorf("seed %d: exit %d: want 0 or 1", r.Seed, r.Exit)
+	}
+	switch {
+	case r.Code != "":
+		code, err := strconv.ParseUint(r.Code, 0, 32)
+		var p [4]uint64
+		if err == nil && len(r.Params) != 4 {
+			err = errors.New("want 4 params")
+		}
+		for i := 0; err == nil && i < 4; i++ {
+			p[i], err = strconv.ParseUint(r.Params[i], 0, 64)
+		}
+		if err != nil {
+			return k, fmt.Errorf("seed %d: bad bugcheck: %v", r.Seed, err)
+		}
+		k.kind, k.code = classBugcheck, uint32(code)
+		k.sub, k.hasSub = bugcheck.Code(code).Subtype(p)
+	case r.Exit != scenario.ExitOK:
+		k.kind = classFailed
+	}
+	return k, nil
+}
+
+// resultOf records how seed's run ended.
+func resultOf(seed uint64, o *scenario.Outcome) seedResult {
+	r := seedResult{Event: "seed", Seed: seed, Exit: o.Exit, Steps: o.Steps, Failures: o.Failures}
+	if b := o.Bugcheck; b != nil {
+		r.Code = fmt.Sprintf("0x%x", uint32(b.Code))
+		for _, p := range b.P {
+			r.Params = append(r.Params, fmt.Sprintf("0x%x", p))
+		}
+	}
+	r.key, _ = keyOf(r) // the fields came from an Outcome: well formed
+	r.Outcome = r.key.String()
+	return r
+}
+
+// firstFailure is the first expectation r failed, or "".
+func (r *seedResult) firstFailure() string {
+	if len(r.Failures) == 0 {
+		return ""
+	}
+	return r.Failures[0]
+}
+
+// campaignSummary is the last line of --json and of a results file.
+type campaignSummary struct {
+	Event       string       `json:"event"` // "campaign"
+	Simkern     string       `json:"simkern"`
+	Scenario    string       `json:"scenario"`
+	File        string       `json:"file"`
+	SHA256      string       `json:"sha256"`
+	Seeds       string       `json:"seeds"`           // the --seeds list
+	Shard       string       `json:"shard,omitempty"` // "I/N"; "" for a whole campaign
+	Runs        int          `json:"runs"`
+	Determinism bool         `json:"check_determinism"`
+	Outcomes    []outcomeRow `json:"outcomes"`
+
+	Nondeterministic []uint64 `json:"nondeterministic,omitempty"`
+	Exit             int      `json:"exit"`
+}
+
+// outcomeRow is one outcome class of the table.
+type outcomeRow struct {
+	Outcome   string   `json:"outcome"`
+	Exit      int      `json:"exit"`
+	Runs      int      `json:"runs"`
+	First     []uint64 `json:"first_seeds"`
+	Reproduce string   `json:"reproduce"`
+
+	// With --minimize, on rows that exit 1: the fewest steps of the first
+	// seed's run that fail the same way, and the command that runs them.
+	MinimalSteps     *uint64 `json:"minimal_steps,omitempty"`
+	MinimalReproduce string  `json:"minimal_reproduce,omitempty"`
+
+	key   classKey
+	first *seedResult
+}
+
+// summarize fills sum's rows, runs and exit status from results, which
+// are sorted by seed.
+func summarize(sum *campaignSummary, results []seedResult) {
+	sum.Runs, sum.Outcomes, sum.Nondeterministic, sum.Exit = len(results), []outcomeRow{}, nil, scenario.ExitOK
+	rows := map[classKey]*outcomeRow{}
+	for i := range results {
+		r := &results[i]
+		w := rows[r.key]
+		if w == nil {
+			w = &outcomeRow{Outcome: r.key.String(), Exit: r.Exit, key: r.key, first: r,
+				Reproduce: fmt.Sprintf("simkern run %s --seed %d", sum.File, r.Seed)}
+			rows[r.key] = w
+		}
+		w.Runs++
+		if len(w.First) < firstSeedsShown {
+			w.First = append(w.First, r.Seed)
+		}
+		if r.Nondeterministic {
+			sum.Nondeterministic = append(sum.Nondeterministic, r.Seed)
+		}
+		if r.Exit != scenario.ExitOK || r.Nondeterministic {
+			sum.Exit = scenario.ExitFailed
+		}
+	}
+	for _, w := range rows {
+		sum.Outcomes = append(sum.Outcomes, *w)
+	}
+	slices.SortFunc(sum.Outcomes, func(a, b outcomeRow) int { return a.key.compare(b.key) })
+}
+
+// seedRange is the seeds lo to hi, both included.
+type seedRange struct{ lo, hi uint64 }
+
+// parseSeeds reads a --seeds list: "5", "1-10000", "1-100,200,300-310".
+func parseSeeds(spec string) ([]seedRange, error) {
+	bad := func(format string, a ...any) error {
+		return usageError{fmt.Errorf("--seeds %q: %s", spec, fmt.Sprintf(format, a...))}
+	}
+	var rs []seedRange
+	var total uint64
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		from, to, isRange := strings.Cut(part, "-")
+		lo, err := parseSeed(from)
+		hi := lo
+		if err == nil && isRange {
+			hi, err = parseSeed(to)
+		}
+		switch {
+		case part == "":
+			return nil, bad("an empty entry; write seeds like 1-1000 or 1-100,200,300-310")
+		case isRange && (from == "" || to == ""):
+			return nil, bad("%q: a range needs a seed on each side of the -", part)
+		case err != nil:
+			return nil, bad("%q: %v", part, err)
+		case hi < lo:
+			return nil, bad("%q runs backwards", part)
+		case hi-lo >= maxCampaignSeeds || total+hi-lo+1 > maxCampaignSeeds:
+			return nil, bad("more than %d seeds; split the campaign and merge the results", maxCampaignSeeds)
+		}
+		total += hi - lo + 1
+		rs = append(rs, seedRange{lo, hi})
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].lo <= sorted[i-1].hi {
+			return nil, bad("seed %d is listed twice", sorted[i].lo)
+		}
+	}
+	return rs, nil
+}
+
+// parseSeed reads one seed, in decimal or 0x hex as --seed takes it.
+func parseSeed(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		n, err = strconv.ParseUint(h, 16, 64)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a seed: want a whole number from 0 to 2^64-1, decimal or 0x hex", s)
+	}
+	return n, nil
+}
+
+// parseShard reads --shard I/N; "" is the whole campaign, 0/1.
+func parseShard(s string) (i, n uint64, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.ParseUint(a, 10, 64)
+	n, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n == 0 || i >= n {
+		return 0, 0, usageError{fmt.Errorf("--shard %q: want I/N with 0 <= I < N, such as 0/4 (shards count from 0)", s)}
+	}
+	return i, n, nil
+}
+
+// shardSeeds lists the seeds of rs whose position in the list, counted
+// from 0, is i mod n.
+func shardSeeds(rs []seedRange, i, n uint64) []uint64 {
+	var out []uint64
+	var pos uint64
+	for _, r := range rs {
+		for s := r.lo; ; s++ {
+			if pos%n == i {
+				out = append(out, s)
+			}
+			pos++
+			if s == r.hi {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// runFunc runs s under seed for at most maxSteps steps, its report going
+// to out (JSON Lines when json). Tests swap in their own.
+type runFunc func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error)
+
+func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+	opt := scenario.Options{Seed: seed, SeedSet: true, JSON: json, Quiet: !json, Version: version, Out: out}
+	sess, err := scenario.NewSession(s, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	for sess.Executed() < maxSteps && sess.Step() != nil {
+	}
+	return sess.Finish(), nil
+}
+
+// campaign runs one scenario under many seeds.
+type campaign struct {
+	s           *scenario.Scenario
+	run         runFunc
+	parallel    int       // >= 1
+	determinism bool      // run each seed twice and compare the event streams
+	progress    io.Writer // where the progress bar goes; nil for none
+}
+
+// runAll runs every seed, parallel at a time, and returns the results
+// sorted by seed. The error is the host's (a pagefile it cannot create).
+func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
+	results := make([]seedResult, len(seeds))
+	var bar *progressbar.ProgressBar
+	if c.progress != nil && len(seeds) > 0 {
+		bar = progressbar.NewOptions(len(seeds), progressbar.OptionSetWriter(c.progress),
+			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	var (
+		next     atomic.Int64
+		stop     atomic.Bool
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range min(c.parallel, len(seeds)) {
+		wg.Go(func() {
+			for !stop.Load() {
+				k := int(next.Add(1) - 1)
+				if k >= len(seeds) {
+					return
+				}
+				r, err := c.runOne(seeds[k])
+				if err != nil {
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
+					stop.Store(true)
+					return
+				}
+				results[k] = r
+				if bar != nil {
+					_ = bar.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
+	return results, nil
+}
+
+// runOne runs one seed, twice with --check-determinism.
+func (c *campaign) runOne(seed uint64) (seedResult, error) {
+	if !c.determinism {
+		o, err := c.run(c.s, seed, noStepLimit, false, io.Discard)
+		if err != nil {
+			return seedResult{}, err
+		}
+		return resultOf(seed, o), nil
+	}
+	var r seedResult
+	var digests [2]string
+	for i := range digests {
+		h := sha256.New()
+		o, err := c.run(c.s, seed, noStepLimit, true, h)
+		if err != nil {
+			return seedResult{}, err
+		}
+		if i == 0 {
+			r = resultOf(seed, o)
+		}
+		digests[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	r.Stream, r.Nondeterministic = digests[0], digests[0] != digests[1]
+	return r, nil
+}
+
+// minimize finds, for first's run, the fewest steps after which the run
+// fails the same way: the same class and, for a failed expectation, the
+// same first failure. Failing is monotone in the number of steps for
+// anything a step reports (a prefix of a run is the same run, stopped
+// earlier), so a binary search finds the shortest; for a failure only the
+// end of the run can show, it finds a short one.
+func (c *campaign) minimize(first *seedResult) (uint64, error) {
+	same := func(k uint64) (bool, error) {
+		o, err := c.run(c.s, first.Seed, k, false, io.Discard)
+		if err != nil {
+			return false, err
+		}
+		r := resultOf(first.Seed, o)
+		return r.key == first.key && (r.key.kind == classBugcheck || r.firstFailure() == first.firstFailure()), nil
+	}
+	lo, hi := uint64(0), first.Steps
+	if ok, err := same(hi); err != nil || !ok {
+		return 0, cmp.Or(err, fmt.Errorf("seed %d did not fail the same way a second time; try --check-determinism", first.Seed))
+	}
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		ok, err := same(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return hi, nil
+}
+
+func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		seeds, shard, outPath  string
+		parallel               int
+		jsonOut, minimize, det bool
+	)
+	cmd := &cobra.Command{
+		Use:   "campaign FILE.yaml --seeds LIST",
+		Short: "Run a scenario once per seed and count the outcomes",
+		Long: "Run a scenario once per seed, in parallel, and print a table of the outcomes: how many\n" +
+			"runs completed, bugchecked (by code and P1) or failed an expectation, the first seeds of each\n" +
+			"and the command that reproduces one. --shard I/N runs one slice of the seeds; `simkern campaign\n" +
+			"merge` joins the slices' results (--out or --json). Exit status: 0 every run ended as the\n" +
+			"scenario expects, 1 some did not (or ran differently twice), 2 a bad file or command line.\n" +
+			"See docs/campaigns.md.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("seeds") {
+				return usageError{errors.New("--seeds is required, e.g. --seeds 1-1000")}
+			}
+			rs, err := parseSeeds(seeds)
+			if err != nil {
+				return err
+			}
+			si, sn, err := parseShard(shard)
+			if err != nil {
+				return err
+			}
+			if shard = ""; sn > 1 {
+				shard = fmt.Sprintf("%d/%d", si, sn) // as merge names it
+			}
+			if parallel < 1 {
+				return usageError{fmt.Errorf("--parallel %d: want at least 1", parallel)}
+			}
+			s, err := load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := s.Supported(); err != nil {
+				return usageError{err}
+			}
+			var out *os.File // opened first, so a bad path costs no runs
+			if outPath != "" {
+				if out, err = os.Create(outPath); err != nil {
+					return usageError{fmt.Errorf("--out: %w", err)}
+				}
+				defer out.Close()
+			}
+			c := &campaign{s: s, run: runSeed, parallel: parallel, determinism: det}
+			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				c.progress = stderr
+			}
+			results, err := c.runAll(shardSeeds(rs, si, sn))
+			if err != nil {
+				return err
+			}
+			sum := &campaignSummary{Event: "campaign", Simkern: version, Scenario: s.Name, File: s.File,
+				SHA256: s.Hash, Seeds: seeds, Shard: shard, Determinism: det}
+			summarize(sum, results)
+			if minimize {
+				for i := range sum.Outcomes {
+					w := &sum.Outcomes[i]
+					if w.Exit == scenario.ExitOK {
+						continue
+					}
+					k, err := c.minimize(w.first)
+					if err != nil {
+						return err
+					}
+					w.MinimalSteps, w.MinimalReproduce = &k, fmt.Sprintf("%s --steps %d", w.Reproduce, k)
+				}
+			}
+			if out != nil {
+				if err := writeResults(out, sum, results); err != nil {
+					return err
+				}
+				if err := out.Close(); err != nil {
+					return err
+				}
+			}
+			return printCampaign(stdout, jsonOut, sum, results)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&seeds, "seeds", "", "the seeds to run: 5, 1-10000 or 1-100,200,300-310")
+	f.IntVar(&parallel, "parallel", runtime.NumCPU(), "runs at a time")
+	f.StringVar(&shard, "shard", "", "run only shard I of N (0 <= I < N): the seeds at positions I, I+N, I+2N, ...")
+	f.BoolVar(&jsonOut, "json", false, "print one JSON object per seed, then a summary (a results file)")
+	f.StringVarP(&outPath, "out", "o", "", "also write the results file (what --json prints) to this file, for merge")
+	f.BoolVar(&minimize, "minimize", false, "for each failing outcome, find the fewest steps that still fail the same way")
+	f.BoolVar(&det, "check-determinism", false, "run every seed twice and fail if the two event streams differ")
+	cmd.AddCommand(mergeCmd(stdout))
+	return cmd
+}
+
+// printCampaign prints the table, or with asJSON the results file's lines, and
+// returns the campaign's exit status.
+func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, results []seedResult) error {
+	if asJSON {
+		if err := writeResults(w, sum, results); err != nil {
+			return err
+		}
+	} else {
+		printTable(w, sum)
+	}
+	if sum.Exit != scenario.ExitOK {
+		return exitError{sum.Exit}
+	}
+	return nil
+}
+
+func writeResults(w io.Writer, sum *campaignSummary, results []seedResult) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for i := range results {
+		if err := enc.Encode(&results[i]); err != nil {
+			return err
+		}
+	}
+	if err := enc.Encode(sum); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// printTable prints the campaign's outcomes as a table.
+func printTable(w io.Writer, sum *campaignSummary) {
+	fmt.Fprintf(w, "simkern %s  campaign  scenario %q  file %s  sha256 %s  seeds %s", sum.Simkern, sum.Scenario, sum.File, shortHash(sum.SHA256), sum.Seeds)
+	if sum.Shard != "" {
+		fmt.Fprintf(w, "  shard %s", sum.Shard)
+	}
+	fmt.Fprintf(w, "\n\n")
+	if sum.Runs == 0 {
+		fmt.Fprintf(w, "Outcome: no seeds to run (exit %d)\n", sum.Exit)
+		return
+	}
+	seedList := func(seeds []uint64) string {
+		s := make([]string, len(seeds))
+		for i, n := range seeds {
+			s[i] = strconv.FormatUint(n, 10)
+		}
+		return strings.Join(s, " ")
+	}
+	cells := [][]string{{"outcome", "expected", "runs", "first seeds", "reproduce"}}
+	failed := 0
+	for _, r := range sum.Outcomes {
+		expected := "yes"
+		if r.Exit != scenario.ExitOK {
+			expected, failed = "no", failed+r.Runs
+		}
+		cells = append(cells, []string{r.Outcome, expected, strconv.Itoa(r.Runs), seedList(r.First), r.Reproduce})
+	}
+	width := make([]int, len(cells[0]))
+	for _, c := range cells {
+		for i, s := range c {
+			width[i] = max(width[i], len(s))
+		}
+	}
+	for _, c := range cells {
+		fmt.Fprintf(w, "%-*s  %-*s  %*s  %-*s  %s\n", width[0], c[0], width[1], c[1], width[2], c[2], width[3], c[3], c[4])
+	}
+	fmt.Fprintln(w)
+	for _, r := range sum.Outcomes {
+		if r.MinimalSteps != nil {
+			fmt.Fprintf(w, "Minimized: %s after %d of %d steps: %s\n", r.Outcome, *r.MinimalSteps, r.first.Steps, r.MinimalReproduce)
+		}
+	}
+	switch {
+	case !sum.Determinism:
+	case len(sum.Nondeterministic) == 0:
+		fmt.Fprintf(w, "Determinism: every seed ran twice and printed the same event stream both times\n")
+	default:
+		fmt.Fprintf(w, "Determinism: %s printed a different event stream the second time: %s\n",
+			nounCount(len(sum.Nondeterministic), "seed"), seedList(sum.Nondeterministic[:min(len(sum.Nondeterministic), 20)]))
+	}
+	switch {
+	case sum.Exit == scenario.ExitOK:
+		fmt.Fprintf(w, "Outcome: %s, each ended as the scenario expects (exit %d)\n", nounCount(sum.Runs, "run"), sum.Exit)
+	default:
+		fmt.Fprintf(w, "Outcome: %d of %s failed", failed, nounCount(sum.Runs, "run"))
+		if n := len(sum.Nondeterministic); n > 0 {
+			fmt.Fprintf(w, ", %s ran differently twice", nounCount(n, "seed"))
+		}
+		fmt.Fprintf(w, " (exit %d)\n", sum.Exit)
+	}
+}
+
+func shortHash(h string) string { return h[:min(len(h), 12)] }
+
+// nounCount is "1 run", "2 runs".
+func nounCount(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func mergeCmd(stdout io.Writer) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "merge RESULTS...",
+		Short: "Join the results files of a campaign's shards into one table",
+		Long: "Read results files written by `simkern campaign --out` (or --json) and print the table the\n" +
+			"whole campaign would have printed. Files of different scenarios or simkern versions, and\n" +
+			"files that share a seed, are refused with exit status 2.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			sum, results, err := mergeFiles(args)
+			if err != nil {
+				return usageError{err}
+			}
+			return printCampaign(stdout, jsonOut, sum, results)
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the merged results file instead of the table")
+	return cmd
+}
+
+// mergeFiles reads results files that belong to one campaign.
+func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
+	var (
+		first   *campaignSummary
+		results []seedResult
+		from    = map[uint64]string{} // seed -> file
+		specs   []string
+		shards  = map[string][]string{} // seeds list -> the shards of it
+		all     = true                  // every file checked determinism
+	)
+	for _, path := range paths {
+		sum, rs, err := readResults(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		first = cmp.Or(first, sum)
+		if sum.SHA256 != first.SHA256 {
+			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", paths[0], path, shortHash(first.SHA256), shortHash(sum.SHA256))
+		} else if sum.Simkern != first.Simkern {
+			return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", paths[0], path, first.Simkern, sum.Simkern)
+		}
+		for _, r := range rs {
+			if other, ok := from[r.Seed]; ok {
+				return nil, nil, fmt.Errorf("seed %d is in both %s and %s: merge each shard once", r.Seed, other, path)
+			}
+			from[r.Seed] = path
+		}
+		if _, ok := shards[sum.Seeds]; !ok {
+			specs = append(specs, sum.Seeds)
+		}
+		shards[sum.Seeds] = append(shards[sum.Seeds], cmp.Or(sum.Shard, "0/1"))
+		all = all && sum.Determinism
+		results = append(results, rs...)
+	}
+	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
+	f := first
+	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
+		Seeds: strings.Join(specs, ","), Determinism: all}
+	var labels []string
+	for _, spec := range specs {
+		if l := shardLabel(shards[spec]); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	sum.Shard = strings.Join(labels, ",")
+	summarize(sum, results)
+	return sum, results, nil
+}
+
+// shardLabel names the shards of one seeds list that were merged: "" when
+// they make up the whole list (every I of one N), else "0/4,2/4".
+func shardLabel(shards []string) string {
+	slices.Sort(shards)
+	shards = slices.Compact(shards)
+	var n uint64
+	for i, s := range shards {
+		si, sn, _ := parseShard(s)
+		if i == 0 {
+			n = sn
+		}
+		if sn != n || si != uint64(i) || len(shards) != int(n) {
+			return strings.Join(shards, ",")
+		}
+	}
+	return ""
+}
+
+// readResults reads one results file: "seed" lines, then a "campaign" line.
+func readResults(path string) (*campaignSummary, []seedResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	var (
+		sum     *campaignSummary
+		results []seedResult
+	)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var ev struct{ Event string }
+		err := json.Unmarshal(sc.Bytes(), &ev)
+		switch {
+		case err != nil:
+		case sum != nil:
+			err = errors.New("a line after the campaign line")
+		case ev.Event == "seed":
+			var r seedResult
+			if err = json.Unmarshal(sc.Bytes(), &r); err == nil {
+				if r.key, err = keyOf(r); err == nil && r.Outcome != r.key.String() {
+					err = fmt.Errorf("seed %d: outcome %q, but its exit and code say %q", r.Seed, r.Outcome, r.key)
+				}
+				results = append(results, r)
+			}
+		case ev.Event == "campaign":
+			sum = &campaignSummary{}
+			err = json.Unmarshal(sc.Bytes(), sum)
+		default:
+			err = fmt.Errorf("event %q: want seed or campaign", ev.Event)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: not a campaign results file: %v", path, line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if sum == nil || sum.Runs != len(results) {
+		return nil, nil, fmt.Errorf("%s: incomplete: a results file ends with a campaign line counting its seed lines", path)
+	}
+	return sum, results, nil
+}

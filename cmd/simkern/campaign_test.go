@@ -1,0 +1,524 @@
+package main
+
+// Tests of `simkern campaign` through run(), and of its parts: the table
+// against a slow recount, shards against the whole, merge's refusals,
+// --minimize against `simkern run --steps`, and --check-determinism.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"simkern/scenario"
+)
+
+const (
+	// flakyYAML: the outcome depends on the seed: the random schedule runs
+	// other's free before the alloc (a failed expectation: buf is not
+	// bound yet, and the expected bugcheck never comes), or after it, and
+	// then one of the two frees is the second: 0xC2 / 7, as expected.
+	flakyYAML = `name: flaky
+machine: {ram: 4MiB, cpus: 2}
+threads:
+  - name: owner
+    cpu: 0
+    steps:
+      - alloc: {pool: NonPagedPool, size: 64, tag: Flky, as: buf}
+      - write: {at: buf, data: "ok"}
+      - read: {at: buf, expect: "ok"}
+      - free: buf
+  - name: other
+    cpu: 1
+    steps:
+      - free: buf
+schedule: random
+expect:
+  bugcheck: {code: 0xC2, p1: 7}
+`
+	// flakyUnexpectedYAML is flakyYAML expecting nothing, so both classes fail.
+	flakyUnexpectedYAML = `name: flaky-unexpected
+machine: {ram: 4MiB, cpus: 2}
+threads:
+  - name: owner
+    cpu: 0
+    steps:
+      - alloc: {pool: NonPagedPool, size: 64, tag: Flky, as: buf}
+      - write: {at: buf, data: "ok"}
+      - read: {at: buf, expect: "ok"}
+      - free: buf
+  - name: other
+    cpu: 1
+    steps:
+      - free: buf
+schedule: random
+`
+)
+
+// runOutcomeEnd is what `simkern run --json` says about how a run ended.
+type runOutcomeEnd struct {
+	outcome string // the campaign's class
+	exit    int
+	steps   uint64
+}
+
+// runOutcome runs `simkern run ARGS... --json` and reads its outcome from the
+// stream, the slow way a user's script would.
+func runOutcome(t *testing.T, args ...string) runOutcomeEnd {
+	t.Helper()
+	code, stdout, stderr := cli(append(append([]string{"run"}, args...), "--json")...)
+	if code == 2 {
+		t.Fatalf("simkern run %s: exit 2: %s", strings.Join(args, " "), stderr)
+	}
+	var end runOutcomeEnd
+	bugcheck := ""
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		switch e.Event {
+		case "bugcheck":
+			bugcheck = fmt.Sprintf("bugcheck 0x%s/0x%s", strings.ToUpper(strings.TrimPrefix(e.Code, "0x")),
+				strings.ToUpper(strings.TrimPrefix(e.Params[0], "0x")))
+		case "summary":
+			end.steps = e.Summary.Steps
+		case "end":
+			end.exit = *e.Exit
+		}
+	}
+	switch {
+	case bugcheck != "":
+		end.outcome = bugcheck
+	case end.exit == 0:
+		end.outcome = "completed"
+	default:
+		end.outcome = "expectation failed"
+	}
+	if end.exit != code {
+		t.Errorf("simkern run %s: exit %d, but the end event says %d", strings.Join(args, " "), code, end.exit)
+	}
+	return end
+}
+
+// readResultLines parses a results stream into its seed lines and campaign line.
+func readResultLines(t *testing.T, stream string) ([]seedResult, campaignSummary) {
+	t.Helper()
+	var results []seedResult
+	var sum campaignSummary
+	lines := strings.Split(strings.TrimSuffix(stream, "\n"), "\n")
+	for i, l := range lines {
+		var err error
+		if i < len(lines)-1 {
+			var r seedResult
+			err = json.Unmarshal([]byte(l), &r)
+			results = append(results, r)
+		} else {
+			err = json.Unmarshal([]byte(l), &sum)
+		}
+		if err != nil {
+			t.Fatalf("line %d %q: %v", i+1, l, err)
+		}
+	}
+	return results, sum
+}
+
+func TestCampaignTableCountsEverySeed(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+
+	code, stdout, stderr := cli("campaign", path, "--seeds", "1-30")
+	if code != 1 || stderr != "" {
+		t.Fatalf("exit %d, want 1 (some seeds fail); stderr %q\n%s", code, stderr, stdout)
+	}
+
+	// The slow way: run every seed on its own and count.
+	type tally struct {
+		runs  int
+		first []uint64
+	}
+	slow := map[string]*tally{}
+	for seed := uint64(1); seed <= 30; seed++ {
+		end := runOutcome(t, path, "--seed", fmt.Sprint(seed))
+		key := fmt.Sprintf("%s|%v", end.outcome, end.exit == 0)
+		if slow[key] == nil {
+			slow[key] = &tally{}
+		}
+		slow[key].runs++
+		if len(slow[key].first) < firstSeedsShown {
+			slow[key].first = append(slow[key].first, seed)
+		}
+	}
+	if len(slow) < 2 {
+		t.Fatalf("flaky should end in at least 2 ways over 30 seeds; got %d", len(slow))
+	}
+	rows := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		for key, want := range slow {
+			outcome, ok, _ := strings.Cut(key, "|")
+			expected := map[string]string{"true": "yes", "false": "no"}[ok]
+			if !strings.HasPrefix(line, outcome+"  ") {
+				continue
+			}
+			seeds := strings.Trim(fmt.Sprint(want.first), "[]")
+			wantLine := fmt.Sprintf("%d  %s", want.runs, seeds)
+			if !strings.Contains(line, " "+expected+" ") || !strings.Contains(line, wantLine) ||
+				!strings.HasSuffix(line, fmt.Sprintf("simkern run %s --seed %d", path, want.first[0])) {
+				t.Errorf("row %q: the seeds run one by one say expected %s, %s", line, expected, wantLine)
+			}
+			rows++
+		}
+	}
+	if rows != len(slow) {
+		t.Errorf("%d rows match the %d outcomes found one seed at a time:\n%s", rows, len(slow), stdout)
+	}
+	if !strings.Contains(stdout, "Outcome: "+fmt.Sprint(slow["expectation failed|false"].runs)+" of 30 runs failed (exit 1)") {
+		t.Errorf("the outcome line should count the failed runs:\n%s", stdout)
+	}
+
+	for _, p := range []string{"1", "3", "16"} {
+		if _, again, _ := cli("campaign", path, "--seeds", "1-30", "--parallel", p); again != stdout {
+			t.Errorf("--parallel %s printed another table:\n%s", p, lineDiff(stdout, again))
+		}
+	}
+}
+
+func TestCampaignShardsMergeToTheWhole(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	const seeds = "1-25,40,50-60"
+
+	wantCode, whole, _ := cli("campaign", path, "--seeds", seeds)
+	_, wholeJSON, _ := cli("campaign", path, "--seeds", seeds, "--json")
+	allResults, _ := readResultLines(t, wholeJSON)
+
+	var files []string
+	var union []uint64
+	for i := range 3 {
+		out := filepath.Join(dir, fmt.Sprintf("shard%d.jsonl", i))
+		code, stdout, stderr := cli("campaign", path, "--seeds", seeds, "--shard", fmt.Sprintf("%d/3", i), "-o", out)
+		if code == 2 || stderr != "" {
+			t.Fatalf("shard %d/3: exit %d, stderr %q", i, code, stderr)
+		}
+		if !strings.Contains(firstLine(stdout), fmt.Sprintf("shard %d/3", i)) {
+			t.Errorf("shard %d/3: the header should name the shard: %q", i, firstLine(stdout))
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, _ := readResultLines(t, string(data))
+		for _, r := range rs {
+			union = append(union, r.Seed)
+		}
+		files = append(files, out)
+	}
+	slices.Sort(union)
+	var all []uint64
+	for _, r := range allResults {
+		all = append(all, r.Seed)
+	}
+	if !slices.Equal(union, all) {
+		t.Errorf("the shards ran seeds %v; the whole campaign %v", union, all)
+	}
+
+	code, merged, stderr := cli(append([]string{"campaign", "merge"}, files...)...)
+	if code != wantCode || stderr != "" {
+		t.Errorf("merge: exit %d, want %d as the whole campaign; stderr %q", code, wantCode, stderr)
+	}
+	if merged != whole {
+		t.Errorf("merge of 3 shards differs from the whole campaign:\n%s", lineDiff(whole, merged))
+	}
+	// The other order, and as JSON: the same again.
+	slices.Reverse(files)
+	if _, mergedJSON, _ := cli(append([]string{"campaign", "merge", "--json"}, files...)...); mergedJSON != wholeJSON {
+		t.Errorf("merge --json differs from the whole campaign's --json:\n%s", lineDiff(wholeJSON, mergedJSON))
+	}
+
+	// Two shards of three are not the whole: the header says which.
+	_, part, _ := cli("campaign", "merge", files[0], files[1])
+	if !strings.Contains(firstLine(part), "seeds "+seeds+"  shard 1/3,2/3") {
+		t.Errorf("a merge of shards 2/3 and 1/3 should say so: %q", firstLine(part))
+	}
+}
+
+func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML, "other.yaml": flakyUnexpectedYAML})
+	at := func(name string) string { return filepath.Join(dir, name) }
+	runCampaign := func(file, seeds, out string) {
+		t.Helper()
+		if code, _, stderr := cli("campaign", at(file), "--seeds", seeds, "--out", at(out)); code == 2 {
+			t.Fatalf("campaign %s: %s", file, stderr)
+		}
+	}
+	runCampaign("flaky.yaml", "1-10", "a.jsonl")
+	runCampaign("flaky.yaml", "5-15", "b.jsonl")
+	runCampaign("other.yaml", "20-30", "c.jsonl")
+	full, _ := os.ReadFile(at("a.jsonl"))
+	lines := strings.SplitAfter(string(full), "\n")
+	writeFiles(t, dir, map[string]string{
+		"truncated.jsonl": strings.Join(lines[:4], ""),
+		"garbage.jsonl":   "not json\n",
+		"edited.jsonl":    strings.Replace(string(full), `"outcome":"expectation failed"`, `"outcome":"completed"`, 1),
+	})
+
+	tests := []struct {
+		name   string
+		files  []string
+		stderr string
+	}{
+		{"files of two scenarios", []string{"a.jsonl", "c.jsonl"}, "are campaigns of different scenarios (sha256 "},
+		{"two files that share seeds", []string{"a.jsonl", "b.jsonl"}, "seed 5 is in both " + at("a.jsonl") + " and " + at("b.jsonl")},
+		{"the same file twice", []string{"a.jsonl", "a.jsonl"}, "is in both"},
+		{"a file cut short", []string{"truncated.jsonl"}, at("truncated.jsonl") + ": incomplete"},
+		{"a file that is not JSON", []string{"garbage.jsonl"}, at("garbage.jsonl") + ":1: not a campaign results file"},
+		{"an outcome that contradicts its exit status", []string{"edited.jsonl"}, `outcome "completed", but its exit and code say "expectation failed"`},
+		{"a file that does not exist", []string{"missing.jsonl"}, "missing.jsonl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"campaign", "merge"}
+			for _, f := range tt.files {
+				args = append(args, at(f))
+			}
+			code, stdout, stderr := cli(args...)
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "simkern: ") || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and a message with %q", code, stdout, stderr, tt.stderr)
+			}
+		})
+	}
+	t.Run("disjoint campaigns of one scenario merge", func(t *testing.T) {
+		runCampaign("flaky.yaml", "11-12", "d.jsonl")
+		code, stdout, _ := cli("campaign", "merge", at("a.jsonl"), at("d.jsonl"))
+		if code == 2 || !strings.Contains(firstLine(stdout), "seeds 1-10,11-12") {
+			t.Errorf("exit %d, header %q", code, firstLine(stdout))
+		}
+	})
+}
+
+func TestCampaignMinimizeReproduces(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyUnexpectedYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	code, stdout, stderr := cli("campaign", path, "--seeds", "1-20", "--minimize", "--json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, stderr)
+	}
+	results, sum := readResultLines(t, stdout)
+	steps := map[uint64]uint64{}
+	for _, r := range results {
+		steps[r.Seed] = r.Steps
+	}
+	shorter := false
+	for _, row := range sum.Outcomes {
+		if row.MinimalSteps == nil {
+			t.Errorf("%s fails (exit %d) but was not minimized", row.Outcome, row.Exit)
+			continue
+		}
+		k, seed := *row.MinimalSteps, row.First[0]
+		want := fmt.Sprintf("simkern run %s --seed %d --steps %d", path, seed, k)
+		if row.MinimalReproduce != want {
+			t.Errorf("%s: minimal_reproduce %q, want %q", row.Outcome, row.MinimalReproduce, want)
+		}
+		// The printed command, run through the command line, fails the
+		// same way after exactly k steps; one step fewer does not.
+		args := strings.Fields(strings.TrimPrefix(row.MinimalReproduce, "simkern run "))
+		if end := runOutcome(t, args...); end.outcome != row.Outcome || end.exit != row.Exit || end.steps != k {
+			t.Errorf("%s: %q ends %+v, want %s, exit %d after %d steps", row.Outcome, row.MinimalReproduce, end, row.Outcome, row.Exit, k)
+		}
+		if k > 0 {
+			if end := runOutcome(t, path, "--seed", fmt.Sprint(seed), "--steps", fmt.Sprint(k-1)); end.outcome == row.Outcome {
+				t.Errorf("%s: %d steps already end that way; %d is not the shortest", row.Outcome, k-1, k)
+			}
+		}
+		shorter = shorter || k < steps[seed]
+	}
+	if !shorter {
+		t.Errorf("no outcome was shortened; the test scenario should have a failure before its last step")
+	}
+
+	_, text, _ := cli("campaign", path, "--seeds", "1-20", "--minimize")
+	for _, row := range sum.Outcomes {
+		if !strings.Contains(text, row.MinimalReproduce+"\n") {
+			t.Errorf("the table does not print %q:\n%s", row.MinimalReproduce, text)
+		}
+	}
+}
+
+func TestRunSteps(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"df.yaml": doubleFree})
+	path := filepath.Join(dir, "df.yaml")
+	code, stdout, _ := cli("run", path, "--steps", "2")
+	if code != 0 || !strings.Contains(stdout, "*** Stopped by --steps 2; the next step would have been "+path+":5:5: free: buf\n") {
+		t.Errorf("--steps 2 of a double free: exit %d, want 0 and a note where it stopped:\n%s", code, stdout)
+	}
+	if end := runOutcome(t, path, "--steps", "2"); end.steps != 2 || end.outcome != "completed" {
+		t.Errorf("--steps 2 --json: %+v", end)
+	}
+	if end := runOutcome(t, path, "--steps", "100"); end.steps != 4 || end.outcome != "bugcheck 0xC2/0x7" {
+		t.Errorf("--steps beyond the end: %+v, want the whole run", end)
+	}
+}
+
+func TestCampaignCheckDeterminismPassesOnExamples(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"double-free", "race", "leak"} {
+		path := writeExample(t, dir, name)
+		code, stdout, stderr := cli("campaign", path, "--seeds", "1-4", "--check-determinism")
+		if code != 0 || stderr != "" {
+			t.Errorf("%s: exit %d, stderr %q\n%s", name, code, stderr, stdout)
+		}
+		if !strings.Contains(stdout, "Determinism: every seed ran twice and printed the same event stream both times\n") {
+			t.Errorf("%s: no word on determinism:\n%s", name, stdout)
+		}
+	}
+}
+
+func TestCampaignCheckDeterminismCatchesADifference(t *testing.T) {
+	s, err := scenario.Parse("flaky.yaml", []byte(flakyYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Seed 3's second run writes one byte more: the simulator is not
+	// touched, only what the check sees.
+	var seed3 atomic.Int64
+	leaky := func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		o, err := runSeed(s, seed, maxSteps, json, out)
+		if seed == 3 && seed3.Add(1) == 2 {
+			fmt.Fprint(out, " ")
+		}
+		return o, err
+	}
+	c := &campaign{s: s, run: leaky, parallel: 4, determinism: true}
+	results, err := c.runAll([]uint64{1, 2, 3, 4, 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Nondeterministic != (r.Seed == 3) || len(r.Stream) != 64 {
+			t.Errorf("seed %d: nondeterministic %v, stream %q; only seed 3 ran differently", r.Seed, r.Nondeterministic, r.Stream)
+		}
+	}
+	sum := &campaignSummary{File: "flaky.yaml", Seeds: "1-5", Determinism: true}
+	summarize(sum, results)
+	if sum.Exit != 1 || !slices.Equal(sum.Nondeterministic, []uint64{3}) {
+		t.Errorf("exit %d, nondeterministic %v; want 1 and [3]", sum.Exit, sum.Nondeterministic)
+	}
+	var table strings.Builder
+	printTable(&table, sum)
+	if !strings.Contains(table.String(), "Determinism: 1 seed printed a different event stream the second time: 3\n") {
+		t.Errorf("the table should name seed 3:\n%s", table.String())
+	}
+}
+
+func TestCampaignBadCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	tests := []struct {
+		name   string
+		args   []string
+		stderr string
+	}{
+		{"no --seeds", []string{path}, "--seeds is required"},
+		{"an empty list", []string{path, "--seeds", ""}, "an empty entry"},
+		{"an empty entry", []string{path, "--seeds", "1,,3"}, "an empty entry"},
+		{"a range that runs backwards", []string{path, "--seeds", "10-1"}, `"10-1" runs backwards`},
+		{"not a number", []string{path, "--seeds", "1-x"}, `"1-x"`},
+		{"a negative seed", []string{path, "--seeds", "-5"}, `"-5": a range needs a seed on each side`},
+		{"a seed listed twice", []string{path, "--seeds", "1-10,5"}, "seed 5 is listed twice"},
+		{"overlapping ranges", []string{path, "--seeds", "20-30,1-20"}, "seed 20 is listed twice"},
+		{"too many seeds", []string{path, "--seeds", "1-20000000"}, "more than 10000000 seeds"},
+		{"a shard past the last", []string{path, "--seeds", "1-4", "--shard", "3/3"}, `--shard "3/3": want I/N with 0 <= I < N`},
+		{"zero shards", []string{path, "--seeds", "1-4", "--shard", "0/0"}, "want I/N"},
+		{"a shard that is not I/N", []string{path, "--seeds", "1-4", "--shard", "1"}, "want I/N"},
+		{"no runs at a time", []string{path, "--seeds", "1-4", "--parallel", "0"}, "--parallel 0: want at least 1"},
+		{"a missing file", []string{filepath.Join(dir, "nope.yaml"), "--seeds", "1"}, "nope.yaml"},
+		{"an --out that cannot be created", []string{path, "--seeds", "1", "-o", filepath.Join(dir, "no", "r.jsonl")}, "--out: "},
+		{"no file", []string{"--seeds", "1"}, "accepts 1 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := cli(append([]string{"campaign"}, tt.args...)...)
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "simkern: ") || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and a message with %q", code, stdout, stderr, tt.stderr)
+			}
+		})
+	}
+}
+
+func TestCampaignJSON(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path, out := filepath.Join(dir, "flaky.yaml"), filepath.Join(dir, "r.jsonl")
+	code, stdout, stderr := cli("campaign", path, "--seeds", "1-12", "--json", "--out", out)
+	if code != 1 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if file, _ := os.ReadFile(out); string(file) != stdout {
+		t.Errorf("--out wrote something other than --json printed:\n%s", lineDiff(stdout, string(file)))
+	}
+	results, sum := readResultLines(t, stdout)
+	if len(results) != 12 {
+		t.Fatalf("%d seed lines, want 12", len(results))
+	}
+	for i, r := range results {
+		end := runOutcome(t, path, "--seed", fmt.Sprint(r.Seed))
+		switch {
+		case r.Event != "seed" || r.Seed != uint64(i+1):
+			t.Errorf("line %d: event %q seed %d, want seed lines in seed order", i+1, r.Event, r.Seed)
+		case r.Outcome != end.outcome || r.Exit != end.exit || r.Steps != end.steps:
+			t.Errorf("seed %d: %s exit %d steps %d; simkern run says %+v", r.Seed, r.Outcome, r.Exit, r.Steps, end)
+		case r.Code == "0xc2" && (len(r.Params) != 4 || r.Params[0] != "0x7"):
+			t.Errorf("seed %d: params %v, want four, P1 0x7", r.Seed, r.Params)
+		case r.Exit == 1 && len(r.Failures) == 0:
+			t.Errorf("seed %d: exit 1 without failures", r.Seed)
+		case r.Stream != "" || r.Nondeterministic:
+			t.Errorf("seed %d: determinism fields without --check-determinism", r.Seed)
+		}
+	}
+	data, _ := os.ReadFile(path)
+	if sum.Event != "campaign" || sum.SHA256 != sha256Hex(data) || sum.File != path || sum.Scenario != "flaky" ||
+		sum.Seeds != "1-12" || sum.Shard != "" || sum.Runs != 12 || sum.Exit != 1 || sum.Simkern != version {
+		t.Errorf("campaign line: %+v", sum)
+	}
+	total := 0
+	for _, row := range sum.Outcomes {
+		total += row.Runs
+		if row.Reproduce != fmt.Sprintf("simkern run %s --seed %d", path, row.First[0]) {
+			t.Errorf("%s: reproduce %q", row.Outcome, row.Reproduce)
+		}
+	}
+	if total != 12 || len(sum.Outcomes) < 2 {
+		t.Errorf("%d outcome rows counting %d runs, want at least 2 counting 12", len(sum.Outcomes), total)
+	}
+}
+
+func TestShardSeedsDealsPositions(t *testing.T) {
+	rs, err := parseSeeds("1-5, 10,0x14-21")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Positions 0..8 hold seeds 1 2 3 4 5 10 20 21; shard i of 3 takes
+	// positions i, i+3, i+6.
+	want := [][]uint64{{1, 4, 20}, {2, 5, 21}, {3, 10}}
+	for i, w := range want {
+		if got := shardSeeds(rs, uint64(i), 3); !slices.Equal(got, w) {
+			t.Errorf("shard %d/3: %v, want %v", i, got, w)
+		}
+	}
+	if got := shardSeeds([]seedRange{{1<<64 - 2, 1<<64 - 1}}, 0, 1); !slices.Equal(got, []uint64{1<<64 - 2, 1<<64 - 1}) {
+		t.Errorf("the last seeds of all: %v", got)
+	}
+}
