@@ -123,6 +123,18 @@ func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, er
 	return m.translateSlow(c, va, write)
 }
 
+// Page returns the bytes of the page holding va, ready for reading or
+// (with write) writing, resolving any page fault on the way; it is what
+// one access costs, for code that then makes many in the same page.
+//
+// The pointer is valid until the next call into the machine that can take
+// a frame (an access to another page, an allocation, a trim or a
+// page-out), because that may trim and reuse this page's frame. Callers
+// use it for the accesses of one operation within one page, nothing more.
+func (m *Machine) Page(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
+	return m.translate(c, va, write)
+}
+
 // translateSlow is translate after the TLB has been asked: it walks the
 // tables.
 func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {

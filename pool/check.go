@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"simkern/bugcheck"
@@ -41,6 +42,27 @@ func (p *Pool) readBytes(c *cpu.CPU, va mm.VA, b []byte) error {
 		return nil
 	}
 	return p.m.Read(c, va, b)
+}
+
+// bytesOf returns the bytes of the page holding va: through the CPU for
+// the live allocator (one translation for all the accesses a check makes
+// in that page; write marks it dirty), or a peeked copy for the validator
+// (c nil). Every page-local rule reads through it, so the two share one
+// implementation. The live pointer is good until the next access to
+// another page (see mm.Machine.Page).
+func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA, write bool) (*[mm.PageBytes]byte, error) {
+	if c == nil {
+		if p.m.Peek(va.PageBase(), p.peekPage[:]) != mm.PageBytes {
+			return nil, errNotResident
+		}
+		return &p.peekPage, nil
+	}
+	return p.m.Page(c, va, write)
+}
+
+// headerAt decodes the header at offset off of a page's bytes.
+func headerAt(page *[mm.PageBytes]byte, off uint64) Header {
+	return headerFromWord0(binary.LittleEndian.Uint64(page[off:]))
 }
 
 // checkIrqlForAllocate: paged pool above APC_LEVEL, nonpaged above
@@ -123,20 +145,23 @@ func checkNotFreed(va mm.VA, h Header) error {
 
 // checkCanary: the bytes after the requested size must still hold the
 // block's canary (0x19/0x21: the address, the bytes requested, the value
-// found). The canary is as long as the block leaves room for, up to 8.
+// found). The canary is as long as the block leaves room for, up to 8,
+// and never leaves the page: a small block does not, and a big
+// allocation's canary sits in the slack of its last page.
 func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error {
 	n := min(canaryBytes, room-requested)
 	if n == 0 {
 		return nil
 	}
-	var b [canaryBytes]byte
-	if err := p.readBytes(c, data+mm.VA(requested), b[:n]); err != nil {
+	at := data + mm.VA(requested)
+	page, err := p.bytesOf(c, at, false)
+	if err != nil {
 		return err
 	}
 	var found, want uint64
 	k := p.canary(data)
 	for i := uint64(0); i < n; i++ {
-		found |= uint64(b[i]) << (8 * i)
+		found |= uint64(page[at.PageOffset()+i]) << (8 * i)
 		want |= k & (0xff << (8 * i))
 	}
 	if found != want {
@@ -151,12 +176,16 @@ func (p *Pool) writeCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 	if n == 0 {
 		return nil
 	}
-	var b [canaryBytes]byte
-	k := p.canary(data)
-	for i := range b {
-		b[i] = byte(k >> (8 * i))
+	at := data + mm.VA(requested)
+	page, err := p.m.Page(c, at, true)
+	if err != nil {
+		return err
 	}
-	return p.m.Write(c, data+mm.VA(requested), b[:n])
+	k := p.canary(data)
+	for i := uint64(0); i < n; i++ {
+		page[at.PageOffset()+i] = byte(k >> (8 * i))
+	}
+	return nil
 }
 
 // checkHeader: a block's header must agree with itself and its neighbours
@@ -170,6 +199,10 @@ func (p *Pool) writeCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 //	the block running past the page end           0x19/9
 //	the next block's PreviousSize disagrees       0x19/5, or 0x19/0x20 at free
 func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error {
+	page, err := p.bytesOf(c, entry, false)
+	if err != nil {
+		return err
+	}
 	if h.BlockSize == 0 {
 		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeaderSize")
 	}
@@ -182,11 +215,7 @@ func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error
 		if uint64(h.PreviousSize)*UnitBytes > entry.PageOffset() {
 			return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
 		}
-		ph, err := p.header(c, prev)
-		if err != nil {
-			return err
-		}
-		if ph.BlockSize != h.PreviousSize || ph.PoolIndex != h.PoolIndex {
+		if ph := headerAt(page, prev.PageOffset()); ph.BlockSize != h.PreviousSize || ph.PoolIndex != h.PoolIndex {
 			return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
 		}
 	}
@@ -197,11 +226,7 @@ func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error
 	if next.PageBase() != entry.PageBase() {
 		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
 	}
-	nh, err := p.header(c, next)
-	if err != nil {
-		return err
-	}
-	if nh.PreviousSize != h.BlockSize || nh.PoolIndex != h.PoolIndex {
+	if nh := headerAt(page, next.PageOffset()); nh.PreviousSize != h.BlockSize || nh.PoolIndex != h.PoolIndex {
 		if atFree {
 			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkNextHeaderAtFree")
 		}
@@ -214,26 +239,23 @@ func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error
 // page end exactly and pass the block at entry (0x19/0xA: the entry, and
 // the page that should hold it).
 func (p *Pool) checkPageWalk(c *cpu.CPU, entry mm.VA) error {
-	page := entry.PageBase()
-	if data := tlbPage(c, page); data != nil {
-		return checkPageWalkBytes(data, entry)
+	page, err := p.bytesOf(c, entry, false)
+	if err != nil {
+		return err
 	}
-	va, found := page, false
-	for va < page+mm.PageBytes {
-		h, err := p.header(c, va)
-		if err != nil {
-			return err
-		}
-		if va == entry {
+	off, want, found := uint64(0), entry.PageOffset(), false
+	for off < mm.PageBytes {
+		if off == want {
 			found = true
 		}
-		if h.BlockSize == 0 {
+		size := uint64(page[off+2]) // BlockSize
+		if size == 0 {
 			break
 		}
-		va += mm.VA(h.BlockSize) * UnitBytes
+		off += size * UnitBytes
 	}
-	if va != page+mm.PageBytes || !found {
-		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(page)).At("checkPageWalk")
+	if off != mm.PageBytes || !found {
+		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(entry.PageBase())).At("checkPageWalk")
 	}
 	return nil
 }
@@ -252,41 +274,6 @@ func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x48, uint64(va), 0, 0).At("checkFreeAddress: not allocated")
 	}
 	return bugcheck.New(bugcheck.BadPoolCaller, 0x42, uint64(va), 0, 0).At("checkFreeAddress: not pool")
-}
-
-// tlbPage returns the bytes of the page holding va when c's TLB maps it,
-// else nil. The free path has just read the page through mm, so the
-// translation is normally there, and a walk over many headers can then
-// read them directly, as mm's own TLB-hit path would, instead of asking
-// the TLB once per header. Reads only: a write must go through mm, which
-// keeps the dirty bit.
-func tlbPage(c *cpu.CPU, va mm.VA) *[mm.PageBytes]byte {
-	if c == nil {
-		return nil
-	}
-	if e := c.TLB.Lookup(uint64(va)); e != nil {
-		return e.Data
-	}
-	return nil
-}
-
-// checkPageWalkBytes is checkPageWalk over the page's bytes.
-func checkPageWalkBytes(data *[mm.PageBytes]byte, entry mm.VA) error {
-	off, want, found := uint64(0), entry.PageOffset(), false
-	for off < mm.PageBytes {
-		if off == want {
-			found = true
-		}
-		size := uint64(data[off+2]) // BlockSize
-		if size == 0 {
-			break
-		}
-		off += size * UnitBytes
-	}
-	if off != mm.PageBytes || !found {
-		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(entry.PageBase())).At("checkPageWalk")
-	}
-	return nil
 }
 
 // Special pool's rules. Special pool raises 0xC1 where the normal pool

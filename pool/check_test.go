@@ -62,7 +62,7 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 			r.alloc(NonPagedPool, 1, "Keep")
 			page := k.PageBase()
 			entry, want := tt.corrupt(r, page)
-			if tlbPage(r.c, page) == nil {
+			if r.c.TLB.Lookup(uint64(page)) == nil {
 				t.Fatalf("test setup: the TLB does not map %v", page)
 			}
 			ways := []struct {

@@ -121,6 +121,10 @@ type Pool struct {
 
 	freeMeta []*blockMeta // blockMeta of released pages, for reuse
 
+	// peekPage receives a page the validator peeks at (bytesOf with no
+	// CPU), so validating allocates nothing.
+	peekPage [mm.PageBytes]byte
+
 	Failures uint64 // allocations that returned NULL
 }
 
