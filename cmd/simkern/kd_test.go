@@ -1,0 +1,673 @@
+package main
+
+// Tests of `simkern kd` through runWithInput: dumps that answer as the live
+// machine did, damaged dumps, the prompt driven through stdin, time travel,
+// breakpoints, and golden transcripts of every debugger command on the
+// example machines (testdata/kd/; go test -update rewrites them).
+//
+// Example files are written to t.TempDir(); transcripts name that
+// directory, so the golden files say $DIR instead.
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"simkern/examples"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// kdcli runs `simkern ARGS...` with stdin and returns the exit status and
+// both streams.
+func kdcli(stdin string, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = runWithInput(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// exampleFile writes the built-in example NAME to dir/NAME.yaml.
+func exampleFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	data, ok := examples.Read(name)
+	if !ok {
+		t.Fatalf("no example %q", name)
+	}
+	path := filepath.Join(dir, name+".yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// kdGolden compares got with testdata/kd/NAME, or rewrites it with -update.
+func kdGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "kd", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs (go test -update rewrites it; review the diff like code):\n%s", path, kdDiff(string(want), got))
+	}
+}
+
+// kdDiff shows the first lines where two transcripts part.
+func kdDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, wl, gl)
+		}
+	}
+	return "(no line differs)"
+}
+
+// The marker kdSession puts between commands: an unknown command, so the
+// debugger answers it with one fixed line.
+const kdMark = "!kdtest-mark"
+
+var kdMarkLine = regexp.MustCompile(`(?m)^\d+: kd> ` + regexp.QuoteMeta(kdMark) + `\nNo export kdtest-mark found \(try \.help\)\n`)
+
+// kdSession runs `simkern kd FILE -c "CMD; ...; CMD"` as one session and
+// returns what each command printed (its prompt line left out). A marker
+// command separates the commands, so a step's own `kd:` output, which
+// also starts with a prompt, cannot be mistaken for the next command's.
+func kdSession(t *testing.T, file string, cmds ...string) []string {
+	t.Helper()
+	var line []string
+	for _, c := range cmds {
+		line = append(line, c, kdMark)
+	}
+	code, stdout, stderr := kdcli("", "kd", file, "-c", strings.Join(line, "; "))
+	if code != 0 || stderr != "" {
+		t.Fatalf("kd %s: exit %d, stderr %q", file, code, stderr)
+	}
+	pieces := kdMarkLine.Split(stdout, -1)
+	if len(pieces) != len(cmds)+1 {
+		t.Fatalf("kd %s: %d outputs for %d commands:\n%s", file, len(pieces)-1, len(cmds), stdout)
+	}
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		echo := regexp.MustCompile(`(?m)^\d+: kd> ` + regexp.QuoteMeta(c) + `\n`)
+		loc := echo.FindStringIndex(pieces[i])
+		if loc == nil {
+			t.Fatalf("kd %s: no prompt line for %q in\n%s", file, c, pieces[i])
+		}
+		out[i] = pieces[i][loc[1]:]
+	}
+	return out
+}
+
+// runDump runs `simkern run FILE --dump DUMP --quiet` and wants it to
+// write the dump.
+func runDump(t *testing.T, file, dump string, extra ...string) {
+	t.Helper()
+	args := append([]string{"run", file, "--dump", dump, "--quiet"}, extra...)
+	code, stdout, stderr := kdcli("", args...)
+	if code > 1 || stderr != "" {
+		t.Fatalf("simkern %s: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+	}
+	if want := "Crash dump written to " + dump; !strings.Contains(stdout, want) {
+		t.Fatalf("simkern %s: stdout lacks %q:\n%s", strings.Join(args, " "), want, stdout)
+	}
+}
+
+// TestKDDumpAnswersAsTheLiveRun: a dump written at the bugcheck, opened
+// with kd, answers every command byte for byte as a live kd session on the
+// same file does after `g` stops at the same bugcheck. Where the scenario's
+// last kd: step comes right before the bugcheck and the faulting step
+// changes nothing it shows, the dump also answers that command as the
+// step did.
+func TestKDDumpAnswersAsTheLiveRun(t *testing.T) {
+	tests := []struct {
+		example, name, tag string
+
+		// bugcheck is the dump's header line; live lists what the live
+		// output of a command must hold, so the row shows what it says.
+		bugcheck string
+		live     map[string]string
+
+		// stepKD is the scenario's own kd: step whose output the dump
+		// must repeat ("" for none).
+		stepKD string
+	}{
+		{
+			example: "overrun", name: "a", tag: "Ovrn",
+			bugcheck: "Bugcheck 19, {21, fffffa8000003010, 28,",
+			live:     map[string]string{"!analyze -v": "BAD_POOL_HEADER (19)", "!pool a": "*Ovrn"},
+			stepKD:   "!pool a", // the canary is damaged; the headers are not
+		},
+		{
+			example: "double-free", name: "buf", tag: "Dbl",
+			bugcheck: "Bugcheck C2, {7,",
+			live:     map[string]string{"!analyze -v": "BAD_POOL_CALLER (c2)", "!pool buf 2": "(Free )"},
+			stepKD:   "!pool buf 2", // the second free halts before it changes anything
+		},
+		{
+			example: "paged-at-dispatch", name: "buf", tag: "Acme",
+			bugcheck: "Bugcheck D1, {fffff8a000000010, 2, 0,",
+			live: map[string]string{
+				"!analyze -v": "DRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)", "!pte buf": "not valid", "!irql": "-- 2 (DISPATCH_LEVEL)",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.example, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			file := exampleFile(t, dir, tc.example)
+			dump := filepath.Join(dir, tc.example+".dmp")
+			runDump(t, file, dump)
+
+			n, tag := tc.name, tc.tag
+			cmds := []string{
+				"!pool " + n, "!pool " + n + " 2", "!pool " + n + " 1", "!poolused", "!poolused 1", "!poolused 4",
+				"!pte " + n, "!vm", "!poolfind " + tag, "!poolfind " + tag + " 1", "!poolval " + n,
+				"dt _POOL_HEADER " + n + "-10", "dq " + n + "-10 L6", "!lookaside", "!irql", "!analyze -v",
+			}
+			fromDump := kdSession(t, dump, cmds...)
+			fromLive := kdSession(t, file, append([]string{"g"}, cmds...)...)[1:]
+			for i, c := range cmds {
+				if fromDump[i] != fromLive[i] {
+					t.Errorf("%s: the dump differs from the live machine\n--- live\n%s--- dump\n%s", c, fromLive[i], fromDump[i])
+				}
+				if want, ok := tc.live[c]; ok && !strings.Contains(fromLive[i], want) {
+					t.Errorf("%s: the live output lacks %q:\n%s", c, want, fromLive[i])
+				}
+			}
+
+			if tc.stepKD != "" {
+				echo := "0: kd> " + tc.stepKD + "\n"
+				g := fromLiveG(t, file)
+				i := strings.LastIndex(g, echo)
+				if i < 0 {
+					t.Fatalf("the run has no kd: step %q:\n%s", tc.stepKD, g)
+				}
+				step := g[i+len(echo):]
+				step = step[:strings.Index(step, "\n#")+1]
+				if dumped := kdSession(t, dump, tc.stepKD)[0]; dumped != step {
+					t.Errorf("%s: the dump differs from the scenario's own kd: step\n--- step\n%s--- dump\n%s", tc.stepKD, step, dumped)
+				}
+			}
+
+			code, stdout, _ := kdcli("", "kd", dump, "-c", "q")
+			head := strings.SplitN(stdout, "\n", 3)
+			if code != 0 || len(head) < 3 || !strings.HasPrefix(head[0], "Loading dump "+dump+": simkern "+version+", "+file+", seed 1, ") ||
+				!strings.HasPrefix(head[1], tc.bugcheck) {
+				t.Errorf("kd %s: exit %d, header\n%s\nwant \"Loading dump %s: ...\" and %q", dump, code, stdout, dump, tc.bugcheck)
+			}
+		})
+	}
+}
+
+// fromLiveG returns what `g` prints in a live session on file: every
+// step's report, kd: steps included.
+func fromLiveG(t *testing.T, file string) string {
+	t.Helper()
+	return kdSession(t, file, "g")[0]
+}
+
+// --dump-at-end writes a dump of a run that ends without a bugcheck, and
+// the dump shows the machine as it was at the end; without the flag a
+// clean run writes nothing.
+func TestKDDumpAtEnd(t *testing.T) {
+	dir := t.TempDir()
+	file := exampleFile(t, dir, "tour")
+	none, end := filepath.Join(dir, "none.dmp"), filepath.Join(dir, "end.dmp")
+
+	code, stdout, stderr := kdcli("", "run", file, "--dump", none, "--quiet")
+	if code != 0 || stderr != "" || strings.Contains(stdout, "Crash dump written") {
+		t.Errorf("a clean run with --dump: exit %d, stderr %q, stdout\n%s", code, stderr, stdout)
+	}
+	if _, err := os.Stat(none); !os.IsNotExist(err) {
+		t.Errorf("a clean run without --dump-at-end left %s (stat: %v)", none, err)
+	}
+
+	runDump(t, file, end, "--dump-at-end")
+	cmds := []string{"!poolused", "!pool first", "!pool paged", "!pte paged", "!vm", "!lookaside", "!analyze -v"}
+	fromDump := kdSession(t, end, cmds...)
+	fromLive := kdSession(t, file, append([]string{"g"}, cmds...)...)[1:]
+	for i, c := range cmds {
+		if fromDump[i] != fromLive[i] {
+			t.Errorf("%s: the end-of-run dump differs from the live machine\n--- live\n%s--- dump\n%s", c, fromLive[i], fromDump[i])
+		}
+	}
+	if got := fromDump[len(cmds)-1]; got != "The machine has not bugchecked: nothing to analyze.\n" {
+		t.Errorf("!analyze -v on an end-of-run dump: %q", got)
+	}
+	_, stdout, _ = kdcli("", "kd", end, "-c", "q")
+	if want := "Loading dump " + end + ": simkern " + version + ", " + file + ", seed 1, 10 steps\n0: kd> q\n"; stdout != want {
+		t.Errorf("kd on an end-of-run dump printed\n%s\nwant\n%s(no Bugcheck line)", stdout, want)
+	}
+}
+
+// TestKDRefusesDamagedDumps: kd on a damaged dump is a usage error (exit
+// 2) whose one line names the file and what is wrong, and prints nothing
+// on stdout.
+func TestKDRefusesDamagedDumps(t *testing.T) {
+	dir := t.TempDir()
+	file := exampleFile(t, dir, "double-free")
+	dump := filepath.Join(dir, "good.dmp")
+	runDump(t, file, dump)
+	good, err := os.ReadFile(dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
+
+	tests := []struct {
+		name string
+		data []byte
+		want string // stderr after "simkern: FILE: "
+	}{
+		{"cut after the magic", good[:8], "truncated dump: the header ends after 8 bytes"},
+		{"cut inside the version", good[:10], "truncated dump: the header ends after 10 bytes"},
+		{"cut after 100 bytes", good[:100], "truncated dump: unexpected EOF"},
+		{"cut in half", good[:len(good)/2], "truncated dump: unexpected EOF"},
+		{"the last byte missing", good[:len(good)-1], "truncated dump: unexpected EOF"},
+		{"version 2", changed(func(b []byte) []byte { b[8] = 2; return b }), "dump format version 2; this simkern reads version 1"},
+		{"not gzip after the header", append(good[:12:12], "this is not a gzip stream"...), "corrupt dump: gzip: invalid header"},
+		{"a flipped byte in the compressed body", changed(func(b []byte) []byte { b[len(b)/2] ^= 0xff; return b }), "corrupt dump: "},
+		{"a wrong checksum", changed(func(b []byte) []byte { b[len(b)-8] ^= 1; return b }), "corrupt dump: gzip: invalid checksum"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.dmp")
+			if err := os.WriteFile(path, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := kdcli("!vm\nq\n", "kd", path, "-c", "!vm")
+			prefix := "simkern: " + path + ": " + tc.want
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, no stdout and one line starting %q", code, stdout, stderr, prefix)
+			}
+		})
+	}
+}
+
+// TestKDPromptOnStdin drives the prompt through stdin, as a script would:
+// each prompt is followed by the command it read, then the output.
+func TestKDPromptOnStdin(t *testing.T) {
+	dir := t.TempDir()
+	file := exampleFile(t, dir, "tour")
+	norm := func(s string) string { return strings.ReplaceAll(s, dir, "$DIR") }
+
+	t.Run("a live session stepped forward and back", func(t *testing.T) {
+		stdin := "p\np\n!poolused\np-\n!poolused\n\n!nosuch\nbp alloc Irp\nbl\n.restart\ng\nbc 0\nbl\n!tt 8\n!pte paged\ng\np\np-\nq\n!vm\n"
+		code, stdout, stderr := kdcli(stdin, "kd", file)
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if strings.Contains(stdout, "kd> !vm") {
+			t.Error("kd read past q")
+		}
+		kdGolden(t, "prompt-live.txt", "# simkern kd tour.yaml with commands on stdin: each prompt, the command read, its output\n"+norm(stdout))
+	})
+	t.Run("a dump session that ends with the input", func(t *testing.T) {
+		dump := filepath.Join(dir, "tour.dmp")
+		runDump(t, file, dump, "--dump-at-end")
+		code, stdout, stderr := kdcli("!poolused 2\n!pool first 2\np\n", "kd", dump)
+		if code != 0 || stderr != "" {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if !strings.HasSuffix(stdout, "0: kd> \n") {
+			t.Errorf("at the end of the input kd should print a last prompt and a newline; stdout ends %q", stdout[max(0, len(stdout)-40):])
+		}
+		kdGolden(t, "prompt-dump.txt", "# simkern kd tour.dmp (--dump-at-end) with commands on stdin and no q: the session ends with the input\n"+norm(stdout))
+	})
+}
+
+// The state kdState compares: memory use, pool use by tag, and each CPU's
+// lookaside lists.
+var kdState = []string{"!vm", "!poolused", "!poolused 1", "!lookaside"}
+
+// travelCheck is one way of arriving at a step, and the state it must show.
+type travelCheck struct {
+	how   string   // what was done
+	cmds  []string // the commands that do it
+	state int      // which reference state it must equal (0: step n, 1: step n+1)
+}
+
+// testTimeTravel runs one kd session on file: it steps to n with p and
+// takes the state, steps once more and takes it again, runs to the end,
+// then arrives at n and n+1 again in every way the debugger offers. Each
+// arrival must show the same state as the steps forward did.
+// It returns the states of steps n and n+1.
+func testTimeTravel(t *testing.T, file string, n int) [2][]string {
+	t.Helper()
+	ps := func(k int) []string {
+		out := make([]string, k)
+		for i := range out {
+			out[i] = "p"
+		}
+		return out
+	}
+	checks := []travelCheck{
+		{how: fmt.Sprintf("!tt %d from the end", n), cmds: []string{"g", fmt.Sprintf("!tt %d", n)}, state: 0},
+		{how: fmt.Sprintf("!tt %d", n+1), cmds: []string{fmt.Sprintf("!tt %d", n+1)}, state: 1},
+		{how: fmt.Sprintf("p- from step %d", n+1), cmds: []string{"p-"}, state: 0},
+		{how: fmt.Sprintf(".restart, then %d p", n), cmds: append([]string{".restart"}, ps(n)...), state: 0},
+		{how: "p after arriving by time travel", cmds: []string{fmt.Sprintf("!tt %d", n), "p"}, state: 1},
+	}
+
+	var cmds []string
+	cmds = append(cmds, ps(n)...)
+	refAt := []int{len(cmds)}
+	cmds = append(cmds, kdState...)
+	cmds = append(cmds, "p")
+	refAt = append(refAt, len(cmds))
+	cmds = append(cmds, kdState...)
+	checkAt := make([]int, len(checks))
+	for i, c := range checks {
+		cmds = append(cmds, c.cmds...)
+		checkAt[i] = len(cmds)
+		cmds = append(cmds, kdState...)
+	}
+	out := kdSession(t, file, cmds...)
+
+	state := func(at int) []string { return out[at : at+len(kdState)] }
+	ref := [2][]string{state(refAt[0]), state(refAt[1])}
+	if strings.Join(ref[0], "") == strings.Join(ref[1], "") {
+		t.Errorf("step %d changes nothing that %v shows: pick another step", n+1, kdState)
+	}
+	for i, c := range checks {
+		got := state(checkAt[i])
+		for j, cmd := range kdState {
+			if got[j] != ref[c.state][j] {
+				t.Errorf("after %s, %s differs from step %d reached by p:\n--- by p\n%s--- after %s\n%s",
+					c.how, cmd, n+c.state, ref[c.state][j], c.how, got[j])
+			}
+		}
+	}
+	// Where each travel says it landed.
+	for i, c := range cmds {
+		if strings.HasPrefix(c, "!tt ") || c == "p-" || c == ".restart" {
+			if !strings.HasPrefix(out[i], "Time travel to step ") {
+				t.Errorf("%s printed %q, want \"Time travel to step N\"", c, out[i])
+			}
+		}
+	}
+	return ref
+}
+
+// TestKDTimeTravel: going back is replaying from the start, and the run is
+// deterministic, so every way of reaching a step shows the same machine.
+func TestKDTimeTravel(t *testing.T) {
+	t.Run("race: two threads on two CPUs, round-robin", func(t *testing.T) {
+		t.Parallel()
+		// Steps: 1 t1 alloc, 2 t2 kd, 3 t1 write, 4 t2 free, 5 t1 read,
+		// 6 t2 kd, 7 t1 free (the bugcheck). Step 4 frees onto CPU 1's
+		// lookaside list.
+		testTimeTravel(t, exampleFile(t, t.TempDir(), "race"), 3)
+	})
+	t.Run("memory-pressure's machine with its workload cut into kept pieces", func(t *testing.T) {
+		t.Parallel()
+		// The example is one workload step of 24,000 operations (then a kd
+		// step), too long to replay a dozen times under -race. Here the
+		// same 8 MiB machine and block sizes run three shorter workloads
+		// that keep their blocks, so step 1 already pages and step 2 pages
+		// more.
+		data, _ := examples.Read("memory-pressure")
+		workload := "  - workload: {ops: 24000, pool: PagedPool, sizes: 2000-6000, live: 8000, tag: Pres, verify: true}\n"
+		if !bytes.Contains(data, []byte(workload)) {
+			t.Fatalf("memory-pressure.yaml no longer has the workload line this test cuts up:\n%s", data)
+		}
+		piece := "  - workload: {ops: 3000, pool: PagedPool, sizes: 2000-6000, live: 2200, tag: Pres, verify: true, keep: true}\n"
+		cut := bytes.Replace(data, []byte(workload), []byte(piece+piece+piece), 1)
+		file := filepath.Join(t.TempDir(), "pressure-pieces.yaml")
+		if err := os.WriteFile(file, cut, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ref := testTimeTravel(t, file, 1)
+		for i, vm := range ref {
+			if m := regexp.MustCompile(`Page faults: \d+ soft, (\d+) hard`).FindStringSubmatch(vm[0]); m == nil || m[1] == "0" {
+				t.Errorf("step %d: no hard faults, so nothing was paged in:\n%s", 1+i, vm[0])
+			}
+		}
+	})
+}
+
+// TestKDBreakpoints: bp stops g before a matching step, bl lists, bc
+// clears, and g with none runs to the end or the bugcheck.
+func TestKDBreakpoints(t *testing.T) {
+	dir := t.TempDir()
+	tour := exampleFile(t, dir, "tour")
+	df := exampleFile(t, dir, "double-free")
+	race := exampleFile(t, dir, "race")
+
+	tests := []struct {
+		name string
+		file string
+		cmds []string
+
+		// want[i] is a list of strings command i's output must hold, in
+		// order; "" alone means it must print nothing. not[i] must not
+		// appear in command i's output.
+		want map[int][]string
+		not  map[int][]string
+	}{
+		{
+			name: "bp alloc TAG stops before the allocation with that tag",
+			file: tour,
+			cmds: []string{"bp alloc Irp", "bl", "g", "bc 0", "bl", "g"},
+			want: map[int][]string{
+				0: {"Breakpoint 0 set: bp alloc Irp\n"},
+				1: {" 0 e bp alloc Irp\n"},
+				2: {"#1 ", "Breakpoint 0 hit\nstep 2 next: " + tour + ":12  alloc: {pool: NonPagedPool, size: 40, tag: Irp, as: second}\n"},
+				3: {""},
+				4: {"no breakpoints\n"},
+				5: {"#2 ", "#10 ", "Outcome: completed, every expectation held (exit 0)", "the run is over after 10 steps\n"},
+			},
+			not: map[int][]string{2: {"#2 "}, 5: {"Breakpoint 0 hit"}},
+		},
+		{
+			name: "g never stops before the step it starts on, so a second g goes on",
+			file: tour,
+			cmds: []string{"bp alloc Tour", "g", "g", "g"},
+			want: map[int][]string{
+				1: {"#4 ", "Breakpoint 0 hit\nstep 5 next: " + tour + ":15  alloc: {pool: PagedPool, size: 2000, tag: Tour, as: paged}\n"},
+				2: {"#5 ", "#10 ", "the run is over after 10 steps\n"},
+				3: {"the run is over after 10 steps\n"},
+			},
+			not: map[int][]string{1: {"#5 "}, 2: {"Breakpoint 0 hit"}, 3: {"#"}},
+		},
+		{
+			name: "bp free NAME stops before each free of that name",
+			file: df,
+			cmds: []string{"bp free buf", "g", "g", "g"},
+			want: map[int][]string{
+				0: {"Breakpoint 0 set: bp free buf\n"},
+				1: {"#1 ", "Breakpoint 0 hit\nstep 2 next: " + df + ":14  free: buf, driver: dfree.sys\n"},
+				2: {"#2 ", "#3 ", "Breakpoint 0 hit\nstep 4 next: " + df + ":17  free: buf, driver: dfree.sys\n"},
+				3: {"#4 ", "BugCheck C2, {7,", "the machine has bugchecked (step 4): !analyze -v shows why\n"},
+			},
+			not: map[int][]string{1: {"#2 "}, 2: {"#4 "}},
+		},
+		{
+			name: "bp bugcheck reports the hit after the machine halts",
+			file: df,
+			cmds: []string{"bp bugcheck", "bl", "g"},
+			want: map[int][]string{
+				0: {"Breakpoint 0 set: bp bugcheck\n"},
+				1: {" 0 e bp bugcheck\n"},
+				2: {"#4 ", "Breakpoint 0 hit\n", "BugCheck C2, {7,", "the machine has bugchecked (step 4)"},
+			},
+		},
+		{
+			name: "bc * clears them all, bc of a missing one says so",
+			file: df,
+			cmds: []string{"bp free buf", "bp alloc Dbl", "bl", "bc 7", "bc *", "bl", "g"},
+			want: map[int][]string{
+				1: {"Breakpoint 1 set: bp alloc Dbl\n"},
+				2: {" 0 e bp free buf\n 1 e bp alloc Dbl\n"},
+				3: {"bc: no breakpoint 7\n"},
+				4: {""},
+				5: {"no breakpoints\n"},
+				6: {"the machine has bugchecked (step 4)"},
+			},
+			not: map[int][]string{6: {"Breakpoint 0 hit"}},
+		},
+		{
+			name: "clearing breakpoint 0 renumbers the rest",
+			file: tour,
+			cmds: []string{"bp alloc Zzzz", "bp alloc Irp", "bc 0", "bl", "g"},
+			want: map[int][]string{
+				3: {" 0 e bp alloc Irp\n"},
+				4: {"Breakpoint 0 hit\nstep 2 next: "},
+			},
+		},
+		{
+			name: "bad bp commands print their usage",
+			file: tour,
+			cmds: []string{"bp", "bp alloc", "bp free a b", "bp sometimes", "bl"},
+			want: map[int][]string{
+				0: {"usage: bp alloc TAG | bp free NAME | bp bugcheck\n"},
+				1: {"usage: bp alloc TAG | bp free NAME | bp bugcheck\n"},
+				2: {"usage: bp alloc TAG | bp free NAME | bp bugcheck\n"},
+				3: {"usage: bp alloc TAG | bp free NAME | bp bugcheck\n"},
+				4: {"no breakpoints\n"},
+			},
+		},
+		{
+			name: "g with no breakpoints runs two threads to the bugcheck",
+			file: race,
+			cmds: []string{"g", "!analyze -v"},
+			want: map[int][]string{
+				0: {"#1 ", "#7 ", "BugCheck C2, {7,", "the machine has bugchecked (step 7): !analyze -v shows why\n"},
+				1: {"BAD_POOL_CALLER (c2)", "FAULTING_IP:  race.sys+"},
+			},
+		},
+		{
+			name: "a breakpoint after travelling back still stops g",
+			file: race,
+			cmds: []string{"g", "bp free shared", "!tt 0", "g"},
+			want: map[int][]string{
+				2: {"Time travel to step 0\n"},
+				3: {"Breakpoint 0 hit\nstep 4 next: " + race + ":26  free: shared, driver: race.sys\n"},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := kdSession(t, tc.file, tc.cmds...)
+			for i, wants := range tc.want {
+				if len(wants) == 1 && wants[0] == "" {
+					if out[i] != "" {
+						t.Errorf("%s printed %q, want nothing", tc.cmds[i], out[i])
+					}
+					continue
+				}
+				rest := out[i]
+				for _, w := range wants {
+					j := strings.Index(rest, w)
+					if j < 0 {
+						t.Errorf("%s: output lacks %q (in order):\n%s", tc.cmds[i], w, out[i])
+						break
+					}
+					rest = rest[j+len(w):]
+				}
+			}
+			for i, nots := range tc.not {
+				for _, n := range nots {
+					if strings.Contains(out[i], n) {
+						t.Errorf("%s: output holds %q:\n%s", tc.cmds[i], n, out[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// kdEveryCommand is every debugger command with the arguments it takes,
+// X an address, TAG a tag and N a frame number.
+var kdEveryCommand = []string{
+	"!pool", "!pool X", "!pool X 1", "!pool X 2", "!poolused", "!poolused 1", "!poolused 2", "!poolused 4", "!poolused 0 T*",
+	"!poolfind TAG", "!poolfind TAG 1", "!poolval X", "!vm", "!pte X", "!pfn N", "!irql", "!irql 1", "!lookaside",
+	"dt _POOL_HEADER", "dt _POOL_HEADER X-10", "db X L40", "dd X L10", "dq X L8", "!analyze -v", ".help",
+}
+
+// TestKDGoldenTranscripts runs every command after `g` on example
+// machines and compares the whole transcript with testdata/kd/NAME.txt.
+func TestKDGoldenTranscripts(t *testing.T) {
+	tests := []struct {
+		example string
+		x, tag  string // X and TAG in kdEveryCommand
+		n       string // N: the frame that holds X's page
+		extra   []string
+	}{
+		{example: "tour", x: "first", tag: "Tour", n: "7", extra: []string{"!pool paged", "!pte paged", "!poolfind Irp"}},
+		{example: "overrun", x: "a", tag: "Ovrn", n: "7"},
+		{example: "numa-lookaside", x: "again", tag: "Numa", n: "1002", extra: []string{"!pool n0 2", "!pte n0", "!irql 0"}},
+		{example: "memory-pressure", x: "fffff8a000000010", tag: "Pres", n: "20"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.example, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			file := exampleFile(t, dir, tc.example)
+			r := strings.NewReplacer("X", tc.x, "TAG", tc.tag, " N", " "+tc.n)
+			cmds := []string{"g"}
+			for _, c := range kdEveryCommand {
+				cmds = append(cmds, r.Replace(c))
+			}
+			cmds = append(cmds, tc.extra...)
+			code, stdout, stderr := kdcli("", "kd", file, "-c", strings.Join(cmds, "; "))
+			if code != 0 || stderr != "" {
+				t.Fatalf("exit %d, stderr %q", code, stderr)
+			}
+			for _, c := range cmds {
+				if !strings.Contains(stdout, "kd> "+c+"\n") {
+					t.Errorf("the transcript has no prompt line for %q", c)
+				}
+			}
+			head := fmt.Sprintf("# simkern kd %s.yaml -c \"%s\"\n# Each command's prompt line, then its output; $DIR is the test's directory.\n",
+				tc.example, strings.Join(cmds, "; "))
+			kdGolden(t, tc.example+".txt", head+strings.ReplaceAll(stdout, dir, "$DIR"))
+		})
+	}
+}
+
+// docs/kd.md lists the commands as .help prints them; the list must be
+// the real one, so a new command shows up in the guide.
+func TestKDDocHelpIsRealOutput(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "kd.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = "```\n0: kd> .help\n"
+	i := bytes.Index(doc, []byte(start))
+	if i < 0 {
+		t.Fatalf("docs/kd.md has no block starting %q", start)
+	}
+	block := doc[i+len(start):]
+	block = block[:bytes.Index(block, []byte("```"))]
+
+	file := exampleFile(t, t.TempDir(), "tour")
+	got := kdSession(t, file, ".help")[0]
+	if got != string(block) {
+		t.Errorf("docs/kd.md's .help differs from simkern's:\n%s", kdDiff(string(block), got))
+	}
+}
