@@ -2,12 +2,13 @@ package kd
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"simkern/bugcheck"
 	"simkern/mm"
@@ -30,11 +31,28 @@ type Dump struct {
 	Scenario     []byte // the scenario file as run
 	Seed         uint64
 	Steps        uint64 // steps executed when it was written
-	Names        map[string]uint64
+	CPU          int    // the processor the debugger starts on: the last step's
+	Names        []Binding // in name order, so a dump's bytes are reproducible
 	Bugcheck     *bugcheck.Error // nil: written at the end of a run
 	Analysis     string          // !analyze -v as the run printed it
 	Machine      *mm.Snapshot
 	Pool         *pool.Snapshot
+}
+
+// Binding is a scenario name and the address it was bound to.
+type Binding struct {
+	Name string
+	Addr uint64
+}
+
+// Bindings turns a name map into the sorted list a Dump holds.
+func Bindings(names map[string]uint64) []Binding {
+	out := make([]Binding, 0, len(names))
+	for n, a := range names {
+		out = append(out, Binding{n, a})
+	}
+	slices.SortFunc(out, func(a, b Binding) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // WriteDump writes d to w.
@@ -75,18 +93,12 @@ func ReadDump(r io.Reader) (d *Dump, err error) {
 	}
 	zr, err := gzip.NewReader(br)
 	if err != nil {
-		return nil, fmt.Errorf("corrupt dump: %v", err)
-	}
-	var body bytes.Buffer
-	if _, err := io.Copy(&body, io.LimitReader(zr, maxDumpBytes+1)); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("truncated dump: %v", err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("truncated dump: it ends inside the compressed header")
 		}
 		return nil, fmt.Errorf("corrupt dump: %v", err)
 	}
-	if body.Len() > maxDumpBytes {
-		return nil, fmt.Errorf("corrupt dump: more than %d MiB uncompressed", maxDumpBytes>>20)
-	}
+	zr.Multistream(false) // bytes after the stream are damage, not another stream
 	defer func() {
 		// gob panics on some malformed inputs; a dump is input, so that is
 		// an error, never a crash.
@@ -94,9 +106,27 @@ func ReadDump(r io.Reader) (d *Dump, err error) {
 			d, err = nil, fmt.Errorf("corrupt dump: %v", p)
 		}
 	}()
+	// Decode straight from the stream, through a limit, so a dump that
+	// claims to expand to gigabytes costs no more than it really holds.
+	lr := &io.LimitedReader{R: zr, N: maxDumpBytes}
 	d = new(Dump)
-	if err := gob.NewDecoder(&body).Decode(d); err != nil {
+	decodeErr := gob.NewDecoder(lr).Decode(d)
+	if decodeErr != nil && lr.N == 0 {
+		return nil, fmt.Errorf("corrupt dump: more than %d MiB uncompressed", maxDumpBytes>>20)
+	}
+	// Read the stream to its end: that checks its checksum, and tells a
+	// file cut short (truncated) from a whole one that holds damage.
+	if _, err := io.Copy(io.Discard, lr); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("truncated dump: %v", err)
+		}
 		return nil, fmt.Errorf("corrupt dump: %v", err)
+	}
+	if decodeErr != nil {
+		return nil, fmt.Errorf("corrupt dump: %v", decodeErr)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, fmt.Errorf("corrupt dump: bytes after the end of the compressed stream")
 	}
 	if d.Machine == nil || d.Pool == nil {
 		return nil, fmt.Errorf("corrupt dump: no machine or pool in it")
@@ -119,8 +149,17 @@ func (d *Dump) Open() (*Target, error) {
 		m.Close()
 		return nil, err
 	}
-	t := &Target{Machine: m, Pool: p}
-	t.Names = func(name string) (uint64, bool) { v, ok := d.Names[name]; return v, ok }
+	t := &Target{Machine: m, Pool: p, CPU: d.CPU}
+	if t.CPU < 0 || t.CPU >= len(m.CPUs.CPUs) {
+		t.CPU = 0
+	}
+	t.Names = func(name string) (uint64, bool) {
+		i, ok := slices.BinarySearchFunc(d.Names, name, func(b Binding, n string) int { return strings.Compare(b.Name, n) })
+		if !ok {
+			return 0, false
+		}
+		return d.Names[i].Addr, true
+	}
 	if d.Analysis != "" {
 		t.Analysis = func() string { return d.Analysis }
 	}

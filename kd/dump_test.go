@@ -29,7 +29,7 @@ func dumpOf(tb testing.TB, m *mm.Machine, p *pool.Pool, names map[string]uint64)
 	}
 	return &Dump{
 		Simkern: "test", ScenarioFile: "fixture.yaml", Scenario: []byte("name: fixture\n"), Seed: 7, Steps: 6,
-		Names: names, Bugcheck: m.Halted(), Machine: ms, Pool: p.Snapshot(),
+		Names: Bindings(names), Bugcheck: m.Halted(), Machine: ms, Pool: p.Snapshot(),
 	}
 }
 
@@ -298,14 +298,14 @@ func TestDamagedDumps(t *testing.T) {
 		{name: "the magic cut short is not a dump", file: []byte("SIMKDU"), notDump: true},
 		{name: "the magic alone is a truncated header", file: []byte("SIMKDUMP"), prefix: "truncated dump: the header ends after 8 bytes"},
 		{name: "the magic and half a version is a truncated header", file: []byte("SIMKDUMP\x01\x00"), prefix: "truncated dump: the header ends after 10 bytes"},
-		{name: "the header with no body", file: good[:12], prefix: "corrupt dump: EOF"},
+		{name: "the header with no body", file: good[:12], prefix: "truncated dump: it ends inside the compressed header"},
 		{name: "version 2 in byte 8", file: withVersion(2, 8), prefix: "dump format version 2; this simkern reads version 1"},
 		{name: "version 0", file: withVersion(0, 8), prefix: "dump format version 0; this simkern reads version 1"},
 		{name: "a version in the high byte is little-endian", file: withVersion(1, 11), prefix: "dump format version 16777217; this simkern reads version 1"},
 		{name: "not gzip after the header", file: append(valid(good[:12]), "plain text, not gzip"...), prefix: "corrupt dump: gzip: invalid header"},
 		{name: "the gzip trailer cut off", file: good[:len(good)-8], prefix: "truncated dump: unexpected EOF"},
 		{name: "the gzip checksum wrong", file: func() []byte { b := valid(good); b[len(b)-8] ^= 1; return b }(), prefix: "corrupt dump: gzip: invalid checksum"},
-		{name: "garbage after the gzip stream", file: append(valid(good), "trailing garbage"...), prefix: "corrupt dump: gzip: invalid header"},
+		{name: "garbage after the gzip stream", file: append(valid(good), "trailing garbage"...), prefix: "corrupt dump: bytes after the end of the compressed stream"},
 		{name: "gzip of something that is not a gob", file: gzipOf(t, DumpVersion, []byte("hello")), prefix: "corrupt dump: "},
 		{name: "gzip of an empty body", file: gzipOf(t, DumpVersion, nil), prefix: "corrupt dump: EOF"},
 		{name: "a gob of another type", file: gzipOf(t, DumpVersion, gobOf(t, 42)), prefix: "corrupt dump: gob: type mismatch"},

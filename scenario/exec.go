@@ -178,7 +178,6 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		return res, err
 	case "kd":
 		var b strings.Builder
-		r.kd.CPU = c.Number
 		r.kd.Run(&b, step.KD)
 		res.output = b.String()
 	case "unload":

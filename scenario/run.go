@@ -152,6 +152,7 @@ func (r *runner) currentAnalysis() string {
 func (r *runner) runStep(step *Step) bool {
 	r.executed++
 	r.cur = step
+	r.kd.CPU = step.CPU // the debugger's processor is the last step's
 	r.beforeStep(step, r.executed)
 	before := r.m.Stats()
 	c := r.cpus.CPUs[step.CPU]

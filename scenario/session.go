@@ -108,13 +108,9 @@ func (sess *Session) Dump() (*kd.Dump, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make(map[string]uint64, len(r.names))
-	for k, v := range r.names {
-		names[k] = v
-	}
 	d := &kd.Dump{
 		Simkern: sess.opt.Version, ScenarioFile: sess.s.File, Scenario: sess.s.Raw, Seed: sess.s.Seed(sess.opt),
-		Steps: r.executed, Names: names, Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
+		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
 	}
 	if r.bc != nil {
 		d.Analysis = r.analysis(r.bc)

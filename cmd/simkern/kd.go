@@ -154,15 +154,10 @@ func (d *debugger) kdTarget() *kd.Target {
 	return d.target
 }
 
-// prompt is "N: kd> " with N the CPU the next step runs on.
+// prompt is "N: kd> " with N the debugger's processor: the one the last
+// step ran on (what !irql reports without an argument).
 func (d *debugger) prompt() string {
-	n := 0
-	if d.sess != nil {
-		if next := d.sess.Next(); next != nil {
-			n = next.CPU
-		}
-	}
-	return strconv.Itoa(n) + ": kd> "
+	return strconv.Itoa(d.kdTarget().CPU) + ": kd> "
 }
 
 // showNext tells where a live run stands.
@@ -234,6 +229,7 @@ func (d *debugger) exec(line string) (quit bool) {
 func (d *debugger) step() {
 	if d.sess.Step() == nil {
 		d.atEnd()
+		d.showNext()
 		return
 	}
 	d.atEnd()

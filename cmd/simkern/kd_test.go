@@ -671,3 +671,28 @@ func TestKDDocHelpIsRealOutput(t *testing.T) {
 		t.Errorf("docs/kd.md's .help differs from simkern's:\n%s", kdDiff(string(block), got))
 	}
 }
+
+// Two dumps of the same run are the same bytes: nothing in a dump depends
+// on map order or the clock.
+func TestDumpsAreReproducible(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"special-pool-use-after-free", "leak-at-unload", "race"} {
+		path := writeExample(t, dir, name)
+		var first []byte
+		for i := 0; i < 3; i++ {
+			dump := filepath.Join(dir, fmt.Sprintf("%s-%d.dmp", name, i))
+			if code, _, stderr := cli("run", path, "--dump", dump, "--quiet"); code != 0 {
+				t.Fatalf("%s: exit %d: %s", name, code, stderr)
+			}
+			b, err := os.ReadFile(dump)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				first = b
+			} else if !bytes.Equal(b, first) {
+				t.Errorf("%s: dump %d differs from dump 0 (%d vs %d bytes)", name, i, len(b), len(first))
+			}
+		}
+	}
+}

@@ -1,0 +1,591 @@
+package scenario
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"simkern/bugcheck"
+	"simkern/examples"
+	"simkern/mm"
+)
+
+// Tests of faults: (pagefile I/O errors, bit flips) and of how injected
+// faults, the verifier's included, are numbered, logged and blamed. The
+// helpers are in verifier_test.go.
+
+// pagefileScenario pages buf out and reads it back twice. %s is the
+// faults: list.
+const pagefileScenario = `
+name: pagefile
+machine: {ram: 16MiB, pagefile: 16MiB}
+faults:
+%s
+steps:
+  - alloc: {pool: PagedPool, size: 100, tag: Pres, as: buf}
+  - write: {at: buf, data: "on disk"}
+  - page_out: buf
+  - read: {at: buf, length: 7, expect: "on disk"}
+  - page_out: buf
+  - read: {at: buf, length: 7, expect: "on disk"}
+`
+
+// The lines of pagefileScenario's steps, for the injections' positions.
+const (
+	pagefileFirstPageOut  = 9
+	pagefileFirstRead     = 10
+	pagefileSecondPageOut = 11
+	pagefileSecondRead    = 12
+)
+
+// TestPagefileReadErrorIsAnInpageError: a hard fault whose read fails is
+// 0x7A: P1 the PTE's address, P2 the I/O status, P3 the PTE, P4 the
+// address. The injection is logged as an event, after the step it hit.
+func TestPagefileReadErrorIsAnInpageError(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fault  string
+		status uint64
+		// the read that fails: the executed step and its line
+		steps uint64
+		line  int
+	}{
+		{"the first read fails (nth: 1), with the default status", "  - pagefile_read_error: {nth: 1}", 0xC000009C, 4, pagefileFirstRead},
+		{"nth: 2 lets the first read through", "  - pagefile_read_error: {nth: 2, status: 0xC000016A}", 0xC000016A, 6, pagefileSecondRead},
+		{"probability 1.0 fails every read, with the given status", "  - pagefile_read_error: {probability: 1.0, status: 0xC0000185}", 0xC0000185, 4, pagefileFirstRead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "pagefile.yaml", fmt.Sprintf(pagefileScenario, tc.fault))
+			sess, o, out := runInline(t, s, Options{JSON: true})
+			checkBugcheck(t, o, inpageError(t, sess, "buf", tc.status), out)
+			if o.Steps != tc.steps {
+				t.Errorf("halted after %d steps, want %d", o.Steps, tc.steps)
+			}
+			want := []injection{{Number: 1, Kind: "pagefile_read_error", File: "pagefile.yaml", Line: tc.line,
+				Step: "read: {at: buf, length: 7, expect: \"on disk\"}", Detail: "a pagefile read failed during this step"}}
+			if got := injections(t, out); !slices.Equal(got, want) {
+				t.Errorf("injection events %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestPagefileWriteErrorIsSurvived: a failed write leaves the page
+// modified and in memory, so it still reads; the next write is retried.
+func TestPagefileWriteErrorIsSurvived(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault string
+		// what happened: pages evicted by each page_out, the lines of the
+		// failed writes, and the status the events report
+		evicted []int
+		lines   []int
+		status  string
+	}{
+		{"the first write fails (nth: 1) and the second page_out writes the page", "  - pagefile_write_error: {nth: 1}",
+			[]int{0, 1}, []int{pagefileFirstPageOut}, "0xc000009c"},
+		{"probability 1.0 fails every write and the page never leaves memory", "  - pagefile_write_error: {probability: 1.0, status: 0xC0000185}",
+			[]int{0, 0}, []int{pagefileFirstPageOut, pagefileSecondPageOut}, "0xc0000185"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "pagefile.yaml", fmt.Sprintf(pagefileScenario, tc.fault))
+			_, o, out := runInline(t, s, Options{JSON: true})
+			if o.Bugcheck != nil || o.Exit != ExitOK || len(o.Failures) != 0 {
+				t.Fatalf("outcome %+v (bugcheck %v), want a clean run: the page is still readable\n%s", o, o.Bugcheck, out)
+			}
+			var evicted []int
+			var sum *Summary
+			for _, e := range events(t, out) {
+				switch {
+				case e.Event == "step" && e.Verb == "page_out":
+					evicted = append(evicted, *e.Pages)
+				case e.Event == "summary":
+					sum = e.Summary
+				}
+			}
+			if !slices.Equal(evicted, tc.evicted) {
+				t.Errorf("page_out evicted %v pages, want %v", evicted, tc.evicted)
+			}
+			got := injections(t, out)
+			if len(got) != len(tc.lines) {
+				t.Fatalf("injection events %+v, want %d", got, len(tc.lines))
+			}
+			for i, in := range got {
+				if in.Number != i+1 || in.Kind != "pagefile_write_error" || in.Line != tc.lines[i] || in.Step != "page_out: buf" ||
+					!strings.Contains(in.Detail, "(status "+tc.status+")") || !strings.Contains(in.Detail, "retried") {
+					t.Errorf("injection event %d = %+v, want number %d, pagefile_write_error at line %d with status %s", i, in, i+1, tc.lines[i], tc.status)
+				}
+			}
+			if sum == nil || sum.Memory.WriteErrors != uint64(len(tc.lines)) || sum.Memory.ReadErrors != 0 {
+				t.Errorf("summary memory %+v: want %d write errors, no read error", sum, len(tc.lines))
+			}
+		})
+	}
+}
+
+// flipScenario allocates and fills buf, then reads it: the bit flips
+// before step 3, the read.
+func flipScenario(seed uint64, fault string) string {
+	return fmt.Sprintf(`
+name: flip
+machine: {ram: 16MiB, seed: %d}
+faults:
+%s
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flip, as: buf}
+  - write: {at: buf, fill: 0x41, length: 64}
+  - read: {at: buf, length: 1}
+`, seed, fault)
+}
+
+// frameOf runs src for steps steps and returns the frame holding name's
+// page. A run is deterministic, so a second run of the same machine and
+// steps puts the page in the same frame.
+func frameOf(t *testing.T, src, name string, steps uint64) uint64 {
+	t.Helper()
+	sess, _ := startInline(t, loadInline(t, "probe.yaml", src), Options{})
+	for sess.Executed() < steps && sess.Step() != nil {
+	}
+	va := mm.VA(bound(t, sess, name))
+	pte := sess.Target().Machine.PTE(va)
+	if !pte.Valid() {
+		t.Fatalf("%s (%v) is not resident", name, va)
+	}
+	return uint64(pte.Frame())
+}
+
+// parseFlip reads a bit flip's detail: the bit, the offset of its u64 and
+// the frame.
+func parseFlip(t *testing.T, detail string) (bit uint8, offset, frame uint64) {
+	t.Helper()
+	if _, err := fmt.Sscanf(detail, "bit %d of the u64 at offset 0x%x of frame 0x%x", &bit, &offset, &frame); err != nil {
+		t.Fatalf("bit flip detail %q: %v", detail, err)
+	}
+	return
+}
+
+// peekPage reads a whole resident page through the debugger's view.
+func peekPage(t *testing.T, sess *Session, page mm.VA) []byte {
+	t.Helper()
+	b := make([]byte, mm.PageBytes)
+	if n := sess.Target().Machine.Peek(page, b); n != len(b) {
+		t.Fatalf("Peek(%v): %d bytes resident", page, n)
+	}
+	return b
+}
+
+// TestBitFlipFlipsExactlyThatBit: with frame and bit given, the flip
+// before step 3 changes exactly that bit of one u64 of that frame, the one
+// the injection names, and nothing else.
+func TestBitFlipFlipsExactlyThatBit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		seed uint64
+		bit  uint8
+	}{
+		{"bit 0 flips the lowest bit of a word", 1, 0},
+		{"bit 17 flips bit 1 of the word's third byte", 2, 17},
+		{"bit 63 flips the top bit of a word", 3, 63},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			frame := frameOf(t, flipScenario(tc.seed, "  []"), "buf", 2)
+			s := loadInline(t, "flip.yaml", flipScenario(tc.seed, fmt.Sprintf("  - bit_flip: {step: 3, frame: %d, bit: %d}", frame, tc.bit)))
+			sess, out := startInline(t, s, Options{JSON: true})
+			sess.Step()
+			sess.Step()
+			page := mm.VA(bound(t, sess, "buf")).PageBase()
+			if fi, err := sess.Target().Machine.Frame(mm.PFN(frame)); err != nil || fi.VA != page {
+				t.Fatalf("frame %#x maps %v (%v), want buf's page %v", frame, fi.VA, err, page)
+			}
+			before := peekPage(t, sess, page)
+			sess.Step()
+			after := peekPage(t, sess, page)
+			if o := sess.Finish(); o.Exit != ExitOK {
+				t.Fatalf("outcome %+v\n%s", o, out)
+			}
+
+			var diffs []int // bit positions in the page
+			for i := range before {
+				for b := range 8 {
+					if (before[i]^after[i])>>b&1 != 0 {
+						diffs = append(diffs, i*8+b)
+					}
+				}
+			}
+			ins := injections(t, out.String())
+			if len(ins) != 1 || ins[0].Kind != "bit_flip" || ins[0].Number != 1 || ins[0].Line != 9 {
+				t.Fatalf("injection events %+v, want one bit_flip, number 1, at the read (line 9)", ins)
+			}
+			bit, offset, inFrame := parseFlip(t, ins[0].Detail)
+			if len(diffs) != 1 {
+				t.Fatalf("%d bits of the page changed (%v), want 1", len(diffs), diffs)
+			}
+			word, got := diffs[0]/64, uint8(diffs[0]%64)
+			if got != tc.bit || bit != tc.bit || inFrame != frame || offset != uint64(word*8) {
+				t.Errorf("bit %d of the u64 at offset %#x flipped; the injection says bit %d at offset %#x of frame %#x; want bit %d of frame %#x",
+					got, word*8, bit, offset, inFrame, tc.bit, frame)
+			}
+		})
+	}
+}
+
+// TestBitFlipWithoutAFrameHitsASmallPoolPage: with no frame given the
+// flip lands in a resident page of small pool blocks.
+func TestBitFlipWithoutAFrameHitsASmallPoolPage(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		src := fmt.Sprintf(`
+name: anywhere
+machine: {ram: 16MiB, seed: %d}
+faults:
+  - bit_flip: {step: 4}
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flip, as: np}
+  - alloc: {pool: PagedPool, size: 64, tag: Flip, as: pg}
+  - alloc: {pool: NonPagedPool, size: 10000, tag: Flip, as: big}
+  - kd: "!pool np"
+`, seed)
+		sess, o, out := runInline(t, loadInline(t, "anywhere.yaml", src), Options{JSON: true})
+		if o.Exit != ExitOK {
+			t.Fatalf("seed %d: outcome %+v\n%s", seed, o, out)
+		}
+		ins := injections(t, out)
+		if len(ins) != 1 || ins[0].Kind != "bit_flip" {
+			t.Fatalf("seed %d: injection events %+v, want one bit_flip", seed, ins)
+		}
+		_, _, frame := parseFlip(t, ins[0].Detail)
+		m := sess.Target().Machine
+		var frames []uint64
+		for _, name := range []string{"np", "pg"} {
+			frames = append(frames, uint64(m.PTE(mm.VA(bound(t, sess, name))).Frame()))
+		}
+		if !slices.Contains(frames, frame) {
+			t.Errorf("seed %d: the bit flipped in frame %#x; the small pool pages are in frames %#x", seed, frame, frames)
+		}
+	}
+}
+
+// headerFlipScenario fills one nonpaged pool page with 128 blocks of 8
+// bytes (32 bytes each, header included), flips bit 17 of a word of that
+// page (frame nil: no flip) before the first free, then frees them all in
+// allocation order.
+func headerFlipScenario(seed uint64, frame *uint64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: header-flip\nmachine: {ram: 16MiB, seed: %d}\n", seed)
+	if frame != nil {
+		fmt.Fprintf(&b, "faults:\n  - bit_flip: {step: 129, frame: %d, bit: 17}\n", *frame)
+	}
+	b.WriteString("steps:\n")
+	for i := range 128 {
+		fmt.Fprintf(&b, "  - alloc: {pool: NonPagedPool, size: 8, tag: Flip, as: b%d}\n", i)
+	}
+	for i := range 128 {
+		fmt.Fprintf(&b, "  - free: b%d\n", i)
+	}
+	return b.String()
+}
+
+// TestBitFlipInAPoolPageIsCaughtByTheNextFree: a flipped bit in a pool
+// header or canary is found by the first free that checks it.
+//
+// The page holds 128 blocks of 32 bytes. Of each block's four u64s the
+// first (PreviousSize, PoolIndex, BlockSize, PoolType, PoolTag) is checked
+// at the block's free and on every walk of the page, the second
+// (ProcessBilled) is never read, the third is the driver's 8 bytes, and
+// the fourth is the canary the block's free checks. Bit 17 is bit 1 of
+// BlockSize: a block of 2 units becomes one of 0.
+//
+// The word is drawn from the seed, so whether the flip is caught depends
+// on the seed. Each seed below was picked for where its flip lands, and
+// the test works out what must happen from the word the injection names:
+//
+//	a header      0x19/0xA (P2 the entry freed, P4 the page) at the first
+//	              free that walks the page, which comes no later than the
+//	              damaged block's own free (the first frees go to a
+//	              lookaside list, which walks nothing)
+//	a canary      0x19/0x21 at that block's free: P2 its address, P3 its
+//	              8 bytes, P4 the canary with the bit flipped
+//	anything else unnoticed: the run completes
+//
+// If a change to the seeded streams moves the words, the seeds may stop
+// covering all three cases; the test then says so, and new seeds must be
+// picked (any seed from 1 to 40 with the word it names).
+func TestBitFlipInAPoolPageIsCaughtByTheNextFree(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5, 28}
+	covered := map[string]bool{}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) {
+			frame := frameOf(t, headerFlipScenario(seed, nil), "b0", 128)
+			sess, out := startInline(t, loadInline(t, "flip.yaml", headerFlipScenario(seed, &frame)), Options{JSON: true})
+			for sess.Executed() < 128 {
+				sess.Step()
+			}
+			blocks := map[mm.VA]int{} // data address -> block number
+			for i := range 128 {
+				blocks[mm.VA(bound(t, sess, fmt.Sprintf("b%d", i)))] = i
+			}
+			page := mm.VA(bound(t, sess, "b0")).PageBase()
+			if len(blocks) != 128 || slices.ContainsFunc(slices.Collect(maps.Keys(blocks)), func(va mm.VA) bool { return va.PageBase() != page }) {
+				t.Fatalf("the 128 blocks are not all on b0's page %v", page)
+			}
+			before := peekPage(t, sess, page)
+			for sess.Step() != nil {
+			}
+			o := sess.Finish()
+			text := out.String()
+			ins := injections(t, text)
+			if len(ins) != 1 || ins[0].Kind != "bit_flip" {
+				t.Fatalf("injection events %+v, want one bit_flip", ins)
+			}
+			bit, offset, _ := parseFlip(t, ins[0].Detail)
+			if bit != 17 {
+				t.Fatalf("bit %d flipped, want 17", bit)
+			}
+			var failing string // the step that halted the machine
+			for _, e := range events(t, text) {
+				if e.Event == "bugcheck" {
+					failing = e.Step
+					if !strings.Contains(e.Analysis, "FAULT_INJECTIONS") || !strings.Contains(e.Analysis, "flipped") {
+						t.Errorf("the bugcheck report does not list the bit flip:\n%s", e.Analysis)
+					}
+				}
+			}
+			// The block the flipped word belongs to, by its data address.
+			damaged, ok := blocks[page+mm.VA(offset&^31)+16]
+			if !ok {
+				t.Fatalf("no block has its header at page offset %#x", offset&^31)
+			}
+			switch offset % 32 {
+			case 0:
+				covered["header"] = true
+				if o.Bugcheck == nil {
+					t.Fatalf("the damaged header of b%d was never noticed\n%s", damaged, text)
+				}
+				var n int
+				if _, err := fmt.Sscanf(failing, "free: b%d", &n); err != nil || n > damaged {
+					t.Fatalf("halted at %q, want a free no later than b%d's", failing, damaged)
+				}
+				entry := bound(t, sess, fmt.Sprintf("b%d", n)) - 16
+				checkBugcheck(t, o, bugcheck.New(bugcheck.BadPoolHeader, 0xA, entry, 0, uint64(page)), text)
+			case 24:
+				covered["canary"] = true
+				data := page + mm.VA(offset) - 8
+				canary := leU64(before[offset:]) ^ 1<<17
+				checkBugcheck(t, o, bugcheck.New(bugcheck.BadPoolHeader, 0x21, uint64(data), 8, canary), text)
+				if want := fmt.Sprintf("free: b%d", damaged); failing != want {
+					t.Errorf("halted at %q, want %q", failing, want)
+				}
+			default:
+				covered["unchecked"] = true
+				if o.Bugcheck != nil || o.Exit != ExitOK {
+					t.Fatalf("a flip at page offset %#x (ProcessBilled or data) halted the machine: %v", offset, o.Bugcheck)
+				}
+			}
+		})
+	}
+	for _, c := range []string{"header", "canary", "unchecked"} {
+		if !covered[c] {
+			t.Errorf("no seed of %v flips a word of kind %q any more: pick new seeds", seeds, c)
+		}
+	}
+}
+
+// leU64 reads a little-endian u64.
+func leU64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// injectionLines returns the "injection #N:" lines of a text report's
+// FAULT_INJECTIONS, by number.
+func injectionLines(out string) map[int]string {
+	lines := map[int]string{}
+	for _, l := range strings.Split(out, "\n") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(l), "injection #%d:", &n); err == nil {
+			lines[n] = l
+		}
+	}
+	return lines
+}
+
+// attributionScenario verifies flaky.sys with systematic low resources:
+// each of its steps' first allocation returns NULL. %s is the steps.
+const attributionScenario = `name: attr
+machine: {ram: 16MiB}
+drivers: [flaky.sys]
+verifier:
+  drivers: [flaky.sys]
+  low_resources: {systematic: true}
+steps:%s
+`
+
+// TestInjectionAttribution: the bugcheck report lists every injection
+// before it and marks only those whose NULL the failing step used.
+func TestInjectionAttribution(t *testing.T) {
+	const touched = "<== touched the failing step"
+	for _, tc := range []struct {
+		name  string
+		steps string // from line 8
+		// the report: how many injections, and the text each marked one's
+		// line must hold; the others must not hold touched
+		count  int
+		marked map[int]string
+	}{
+		{
+			name: "of two NULLs only the one the failing write used is marked",
+			steps: `
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flak, as: aux}
+    driver: flaky.sys
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - irql: DISPATCH_LEVEL
+    driver: flaky.sys
+  - write: {at: ctx, data: "state"}
+    driver: flaky.sys`,
+			count:  2,
+			marked: map[int]string{2: "at attr.yaml:10 -> ctx (= 0) used at attr.yaml:14  " + touched},
+		},
+		{
+			name: "a name bound to NULL twice blames the second injection",
+			steps: `
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - alloc: {pool: NonPagedPool, size: 32, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - irql: DISPATCH_LEVEL
+    driver: flaky.sys
+  - write: {at: ctx, data: "state"}
+    driver: flaky.sys`,
+			count:  2,
+			marked: map[int]string{2: "at attr.yaml:10 -> ctx (= 0) used at attr.yaml:14  " + touched},
+		},
+		{
+			name: "a NULL the name lost to a real block is not blamed",
+			steps: `
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - repeat:
+      times: 2
+      steps:
+        - alloc: {pool: PagedPool, size: 32, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - irql: DISPATCH_LEVEL
+    driver: flaky.sys
+  - trim: all
+  - read: {at: ctx, length: 4, driver: flaky.sys}`,
+			count:  2,
+			marked: map[int]string{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "attr.yaml", fmt.Sprintf(attributionScenario, tc.steps))
+			_, o, out := runInline(t, s, Options{})
+			if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.DriverIrqlNotLessOrEqual {
+				t.Fatalf("bugcheck %v, want 0xD1\n%s", o.Bugcheck, out)
+			}
+			if !strings.Contains(out, fmt.Sprintf("FAULT_INJECTIONS:  %d before the bugcheck", tc.count)) {
+				t.Fatalf("no FAULT_INJECTIONS with %d injections in the report\n%s", tc.count, out)
+			}
+			lines := injectionLines(out)
+			if len(lines) != tc.count {
+				t.Fatalf("%d injection lines in the report, want %d\n%s", len(lines), tc.count, out)
+			}
+			for n, l := range lines {
+				want, ok := tc.marked[n]
+				switch {
+				case ok && !strings.Contains(l, want):
+					t.Errorf("injection #%d: %q, want it to contain %q", n, l, want)
+				case !ok && strings.Contains(l, touched):
+					t.Errorf("injection #%d is blamed: %q", n, l)
+				}
+			}
+		})
+	}
+}
+
+// TestLowResourcesExampleReportNamesTheInjection: the low-resources
+// example's report lists the injection and the line that used its NULL.
+func TestLowResourcesExampleReportNamesTheInjection(t *testing.T) {
+	data, ok := examples.Read("low-resources")
+	if !ok {
+		t.Fatal("no low-resources example")
+	}
+	_, o, out := runInline(t, loadInline(t, "low-resources.yaml", string(data)), Options{})
+	if o.Bugcheck == nil {
+		t.Fatalf("no bugcheck\n%s", out)
+	}
+	for _, want := range []string{
+		"FAULT_INJECTIONS:  1 before the bugcheck",
+		"injection #1: NULL returned to flaky.sys for 64 bytes of NonPagedPool, tag Flak (systematic) at low-resources.yaml:16 -> ctx (= 0) used at low-resources.yaml:20  <== touched the failing step",
+		"-> ctx = NULL (injected failure #1)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q\n%s", want, out)
+		}
+	}
+}
+
+// TestInjectionNumbersAreShared: low resources failures and pagefile
+// errors are numbered in one sequence, in the order they happen, and
+// logged as JSON events with their kinds.
+func TestInjectionNumbersAreShared(t *testing.T) {
+	s := loadInline(t, "shared.yaml", `name: shared
+machine: {ram: 16MiB, pagefile: 16MiB}
+drivers: [flaky.sys]
+verifier:
+  drivers: [flaky.sys]
+  low_resources: {systematic: true}
+faults:
+  - pagefile_write_error: {nth: 1}
+  - pagefile_read_error: {nth: 1, status: 0xC0000185}
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Flak, as: ctx}
+    driver: flaky.sys
+  - alloc: {pool: PagedPool, size: 100, tag: Pres, as: buf}
+  - write: {at: buf, data: "on disk"}
+  - page_out: buf
+  - page_out: buf
+  - alloc: {pool: NonPagedPool, size: 32, tag: Flak, as: aux}
+    driver: flaky.sys
+  - read: {at: buf, length: 7}
+`)
+	sess, o, out := runInline(t, s, Options{JSON: true})
+	checkBugcheck(t, o, inpageError(t, sess, "buf", 0xC0000185), out)
+	type seen struct {
+		number     int
+		kind, name string
+		line       int
+	}
+	var got []seen
+	for _, in := range injections(t, out) {
+		got = append(got, seen{in.Number, in.Kind, in.Name, in.Line})
+	}
+	want := []seen{
+		{1, "low_resources", "ctx", 11},
+		{2, "pagefile_write_error", "", 15},
+		{3, "low_resources", "aux", 17},
+		{4, "pagefile_read_error", "", 19},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("injection events %+v, want %+v", got, want)
+	}
+
+	// The text report of the same run marks the failed read, and nothing
+	// as touching the failing step (it used no NULL).
+	_, _, text := runInline(t, s, Options{})
+	lines := injectionLines(text)
+	if len(lines) != 4 {
+		t.Fatalf("%d injection lines in the report, want 4\n%s", len(lines), text)
+	}
+	for n, l := range lines {
+		read := strings.Contains(l, "<== the in-page read that failed")
+		if read != (n == 4) || strings.Contains(l, "touched the failing step") {
+			t.Errorf("injection #%d: %q", n, l)
+		}
+	}
+}

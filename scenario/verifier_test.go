@@ -1,0 +1,311 @@
+package scenario
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"simkern/bugcheck"
+	"simkern/examples"
+	"simkern/mm"
+)
+
+// Tests of the verifier: section as a run sees it, and the helpers the
+// fault tests (faults_test.go) share. A scenario here is a YAML string
+// run on a fresh machine; expected parameters that are addresses come
+// from the names the run bound (Session.Bound).
+
+// Code addresses the runner gives steps (blame.go), recomputed by hand:
+// drivers load 16 MiB apart from FFFFF880`01000000 in the order they are
+// listed, and the k-th step of the file (from 0) runs at +0x10*(k+1).
+const (
+	firstDriverImage = 0xfffff880_01000000
+	// firstDriverName is where 0xC4/0x62 says the first driver's name sits.
+	firstDriverName = firstDriverImage + 0x100
+)
+
+// stepPC is the code address of the k-th step (from 0, in file order) of
+// the first listed driver.
+func stepPC(k int) uint64 { return firstDriverImage + 0x10*uint64(k+1) }
+
+// loadInline parses a scenario given as text, failing the test on a load
+// error.
+func loadInline(t *testing.T, name, src string) *Scenario {
+	t.Helper()
+	s, err := Parse(name, []byte(src))
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", name, err)
+	}
+	return s
+}
+
+// startInline starts a session of s writing to a buffer; the session is
+// closed when the test ends.
+func startInline(t *testing.T, s *Scenario, opt Options) (*Session, *bytes.Buffer) {
+	t.Helper()
+	var out bytes.Buffer
+	opt.Out = &out
+	sess, err := NewSession(s, opt)
+	if err != nil {
+		t.Fatalf("NewSession(%s): %v", s.File, err)
+	}
+	t.Cleanup(sess.Close)
+	return sess, &out
+}
+
+// runInline runs s to its end and returns the session (for its names and
+// machine), the outcome and the output.
+func runInline(t *testing.T, s *Scenario, opt Options) (*Session, *Outcome, string) {
+	t.Helper()
+	sess, out := startInline(t, s, opt)
+	for sess.Step() != nil {
+	}
+	o := sess.Finish()
+	return sess, o, out.String()
+}
+
+// bound returns the address a name was bound to, failing the test if it
+// never was.
+func bound(t *testing.T, sess *Session, name string) uint64 {
+	t.Helper()
+	v, ok := sess.Bound(name)
+	if !ok {
+		t.Fatalf("%s was never bound", name)
+	}
+	return v
+}
+
+// events decodes a JSON Lines run.
+func events(t *testing.T, out string) []Event {
+	t.Helper()
+	var evs []Event
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e Event
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("decoding the JSON output: %v\n%s", err, out)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// injections returns the injection events of a JSON run, in order.
+func injections(t *testing.T, out string) []injection {
+	t.Helper()
+	var ins []injection
+	for _, e := range events(t, out) {
+		if e.Event == "injection" {
+			if e.Injection == nil {
+				t.Fatalf("an injection event without its injection:\n%s", out)
+			}
+			ins = append(ins, *e.Injection)
+		}
+	}
+	return ins
+}
+
+// checkBugcheck fails the test unless the run halted with want: the code
+// and all four parameters.
+func checkBugcheck(t *testing.T, o *Outcome, want *bugcheck.Error, out string) {
+	t.Helper()
+	switch got := o.Bugcheck; {
+	case got == nil:
+		t.Fatalf("the run ended without a bugcheck (exit %d, failures %q), want %v\n%s", o.Exit, o.Failures, want, out)
+	case got.Code != want.Code || got.P != want.P:
+		t.Fatalf("bugcheck %v (at %s), want %v\n%s", got, got.Site, want, out)
+	}
+}
+
+// irqlCheckingScenario is the irql-checking example's bug: acme.sys reads
+// resident paged pool at DISPATCH_LEVEL. %s is the verifier's extra
+// setting.
+const irqlCheckingScenario = `
+name: irql
+machine: {ram: 16MiB}
+drivers: [acme.sys]
+verifier:
+  drivers: [acme.sys]
+  %s
+steps:
+  - alloc: {pool: PagedPool, size: 64, tag: Acme, as: buf}
+    driver: acme.sys
+  - write: {at: buf, data: "config"}
+    driver: acme.sys
+  - irql: DISPATCH_LEVEL
+    driver: acme.sys
+  - read: {at: buf, length: 6, driver: acme.sys, expect: "config"}
+`
+
+// TestIRQLCheckingCatchesAResidentPageBug: the same scenario runs clean
+// without irql_checking and halts with 0xD1 with it.
+func TestIRQLCheckingCatchesAResidentPageBug(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		setting string
+		wantD1  bool
+	}{
+		{"without irql_checking the read of the resident page works", "pool_tracking: false", false},
+		{"irql_checking: false is the same", "irql_checking: false", false},
+		{"with irql_checking the raise trims the page and the read is 0xD1", "irql_checking: true", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "irql.yaml", fmt.Sprintf(irqlCheckingScenario, tc.setting))
+			sess, o, out := runInline(t, s, Options{})
+			if !tc.wantD1 {
+				if o.Bugcheck != nil || o.Exit != ExitOK || len(o.Failures) != 0 {
+					t.Fatalf("outcome %+v, want a clean run (exit 0)\n%s", o, out)
+				}
+				if v := sess.Target().Verifier; v.Stats.RaiseIrqls != 1 || v.Stats.Trims != 0 {
+					t.Errorf("verifier stats %+v: want 1 raise, no trim", v.Stats)
+				}
+				return
+			}
+			buf := bound(t, sess, "buf")
+			// P4: the read is the file's 4th step, acme.sys+0x40.
+			checkBugcheck(t, o, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, buf, 2, 0, stepPC(3)), out)
+			if o.Exit != ExitFailed {
+				t.Errorf("exit %d, want %d: nothing expected the bugcheck", o.Exit, ExitFailed)
+			}
+			if v := sess.Target().Verifier; v.Stats.RaiseIrqls != 1 || v.Stats.Trims != 1 {
+				t.Errorf("verifier stats %+v: want 1 raise, 1 trim", v.Stats)
+			}
+		})
+	}
+}
+
+// TestLowResourcesDefaults: low_resources given without a probability
+// fails 6% of allocations, as Windows' default of 600 in 10,000.
+func TestLowResourcesDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		want        *LowResources // nil: off
+	}{
+		{"an empty value is every default", "low_resources:", &LowResources{Probability: 0.06}},
+		{"true is every default", "low_resources: true", &LowResources{Probability: 0.06}},
+		{"an empty map is every default", "low_resources: {}", &LowResources{Probability: 0.06}},
+		{"after alone keeps the default probability", "low_resources: {after: 3}", &LowResources{Probability: 0.06, After: 3}},
+		{"systematic keeps the default probability", "low_resources: {systematic: true}", &LowResources{Probability: 0.06, Systematic: true}},
+		{"a probability is taken as given", "low_resources: {probability: 0.5}", &LowResources{Probability: 0.5}},
+		{"false is off", "low_resources: false", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "lr.yaml", fmt.Sprintf(`
+name: lr
+drivers: [acme.sys]
+verifier:
+  drivers: [acme.sys]
+  %s
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Acme}
+    driver: acme.sys
+`, tc.value))
+			got := s.Verifier.LowResources
+			if (got == nil) != (tc.want == nil) || got != nil && (got.Probability != tc.want.Probability ||
+				got.After != tc.want.After || got.Systematic != tc.want.Systematic || len(got.Tags) != 0) {
+				t.Fatalf("LowResources = %+v, want %+v", got, tc.want)
+			}
+			vs := verifierSettings(s.Verifier).LowResources
+			if (vs == nil) != (tc.want == nil) || vs != nil && (vs.Probability != tc.want.Probability || vs.After != tc.want.After || vs.Systematic != tc.want.Systematic) {
+				t.Errorf("the verifier is given %+v, want %+v", vs, tc.want)
+			}
+		})
+	}
+}
+
+// TestLowResourcesDefaultRateInARun: 2,000 allocations of a workload
+// under the default probability fail about 6% of the time (the standard
+// deviation is 0.0053; the bounds are about four of them).
+func TestLowResourcesDefaultRateInARun(t *testing.T) {
+	s := loadInline(t, "rate.yaml", `
+name: rate
+machine: {ram: 16MiB, seed: 7}
+drivers: [acme.sys]
+verifier:
+  drivers: [acme.sys]
+  low_resources:
+steps:
+  - workload: {ops: 4000, pool: NonPagedPool, sizes: 16-256, live: 2000}
+    driver: acme.sys
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Exit != ExitOK {
+		t.Fatalf("outcome %+v\n%s", o, out)
+	}
+	st := sess.Target().Verifier.Stats
+	rate := float64(st.FailedDeliberately) / float64(st.AllocationsAttempted)
+	if st.AllocationsAttempted < 2000 || rate < 0.04 || rate > 0.08 {
+		t.Errorf("%d of %d allocations failed deliberately (%.4f), want about 0.06", st.FailedDeliberately, st.AllocationsAttempted, rate)
+	}
+}
+
+// exampleCase is an example scenario and the bugcheck it must end in.
+type exampleCase struct {
+	name string
+	want func(t *testing.T, sess *Session) *bugcheck.Error
+}
+
+// TestVerifierAndFaultExamples: each example halts with the bugcheck its
+// expect: names, and with every parameter, including those the file
+// leaves out.
+func TestVerifierAndFaultExamples(t *testing.T) {
+	const (
+		c4 = bugcheck.DriverVerifierDetectedViolation
+		d1 = bugcheck.DriverIrqlNotLessOrEqual
+	)
+	for _, tc := range []exampleCase{
+		{"special-pool-overrun", func(t *testing.T, sess *Session) *bugcheck.Error {
+			// The write of one byte past the end (the 4th step) touches the guard page.
+			return bugcheck.New(bugcheck.DriverPageFaultBeyondEndOfAllocation, bound(t, sess, "buf")+48, 1, stepPC(3), 0)
+		}},
+		{"special-pool-use-after-free", func(t *testing.T, sess *Session) *bugcheck.Error {
+			// The read (the 4th step) of the freed, no-access page.
+			return bugcheck.New(bugcheck.DriverPageFaultInFreedSpecialPool, bound(t, sess, "buf"), 0, stepPC(3), 0)
+		}},
+		{"leak-at-unload", func(t *testing.T, sess *Session) *bugcheck.Error {
+			// a and c are left of a, b and c.
+			return bugcheck.New(c4, 0x62, firstDriverName, 0, 2)
+		}},
+		{"low-resources", func(t *testing.T, sess *Session) *bugcheck.Error {
+			if ctx := bound(t, sess, "ctx"); ctx != 0 {
+				t.Errorf("ctx = %#x, want the injected NULL", ctx)
+			}
+			// The write through ctx (the 3rd step) at DISPATCH_LEVEL.
+			return bugcheck.New(d1, 0, 2, 1, stepPC(2))
+		}},
+		{"irql-checking", func(t *testing.T, sess *Session) *bugcheck.Error {
+			return bugcheck.New(d1, bound(t, sess, "buf"), 2, 0, stepPC(3))
+		}},
+		{"pagefile-read-error", func(t *testing.T, sess *Session) *bugcheck.Error {
+			return inpageError(t, sess, "buf", 0xC000009C)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, ok := examples.Read(tc.name)
+			if !ok {
+				t.Fatalf("no example %s", tc.name)
+			}
+			s := loadInline(t, tc.name+".yaml", string(data))
+			sess, o, out := runInline(t, s, Options{})
+			checkBugcheck(t, o, tc.want(t, sess), out)
+			if o.Exit != ExitOK || len(o.Failures) != 0 {
+				t.Errorf("exit %d, failures %q: the example's expect: should hold", o.Exit, o.Failures)
+			}
+		})
+	}
+}
+
+// inpageError is the 0x7A a failed read of name's page must be: P1 the
+// PTE's address, P2 the status, P3 the PTE (still the pagefile PTE, as
+// the page never came back), P4 the address.
+func inpageError(t *testing.T, sess *Session, name string, status uint64) *bugcheck.Error {
+	t.Helper()
+	va := mm.VA(bound(t, sess, name))
+	pte := sess.Target().Machine.PTE(va)
+	if !pte.Software() || pte.Slot() == 0 {
+		t.Errorf("%s's PTE %#x after the failed read: want a pagefile PTE", name, uint64(pte))
+	}
+	return bugcheck.New(bugcheck.KernelDataInpageError, uint64(mm.LevelPTE.EntryAddress(va)), status, uint64(pte), uint64(va))
+}
