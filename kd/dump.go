@@ -30,9 +30,9 @@ type Dump struct {
 	ScenarioFile string
 	Scenario     []byte // the scenario file as run
 	Seed         uint64
-	Steps        uint64 // steps executed when it was written
-	CPU          int    // the processor the debugger starts on: the last step's
-	Names        []Binding // in name order, so a dump's bytes are reproducible
+	Steps        uint64          // steps executed when it was written
+	CPU          int             // the processor the debugger starts on: the last step's
+	Names        []Binding       // in name order, so a dump's bytes are reproducible
 	Bugcheck     *bugcheck.Error // nil: written at the end of a run
 	Analysis     string          // !analyze -v as the run printed it
 	Machine      *mm.Snapshot
