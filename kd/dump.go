@@ -13,6 +13,7 @@ import (
 	"simkern/bugcheck"
 	"simkern/mm"
 	"simkern/pool"
+	"simkern/verifier"
 )
 
 // A crash dump file is the magic "SIMKDUMP", a little-endian u32 format
@@ -37,6 +38,7 @@ type Dump struct {
 	Analysis     string          // !analyze -v as the run printed it
 	Machine      *mm.Snapshot
 	Pool         *pool.Snapshot
+	Verifier     *verifier.Snapshot // nil: the run had no verifier
 }
 
 // Binding is a scenario name and the address it was bound to.
@@ -150,6 +152,9 @@ func (d *Dump) Open() (*Target, error) {
 		return nil, err
 	}
 	t := &Target{Machine: m, Pool: p, CPU: d.CPU}
+	if d.Verifier != nil {
+		t.Verifier = verifier.Restore(p, d.Verifier)
+	}
 	if t.CPU < 0 || t.CPU >= len(m.CPUs.CPUs) {
 		t.CPU = 0
 	}

@@ -25,7 +25,24 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		}
 	}
 	s := v.Settings
-	fmt.Fprintln(w, "Verify Flags Level ... enabled options are:")
+	// The verifier /flags bits of the options simkern models.
+	var level uint32
+	if s.SpecialPool != 0 {
+		level |= 0x1
+	}
+	if s.IRQLChecking {
+		level |= 0x2
+	}
+	if lr := s.LowResources; lr != nil {
+		level |= 0x4
+		if lr.Systematic {
+			level |= 0x40000
+		}
+	}
+	if s.PoolTracking {
+		level |= 0x8
+	}
+	fmt.Fprintf(w, "Verify Flags Level 0x%08x, enabled options are:\n", level)
 	if s.SpecialPool != 0 {
 		mode := "overrun"
 		if s.SpecialPool == pool.SpecialUnderrun {
@@ -48,7 +65,7 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 	}
 	st := v.Stats
 	fmt.Fprintln(w, "\nSummary of All Verifier Statistics")
-	row := func(name string, n uint64) { fmt.Fprintf(w, "%-38s 0x%x\n", name, n) }
+	row := func(name string, n uint64) { fmt.Fprintf(w, "%-43s 0x%x\n", name, n) }
 	row("RaiseIrqls", st.RaiseIrqls)
 	row("Trims", st.Trims)
 	row("Pool Allocations Attempted", st.AllocationsAttempted)
@@ -57,7 +74,7 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 	row("Pool Allocations Fell Back From SpecialPool", st.SpecialPoolFallbacks)
 	row("Pool Allocations With NO TAG", st.AllocationsWithNoTag)
 	row("Pool Allocations Failed", st.AllocationsFailed)
-	fmt.Fprintf(w, "%-42s 0x%x\n", "Resource Allocations Failed Deliberately", st.FailedDeliberately)
+	row("Resource Allocations Failed Deliberately", st.FailedDeliberately)
 	fmt.Fprintf(w, "Current paged pool allocations         0x%x for %08X bytes\n", st.CurrentPagedAllocs, st.CurrentPagedBytes)
 	fmt.Fprintf(w, "Peak paged pool allocations            0x%x for %08X bytes\n", st.PeakPagedAllocs, st.PeakPagedBytes)
 	fmt.Fprintf(w, "Current nonpaged pool allocations      0x%x for %08X bytes\n", st.CurrentNPAllocs, st.CurrentNPBytes)

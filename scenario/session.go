@@ -112,6 +112,9 @@ func (sess *Session) Dump() (*kd.Dump, error) {
 		Simkern: sess.opt.Version, ScenarioFile: sess.s.File, Scenario: sess.s.Raw, Seed: sess.s.Seed(sess.opt),
 		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
 	}
+	if r.v != nil {
+		d.Verifier = r.v.Snapshot()
+	}
 	if r.bc != nil {
 		d.Analysis = r.analysis(r.bc)
 	}

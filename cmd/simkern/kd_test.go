@@ -696,3 +696,31 @@ func TestDumpsAreReproducible(t *testing.T) {
 		}
 	}
 }
+
+// A dump carries Driver Verifier's state: !verifier on the dump lists the
+// same leaked allocations as the run's own kd: step did.
+func TestDumpKeepsTheVerifier(t *testing.T) {
+	dir := t.TempDir()
+	path := writeExample(t, dir, "leak-at-unload")
+	dump := filepath.Join(dir, "leak.dmp")
+	code, out, _ := cli("run", path, "--dump", dump)
+	if code != 0 {
+		t.Fatalf("run: exit %d", code)
+	}
+	_, live, ok := strings.Cut(out, "0: kd> !verifier 3 leaky.sys\n")
+	if !ok {
+		t.Fatalf("the run has no !verifier step:\n%s", out)
+	}
+	live, _, _ = strings.Cut(live, "#")
+	code, got, stderr := cli("kd", dump, "-c", "!verifier 3 leaky.sys")
+	if code != 0 {
+		t.Fatalf("kd: exit %d: %s", code, stderr)
+	}
+	_, got, _ = strings.Cut(got, "0: kd> !verifier 3 leaky.sys\n")
+	if got != live {
+		t.Errorf("!verifier 3 on the dump:\n%s\nin the run:\n%s", got, live)
+	}
+	if !strings.Contains(got, "2 outstanding allocations") {
+		t.Errorf("the dump lost the leaked allocations:\n%s", got)
+	}
+}

@@ -1,0 +1,48 @@
+package verifier
+
+import "simkern/pool"
+
+// Snapshot is the verifier's state as a crash dump holds it, for
+// !verifier on the dump. The random generator and the systematic mode's
+// record of call sites are not kept: a dump is for looking at.
+type Snapshot struct {
+	Settings   Settings
+	Stats      Stats
+	Injections []Injection
+	Drivers    []DriverSnapshot // in name order
+}
+
+// DriverSnapshot is one driver's record.
+type DriverSnapshot struct {
+	Name                      string
+	Unloaded                  bool
+	Allocations               []Allocation // in address order
+	NonPagedBytes, PagedBytes uint64
+}
+
+// Snapshot copies the verifier's state.
+func (v *Verifier) Snapshot() *Snapshot {
+	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, Injections: append([]Injection(nil), v.Injections...)}
+	for _, d := range v.Drivers() {
+		s.Drivers = append(s.Drivers, DriverSnapshot{Name: d.Name, Unloaded: d.Unloaded, Allocations: d.Allocations(),
+			NonPagedBytes: d.NonPagedBytes, PagedBytes: d.PagedBytes})
+	}
+	return s
+}
+
+// Restore rebuilds a verifier on p (a pool restored from the same dump).
+func Restore(p *pool.Pool, s *Snapshot) *Verifier {
+	v := New(p, s.Settings, 0)
+	v.Stats = s.Stats
+	v.Injections = append([]Injection(nil), s.Injections...)
+	for _, ds := range s.Drivers {
+		d := v.driver(ds.Name)
+		d.Unloaded, d.NonPagedBytes, d.PagedBytes = ds.Unloaded, ds.NonPagedBytes, ds.PagedBytes
+		for _, a := range ds.Allocations {
+			d.Outstanding[a.VA] = a
+			v.live[a.VA] = a
+			v.owner[a.VA] = ds.Name
+		}
+	}
+	return v
+}
