@@ -24,6 +24,10 @@ type Options struct {
 	Version string
 	Out     io.Writer
 
+	// PagefilePath is the host file the pagefile lives in; "" is a
+	// temporary file removed when the run ends.
+	PagefilePath string
+
 	// Command is how the header's reproduce line names the scenario;
 	// "" means "simkern run FILE". The built-in tour sets "simkern run".
 	Command string
@@ -110,7 +114,8 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 		return nil, err
 	}
 	machineRand := rand.New(rand.NewPCG(seed, 0x73696d6b65726e)) // "simkern"
-	m, err := mm.New(mm.Config{RAMBytes: s.Machine.RAM, PagefileBytes: s.Machine.Pagefile, CPUs: cpus, Rand: machineRand})
+	m, err := mm.New(mm.Config{RAMBytes: s.Machine.RAM, PagefileBytes: s.Machine.Pagefile, PagefilePath: opt.PagefilePath,
+		CPUs: cpus, Rand: machineRand})
 	if err != nil {
 		return nil, err
 	}

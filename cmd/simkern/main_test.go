@@ -1007,3 +1007,22 @@ func TestCrashDumps(t *testing.T) {
 		}
 	})
 }
+
+// --pagefile keeps the simulated pagefile in the host file given: the
+// paged-out page's bytes are in it after the run.
+func TestPagefileFlagKeepsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"p.yaml": "name: p\nmachine: {ram: 4MiB, pagefile: 4MiB}\nsteps:\n" +
+		"  - alloc: {pool: PagedPool, size: 64, tag: Page, as: b}\n  - write: {at: b, data: \"kept on disk\"}\n  - page_out: b\n"})
+	pf := filepath.Join(dir, "pagefile.sys")
+	if code, _, stderr := cli("run", filepath.Join(dir, "p.yaml"), "--pagefile", pf, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatalf("the pagefile is gone: %v", err)
+	}
+	if len(b) != 4<<20 || !bytes.Contains(b, []byte("kept on disk")) {
+		t.Errorf("the pagefile holds %d bytes and the page's text %v", len(b), bytes.Contains(b, []byte("kept on disk")))
+	}
+}
