@@ -170,3 +170,41 @@ func (p *Pool) Totals() Totals {
 	t.Failures = p.Failures
 	return t
 }
+
+// IsBlockStart reports whether va is where a block's data starts: an
+// allocated block, or one freed but not yet merged into a neighbour or
+// handed out again (on a lookaside or free list, or a special pool page
+// waiting for reuse). The verifier uses it to tell a double free, which
+// the pool itself reports, from a free of an address no allocation ever
+// returned.
+func (p *Pool) IsBlockStart(va mm.VA) bool {
+	if _, ok := p.big.get(va); ok {
+		return true
+	}
+	if mm.RegionOf(va) == mm.RegionSpecialPool {
+		page := va.PageBase()
+		if a, ok := p.special.live[page]; ok && a.VA == va {
+			return true
+		}
+		a, ok := p.special.freed[page]
+		return ok && a.VA == va
+	}
+	pi := p.pageOf(va)
+	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.blocks.isStart(unitOf(va)-1)
+}
+
+// BlockType returns the pool type of the block at va: the type it was
+// allocated with for big and special pool allocations, its descriptor's
+// (NonPagedPool, NonPagedPoolNx or PagedPool) for a small block.
+func (p *Pool) BlockType(va mm.VA) (Type, bool) {
+	if b, ok := p.big.get(va); ok {
+		return b.Type, true
+	}
+	if a, ok := p.SpecialAt(va); ok {
+		return a.Type, true
+	}
+	if pi := p.pageOf(va); pi != nil && pi.kind == pageSmall {
+		return p.descs[pi.desc].Type, true
+	}
+	return 0, false
+}

@@ -75,10 +75,12 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 		if !ok {
 			continue
 		}
-		word := r.rng.IntN(mm.PageBytes / 8)
-		bit := uint8(r.rng.IntN(64))
+		word := r.faultRng.IntN(mm.PageBytes / 8)
+		var bit uint8
 		if f.Bit != nil {
 			bit = *f.Bit
+		} else {
+			bit = uint8(r.faultRng.IntN(64))
 		}
 		if err := r.m.FlipBit(frame, word, bit); err != nil {
 			continue
@@ -105,7 +107,7 @@ func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
 	if len(pages) == 0 {
 		return 0, false
 	}
-	return r.m.PTE(pages[r.rng.IntN(len(pages))]).Frame(), true
+	return r.m.PTE(pages[r.faultRng.IntN(len(pages))]).Frame(), true
 }
 
 // afterStep logs the pagefile errors the step's I/O ran into.

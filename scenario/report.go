@@ -135,8 +135,9 @@ func newReporter(r *runner, opt Options) *reporter {
 
 func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
 
-// injection records an injected fault; it is reported right after the
-// step it happened in (or before the step a bit flip precedes).
+// injection records an injected fault. It is reported right after the
+// report of the step it happened in; a bit flip, which happens before
+// its step runs, is reported after that step too.
 func (rep *reporter) injection(in injection) { rep.pending = append(rep.pending, in) }
 
 // flushInjections reports the injections recorded since the last step.

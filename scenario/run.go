@@ -75,6 +75,9 @@ type runner struct {
 	kd   *kd.Target
 	st   *sites
 	rng  *rand.Rand // the workload and schedule stream, from the seed
+	// faultRng draws what bit flips leave to chance, apart from rng, so
+	// adding a fault does not change the rest of the run.
+	faultRng *rand.Rand
 
 	sched *scheduler
 	v     *verifier.Verifier // nil: no verifier: section
@@ -126,9 +129,10 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 	}
 	r := &runner{
 		s: s, opt: opt, cpus: cpus, m: m, p: p,
-		st:    newSites(s),
-		rng:   rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
-		names: map[string]uint64{}, nullNames: map[string]int{},
+		st:       newSites(s),
+		rng:      rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
+		faultRng: rand.New(rand.NewPCG(seed, 0x6661756c7473)),     // "faults"
+		names:    map[string]uint64{}, nullNames: map[string]int{},
 	}
 	if s.Verifier != nil {
 		r.v = verifier.New(p, verifierSettings(s.Verifier), seed)

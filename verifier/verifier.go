@@ -298,16 +298,19 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 }
 
 // checkFree: a verified driver may free only what an allocation returned
-// (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12).
+// (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12). A
+// double free of a block still recognisable as one passes: the pool
+// reports it (0xC2/7, or 0xCC for special pool) as Windows would.
 func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
-	if v.p.Requested(va) == 0 {
+	if !v.p.IsBlockStart(va) {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")
 	}
-	t := pool.NonPagedPool
-	if a, ok := v.live[va]; ok {
-		t = a.Type
-	} else if mm.RegionOf(va) == mm.RegionPagedPool {
-		t = pool.PagedPool
+	t, ok := v.p.BlockType(va)
+	if a, tracked := v.live[va]; tracked {
+		t, ok = a.Type, true
+	}
+	if !ok {
+		return nil // a freed special pool page: the pool's own checks report it
 	}
 	irql := uint64(c.IRQL())
 	switch {

@@ -1,0 +1,835 @@
+package verifier
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"simkern/bugcheck"
+	"simkern/cpu"
+	"simkern/mm"
+	"simkern/pool"
+)
+
+// The drivers the tests act for, and the code addresses their calls come
+// from: driver images in the system PTE region, so a fault they cause at
+// DISPATCH_LEVEL is 0xD1, not the kernel's 0xA.
+const (
+	acme    = "acme.sys"  // verified unless a row says otherwise
+	other   = "other.sys" // never verified unless Drivers is "*"
+	acmePC  = 0xfffff880_01000010
+	otherPC = 0xfffff880_02000010
+	kernPC  = cpu.KernelImageBase + 0x400010
+	// nameAddr is what a test passes to Unload as the address of the
+	// driver's name; 0xC4/0x62 must hand it back as P2.
+	nameAddr = 0xfffff880_01000100
+	mib      = 1 << 20
+)
+
+// pcOf is the call site of a driver's calls.
+func pcOf(driver string) uint64 {
+	switch driver {
+	case acme:
+		return acmePC
+	case other:
+		return otherPC
+	}
+	return kernPC
+}
+
+var (
+	tagAcme = pool.TagOf("Acme")
+	tagFrob = pool.TagOf("Frob")
+)
+
+// spec describes a test machine and its verifier. The zero value is a
+// 16 MiB machine with a 16 MiB pagefile, one CPU, acme.sys verified and
+// nothing else turned on.
+type spec struct {
+	ramBytes   uint64 // 0: 16 MiB
+	noPagefile bool
+	settings   Settings // Drivers nil: [acme.sys]
+	seed       uint64
+}
+
+// rig is a machine, its pool, its first CPU and a verifier on the pool.
+type rig struct {
+	t testing.TB
+	m *mm.Machine
+	p *pool.Pool
+	c *cpu.CPU
+	v *Verifier
+}
+
+func newRig(t testing.TB, s spec) *rig {
+	t.Helper()
+	if s.ramBytes == 0 {
+		s.ramBytes = 16 * mib
+	}
+	pagefileBytes := uint64(16 * mib)
+	if s.noPagefile {
+		pagefileBytes = 0
+	}
+	if s.settings.Drivers == nil {
+		s.settings.Drivers = []string{acme}
+	}
+	cpus, err := cpu.NewSet(1, 1)
+	if err != nil {
+		t.Fatalf("cpu.NewSet: %v", err)
+	}
+	m, err := mm.New(mm.Config{
+		RAMBytes:      s.ramBytes,
+		PagefileBytes: pagefileBytes,
+		PagefilePath:  filepath.Join(t.TempDir(), "pagefile.sys"),
+		CPUs:          cpus,
+		Rand:          rand.New(rand.NewPCG(s.seed, 7)),
+	})
+	if err != nil {
+		t.Fatalf("mm.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	p, err := pool.New(m, pool.Config{})
+	if err != nil {
+		t.Fatalf("pool.New: %v", err)
+	}
+	c := cpus.CPUs[0]
+	c.PC = acmePC
+	return &rig{t: t, m: m, p: p, c: c, v: New(p, s.settings, s.seed)}
+}
+
+// alloc allocates for driver from its call site and fails the test on a
+// bugcheck, an injected failure or NULL.
+func (r *rig) alloc(driver string, t pool.Type, n uint64, tag pool.Tag) mm.VA {
+	r.t.Helper()
+	r.c.PC = pcOf(driver)
+	va, inj, err := r.v.Allocate(r.c, driver, t, n, tag)
+	if err != nil || inj != nil || va == 0 {
+		r.t.Fatalf("Allocate(%s, %v, %d, %v) = %v, injection %+v, %v; want an address", driver, t, n, tag, va, inj, err)
+	}
+	return va
+}
+
+// free frees for driver and fails the test on a bugcheck.
+func (r *rig) free(driver string, va mm.VA) {
+	r.t.Helper()
+	r.c.PC = pcOf(driver)
+	if err := r.v.Free(r.c, driver, va, 0, false); err != nil {
+		r.t.Fatalf("Free(%s, %v): %v", driver, va, err)
+	}
+}
+
+// raise takes the CPU to level, as KeRaiseIrql would.
+func (r *rig) raise(level cpu.IRQL) {
+	r.t.Helper()
+	if _, err := r.c.Raise(level); err != nil {
+		r.t.Fatalf("Raise(%v): %v", level, err)
+	}
+}
+
+// wantBugcheck fails the test unless err is the bugcheck want, comparing
+// the code and all four parameters.
+func wantBugcheck(t testing.TB, err error, want *bugcheck.Error) {
+	t.Helper()
+	var got *bugcheck.Error
+	if !errors.As(err, &got) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+	if got.Code != want.Code || got.P != want.P {
+		t.Fatalf("got %v (at %s), want %v", got, got.Site, want)
+	}
+}
+
+// TestBugchecks: each bad call a verified driver can make, and the
+// verifier's 0xC4 it amounts to, with all four parameters; an unverified
+// driver making the same call gets the pool's own 0xC2.
+func TestBugchecks(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings Settings // Drivers nil: [acme.sys]
+		// setup prepares the machine (allocations, IRQL) and returns the
+		// bad call and the bugcheck it must raise.
+		setup func(r *rig) (call func() error, want *bugcheck.Error)
+	}{
+		// Allocation rules: 0xC4 P1 0x00, 0x01, 0x02 (IRQL, type, bytes).
+		{
+			name: "a zero-byte allocation is 0xC4/0x00 with the IRQL, the type and the bytes",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, acme, pool.NonPagedPoolNx, 0, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x00, 2, uint64(pool.NonPagedPoolNx), 0)
+			},
+		},
+		{
+			name: "a paged allocation at DISPATCH_LEVEL is 0xC4/0x01",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, acme, pool.PagedPool, 100, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, 2, uint64(pool.PagedPool), 100)
+			},
+		},
+		{
+			name:     "a paged allocation at DISPATCH_LEVEL is 0xC4/0x01 with special pool on, not special pool's 0xC1/0x30",
+			settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, acme, pool.PagedPool, 100, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, 2, uint64(pool.PagedPool), 100)
+			},
+		},
+		{
+			name: "a nonpaged allocation at HIGH_LEVEL is 0xC4/0x02",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.HighLevel)
+				return allocCall(r, acme, pool.NonPagedPool, 64, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x02, 15, uint64(pool.NonPagedPool), 64)
+			},
+		},
+		{
+			name:     "every driver is verified with \"*\"",
+			settings: Settings{Drivers: []string{"*"}},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, other, pool.PagedPool, 24, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, 2, uint64(pool.PagedPool), 24)
+			},
+		},
+
+		// Free rules: 0xC4 P1 0x10 (nothing returned it), 0x11, 0x12.
+		{
+			name: "a free of an address inside a block is 0xC4/0x10 with P2..P4 0",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.NonPagedPool, 64, tagAcme)
+				return freeCall(r, acme, va+16), bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0)
+			},
+		},
+		{
+			name: "a free of NULL is 0xC4/0x10",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				return freeCall(r, acme, 0), bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0)
+			},
+		},
+		{
+			name: "a free of an address no allocation returned is 0xC4/0x10 even at DISPATCH_LEVEL",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.PagedPool, 64, tagAcme)
+				r.raise(cpu.DispatchLevel)
+				return freeCall(r, acme, va+0x100), bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0)
+			},
+		},
+		{
+			name: "a paged free at DISPATCH_LEVEL is 0xC4/0x11 with the IRQL, the type and the address",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.PagedPool, 200, tagAcme)
+				r.raise(cpu.DispatchLevel)
+				return freeCall(r, acme, va),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x11, 2, uint64(pool.PagedPool), uint64(va))
+			},
+		},
+		{
+			name: "a paged free at DISPATCH_LEVEL of another driver's block is 0xC4/0x11 (the type from the region)",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(other, pool.PagedPool, 200, tagAcme)
+				r.raise(cpu.DispatchLevel)
+				return freeCall(r, acme, va),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x11, 2, uint64(pool.PagedPool), uint64(va))
+			},
+		},
+		{
+			name:     "a special pool paged free at DISPATCH_LEVEL is 0xC4/0x11, not special pool's 0xC1/0x31",
+			settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.PagedPool, 200, tagAcme)
+				r.raise(cpu.DispatchLevel)
+				return freeCall(r, acme, va),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x11, 2, uint64(pool.PagedPool), uint64(va))
+			},
+		},
+		{
+			name: "a nonpaged free above DISPATCH_LEVEL is 0xC4/0x12",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.NonPagedPoolNx, 48, tagAcme)
+				r.raise(cpu.CmciLevel)
+				return freeCall(r, acme, va),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x12, 5, uint64(pool.NonPagedPoolNx), uint64(va))
+			},
+		},
+
+		// Pool tracking at unload: 0xC4/0x62.
+		{
+			name:     "an unload with two allocations outstanding is 0xC4/0x62 with the name address and the count",
+			settings: Settings{Drivers: []string{acme, other}, PoolTracking: true},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.alloc(acme, pool.NonPagedPool, 64, tagAcme)
+				b := r.alloc(acme, pool.PagedPool, 300, tagAcme)
+				r.alloc(acme, pool.NonPagedPool, 5000, tagAcme) // a big allocation counts as one
+				r.free(acme, b)
+				r.alloc(other, pool.NonPagedPool, 64, tagAcme) // another verified driver's
+				return func() error { return r.v.Unload(acme, nameAddr) },
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x62, nameAddr, 0, 2)
+			},
+		},
+
+		// Unverified drivers meet the pool's own checks.
+		{
+			name: "an unverified driver's paged allocation at DISPATCH_LEVEL is the pool's 0xC2/8",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, other, pool.PagedPool, 100, tagAcme),
+					bugcheck.New(bugcheck.BadPoolCaller, 8, 2, uint64(pool.PagedPool), 100)
+			},
+		},
+		{
+			name:     "the kernel is never verified, even with \"*\": 0xC2/8",
+			settings: Settings{Drivers: []string{"*"}},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.raise(cpu.DispatchLevel)
+				return allocCall(r, "", pool.PagedPool, 100, tagAcme),
+					bugcheck.New(bugcheck.BadPoolCaller, 8, 2, uint64(pool.PagedPool), 100)
+			},
+		},
+		{
+			name: "an unverified driver's zero-byte allocation is the pool's 0xC2/0",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				return allocCall(r, other, pool.PagedPool, 0, tagAcme),
+					bugcheck.New(bugcheck.BadPoolCaller, 0, 0, uint64(pool.PagedPool), uint64(tagAcme))
+			},
+		},
+		{
+			name: "an unverified driver's paged free at DISPATCH_LEVEL is the pool's 0xC2/9",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.PagedPool, 100, tagAcme)
+				r.raise(cpu.DispatchLevel)
+				return freeCall(r, other, va), bugcheck.New(bugcheck.BadPoolCaller, 9, 2, uint64(pool.PagedPool), uint64(va))
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: tc.settings})
+			call, want := tc.setup(r)
+			err := call()
+			wantBugcheck(t, err, want)
+			if h := r.m.Halted(); h == nil || h.Code != want.Code || h.P != want.P {
+				t.Errorf("machine halted with %v, want %v", h, want)
+			}
+		})
+	}
+}
+
+// allocCall is the Allocate call of a bugcheck row, from driver's call site.
+func allocCall(r *rig, driver string, t pool.Type, n uint64, tag pool.Tag) func() error {
+	return func() error {
+		r.c.PC = pcOf(driver)
+		va, inj, err := r.v.Allocate(r.c, driver, t, n, tag)
+		if err == nil {
+			return fmt.Errorf("Allocate returned %v, injection %+v and no bugcheck", va, inj)
+		}
+		return err
+	}
+}
+
+// freeCall is the Free call of a bugcheck row.
+func freeCall(r *rig, driver string, va mm.VA) func() error {
+	return func() error {
+		r.c.PC = pcOf(driver)
+		return r.v.Free(r.c, driver, va, 0, false)
+	}
+}
+
+// driverNamed returns the verifier's record of name.
+func driverNamed(t *testing.T, v *Verifier, name string) *Driver {
+	t.Helper()
+	for _, d := range v.Drivers() {
+		if d.Name == name {
+			return d
+		}
+	}
+	t.Fatalf("the verifier has no record of %s", name)
+	return nil
+}
+
+// TestPoolTrackingRecordsOutstandingAllocations: each verified driver's
+// live allocations, in address order, with what was asked for, whoever
+// frees them.
+func TestPoolTrackingRecordsOutstandingAllocations(t *testing.T) {
+	r := newRig(t, spec{settings: Settings{Drivers: []string{acme, other}, PoolTracking: true}})
+	var want []Allocation
+	add := func(driver string, typ pool.Type, n uint64) mm.VA {
+		va := r.alloc(driver, typ, n, tagAcme)
+		if driver == acme {
+			want = append(want, Allocation{VA: va, Bytes: n, Tag: tagAcme, Type: typ, Caller: pcOf(driver)})
+		}
+		return va
+	}
+	drop := func(va mm.VA) {
+		want = slices.DeleteFunc(want, func(a Allocation) bool { return a.VA == va })
+	}
+
+	a := add(acme, pool.NonPagedPool, 64)
+	b := add(acme, pool.PagedPool, 300)
+	c := add(acme, pool.NonPagedPool, 32)
+	d := add(acme, pool.NonPagedPool, 100)
+	mine := add(other, pool.NonPagedPool, 64)
+	r.free(acme, b)  // by itself
+	r.free(other, c) // by a verified driver that did not allocate it
+	r.c.PC = kernPC  // by the kernel, which is never verified
+	if err := r.v.Free(r.c, "", d, tagAcme, true); err != nil {
+		t.Fatalf("the kernel's free of %v: %v", d, err)
+	}
+	drop(b)
+	drop(c)
+	drop(d)
+	e := add(acme, pool.NonPagedPool, 32) // likely c's block again, from the lookaside list
+
+	got := driverNamed(t, r.v, acme).Allocations()
+	byVA := func(x, y Allocation) int { return cmp.Compare(x.VA, y.VA) }
+	slices.SortFunc(want, byVA)
+	if !slices.Equal(got, want) {
+		t.Errorf("acme.sys Allocations() =\n  %+v\nwant (address order)\n  %+v", got, want)
+	}
+	if !slices.IsSortedFunc(got, byVA) {
+		t.Errorf("Allocations() not in address order: %+v", got)
+	}
+	if n := len(driverNamed(t, r.v, acme).Outstanding); n != 2 {
+		t.Errorf("acme.sys has %d outstanding allocations, want 2 (a and e)", n)
+	}
+	if o := driverNamed(t, r.v, other).Allocations(); len(o) != 1 || o[0].VA != mine {
+		t.Errorf("other.sys Allocations() = %+v, want only %v", o, mine)
+	}
+	if ad := driverNamed(t, r.v, acme); ad.NonPagedBytes != 64+32 || ad.PagedBytes != 0 {
+		t.Errorf("acme.sys holds %d nonpaged and %d paged bytes, want 96 and 0", ad.NonPagedBytes, ad.PagedBytes)
+	}
+	s := r.v.Stats
+	if s.CurrentNPAllocs != 3 || s.CurrentNPBytes != 64+32+64 || s.PeakNPAllocs != 4 || s.CurrentPagedAllocs != 0 || s.PeakPagedBytes != 300 {
+		t.Errorf("stats %+v: want 3 nonpaged allocations (160 bytes) now, a peak of 4, no paged now and a paged peak of 300 bytes", s)
+	}
+
+	// Freed by someone else, e still counts against acme.sys until freed.
+	r.free(other, e)
+	r.free(other, a)
+	if err := r.v.Unload(acme, nameAddr); err != nil {
+		t.Fatalf("unload with everything freed by another driver: %v", err)
+	}
+	if !driverNamed(t, r.v, acme).Unloaded {
+		t.Error("acme.sys not marked unloaded")
+	}
+}
+
+// TestUnloadWithoutBugcheck: unloads that must not halt the machine.
+func TestUnloadWithoutBugcheck(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings Settings
+		driver   string // allocates two blocks and unloads
+		freeAll  bool
+	}{
+		{"a driver that freed everything unloads", Settings{Drivers: []string{acme}, PoolTracking: true}, acme, true},
+		{"without pool tracking leaks are not checked", Settings{Drivers: []string{acme}}, acme, false},
+		{"an unverified driver's leaks are not checked", Settings{Drivers: []string{acme}, PoolTracking: true}, other, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: tc.settings})
+			x := r.alloc(tc.driver, pool.NonPagedPool, 64, tagAcme)
+			y := r.alloc(tc.driver, pool.PagedPool, 64, tagAcme)
+			if tc.freeAll {
+				r.free(tc.driver, x)
+				r.free(tc.driver, y)
+			}
+			if err := r.v.Unload(tc.driver, nameAddr); err != nil {
+				t.Fatalf("Unload: %v", err)
+			}
+			if h := r.m.Halted(); h != nil {
+				t.Fatalf("machine halted: %v", h)
+			}
+			d := driverNamed(t, r.v, tc.driver)
+			if !d.Unloaded {
+				t.Error("not marked unloaded")
+			}
+			if !tc.settings.PoolTracking && len(d.Outstanding) != 0 {
+				t.Errorf("without pool tracking %d allocations recorded, want none", len(d.Outstanding))
+			}
+		})
+	}
+}
+
+// lowResources runs n allocations by acme.sys (sizes, tags and call
+// sites varying with i) through a fresh verifier seeded with seed, and
+// returns the injections and which allocations were failed.
+func lowResources(t *testing.T, r *rig, lr LowResources, seed uint64, n int) ([]Injection, []int) {
+	t.Helper()
+	v := New(r.p, Settings{Drivers: []string{acme}, LowResources: &lr}, seed)
+	var failed []int
+	for i := range n {
+		r.c.PC = acmePC + uint64(i%7)*0x10
+		size := uint64(16 + i%5*40)
+		va, inj, err := v.Allocate(r.c, acme, pool.NonPagedPool, size, tagAcme)
+		switch {
+		case err != nil:
+			t.Fatalf("seed %d allocation %d: %v", seed, i, err)
+		case inj != nil:
+			if va != 0 {
+				t.Fatalf("seed %d allocation %d: injection %+v returned %v, want NULL", seed, i, *inj, va)
+			}
+			if inj.Number != len(failed)+1 || inj.Why != "probability" || inj.Bytes != size || inj.Caller != r.c.PC || inj.Driver != acme {
+				t.Fatalf("seed %d allocation %d: injection %+v, want number %d, probability, %d bytes from %#x", seed, i, *inj, len(failed)+1, size, r.c.PC)
+			}
+			failed = append(failed, i)
+		case va == 0:
+			t.Fatalf("seed %d allocation %d: NULL without an injection on a machine with room", seed, i)
+		default:
+			if err := v.Free(r.c, acme, va, 0, false); err != nil {
+				t.Fatalf("seed %d free %d: %v", seed, i, err)
+			}
+		}
+	}
+	if v.Stats.FailedDeliberately != uint64(len(failed)) || v.Stats.AllocationsFailed != uint64(len(failed)) || len(v.Injections) != len(failed) {
+		t.Fatalf("seed %d: stats %+v, %d injections recorded, want %d failed deliberately", seed, v.Stats, len(v.Injections), len(failed))
+	}
+	return v.Injections, failed
+}
+
+// TestLowResourcesProbabilityIsWithinBounds: over 200 seeds of 100
+// allocations at p = 0.06, the failure rate is close to 6%. With 20,000
+// trials the standard deviation is 0.0017, so 0.045..0.075 is about nine
+// of them either way: only a wrong probability fails this.
+func TestLowResourcesProbabilityIsWithinBounds(t *testing.T) {
+	const seeds, perSeed, p = 200, 100, 0.06
+	r := newRig(t, spec{})
+	failed := 0
+	counts := map[int]bool{}
+	for seed := uint64(1); seed <= seeds; seed++ {
+		_, f := lowResources(t, r, LowResources{Probability: p}, seed, perSeed)
+		failed += len(f)
+		counts[len(f)] = true
+	}
+	rate := float64(failed) / (seeds * perSeed)
+	if rate < 0.045 || rate > 0.075 {
+		t.Errorf("%d of %d allocations failed: rate %.4f, want 0.045..0.075 around %v", failed, seeds*perSeed, rate, p)
+	}
+	if len(counts) < 4 {
+		t.Errorf("only %d distinct failure counts over %d seeds: the seed does not seem to matter", len(counts), seeds)
+	}
+}
+
+// TestLowResourcesIsReproducedBySeed: the same seed fails the same
+// allocations with the same injections, whatever the pool holds; another
+// seed fails others.
+func TestLowResourcesIsReproducedBySeed(t *testing.T) {
+	lr := LowResources{Probability: 0.2}
+	fresh := newRig(t, spec{})
+	injA, failedA := lowResources(t, fresh, lr, 42, 200)
+
+	busy := newRig(t, spec{seed: 99}) // another machine seed, a pool with blocks in it
+	for range 50 {
+		busy.alloc(other, pool.PagedPool, 100, tagFrob)
+	}
+	injB, failedB := lowResources(t, busy, lr, 42, 200)
+	if !slices.Equal(failedA, failedB) || !slices.Equal(injA, injB) {
+		t.Errorf("seed 42 failed allocations %v, then %v", failedA, failedB)
+	}
+	if len(failedA) == 0 {
+		t.Fatal("seed 42 failed nothing at p = 0.2")
+	}
+	_, failedC := lowResources(t, fresh, lr, 43, 200)
+	if slices.Equal(failedA, failedC) {
+		t.Errorf("seeds 42 and 43 both failed %v", failedA)
+	}
+}
+
+// TestLowResourcesSelection: which allocations low resources simulation
+// may fail (after, tags, systematic), at probability 1 where it applies.
+func TestLowResourcesSelection(t *testing.T) {
+	type call struct {
+		driver string
+		pc     uint64
+		tag    pool.Tag
+		fail   string // "": succeeds; else the injection's Why
+	}
+	frobProtected := tagFrob | pool.ProtectedTag
+	sys := func(pc uint64) call { return call{acme, pc, tagAcme, "systematic"} }
+	ok := func(pc uint64) call { return call{acme, pc, tagAcme, ""} }
+	for _, tc := range []struct {
+		name  string
+		lr    LowResources
+		calls []call
+	}{
+		{
+			name: "after lets the first 3 allocations of verified drivers through",
+			lr:   LowResources{Probability: 1, After: 3},
+			calls: []call{
+				{acme, acmePC, tagAcme, ""}, {other, otherPC, tagAcme, ""}, {acme, acmePC, tagAcme, ""},
+				{other, otherPC, tagAcme, ""}, {acme, acmePC, tagAcme, ""},
+				{acme, acmePC, tagAcme, "probability"}, {other, otherPC, tagAcme, ""}, {acme, acmePC, tagAcme, "probability"},
+			},
+		},
+		{
+			name: "tags fail only allocations with those tags, protected or not",
+			lr:   LowResources{Probability: 1, Tags: []pool.Tag{tagFrob, pool.TagOf("Bar")}},
+			calls: []call{
+				{acme, acmePC, tagAcme, ""}, {acme, acmePC, tagFrob, "probability"}, {acme, acmePC, pool.TagOf("Frog"), ""},
+				{acme, acmePC, frobProtected, "probability"}, {acme, acmePC, pool.TagOf("Bar"), "probability"},
+			},
+		},
+		{
+			name: "systematic fails each call site the first time only, ignoring the probability",
+			lr:   LowResources{Probability: 0.5, Systematic: true},
+			calls: []call{
+				sys(acmePC), sys(acmePC + 0x10), ok(acmePC), sys(acmePC + 0x20), ok(acmePC + 0x10),
+				ok(acmePC), ok(acmePC + 0x20), ok(acmePC + 0x10), ok(acmePC), ok(acmePC),
+				ok(acmePC), ok(acmePC + 0x20), ok(acmePC + 0x20), ok(acmePC + 0x10), sys(acmePC + 0x30),
+				ok(acmePC + 0x30), ok(acmePC + 0x30), ok(acmePC + 0x10), ok(acmePC), ok(acmePC + 0x20),
+			},
+		},
+		{
+			name: "systematic with tags marks a site only when its tag is eligible",
+			lr:   LowResources{Systematic: true, Tags: []pool.Tag{tagFrob}},
+			calls: []call{
+				{acme, acmePC, tagAcme, ""}, {acme, acmePC, tagFrob, "systematic"}, {acme, acmePC, tagFrob, ""},
+			},
+		},
+		{
+			name: "systematic after 2 fails each site at its first call once the first 2 calls have passed",
+			lr:   LowResources{Systematic: true, After: 2},
+			calls: []call{
+				ok(acmePC), ok(acmePC + 0x10), sys(acmePC), sys(acmePC + 0x10), ok(acmePC), ok(acmePC + 0x10),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: Settings{Drivers: []string{acme}, LowResources: &tc.lr}})
+			var wantInj []Injection
+			for i, c := range tc.calls {
+				r.c.PC = c.pc
+				va, inj, err := r.v.Allocate(r.c, c.driver, pool.NonPagedPool, 64, c.tag)
+				if err != nil {
+					t.Fatalf("call %d: %v", i, err)
+				}
+				if c.fail == "" {
+					if inj != nil || va == 0 {
+						t.Fatalf("call %d (%s at %#x, %v): got %v, injection %+v; want an address", i, c.driver, c.pc, c.tag, va, inj)
+					}
+					continue
+				}
+				want := Injection{Number: len(wantInj) + 1, Driver: c.driver, Caller: c.pc, Type: pool.NonPagedPool, Bytes: 64, Tag: c.tag, Why: c.fail}
+				wantInj = append(wantInj, want)
+				if inj == nil || va != 0 || *inj != want {
+					t.Fatalf("call %d (%s at %#x, %v): got %v, injection %+v; want NULL from injection %+v", i, c.driver, c.pc, c.tag, va, inj, want)
+				}
+			}
+			if !slices.Equal(r.v.Injections, wantInj) {
+				t.Errorf("Injections = %+v, want %+v", r.v.Injections, wantInj)
+			}
+			if r.v.Stats.FailedDeliberately != uint64(len(wantInj)) {
+				t.Errorf("FailedDeliberately = %d, want %d", r.v.Stats.FailedDeliberately, len(wantInj))
+			}
+		})
+	}
+}
+
+// TestSpecialPoolPlacement: a verified driver's eligible allocation gets
+// a special pool page, against its end with the guard after (overrun) or
+// at its start with the guard before (underrun).
+func TestSpecialPoolPlacement(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mode    pool.SpecialMode
+		driver  string
+		bytes   uint64
+		special bool
+		offset  uint64 // of the data in its page
+		guard   int64  // the guard page, in pages from the data page
+	}{
+		{"overrun puts 100 bytes against the end of the page, 16-byte aligned", pool.SpecialOverrun, acme, 100, true, 4096 - 112, +1},
+		{"overrun puts 4080 bytes after the header", pool.SpecialOverrun, acme, 4080, true, 16, +1},
+		{"underrun puts 100 bytes at the start of the page", pool.SpecialUnderrun, acme, 100, true, 0, -1},
+		{"a request of more than 4080 bytes is not eligible", pool.SpecialOverrun, acme, 4081, false, 0, 0},
+		{"an unverified driver gets the normal pool", pool.SpecialOverrun, other, 100, false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: Settings{Drivers: []string{acme}, SpecialPool: tc.mode, PoolTracking: true}})
+			va := r.alloc(tc.driver, pool.NonPagedPool, tc.bytes, tagAcme)
+			isSpecial := mm.RegionOf(va) == mm.RegionSpecialPool
+			if isSpecial != tc.special {
+				t.Fatalf("allocation at %v (%v): special %v, want %v", va, mm.RegionOf(va), isSpecial, tc.special)
+			}
+			s := r.v.Stats
+			if tc.driver == acme {
+				wantSP := uint64(0)
+				if tc.special {
+					wantSP = 1
+				}
+				if s.SucceededSpecialPool != wantSP || s.SpecialPoolFallbacks != 0 || s.AllocationsSucceeded != 1 {
+					t.Errorf("stats %+v, want %d special pool allocation(s), no fallback", s, wantSP)
+				}
+				if a := driverNamed(t, r.v, acme).Allocations(); len(a) != 1 || a[0].Special != tc.special {
+					t.Errorf("tracked %+v, want one allocation with Special %v", a, tc.special)
+				}
+			}
+			if !tc.special {
+				return
+			}
+			if off := uint64(va.PageOffset()); off != tc.offset {
+				t.Errorf("data at page offset %#x, want %#x", off, tc.offset)
+			}
+			a, ok := r.p.SpecialAt(va)
+			if !ok || a.VA != va || a.Mode != tc.mode || a.Bytes != tc.bytes {
+				t.Fatalf("SpecialAt(%v) = %+v, %v", va, a, ok)
+			}
+			if want := va.PageBase() + mm.VA(tc.guard*mm.PageBytes); a.Guard != want {
+				t.Errorf("guard page %v, want %v", a.Guard, want)
+			}
+			r.free(acme, va)
+			if n := len(driverNamed(t, r.v, acme).Outstanding); n != 0 || r.p.SpecialStats().Frees != 1 {
+				t.Errorf("after the free: %d tracked, special pool stats %+v", n, r.p.SpecialStats())
+			}
+		})
+	}
+}
+
+// TestSpecialPoolFallsBackWhenExhausted: on a 2 MiB machine special pool
+// serves allocations until fewer than 256 pages are available, then every
+// eligible request falls back to the normal pool, and is counted.
+func TestSpecialPoolFallsBackWhenExhausted(t *testing.T) {
+	const n = 400
+	r := newRig(t, spec{ramBytes: 2 * mib, noPagefile: true, settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun}})
+	special, firstFallback := 0, -1
+	for i := range n {
+		avail := r.m.Stats().Available()
+		va := r.alloc(acme, pool.NonPagedPool, 64, tagAcme)
+		switch mm.RegionOf(va) {
+		case mm.RegionSpecialPool:
+			if firstFallback >= 0 {
+				t.Fatalf("allocation %d got special pool after allocation %d fell back", i, firstFallback)
+			}
+			special++
+		case mm.RegionNonPagedPool:
+			if firstFallback < 0 {
+				firstFallback = i
+				if avail >= 256 {
+					t.Errorf("allocation %d fell back with %d pages available, want fewer than 256", i, avail)
+				}
+			}
+		default:
+			t.Fatalf("allocation %d at %v in %v", i, va, mm.RegionOf(va))
+		}
+	}
+	if special == 0 || firstFallback < 0 {
+		t.Fatalf("%d special pool allocations, first fallback %d: want some of each", special, firstFallback)
+	}
+	s := r.v.Stats
+	if s.SucceededSpecialPool != uint64(special) || s.SpecialPoolFallbacks != uint64(n-special) || s.AllocationsSucceeded != n {
+		t.Errorf("stats %+v, want %d in special pool and %d fallbacks of %d", s, special, n-special, n)
+	}
+	if f := r.p.SpecialStats().Fallbacks; f != s.SpecialPoolFallbacks {
+		t.Errorf("pool counts %d fallbacks, the verifier %d", f, s.SpecialPoolFallbacks)
+	}
+}
+
+// TestForceIrqlChecking: a verified driver reads a resident paged page at
+// DISPATCH_LEVEL. The page is in memory, so the read works; with IRQL
+// checking the raise trims it first, so the read is 0xD1.
+func TestForceIrqlChecking(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		checking bool
+		driver   string
+		to       cpu.IRQL
+		// outcome
+		raises, trims uint64
+		want          func(va mm.VA) *bugcheck.Error // nil: the read works
+	}{
+		{
+			name: "without irql_checking the resident page reads fine", driver: acme, to: cpu.DispatchLevel, raises: 1,
+		},
+		{
+			name: "with irql_checking the raise trims it and the read is 0xD1", checking: true, driver: acme, to: cpu.DispatchLevel,
+			raises: 1, trims: 1,
+			want: func(va mm.VA) *bugcheck.Error {
+				return bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), 2, 0, acmePC)
+			},
+		},
+		{
+			name: "a raise to APC_LEVEL trims nothing", checking: true, driver: acme, to: cpu.ApcLevel, raises: 1,
+		},
+		{
+			name: "an unverified driver's raise trims nothing", checking: true, driver: other, to: cpu.DispatchLevel,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: Settings{Drivers: []string{acme}, IRQLChecking: tc.checking}})
+			va := r.alloc(tc.driver, pool.PagedPool, 64, tagAcme)
+			if err := r.m.Write(r.c, va, []byte("config")); err != nil {
+				t.Fatal(err)
+			}
+			r.raise(tc.to)
+			r.v.RaisedIrql(r.c, tc.driver)
+			if s := r.v.Stats; s.RaiseIrqls != tc.raises || s.Trims != tc.trims {
+				t.Errorf("RaiseIrqls %d, Trims %d; want %d, %d", s.RaiseIrqls, s.Trims, tc.raises, tc.trims)
+			}
+			if valid := r.m.PTE(va).Valid(); valid != (tc.trims == 0) {
+				t.Errorf("after the raise the page's PTE valid = %v, want %v", valid, tc.trims == 0)
+			}
+			buf := make([]byte, 6)
+			r.c.PC = pcOf(tc.driver)
+			err := r.m.Read(r.c, va, buf)
+			if tc.want != nil {
+				wantBugcheck(t, err, tc.want(va))
+				return
+			}
+			if err != nil || string(buf) != "config" {
+				t.Fatalf("read %q, %v; want \"config\"", buf, err)
+			}
+		})
+	}
+}
+
+// A verified driver that frees the same block twice gets the double free
+// the pool reports (0xC2/7 for a small block, 0xCC for special pool: the
+// free reads the freed page's header), not 0xC4/0x10: the address was an
+// allocation's.
+func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings Settings
+		want     func(va mm.VA, h uint64) *bugcheck.Error
+	}{
+		{
+			name:     "a small block: the pool's 0xC2/7",
+			settings: Settings{Drivers: []string{acme}, PoolTracking: true},
+			want: func(va mm.VA, h uint64) *bugcheck.Error {
+				return bugcheck.New(bugcheck.BadPoolCaller, 7, 0, h, uint64(va))
+			},
+		},
+		{
+			name:     "special pool: 0xCC from the pool's free reading the freed page",
+			settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun},
+			want: func(va mm.VA, _ uint64) *bugcheck.Error {
+				return bugcheck.New(bugcheck.PageFaultInFreedSpecialPool, uint64(va.PageBase()), 0, pool.PCExFreePoolWithTag, 0)
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: tc.settings})
+			va := r.alloc(acme, pool.NonPagedPool, 64, tagAcme)
+			r.free(acme, va)
+			var h uint64
+			if mm.RegionOf(va) != mm.RegionSpecialPool {
+				w, ok := r.m.PeekU64(va - pool.HeaderBytes)
+				if !ok {
+					t.Fatal("the freed block's header cannot be read")
+				}
+				h = uint64(uint32(w))
+			}
+			r.c.PC = acmePC
+			err := r.v.Free(r.c, acme, va, 0, false)
+			wantBugcheck(t, err, tc.want(va, h))
+		})
+	}
+}
