@@ -119,38 +119,34 @@ func (p *Pool) haltSlow(err error) error {
 
 // Owner returns the code address that allocated the block at va, or 0.
 func (p *Pool) Owner(va mm.VA) uint64 {
-	if isSpecial(va) {
-		if a, ok := p.special.live[va.PageBase()]; ok && a.VA == va {
-			return a.Owner
-		}
-		return 0
-	}
-	if b, ok := p.big.get(va); ok {
-		return b.Owner
-	}
-	pi := p.pageOf(va)
-	if pi == nil || pi.kind != pageSmall || va.PageOffset() < HeaderBytes {
-		return 0
-	}
-	return pi.blocks.owner[unitOf(va)-1]
+	_, owner := p.allocationAt(va)
+	return owner
 }
 
 // Requested returns the bytes asked for by the allocation at va, or 0.
 func (p *Pool) Requested(va mm.VA) uint64 {
+	n, _ := p.allocationAt(va)
+	return n
+}
+
+// allocationAt returns the bytes requested and the allocator's code
+// address of the allocation whose data starts at va, or zeros.
+func (p *Pool) allocationAt(va mm.VA) (requested, owner uint64) {
 	if isSpecial(va) {
 		if a, ok := p.special.live[va.PageBase()]; ok && a.VA == va {
-			return a.Bytes
+			return a.Bytes, a.Owner
 		}
-		return 0
+		return 0, 0
 	}
 	if b, ok := p.big.get(va); ok {
-		return b.Bytes
+		return b.Bytes, b.Owner
 	}
 	pi := p.pageOf(va)
 	if pi == nil || pi.kind != pageSmall || va.PageOffset() < HeaderBytes {
-		return 0
+		return 0, 0
 	}
-	return uint64(pi.blocks.requested[unitOf(va)-1])
+	k := unitOf(va) - 1
+	return uint64(pi.blocks.requested[k]), pi.blocks.owner[k]
 }
 
 // unitOf returns the unit index of va within its page.

@@ -20,7 +20,7 @@ import (
 // added. Numbers that are addresses or bugcheck values are hex strings
 // ("0xfffffa8000001010"), since JSON numbers cannot hold every u64.
 type Event struct {
-	Event string `json:"event"` // start, step, bugcheck, summary, end
+	Event string `json:"event"` // start, step, injection, bugcheck, summary, end
 
 	// start
 	Simkern     string   `json:"simkern,omitempty"`
