@@ -8,18 +8,14 @@ package simkern_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"simkern/examples"
+	"simkern/internal/golden"
 	"simkern/scenario"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // runExample runs an embedded example as `simkern run` would.
 func runExample(t *testing.T, name string, jsonOut bool) (string, *scenario.Outcome) {
@@ -40,45 +36,6 @@ func runExample(t *testing.T, name string, jsonOut bool) (string, *scenario.Outc
 	return out.String(), o
 }
 
-func golden(t *testing.T, file, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", file)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the run's output (go test -update rewrites it):\n%s", path, firstDiff(string(want), got))
-	}
-}
-
-// firstDiff shows the first line where two outputs part.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var a, b string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			b = g[i]
-		}
-		if a != b {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + a + "\n  got:  " + b
-		}
-	}
-	return "(same lines, different bytes)"
-}
-
 func TestExamplesMatchGoldenOutput(t *testing.T) {
 	names := examples.Names()
 	if len(names) < 12 {
@@ -90,7 +47,7 @@ func TestExamplesMatchGoldenOutput(t *testing.T) {
 			if o.Exit != scenario.ExitOK {
 				t.Errorf("%s exits %d, want 0 (its expect: should hold):\n%s", name, o.Exit, text)
 			}
-			golden(t, name+".txt", text)
+			golden.Check(t, filepath.Join("testdata", name+".txt"), text)
 
 			js, _ := runExample(t, name, true)
 			for i, line := range strings.Split(strings.TrimSuffix(js, "\n"), "\n") {
@@ -102,7 +59,7 @@ func TestExamplesMatchGoldenOutput(t *testing.T) {
 					t.Fatalf("JSON line %d has no event field: %s", i+1, line)
 				}
 			}
-			golden(t, name+".jsonl", js)
+			golden.Check(t, filepath.Join("testdata", name+".jsonl"), js)
 		})
 	}
 }
@@ -112,7 +69,7 @@ func TestRunsAreDeterministic(t *testing.T) {
 		a, _ := runExample(t, name, true)
 		b, _ := runExample(t, name, true)
 		if a != b {
-			t.Errorf("%s: two runs with the same seed differ:\n%s", name, firstDiff(a, b))
+			t.Errorf("%s: two runs with the same seed differ:\n%s", name, golden.FirstDiff(a, b))
 		}
 	}
 }

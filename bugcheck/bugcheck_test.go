@@ -2,17 +2,15 @@ package bugcheck
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"simkern/internal/golden"
+)
 
 func TestErrorLine(t *testing.T) {
 	tests := []struct {
@@ -240,27 +238,7 @@ func TestAnalysisGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.err.Analysis(tt.details...)
-			path := filepath.Join("testdata", tt.file)
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(goldenHeader+got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			raw, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			want := string(raw)
-			for strings.HasPrefix(want, "#") {
-				_, want, _ = strings.Cut(want, "\n")
-			}
-			if got != want {
-				t.Errorf("%s differs from Analysis (run with -update and review the diff)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", tt.file), goldenHeader+got)
 		})
 	}
 }

@@ -1,18 +1,15 @@
 package kd
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"simkern/cpu"
+	"simkern/internal/golden"
 	"simkern/mm"
 	"simkern/pool"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // machine builds a small two-CPU machine with a few known blocks: the
 // fixture every command's golden output is taken from.
@@ -70,24 +67,6 @@ func (f *fixture) run(t *testing.T, line string) string {
 	return b.String()
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
-}
-
 // TestCommandsMatchGoldenOutput runs every command on the fixture. The
 // golden file starts with a comment naming its format: each command's
 // prompt line, then its output.
@@ -107,7 +86,7 @@ func TestCommandsMatchGoldenOutput(t *testing.T) {
 		b.WriteString("0: kd> " + cmd + "\n")
 		b.WriteString(f.run(t, cmd))
 	}
-	golden(t, "commands.txt", b.String())
+	golden.Check(t, filepath.Join("testdata", "commands.txt"), b.String())
 }
 
 // Commands only look: running them all leaves the machine as it was.

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"simkern/internal/golden"
 	"simkern/scenario"
 )
 
@@ -186,7 +187,7 @@ func TestCampaignTableCountsEverySeed(t *testing.T) {
 
 	for _, p := range []string{"1", "3", "16"} {
 		if _, again, _ := cli("campaign", path, "--seeds", "1-30", "--parallel", p); again != stdout {
-			t.Errorf("--parallel %s printed another table:\n%s", p, lineDiff(stdout, again))
+			t.Errorf("--parallel %s printed another table:\n%s", p, golden.FirstDiff(stdout, again))
 		}
 	}
 }
@@ -236,12 +237,12 @@ func TestCampaignShardsMergeToTheWhole(t *testing.T) {
 		t.Errorf("merge: exit %d, want %d as the whole campaign; stderr %q", code, wantCode, stderr)
 	}
 	if merged != whole {
-		t.Errorf("merge of 3 shards differs from the whole campaign:\n%s", lineDiff(whole, merged))
+		t.Errorf("merge of 3 shards differs from the whole campaign:\n%s", golden.FirstDiff(whole, merged))
 	}
 	// The other order, and as JSON: the same again.
 	slices.Reverse(files)
 	if _, mergedJSON, _ := cli(append([]string{"campaign", "merge", "--json"}, files...)...); mergedJSON != wholeJSON {
-		t.Errorf("merge --json differs from the whole campaign's --json:\n%s", lineDiff(wholeJSON, mergedJSON))
+		t.Errorf("merge --json differs from the whole campaign's --json:\n%s", golden.FirstDiff(wholeJSON, mergedJSON))
 	}
 
 	// Two shards of three are not the whole: the header says which.
@@ -467,7 +468,7 @@ func TestCampaignJSON(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 	if file, _ := os.ReadFile(out); string(file) != stdout {
-		t.Errorf("--out wrote something other than --json printed:\n%s", lineDiff(stdout, string(file)))
+		t.Errorf("--out wrote something other than --json printed:\n%s", golden.FirstDiff(stdout, string(file)))
 	}
 	results, sum := readResultLines(t, stdout)
 	if len(results) != 12 {

@@ -10,7 +10,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,9 +18,8 @@ import (
 	"testing"
 
 	"simkern/examples"
+	"simkern/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // kdcli runs `simkern ARGS...` with stdin and returns the exit status and
 // both streams.
@@ -43,46 +41,6 @@ func exampleFile(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// kdGolden compares got with testdata/kd/NAME, or rewrites it with -update.
-func kdGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "kd", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs (go test -update rewrites it; review the diff like code):\n%s", path, kdDiff(string(want), got))
-	}
-}
-
-// kdDiff shows the first lines where two transcripts part.
-func kdDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n  want %q\n  got  %q", i+1, wl, gl)
-		}
-	}
-	return "(no line differs)"
 }
 
 // The marker kdSession puts between commands: an unknown command, so the
@@ -324,7 +282,7 @@ func TestKDPromptOnStdin(t *testing.T) {
 		if strings.Contains(stdout, "kd> !vm") {
 			t.Error("kd read past q")
 		}
-		kdGolden(t, "prompt-live.txt", "# simkern kd tour.yaml with commands on stdin: each prompt, the command read, its output\n"+norm(stdout))
+		golden.Check(t, filepath.Join("testdata", "kd", "prompt-live.txt"), "# simkern kd tour.yaml with commands on stdin: each prompt, the command read, its output\n"+norm(stdout))
 	})
 	t.Run("a dump session that ends with the input", func(t *testing.T) {
 		dump := filepath.Join(dir, "tour.dmp")
@@ -336,7 +294,7 @@ func TestKDPromptOnStdin(t *testing.T) {
 		if !strings.HasSuffix(stdout, "0: kd> \n") {
 			t.Errorf("at the end of the input kd should print a last prompt and a newline; stdout ends %q", stdout[max(0, len(stdout)-40):])
 		}
-		kdGolden(t, "prompt-dump.txt", "# simkern kd tour.dmp (--dump-at-end) with commands on stdin and no q: the session ends with the input\n"+norm(stdout))
+		golden.Check(t, filepath.Join("testdata", "kd", "prompt-dump.txt"), "# simkern kd tour.dmp (--dump-at-end) with commands on stdin and no q: the session ends with the input\n"+norm(stdout))
 	})
 }
 
@@ -645,7 +603,7 @@ func TestKDGoldenTranscripts(t *testing.T) {
 			}
 			head := fmt.Sprintf("# simkern kd %s.yaml -c \"%s\"\n# Each command's prompt line, then its output; $DIR is the test's directory.\n",
 				tc.example, strings.Join(cmds, "; "))
-			kdGolden(t, tc.example+".txt", head+strings.ReplaceAll(stdout, dir, "$DIR"))
+			golden.Check(t, filepath.Join("testdata", "kd", tc.example+".txt"), head+strings.ReplaceAll(stdout, dir, "$DIR"))
 		})
 	}
 }
@@ -668,7 +626,7 @@ func TestKDDocHelpIsRealOutput(t *testing.T) {
 	file := exampleFile(t, t.TempDir(), "tour")
 	got := kdSession(t, file, ".help")[0]
 	if got != string(block) {
-		t.Errorf("docs/kd.md's .help differs from simkern's:\n%s", kdDiff(string(block), got))
+		t.Errorf("docs/kd.md's .help differs from simkern's:\n%s", golden.FirstDiff(string(block), got))
 	}
 }
 

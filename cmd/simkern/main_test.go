@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"simkern/examples"
+	"simkern/internal/golden"
 	"simkern/scenario"
 )
 
@@ -647,7 +648,7 @@ func TestSeeds(t *testing.T) {
 		} {
 			a, b := out(args...), out(args...)
 			if a != b {
-				t.Errorf("simkern %s: two runs differ:\n%s", strings.Join(args, " "), lineDiff(a, b))
+				t.Errorf("simkern %s: two runs differ:\n%s", strings.Join(args, " "), golden.FirstDiff(a, b))
 			}
 		}
 	})
@@ -666,7 +667,7 @@ func TestSeeds(t *testing.T) {
 			t.Fatal("seed 5 printed exactly what seed 1 did, header included")
 		}
 		if got := strings.ReplaceAll(five, "seed 5", "seed 1"); got != one {
-			t.Errorf("beyond the header, seed 5 differs from seed 1:\n%s", lineDiff(one, got))
+			t.Errorf("beyond the header, seed 5 differs from seed 1:\n%s", golden.FirstDiff(one, got))
 		}
 	})
 	t.Run("on a seeded workload, --seed changes the run itself", func(t *testing.T) {
@@ -678,7 +679,7 @@ func TestSeeds(t *testing.T) {
 	t.Run("no --seed means the file's seed, and --seed overrides it", func(t *testing.T) {
 		file, flag := out("run", path9), out("run", path9, "--seed", "9")
 		if file != flag {
-			t.Errorf("machine.seed: 9 and --seed 9 differ:\n%s", lineDiff(file, flag))
+			t.Errorf("machine.seed: 9 and --seed 9 differ:\n%s", golden.FirstDiff(file, flag))
 		}
 		if !strings.Contains(firstLine(file), "seed 9") {
 			t.Errorf("header %q does not show the file's seed 9", firstLine(file))
@@ -878,25 +879,6 @@ steps:
 	}
 }
 
-// lineDiff shows the first line where two outputs part: a's as "-",
-// b's as "+".
-func lineDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	for i := 0; i < len(al) || i < len(bl); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			return fmt.Sprintf("line %d:\n  - %s\n  + %s", i+1, x, y)
-		}
-	}
-	return "(same lines, different bytes)"
-}
-
 // TestJSONDocSampleIsRealOutput runs the sample in docs/json.md and
 // compares its events with the ones the page shows. The summary line is
 // left out: its counters follow every change to mm and pool, and the page
@@ -941,7 +923,7 @@ func TestJSONDocSampleIsRealOutput(t *testing.T) {
 		return strings.Join(out, "\n")
 	}
 	if keep(got) != keep(want) {
-		t.Errorf("docs/json.md's sample differs from a real run:\n%s", lineDiff(keep(want), keep(got)))
+		t.Errorf("docs/json.md's sample differs from a real run:\n%s", golden.FirstDiff(keep(want), keep(got)))
 	}
 }
 
