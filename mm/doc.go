@@ -92,7 +92,10 @@
 //
 // Commit: the limit is RAM plus the pagefile, in pages (less the
 // pagefile's reserved slot 0). Every pool page mapped, paged or not, idle
-// or not, is charged; page tables are not. A special pool pair is charged
+// or not, is charged, and so is every page table (the PML4 from the
+// start), so that commit never promises a page no frame or slot can hold:
+// without a pagefile, a committed page can always be touched. A special
+// pool pair is charged
 // both its pages for as long as either PTE is non-zero, though its guard
 // page never has a frame. An allocation that would pass the limit fails
 // and counts a CommitFailure.
