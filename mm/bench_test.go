@@ -16,7 +16,7 @@ import (
 // ReadU64 through translation: a hit is a TLB compare and a load; a miss
 // walks four levels of page tables and refills the TLB.
 func BenchmarkTranslateRead(b *testing.B) {
-	m := newMachine(b, machineSpec{ramBytes: 4 * mib})
+	m := newMachine(b, machineSpec{ramBytes: 64 * mib})
 	c := m.cpu0()
 	// Twice as many pages as the TLB holds, visited in order: every visit
 	// evicts the entry of the page visited TLBEntries pages earlier.
