@@ -72,6 +72,13 @@ func WriteDump(w io.Writer, d *Dump) error {
 	return zw.Close()
 }
 
+// IsDump reports whether a file's first bytes are a dump's magic (a file
+// cut inside the magic counts: it is a truncated dump, not a scenario).
+func IsDump(head []byte) bool {
+	n := min(len(head), len(dumpMagic))
+	return n >= 4 && string(head[:n]) == dumpMagic[:n]
+}
+
 // ErrNotDump says a file is not a simkern dump at all.
 var ErrNotDump = errors.New("not a simkern crash dump (no SIMKDUMP header)")
 
@@ -81,7 +88,7 @@ func ReadDump(r io.Reader) (d *Dump, err error) {
 	br := bufio.NewReader(r)
 	var head [12]byte
 	if n, err := io.ReadFull(br, head[:]); err != nil {
-		if n >= len(dumpMagic) && string(head[:len(dumpMagic)]) == dumpMagic {
+		if IsDump(head[:n]) {
 			return nil, fmt.Errorf("truncated dump: the header ends after %d bytes", n)
 		}
 		return nil, ErrNotDump

@@ -199,3 +199,14 @@ func TestMatchTag(t *testing.T) {
 		}
 	}
 }
+
+// "rem" starts a comment only as a word: a tag like Remq is a tag.
+func TestPoolTagRemIsAWord(t *testing.T) {
+	tags, err := ParsePoolTags("p.txt", strings.NewReader("rem a comment\nREM\tanother\nRemq - remq.sys - Remote queue\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := tags.Lookup(pool.TagOf("Remq")); !ok || e.Description != "Remote queue" {
+		t.Errorf("Remq = %+v, %v; want the Remote queue line", e, ok)
+	}
+}

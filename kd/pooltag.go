@@ -53,7 +53,7 @@ func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
 	for line := 1; sc.Scan(); line++ {
 		s := strings.TrimRight(sc.Text(), "\r")
 		trimmed := strings.TrimSpace(s)
-		if trimmed == "" || strings.HasPrefix(strings.ToLower(trimmed), "rem") || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, ";") {
+		if trimmed == "" || isRemark(trimmed) || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, ";") {
 			continue
 		}
 		parts := strings.SplitN(s, " - ", 3)
@@ -113,4 +113,13 @@ func MatchTag(pattern, tag string) bool {
 		return tag != "" && MatchTag(pattern[1:], tag[1:])
 	}
 	return tag != "" && pattern[0] == tag[0] && MatchTag(pattern[1:], tag[1:])
+}
+
+// isRemark reports a "rem" comment line: the word rem alone or followed by
+// a space (a tag such as Remq is not one).
+func isRemark(line string) bool {
+	if len(line) < 3 || !strings.EqualFold(line[:3], "rem") {
+		return false
+	}
+	return len(line) == 3 || line[3] == ' ' || line[3] == '\t'
 }

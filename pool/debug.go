@@ -1,6 +1,11 @@
 package pool
 
-import "simkern/mm"
+import (
+	"cmp"
+	"slices"
+
+	"simkern/mm"
+)
 
 // What the debugger reads of the pool. Everything here peeks: it never
 // faults a page in or changes a counter.
@@ -207,4 +212,47 @@ func (p *Pool) BlockType(va mm.VA) (Type, bool) {
 		return p.descs[pi.desc].Type, true
 	}
 	return 0, false
+}
+
+// Outstanding is an allocation not freed yet, as the pool's own records
+// know it (no memory is read but the header's tag, when it is resident).
+type Outstanding struct {
+	VA    mm.VA
+	Bytes uint64 // requested
+	Tag   Tag    // 0 when the block's page is paged out
+	Owner uint64 // code address of the allocator
+}
+
+// OutstandingAllocations lists every allocation not freed yet, small, big
+// and special, in address order, at most limit of them (0: all).
+func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
+	var out []Outstanding
+	for r := range p.pages {
+		rp := &p.pages[r]
+		for i := range rp.pages {
+			pi := &rp.pages[i]
+			if pi.kind != pageSmall {
+				continue
+			}
+			page := rp.base + mm.VA(i)*mm.PageBytes
+			for k := Units(0); k < PageUnits; k++ {
+				if n := pi.blocks.requested[k]; n != 0 {
+					entry := page + mm.VA(k)*UnitBytes
+					h, _ := p.PeekHeader(entry)
+					out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(n), Tag: h.PoolTag, Owner: pi.blocks.owner[k]})
+				}
+			}
+		}
+	}
+	for _, b := range p.BigAllocations() {
+		out = append(out, Outstanding{VA: b.VA, Bytes: b.Bytes, Tag: b.Tag, Owner: b.Owner})
+	}
+	for _, a := range p.SpecialAllocations() {
+		out = append(out, Outstanding{VA: a.VA, Bytes: a.Bytes, Tag: a.Tag, Owner: a.Owner})
+	}
+	slices.SortFunc(out, func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }

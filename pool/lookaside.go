@@ -21,7 +21,9 @@ const (
 	LookasideMinDepth = 4
 	LookasideMaxDepth = 256
 	lookasideScanOps  = 4096
-	lookasideClasses  = 3 // nonpaged, nonpaged NX, paged
+	// LookasideClasses is the number of lookaside sets per CPU: nonpaged,
+	// nonpaged NX and paged, in that order (the class Lookaside takes).
+	LookasideClasses = 3
 )
 
 // LookasideList is one GENERAL_LOOKASIDE_POOL.
@@ -85,7 +87,7 @@ func (l *LookasideList) adjustDepth() {
 
 // prcb is the pool's part of a processor's KPRCB.
 type prcb struct {
-	lists [lookasideClasses][LookasideMaxUnits]LookasideList
+	lists [LookasideClasses][LookasideMaxUnits]LookasideList
 	ops   int
 }
 

@@ -59,7 +59,7 @@ type PageSnapshot struct {
 // PrcbSnapshot is one CPU's lookaside lists.
 type PrcbSnapshot struct {
 	Ops   int
-	Lists [lookasideClasses][LookasideMaxUnits]LookasideSnapshot
+	Lists [LookasideClasses][LookasideMaxUnits]LookasideSnapshot
 }
 
 // LookasideSnapshot is one lookaside list.

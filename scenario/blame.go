@@ -15,17 +15,29 @@ import (
 // The report maps it back to the scenario line.
 //
 // Drivers load 16 MiB apart from FFFFF880`01000000 (the system PTE region,
-// where Windows loads drivers); kernel steps sit in the kernel image at
-// nt+0x400000. Within an image, step k of the file (in file order,
-// counting repeats' and threads' steps) is at +0x10*(k+1).
+// where Windows loads drivers); kernel steps sit in the kernel image from
+// nt+0x400000 to its end. Within an image, step k of the file (in file
+// order, counting repeats' and threads' steps) is at +0x10*(k+1). An image
+// holds about a million steps (the kernel's range 131,071); a file with
+// more shares addresses between steps, and then a report names the code
+// address but no line.
 
 const (
 	driverImageBase   uint64 = 0xfffff880_01000000
 	driverImageStride uint64 = 0x01000000
 	kernelStepBase           = cpu.KernelImageBase + 0x400000
 	siteStride        uint64 = 0x10
-	maxSites                 = 0x100000 / 0x10 // per image, before offsets wrap
+	driverSites              = driverImageStride/siteStride - 1
+	kernelSites              = (cpu.KernelImageEnd-kernelStepBase)/siteStride - 1
 )
+
+// capacity is the number of distinct step addresses in an image.
+func capacity(driver string) uint64 {
+	if driver == "" {
+		return kernelSites
+	}
+	return driverSites
+}
 
 // sites numbers the steps of a scenario in file order.
 type sites struct {
@@ -70,7 +82,7 @@ func (st *sites) addDriver(name string) {
 
 // pc returns the code address step runs at.
 func (st *sites) pc(step *Step) uint64 {
-	off := siteStride * uint64(st.index[step]%maxSites+1)
+	off := siteStride * (uint64(st.index[step])%capacity(step.Driver) + 1)
 	if step.Driver == "" {
 		return kernelStepBase + off
 	}
@@ -100,7 +112,7 @@ func (st *sites) step(pc uint64) *Step {
 	var off uint64
 	var driver string
 	switch {
-	case pc >= kernelStepBase && pc < kernelStepBase+siteStride*(maxSites+1):
+	case pc >= kernelStepBase && pc < cpu.KernelImageEnd:
 		off = pc - kernelStepBase
 	case pc >= driverImageBase && pc < driverImageBase+driverImageStride*uint64(len(st.names)):
 		off = (pc - driverImageBase) % driverImageStride
@@ -111,9 +123,12 @@ func (st *sites) step(pc uint64) *Step {
 	if off == 0 || off%siteStride != 0 {
 		return nil
 	}
-	k := int(off/siteStride) - 1
-	if k >= len(st.steps) || st.steps[k].Driver != driver {
+	k := off/siteStride - 1
+	if k >= uint64(len(st.steps)) || st.steps[k].Driver != driver {
 		return nil
+	}
+	if k+capacity(driver) < uint64(len(st.steps)) {
+		return nil // a later step shares this address: say no line rather than guess
 	}
 	return st.steps[k]
 }

@@ -17,17 +17,16 @@ type result struct {
 	output string // a kd command's output
 	failed string // an expectation of the step that did not hold
 
-	address   uint64
-	hasAddr   bool
-	name      string
-	bytes     uint64
-	data      []byte
-	faults    faultDelta
-	pages     int
-	irqlFrom  cpu.IRQL
-	irqlTo    cpu.IRQL
-	workload  *workloadResult
-	injection int // the number of the failure injected into this step, 0 if none
+	address  uint64
+	hasAddr  bool
+	name     string
+	bytes    uint64
+	data     []byte
+	faults   faultDelta
+	pages    int
+	irqlFrom cpu.IRQL
+	irqlTo   cpu.IRQL
+	workload *workloadResult
 }
 
 // faultDelta counts the page faults a step caused.
@@ -88,7 +87,6 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		}
 		if inj != nil {
 			r.injected(step, inj, a.As)
-			res.injection = inj.Number
 		}
 		if a.As != "" {
 			r.names[a.As] = uint64(va)

@@ -1,7 +1,10 @@
 package scenario
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -596,5 +599,28 @@ steps:
 		if read != (n == 4) || strings.Contains(l, "touched the failing step") {
 			t.Errorf("injection #%d: %q", n, l)
 		}
+	}
+}
+
+// A replayed allocation that came back NULL is not live: it counts as a
+// failure, not in the peak or in what is left at the end.
+func TestReplayDoesNotCountNullAsLive(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "t.trace")
+	if err := os.WriteFile(trace, []byte("a 1 NonPagedPool Flak 64\na 2 NonPagedPool Flak 64\nf 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yaml := "name: r\nmachine: {ram: 16MiB}\ndrivers: [flaky.sys]\nverifier:\n  drivers: [flaky.sys]\n  low_resources: {probability: 1.0}\n" +
+		"steps:\n  - replay: t.trace\n    driver: flaky.sys\n"
+	s, err := Parse(filepath.Join(dir, "r.yaml"), []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := Run(s, Options{Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "-> 2 allocations, 0 frees, 2 returned NULL, peak 0 live"; !strings.Contains(out.String(), want) {
+		t.Errorf("the replay reports\n%s\nwant a line with %q", out.String(), want)
 	}
 }

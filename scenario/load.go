@@ -26,6 +26,10 @@ var topKeys = []string{"name", "description", "machine", "drivers", "verifier", 
 
 // Load reads and parses the scenario file at path; positions name path as given.
 func Load(path string) (*Scenario, error) {
+	// Stat before opening: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, &Error{Pos: Pos{File: path}, Msg: "not a regular file: a scenario is a file of YAML"}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{Pos: Pos{File: path}, Msg: fileError(err)}

@@ -82,12 +82,12 @@ type Faults struct {
 
 // Summary is the state of the machine when the run ended.
 type Summary struct {
-	Steps    uint64           `json:"steps"`
-	Pool     pool.Totals      `json:"pool"`
-	Tags     []SummaryTag     `json:"tags"`
-	Memory   mm.Stats         `json:"memory"`
-	Leaks    []SummaryLeak    `json:"leaks,omitempty"`
-	Lookside []LookasideTotal `json:"lookaside,omitempty"`
+	Steps     uint64           `json:"steps"`
+	Pool      pool.Totals      `json:"pool"`
+	Tags      []SummaryTag     `json:"tags"`
+	Memory    mm.Stats         `json:"memory"`
+	Leaks     []SummaryLeak    `json:"leaks,omitempty"`
+	Lookaside []LookasideTotal `json:"lookaside,omitempty"`
 }
 
 // SummaryTag is one tag's use at the end.
@@ -273,9 +273,6 @@ func (rep *reporter) finish(o *Outcome) {
 	case len(o.Failures) > 0:
 		outcome = "failed"
 	}
-	if len(o.Failures) > 0 && o.Bugcheck == nil {
-		outcome = "failed"
-	}
 	if rep.enc != nil {
 		if b := o.Bugcheck; b != nil {
 			meanings := b.Code.ArgMeanings(b.P)
@@ -334,49 +331,31 @@ func (r *runner) summary() *Summary {
 	for _, c := range r.cpus.CPUs {
 		var lt LookasideTotal
 		lt.CPU = c.Number
-		for class := 0; class < 3; class++ {
+		for class := 0; class < pool.LookasideClasses; class++ {
 			for u := pool.Units(1); u <= pool.LookasideMaxUnits; u++ {
 				l := r.p.Lookaside(c.Number, class, u)
 				lt.Allocates += l.TotalAllocates
 				lt.Hits += l.AllocateHits
 			}
 		}
-		s.Lookside = append(s.Lookside, lt)
+		s.Lookaside = append(s.Lookaside, lt)
 	}
 	s.Leaks = r.leaks()
 	return s
 }
 
-// leaks lists blocks still allocated that a scenario step allocated (the
-// pool's own blocks and workload: keep blocks are listed too: a leak is a
-// leak), at most maxLeaks of them.
+// leaks lists the blocks still allocated at the end (the first maxLeaks
+// in address order), each with the step that allocated it: a leak, or a
+// workload's keep: true, is visible with its line.
 func (r *runner) leaks() []SummaryLeak {
 	const maxLeaks = 20
 	var out []SummaryLeak
-	add := func(va mm.VA, tag pool.Tag, n uint64, owner uint64) bool {
-		if len(out) == maxLeaks {
-			return false
+	for _, a := range r.p.OutstandingAllocations(maxLeaks) {
+		tag := a.Tag.String()
+		if a.Tag == 0 {
+			tag = "????" // its page is paged out
 		}
-		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(va)), Tag: tag.String(), Bytes: n, By: r.st.where(owner)})
-		return true
-	}
-	for _, region := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
-		for _, page := range r.p.SmallPages(region) {
-			blocks, _, resident := r.p.PageBlocks(page)
-			if !resident {
-				continue
-			}
-			for _, b := range blocks {
-				if b.State == pool.BlockAllocated && !add(b.VA+pool.HeaderBytes, b.Header.PoolTag, b.Requested, b.Owner) {
-					return out
-				}
-			}
-		}
-	}
-	for _, b := range r.p.BigAllocations() {
-		if !add(b.VA, b.Tag, b.Bytes, b.Owner) {
-			break
-		}
+		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(a.VA)), Tag: tag, Bytes: a.Bytes, By: r.st.where(a.Owner)})
 	}
 	return out
 }

@@ -48,10 +48,6 @@ const (
 	ExitUsage  = 2
 )
 
-// ErrNotSupported is returned for scenario keys that parse but whose
-// behaviour has not landed yet.
-var ErrNotSupported = errors.New("not supported yet")
-
 // Seed returns the seed a run of s uses under opt.
 func (s *Scenario) Seed(opt Options) uint64 {
 	if opt.SeedSet {

@@ -19,7 +19,6 @@ type Session struct {
 	opt  Options
 	r    *runner
 	next *Step // the step Step runs next, nil when the run is over
-	done bool
 }
 
 // NewSession builds the machine and prints the run's header.
@@ -73,7 +72,6 @@ func (sess *Session) SetOutput(w io.Writer) {
 // Finish checks the end-of-run expectations and prints the summary and
 // outcome. Call it once, when Step returns nil.
 func (sess *Session) Finish() *Outcome {
-	sess.done = true
 	return sess.r.finish()
 }
 
@@ -81,10 +79,9 @@ func (sess *Session) Finish() *Outcome {
 func (sess *Session) Close() { sess.r.m.Close() }
 
 // GoTo returns a session rebuilt from scratch and run quietly to n steps
-// (or to its end, or its bugcheck, if that comes first). The receiver is
-// closed; output resumes to w.
+// (or to its end, or its bugcheck, if that comes first), and closes the
+// receiver; output resumes to w. On an error the receiver is untouched.
 func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
-	sess.Close()
 	quiet := sess.opt
 	quiet.Out = io.Discard
 	ns, err := NewSession(sess.s, quiet)
@@ -95,6 +92,7 @@ func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
 	}
 	ns.opt.Out = w
 	ns.SetOutput(w)
+	sess.Close() // only now: a failed rebuild leaves the old session whole
 	return ns, nil
 }
 

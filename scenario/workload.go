@@ -153,6 +153,8 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 			wr.Allocs++
 			if va == 0 {
 				wr.Failures++
+				delete(ids, op.ID) // freeing it later is a no-op
+				continue
 			}
 			ids[op.ID] = va
 			wr.PeakLive = max(wr.PeakLive, uint64(len(ids)))

@@ -6,8 +6,9 @@
 // here; for a driver that is not verified they pass straight to the pool.
 // For a verified driver, in order:
 //
-//	IRQL and size rules   0xC4 with P1 1/2 (allocate) and 0x11/0x12 (free), 0 (zero bytes),
-//	                      instead of the pool's 0xC2: the verifier sees the bad call first
+//	IRQL rules            0xC4 with P1 1/2 (allocate) and 0x11/0x12 (free) instead of the
+//	                      pool's 0xC2/8 and 9: the verifier sees the bad call first (a
+//	                      zero-byte request is the pool's 0xC2/0, as Driver Verifier raises it)
 //	low resources         the allocation fails on purpose (NULL), by probability, after a
 //	                      number of allocations, for some tags, or systematically: the first
 //	                      time each call site (code address) allocates

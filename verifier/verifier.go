@@ -144,7 +144,7 @@ func (v *Verifier) Drivers() []*Driver {
 // call site). It returns the address (0 for NULL), the injection that
 // made it NULL if one did, and the bugcheck if the call was bad.
 func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) (mm.VA, *Injection, error) {
-	if !v.Verified(driver) {
+	if !v.Verified(driver) || n == 0 { // zero bytes: the pool's own 0xC2/0
 		va, err := v.p.Allocate(c, t, n, tag)
 		return va, nil, err
 	}
@@ -188,7 +188,9 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 	return va, nil, nil
 }
 
-// checkAllocate: the verifier's own IRQL and size rules (0xC4).
+// checkAllocate: the verifier's own IRQL rules (0xC4). A zero-byte
+// request is left to the pool, whose 0xC2/0 is what Driver Verifier raises
+// for it (the reference's corrections, 6.2).
 func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
 	irql := uint64(c.IRQL())
 	switch {
@@ -196,8 +198,6 @@ func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, irql, uint64(t), n).At("verifier: paged allocation above APC_LEVEL")
 	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x02, irql, uint64(t), n).At("verifier: nonpaged allocation above DISPATCH_LEVEL")
-	case n == 0:
-		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x00, irql, uint64(t), n).At("verifier: zero-byte allocation")
 	}
 	return nil
 }

@@ -158,13 +158,13 @@ func TestBugchecks(t *testing.T) {
 		// bad call and the bugcheck it must raise.
 		setup func(r *rig) (call func() error, want *bugcheck.Error)
 	}{
-		// Allocation rules: 0xC4 P1 0x00, 0x01, 0x02 (IRQL, type, bytes).
+		// Allocation rules: 0xC4 P1 0x01, 0x02 (IRQL, type, bytes).
 		{
-			name: "a zero-byte allocation is 0xC4/0x00 with the IRQL, the type and the bytes",
+			name: "a zero-byte allocation is the pool's 0xC2/0, as Driver Verifier raises it (reference 6.2)",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				r.raise(cpu.DispatchLevel)
 				return allocCall(r, acme, pool.NonPagedPoolNx, 0, tagAcme),
-					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x00, 2, uint64(pool.NonPagedPoolNx), 0)
+					bugcheck.New(bugcheck.BadPoolCaller, 0, 0, uint64(pool.NonPagedPoolNx), uint64(tagAcme))
 			},
 		},
 		{

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -91,7 +90,8 @@ type debugger struct {
 	ended  bool // the live run reached its end and printed its outcome
 }
 
-// breakpoint stops `g` before a step that matches it.
+// breakpoint stops `g` before a step that matches it (bp bugcheck: when
+// the machine halts).
 type breakpoint struct {
 	kind string // alloc, free, bugcheck
 	arg  string // tag or name
@@ -100,13 +100,14 @@ type breakpoint struct {
 func (b breakpoint) String() string { return strings.TrimSpace("bp " + b.kind + " " + b.arg) }
 
 func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out io.Writer) (*debugger, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usageError{err}
-	}
 	d := &debugger{out: out}
-	if bytes.HasPrefix(data, []byte("SIMKDUMP")) {
-		dump, err := kd.ReadDump(bytes.NewReader(data))
+	if isDumpFile(path) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		dump, err := kd.ReadDump(f)
+		f.Close()
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
 		}
@@ -122,7 +123,7 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		}
 		return d, nil
 	}
-	s, err := scenario.Parse(path, data)
+	s, err := scenario.Load(path)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -133,7 +134,7 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		if errors.As(err, &se) {
 			return nil, usageError{err}
 		}
-		return nil, err
+		return nil, hostError{err}
 	}
 	d.showNext()
 	return d, nil
@@ -227,11 +228,7 @@ func (d *debugger) exec(line string) (quit bool) {
 
 // step runs the next step of a live run.
 func (d *debugger) step() {
-	if d.sess.Step() == nil {
-		d.atEnd()
-		d.showNext()
-		return
-	}
+	d.sess.Step()
 	d.atEnd()
 	d.showNext()
 }
@@ -309,14 +306,22 @@ func (d *debugger) clearBreakpoints(args []string) {
 		d.bps = nil
 		return
 	}
+	clear := make([]bool, len(d.bps))
 	for _, a := range args {
 		i, err := strconv.Atoi(a)
 		if err != nil || i < 0 || i >= len(d.bps) {
 			fmt.Fprintf(d.out, "bc: no breakpoint %s\n", a)
 			continue
 		}
-		d.bps = append(d.bps[:i], d.bps[i+1:]...)
+		clear[i] = true
 	}
+	kept := d.bps[:0]
+	for i, b := range d.bps {
+		if !clear[i] {
+			kept = append(kept, b)
+		}
+	}
+	d.bps = kept
 }
 
 // matchBreakpoint returns the breakpoint that stops before step, or -1.
@@ -378,4 +383,21 @@ func (d *debugger) repl(stdin io.Reader) error {
 			return nil
 		}
 	}
+}
+
+// isDumpFile reports whether path is a crash dump (by its first bytes)
+// rather than a scenario. A file that cannot be read is left to the
+// scenario loader, whose message names the problem.
+func isDumpFile(path string) bool {
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return false // a FIFO would block the open; the loader refuses it
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var head [8]byte
+	n, _ := io.ReadFull(f, head[:])
+	return kd.IsDump(head[:n])
 }

@@ -682,3 +682,17 @@ func TestDumpKeepsTheVerifier(t *testing.T) {
 		t.Errorf("the dump lost the leaked allocations:\n%s", got)
 	}
 }
+
+// bc with several numbers clears exactly those breakpoints.
+func TestClearingSeveralBreakpoints(t *testing.T) {
+	dir := t.TempDir()
+	path := writeExample(t, dir, "tour")
+	code, out, stderr := cli("kd", path, "-c", "bp alloc AAAA; bp alloc BBBB; bp alloc CCCC; bc 0 1; bl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	_, list, _ := strings.Cut(out, "kd> bl\n")
+	if want := " 0 e bp alloc CCCC\n"; list != want {
+		t.Errorf("bl after bc 0 1 lists %q, want %q", list, want)
+	}
+}

@@ -47,15 +47,27 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError
+	var he hostError
 	switch {
 	case err == nil:
 		return scenario.ExitOK
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &he):
+		fmt.Fprintf(stderr, "simkern: %s\n", err)
+		return scenario.ExitFailed
 	}
-	fmt.Fprintf(stderr, "simkern: %s\n", err)
+	fmt.Fprintf(stderr, "simkern: %s\n", err) // a bad file or command line
 	return scenario.ExitUsage
 }
+
+// hostError is a failure of the host, not of the input: a pagefile or a
+// dump that cannot be written. It exits 1, like a failed run, since the
+// file and the command line were fine.
+type hostError struct{ err error }
+
+func (e hostError) Error() string { return e.err.Error() }
+func (e hostError) Unwrap() error { return e.err }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
@@ -168,12 +180,33 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
+// writeDump writes the session's machine to path, leaving no partial file
+// behind when it cannot.
+func writeDump(sess *scenario.Session, path string) error {
+	d, err := sess.Dump()
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = kd.WriteDump(f, d)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
 // runScenario runs s to its end, or for maxSteps steps, and writes a crash
 // dump when asked.
 func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, dumpPath string, atEnd bool) (*scenario.Outcome, error) {
 	sess, err := scenario.NewSession(s, opt)
 	if err != nil {
-		return nil, err
+		return nil, hostError{err}
 	}
 	defer sess.Close()
 	for sess.Executed() < maxSteps && sess.Step() != nil {
@@ -185,20 +218,8 @@ func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, du
 	if dumpPath == "" || o.Bugcheck == nil && !atEnd {
 		return o, nil
 	}
-	d, err := sess.Dump()
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Create(dumpPath)
-	if err != nil {
-		return nil, err
-	}
-	if err := kd.WriteDump(f, d); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
+	if err := writeDump(sess, dumpPath); err != nil {
+		return nil, hostError{fmt.Errorf("--dump: %w", err)}
 	}
 	if !opt.JSON {
 		fmt.Fprintf(opt.Out, "Crash dump written to %s (open it with: simkern kd %s)\n", dumpPath, dumpPath)

@@ -1,0 +1,41 @@
+package scenario
+
+import "testing"
+
+// Every step maps to an address of its own and back, until an image runs
+// out of addresses; past that, a shared address names no line rather
+// than a wrong one.
+func TestBlameAddressesMapBackToTheirSteps(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		driver string
+		steps  int
+		cap    uint64
+	}{
+		{"kernel steps that fit", "", 1000, kernelSites},
+		{"driver steps that fit", "d.sys", 1000, driverSites},
+		{"more kernel steps than the kernel range holds", "", int(kernelSites) + 10, kernelSites},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Scenario{Steps: make([]Step, tc.steps)}
+			if tc.driver != "" {
+				s.Drivers = []string{tc.driver}
+			}
+			for i := range s.Steps {
+				s.Steps[i] = Step{Verb: "trim", Driver: tc.driver, Pos: Pos{File: "f.yaml", Line: i + 1}}
+			}
+			st := newSites(s)
+			for i := range s.Steps {
+				step := &s.Steps[i]
+				got := st.step(st.pc(step))
+				shared := uint64(i)%tc.cap+tc.cap < uint64(tc.steps)
+				switch {
+				case shared && got != nil:
+					t.Fatalf("step %d shares its address with another, yet maps to line %d", i, got.Pos.Line)
+				case !shared && got != step:
+					t.Fatalf("step %d (line %d) maps back to %v", i, step.Pos.Line, got)
+				}
+			}
+		})
+	}
+}
