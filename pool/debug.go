@@ -123,14 +123,10 @@ func (p *Pool) PageBlocks(va mm.VA) (blocks []Block, problem *WalkProblem, resid
 // SmallPages returns the addresses of every small-block page of the pool
 // in region r (mm.RegionNonPagedPool or mm.RegionPagedPool), in order.
 func (p *Pool) SmallPages(r mm.Region) []mm.VA {
-	rp := &p.pages[0]
-	if r == mm.RegionPagedPool {
-		rp = &p.pages[1]
-	}
 	var out []mm.VA
-	for i := range rp.pages {
-		if rp.pages[i].kind == pageSmall {
-			out = append(out, rp.base+mm.VA(i)*mm.PageBytes)
+	for page := range p.smallPages() {
+		if mm.RegionOf(page) == r {
+			out = append(out, page)
 		}
 	}
 	return out
@@ -227,20 +223,12 @@ type Outstanding struct {
 // and special, in address order, at most limit of them (0: all).
 func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	var out []Outstanding
-	for r := range p.pages {
-		rp := &p.pages[r]
-		for i := range rp.pages {
-			pi := &rp.pages[i]
-			if pi.kind != pageSmall {
-				continue
-			}
-			page := rp.base + mm.VA(i)*mm.PageBytes
-			for k := Units(0); k < PageUnits; k++ {
-				if n := pi.blocks.requested[k]; n != 0 {
-					entry := page + mm.VA(k)*UnitBytes
-					h, _ := p.PeekHeader(entry)
-					out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(n), Tag: h.PoolTag, Owner: pi.blocks.owner[k]})
-				}
+	for page, pi := range p.smallPages() {
+		for k := Units(0); k < PageUnits; k++ {
+			if n := pi.blocks.requested[k]; n != 0 {
+				entry := page + mm.VA(k)*UnitBytes
+				h, _ := p.PeekHeader(entry)
+				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(n), Tag: h.PoolTag, Owner: pi.blocks.owner[k]})
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"iter"
 
 	"simkern/cpu"
 	"simkern/mm"
@@ -94,6 +95,21 @@ func (r *regionPages) info(va mm.VA) *pageInfo {
 		return nil
 	}
 	return &r.pages[i]
+}
+
+// smallPages yields every small-block page of both pools, nonpaged
+// first, each in address order, with the pool's record of it.
+func (p *Pool) smallPages() iter.Seq2[mm.VA, *pageInfo] {
+	return func(yield func(mm.VA, *pageInfo) bool) {
+		for r := range p.pages {
+			rp := &p.pages[r]
+			for i := range rp.pages {
+				if pi := &rp.pages[i]; pi.kind == pageSmall && !yield(rp.base+mm.VA(i)*mm.PageBytes, pi) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (r *regionPages) set(va mm.VA, pi pageInfo) {

@@ -80,15 +80,9 @@ func (p *Pool) ValidateAll() error {
 }
 
 func (p *Pool) validateSmallPages() error {
-	for r := range p.pages {
-		rp := &p.pages[r]
-		for i := range rp.pages {
-			if rp.pages[i].kind != pageSmall {
-				continue
-			}
-			if err := p.ValidatePage(rp.base + mm.VA(i)*mm.PageBytes); err != nil {
-				return err
-			}
+	for page := range p.smallPages() {
+		if err := p.ValidatePage(page); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -126,55 +120,47 @@ func (p *Pool) CheckInvariants() {
 	parked := map[mm.VA]Units{} // blocks whose header says lookaside
 	freeBlocks := map[mm.VA]Units{}
 	pagedOut := p.anyPagedOut()
-	for r := range p.pages {
-		rp := &p.pages[r]
-		for i := range rp.pages {
-			pi := &rp.pages[i]
-			if pi.kind != pageSmall {
-				continue
+	for page, pi := range p.smallPages() {
+		paged := p.descs[pi.desc].Type == PagedPool
+		dc := &counts[pi.desc]
+		dc.pages++
+		if !p.m.Resident(page) {
+			continue // paged out: nothing to compare without faulting
+		}
+		var walked [PageUnits / 64]uint64
+		for at := page; at < page+mm.PageBytes; {
+			h, ok := p.PeekHeader(at)
+			if !ok {
+				panic(fmt.Sprintf("pool: resident page %v stopped being readable at %v", page, at))
 			}
-			page := rp.base + mm.VA(i)*mm.PageBytes
-			paged := p.descs[pi.desc].Type == PagedPool
-			dc := &counts[pi.desc]
-			dc.pages++
-			if !p.m.Resident(page) {
-				continue // paged out: nothing to compare without faulting
+			u := unitOf(at)
+			if !pi.blocks.isStart(u) {
+				panic(fmt.Sprintf("pool: header at %v is not a recorded block start", at))
 			}
-			var walked [PageUnits / 64]uint64
-			for at := page; at < page+mm.PageBytes; {
-				h, ok := p.PeekHeader(at)
-				if !ok {
-					panic(fmt.Sprintf("pool: resident page %v stopped being readable at %v", page, at))
-				}
-				u := unitOf(at)
-				if !pi.blocks.isStart(u) {
-					panic(fmt.Sprintf("pool: header at %v is not a recorded block start", at))
-				}
-				if h.BlockSize == 0 {
-					panic(fmt.Sprintf("pool: zero block size at %v", at))
-				}
-				walked[u/64] |= 1 << (u % 64)
-				if req := pi.blocks.requested[u]; h.Allocated() != (req != 0) {
-					panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
-				}
-				switch {
-				case h.Allocated():
-					bytes := uint64(h.BlockSize) * UnitBytes
-					w := want[h.PoolTag&^ProtectedTag]
-					w[b2i(paged)] += bytes
-					want[h.PoolTag&^ProtectedTag] = w
-					dc.inUse++
-					dc.bytes += bytes
-				case h.OnLookaside():
-					parked[at+HeaderBytes] = Units(h.BlockSize)
-				case h.BlockSize > 1:
-					freeBlocks[at] = Units(h.BlockSize)
-				}
-				at += mm.VA(h.BlockSize) * UnitBytes
+			if h.BlockSize == 0 {
+				panic(fmt.Sprintf("pool: zero block size at %v", at))
 			}
-			if walked != pi.blocks.starts {
-				panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.blocks.starts, walked))
+			walked[u/64] |= 1 << (u % 64)
+			if req := pi.blocks.requested[u]; h.Allocated() != (req != 0) {
+				panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
 			}
+			switch {
+			case h.Allocated():
+				bytes := uint64(h.BlockSize) * UnitBytes
+				w := want[h.PoolTag&^ProtectedTag]
+				w[b2i(paged)] += bytes
+				want[h.PoolTag&^ProtectedTag] = w
+				dc.inUse++
+				dc.bytes += bytes
+			case h.OnLookaside():
+				parked[at+HeaderBytes] = Units(h.BlockSize)
+			case h.BlockSize > 1:
+				freeBlocks[at] = Units(h.BlockSize)
+			}
+			at += mm.VA(h.BlockSize) * UnitBytes
+		}
+		if walked != pi.blocks.starts {
+			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.blocks.starts, walked))
 		}
 	}
 	for _, b := range p.BigAllocations() {
@@ -312,10 +298,9 @@ func b2i(b bool) int {
 // anyPagedOut reports whether some paged pool page is not resident, in
 // which case its headers cannot be counted without faulting.
 func (p *Pool) anyPagedOut() bool {
-	rp := &p.pages[1]
-	for i := range rp.pages {
-		if rp.pages[i].kind == pageSmall && !p.m.Resident(rp.base+mm.VA(i)*mm.PageBytes) {
-			return true
+	for page := range p.smallPages() {
+		if !p.m.Resident(page) {
+			return true // nonpaged pages always are: this is a paged one
 		}
 	}
 	return false
