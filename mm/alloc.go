@@ -21,26 +21,41 @@ func (m *Machine) AllocatePages(r Region, pages uint64, node int, nx bool) VA {
 			return va
 		}
 	}
-	if !m.charge(pages) {
-		return 0
-	}
-	va, ok := v.reserve(pages)
+	va, ok := m.chargeAndReserve(v, pages)
 	if !ok {
-		m.commitPages -= pages
 		return 0
 	}
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		if !m.mapPage(page, r.Pageable(), node, nx) {
-			m.unmapRange(va, i) // give back what was mapped
-			v.free.insert(extent{va, pages})
-			m.commitPages -= pages
+			m.giveBack(v, va, pages, i)
 			return 0
 		}
 	}
 	v.mapped += pages
 	m.stats.PagesAllocated += pages
 	return va
+}
+
+// chargeAndReserve takes commit and address space of v for pages, or
+// neither.
+func (m *Machine) chargeAndReserve(v *vaRegion, pages uint64) (VA, bool) {
+	if !m.charge(pages) {
+		return 0, false
+	}
+	va, ok := v.reserve(pages)
+	if !ok {
+		m.commitPages -= pages
+	}
+	return va, ok
+}
+
+// giveBack undoes chargeAndReserve for a run whose first mapped pages
+// were mapped before something failed.
+func (m *Machine) giveBack(v *vaRegion, va VA, pages, mapped uint64) {
+	m.unmapRange(va, mapped)
+	v.free.insert(extent{va, pages})
+	m.commitPages -= pages
 }
 
 // mapPage maps one page: a frame now, or a demand-zero PTE if pageable.

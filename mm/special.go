@@ -39,23 +39,15 @@ func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst bool) VA {
 	if node < 0 || node >= len(m.nodes) {
 		node = 0
 	}
-	if !m.charge(pages) {
-		return 0
-	}
-	va, ok := v.reserve(pages)
+	va, ok := m.chargeAndReserve(v, pages)
 	if !ok {
-		m.commitPages -= pages
 		return 0
 	}
 	data, guard := va, va+PageBytes
 	if guardFirst {
 		data, guard = guard, data
 	}
-	undo := func() {
-		m.unmapRange(va, pages)
-		v.free.insert(extent{va, pages})
-		m.commitPages -= pages
-	}
+	undo := func() { m.giveBack(v, va, pages, pages) }
 	// The guard's tables first: they may take frames, and a frame for the
 	// data page is the last thing taken, so a failure gives none back.
 	leaf, ok := m.ensureTables(guard)

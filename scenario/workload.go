@@ -5,6 +5,7 @@ import (
 
 	"simkern/cpu"
 	"simkern/mm"
+	"simkern/pool"
 )
 
 // workloadResult is what a workload: or replay: step did.
@@ -68,16 +69,11 @@ func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, e
 		n := uint64(len(live))
 		if n < w.Live && (n == 0 || i < w.Live || (i-w.Live)%2 == 1) {
 			size := w.MinSize + r.rng.Uint64N(span)
-			va, inj, err := r.allocate(c, driver, w.Pool, size, w.Tag)
+			va, err := r.allocateCounted(c, driver, w.Pool, size, w.Tag, wr)
 			if err != nil {
 				return res, err
 			}
-			if inj != nil {
-				r.injected(r.cur, inj, "")
-			}
-			wr.Allocs++
 			if va == 0 {
-				wr.Failures++
 				continue
 			}
 			if w.Verify {
@@ -104,6 +100,23 @@ func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, e
 	}
 	res.text = wr.String()
 	return res, nil
+}
+
+// allocateCounted is one allocation of a workload or a replay: it logs an
+// injected failure and counts the allocation and any NULL in wr.
+func (r *runner) allocateCounted(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag, wr *workloadResult) (mm.VA, error) {
+	va, inj, err := r.allocate(c, driver, t, n, tag)
+	if err != nil {
+		return 0, err
+	}
+	if inj != nil {
+		r.injected(r.cur, inj, "")
+	}
+	wr.Allocs++
+	if va == 0 {
+		wr.Failures++
+	}
+	return va, nil
 }
 
 // The verify pattern: each byte depends on the block's address and its
@@ -143,16 +156,11 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 			oc.PC = c.PC // the trace's driver runs there too
 		}
 		if op.Alloc {
-			va, inj, err := r.allocate(oc, driver, op.Pool, op.Size, op.Tag)
+			va, err := r.allocateCounted(oc, driver, op.Pool, op.Size, op.Tag, wr)
 			if err != nil {
 				return res, err
 			}
-			if inj != nil {
-				r.injected(r.cur, inj, "")
-			}
-			wr.Allocs++
 			if va == 0 {
-				wr.Failures++
 				delete(ids, op.ID) // freeing it later is a no-op
 				continue
 			}

@@ -1,8 +1,10 @@
 package verifier
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"simkern/bugcheck"
 	"simkern/cpu"
@@ -128,15 +130,7 @@ func (v *Verifier) Drivers() []*Driver {
 	for _, d := range v.drivers {
 		out = append(out, d)
 	}
-	slices.SortFunc(out, func(a, b *Driver) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *Driver) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -353,15 +347,7 @@ func (d *Driver) Allocations() []Allocation {
 	for _, a := range d.Outstanding {
 		out = append(out, a)
 	}
-	slices.SortFunc(out, func(a, b Allocation) int {
-		switch {
-		case a.VA < b.VA:
-			return -1
-		case a.VA > b.VA:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Allocation) int { return cmp.Compare(a.VA, b.VA) })
 	return out
 }
 
