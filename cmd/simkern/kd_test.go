@@ -696,3 +696,43 @@ func TestClearingSeveralBreakpoints(t *testing.T) {
 		t.Errorf("bl after bc 0 1 lists %q, want %q", list, want)
 	}
 }
+
+// !verifier prints the options in force as the /flags level and their
+// names, the counters, and the verified drivers; without a verifier it
+// says there is none.
+func TestVerifierCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		example string
+		want    []string
+	}{
+		{"special-pool-overrun", []string{
+			"Verify Flags Level 0x00000001, enabled options are:\n\tSpecial pool (overrun)\n",
+			"Pool Allocations Attempted                  0x1\n",
+			"Pool Allocations Succeeded SpecialPool      0x1\n",
+			"Current nonpaged pool allocations      0x1 for 00000030 bytes\n",
+			"Loaded     00000030       00000000    acme.sys\n",
+		}},
+		{"leak-at-unload", []string{
+			"Verify Flags Level 0x00000008, enabled options are:\n\tAll pool allocations checked on unload\n",
+			"Unloaded   00000060       00000000    leaky.sys\n",
+		}},
+		{"low-resources", []string{
+			"Verify Flags Level 0x00040004, enabled options are:\n\tSystematic low resources simulation\n",
+			"Resource Allocations Failed Deliberately    0x1\n",
+		}},
+		{"tour", []string{"Driver Verifier is not enabled for any driver"}},
+	} {
+		path := writeExample(t, dir, tc.example)
+		code, out, stderr := cli("kd", path, "-c", "g; !verifier")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.example, code, stderr)
+		}
+		_, got, _ := strings.Cut(out, "kd> !verifier\n")
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: !verifier lacks %q:\n%s", tc.example, w, got)
+			}
+		}
+	}
+}
