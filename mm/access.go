@@ -10,13 +10,15 @@ import (
 // TLB; a hit costs one compare and touches the frame's bytes directly. A
 // miss, or a write to a page whose D bit is still clear, takes translate,
 // which walks the tables, resolves a fault if there is one, sets A and D,
-// and fills the TLB.
+// and fills the TLB. A halted machine has empty TLBs (Halt flushes them),
+// so the hit paths need not ask whether it halted: every access of a
+// halted machine misses and gets the bugcheck from the slow path.
 
-// ReadU64 reads the little-endian u64 at va. The TLB-hit path is small
-// enough to inline into callers; everything else is readU64Slow.
+// ReadU64 reads the little-endian u64 at va. The TLB-hit path is a few
+// instructions; everything else is readU64Slow.
 func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
-	if e := c.TLB.Lookup(uint64(va)); e != nil && va&7 == 0 && m.halted == nil {
-		return binary.LittleEndian.Uint64(e.Data[va&pageOffsetMask:]), nil
+	if e := c.TLB.Lookup(uint64(va)); e != nil && va&7 == 0 {
+		return binary.LittleEndian.Uint64(e.Data[va&(PageBytes-8):]), nil
 	}
 	return m.readU64Slow(c, va)
 }
@@ -39,10 +41,11 @@ func (m *Machine) readU64Slow(c *cpu.CPU, va VA) (uint64, error) {
 	return binary.LittleEndian.Uint64(data[off:]), nil
 }
 
-// WriteU64 writes v little-endian at va; its TLB-hit path inlines too.
+// WriteU64 writes v little-endian at va, as cheaply as ReadU64 on a TLB
+// hit to a page whose D bit is set.
 func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
-	if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty && va&7 == 0 && m.halted == nil {
-		binary.LittleEndian.PutUint64(e.Data[va&pageOffsetMask:], v)
+	if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty && va&7 == 0 {
+		binary.LittleEndian.PutUint64(e.Data[va&(PageBytes-8):], v)
 		return nil
 	}
 	return m.writeU64Slow(c, va, v)
@@ -114,9 +117,6 @@ func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 // translate returns the bytes of the page holding va, ready for a read or
 // (with write) a write, resolving any page fault on the way.
 func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
-	if m.halted != nil {
-		return nil, m.halted
-	}
 	if e := c.TLB.Lookup(uint64(va)); e != nil && (!write || e.Dirty) {
 		return e.Data, nil
 	}

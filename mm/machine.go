@@ -131,6 +131,8 @@ func (m *Machine) Close() error {
 func (m *Machine) Halt(e *bugcheck.Error) error {
 	if m.halted == nil {
 		m.halted = e
+		// Every later access must miss and meet the bugcheck.
+		m.CPUs.FlushAll()
 	}
 	return m.halted
 }

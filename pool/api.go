@@ -146,7 +146,8 @@ func (p *Pool) allocationAt(va mm.VA) (requested, owner uint64) {
 		return 0, 0
 	}
 	k := unitOf(va) - 1
-	return uint64(pi.blocks.requested[k]), pi.blocks.owner[k]
+	r := pi.blocks.at[k]
+	return uint64(r.requested), r.owner
 }
 
 // unitOf returns the unit index of va within its page.

@@ -73,8 +73,12 @@ func (p *Pool) allocateBig(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64)
 		rp.set(va+mm.VA(i*mm.PageBytes), pageInfo{kind: kind, desc: di})
 	}
 	p.big.t.ReplaceOrInsert(BigAllocation{VA: va, Tag: tag, Bytes: n, Pages: pages, Type: t, Owner: caller})
-	if err := p.writeCanary(c, va, n, pages*mm.PageBytes); err != nil {
-		return 0, err
+	if room := pages * mm.PageBytes; room > n {
+		page, err := p.m.Page(c, va+mm.VA(n), true)
+		if err != nil {
+			return 0, err
+		}
+		p.putCanary(page, va, n, room)
 	}
 	d.RunningAllocs++
 	d.TotalBigPages += pages

@@ -10,28 +10,13 @@ import (
 )
 
 // The rules the pool enforces, one function each, each ending in the
-// bugcheck Windows raises with its four parameters. They read memory
-// through read64, which with a nil CPU only peeks: the same rules serve
-// the live allocator and the validator behind !poolval.
+// bugcheck Windows raises with its four parameters. Most take the bytes of
+// the page they judge: the live allocator passes the page it translated,
+// the validator behind !poolval a copy it peeked (bytesOf with no CPU), so
+// the same rules serve both.
 
 // errNotResident stops a peeking check at a page that is not in memory.
 var errNotResident = errors.New("pool: page not resident")
-
-func (p *Pool) read64(c *cpu.CPU, va mm.VA) (uint64, error) {
-	if c == nil {
-		v, ok := p.m.PeekU64(va)
-		if !ok {
-			return 0, errNotResident
-		}
-		return v, nil
-	}
-	return p.m.ReadU64(c, va)
-}
-
-func (p *Pool) header(c *cpu.CPU, va mm.VA) (Header, error) {
-	w, err := p.read64(c, va)
-	return headerFromWord0(w), err
-}
 
 // readBytes reads len(b) bytes at va (any alignment).
 func (p *Pool) readBytes(c *cpu.CPU, va mm.VA, b []byte) error {
@@ -58,11 +43,6 @@ func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA, write bool) (*[mm.PageBytes]byte, e
 		return &p.peekPage, nil
 	}
 	return p.m.Page(c, va, write)
-}
-
-// headerAt decodes the header at offset off of a page's bytes.
-func headerAt(page *[mm.PageBytes]byte, off uint64) Header {
-	return headerFromWord0(binary.LittleEndian.Uint64(page[off:]))
 }
 
 // checkIrqlForAllocate: paged pool above APC_LEVEL, nonpaged above
@@ -149,20 +129,29 @@ func checkNotFreed(va mm.VA, h Header) error {
 // and never leaves the page: a small block does not, and a big
 // allocation's canary sits in the slack of its last page.
 func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error {
-	n := min(canaryBytes, room-requested)
-	if n == 0 {
+	if room == requested {
 		return nil
 	}
-	at := data + mm.VA(requested)
-	page, err := p.bytesOf(c, at, false)
+	page, err := p.bytesOf(c, data+mm.VA(requested), false)
 	if err != nil {
 		return err
 	}
-	var found, want uint64
-	k := p.canary(data)
-	for i := uint64(0); i < n; i++ {
-		found |= uint64(page[at.PageOffset()+i]) << (8 * i)
-		want |= k & (0xff << (8 * i))
+	return p.checkCanaryIn(page, data, requested, room)
+}
+
+// checkCanaryIn is checkCanary on the bytes of the page holding the canary.
+func (p *Pool) checkCanaryIn(page *[mm.PageBytes]byte, data mm.VA, requested, room uint64) error {
+	n := min(canaryBytes, room-requested)
+	off := (data + mm.VA(requested)).PageOffset()
+	want := p.canary(data)
+	var found uint64
+	if n == canaryBytes {
+		found = binary.LittleEndian.Uint64(page[off:])
+	} else {
+		for i := range n {
+			found |= uint64(page[off+i]) << (8 * i)
+		}
+		want &= 1<<(8*n) - 1
 	}
 	if found != want {
 		return bugcheck.New(bugcheck.BadPoolHeader, 0x21, uint64(data), requested, found).At("checkCanary")
@@ -170,26 +159,23 @@ func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 	return nil
 }
 
-// writeCanary writes the canary after the requested bytes.
-func (p *Pool) writeCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error {
+// putCanary writes the canary after the requested bytes, into the bytes
+// of the page that holds it.
+func (p *Pool) putCanary(page *[mm.PageBytes]byte, data mm.VA, requested, room uint64) {
 	n := min(canaryBytes, room-requested)
-	if n == 0 {
-		return nil
-	}
-	at := data + mm.VA(requested)
-	page, err := p.m.Page(c, at, true)
-	if err != nil {
-		return err
-	}
+	off := (data + mm.VA(requested)).PageOffset()
 	k := p.canary(data)
-	for i := uint64(0); i < n; i++ {
-		page[at.PageOffset()+i] = byte(k >> (8 * i))
+	if n == canaryBytes {
+		binary.LittleEndian.PutUint64(page[off:], k)
+		return
 	}
-	return nil
+	for i := range n {
+		page[off+i] = byte(k >> (8 * i))
+	}
 }
 
 // checkHeader: a block's header must agree with itself and its neighbours
-// (ExpCheckPoolHeader). atFree turns a disagreeing next header into the
+// (ExpCheckPoolHeader), read from the bytes of its page. atFree turns a disagreeing next header into the
 // 0x20 form the free path reports.
 //
 //	BlockSize 0                                   0x19/8
@@ -198,35 +184,33 @@ func (p *Pool) writeCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 //	the previous block's size or index disagrees  0x19/5
 //	the block running past the page end           0x19/9
 //	the next block's PreviousSize disagrees       0x19/5, or 0x19/0x20 at free
-func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error {
-	page, err := p.bytesOf(c, entry, false)
-	if err != nil {
-		return err
-	}
-	if h.BlockSize == 0 {
+//
+// It reads the neighbours' PreviousSize, PoolIndex and BlockSize bytes
+// straight from the page; offsets are masked to the page, which they are
+// inside once the range checks before them pass.
+func checkHeader(page *[mm.PageBytes]byte, entry mm.VA, h Header, atFree bool) error {
+	off := entry.PageOffset()
+	prevBytes := uint64(h.PreviousSize) * UnitBytes
+	prev := entry - mm.VA(prevBytes)
+	switch {
+	case h.BlockSize == 0:
 		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeaderSize")
+	case h.PreviousSize == 0 && off != 0:
+		return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeaderAlignment")
+	case prevBytes > off:
+		return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
+	case h.PreviousSize != 0 && (page[(off-prevBytes+2)&pageMask] != h.PreviousSize || page[(off-prevBytes+1)&pageMask] != h.PoolIndex):
+		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
 	}
-	if h.PreviousSize == 0 {
-		if entry.PageOffset() != 0 {
-			return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeaderAlignment")
-		}
-	} else {
-		prev := entry - mm.VA(h.PreviousSize)*UnitBytes
-		if uint64(h.PreviousSize)*UnitBytes > entry.PageOffset() {
-			return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
-		}
-		if ph := headerAt(page, prev.PageOffset()); ph.BlockSize != h.PreviousSize || ph.PoolIndex != h.PoolIndex {
-			return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
-		}
-	}
+	nextOff := off + uint64(h.BlockSize)*UnitBytes
 	next := entry + mm.VA(h.BlockSize)*UnitBytes
-	if next.PageOffset() == 0 {
+	if nextOff == mm.PageBytes {
 		return nil // the block ends the page
 	}
-	if next.PageBase() != entry.PageBase() {
+	if nextOff > mm.PageBytes {
 		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
 	}
-	if nh := headerAt(page, next.PageOffset()); nh.PreviousSize != h.BlockSize || nh.PoolIndex != h.PoolIndex {
+	if page[nextOff&pageMask] != h.BlockSize || page[(nextOff+1)&pageMask] != h.PoolIndex {
 		if atFree {
 			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkNextHeaderAtFree")
 		}
@@ -238,26 +222,25 @@ func (p *Pool) checkHeader(c *cpu.CPU, entry mm.VA, h Header, atFree bool) error
 // checkPageWalk: walking the page's headers from its start must reach the
 // page end exactly and pass the block at entry (0x19/0xA: the entry, and
 // the page that should hold it).
-func (p *Pool) checkPageWalk(c *cpu.CPU, entry mm.VA) error {
-	page, err := p.bytesOf(c, entry, false)
-	if err != nil {
-		return err
+func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA) error {
+	at := walkBlocks(page, 0, entry.PageOffset())
+	if at != entry.PageOffset() || walkBlocks(page, at, mm.PageBytes) != mm.PageBytes {
+		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(entry.PageBase())).At("checkPageWalk")
 	}
-	off, want, found := uint64(0), entry.PageOffset(), false
-	for off < mm.PageBytes {
-		if off == want {
-			found = true
-		}
-		size := uint64(page[off+2]) // BlockSize
+	return nil
+}
+
+// walkBlocks follows the BlockSize fields of a page's headers from offset
+// off until it reaches end or a zero size, and returns where it stopped.
+func walkBlocks(page *[mm.PageBytes]byte, off, end uint64) uint64 {
+	for off < end {
+		size := uint64(page[(off+2)&pageMask]) // BlockSize; off+2 is inside the page
 		if size == 0 {
 			break
 		}
 		off += size * UnitBytes
 	}
-	if off != mm.PageBytes || !found {
-		return bugcheck.New(bugcheck.BadPoolHeader, 0xA, uint64(entry), 0, uint64(entry.PageBase())).At("checkPageWalk")
-	}
-	return nil
+	return off
 }
 
 // badFree is the bugcheck for freeing an address that is not the start of

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/cpu"
 	"simkern/mm"
 )
 
@@ -65,18 +66,25 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 			if r.c.TLB.Lookup(uint64(page)) == nil {
 				t.Fatalf("test setup: the TLB does not map %v", page)
 			}
+			walk := func(c *cpu.CPU) error {
+				page, err := r.p.bytesOf(c, entry, false)
+				if err != nil {
+					return err
+				}
+				return checkPageWalk(page, entry)
+			}
 			ways := []struct {
 				name string
 				err  error
 			}{
-				{"through the TLB", r.p.checkPageWalk(r.c, entry)},
-				{"peeking", r.p.checkPageWalk(nil, entry)},
+				{"through the TLB", walk(r.c)},
+				{"peeking", walk(nil)},
 			}
 			r.c.TLB.Flush()
 			ways = append(ways, struct {
 				name string
 				err  error
-			}{"through mm after a TLB flush", r.p.checkPageWalk(r.c, entry)})
+			}{"through mm after a TLB flush", walk(r.c)})
 			for _, w := range ways {
 				if want == nil {
 					if w.err != nil {

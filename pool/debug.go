@@ -107,8 +107,8 @@ func (p *Pool) PageBlocks(va mm.VA) (blocks []Block, problem *WalkProblem, resid
 		case h.Allocated():
 			b.State = BlockAllocated
 			if pi != nil && pi.blocks != nil {
-				b.Requested = uint64(pi.blocks.requested[unitOf(at)])
-				b.Owner = pi.blocks.owner[unitOf(at)]
+				r := pi.blocks.at[unitOf(at)]
+				b.Requested, b.Owner = uint64(r.requested), r.owner
 			}
 		case h.OnLookaside():
 			b.State = BlockLookaside
@@ -225,10 +225,10 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	var out []Outstanding
 	for page, pi := range p.smallPages() {
 		for k := Units(0); k < PageUnits; k++ {
-			if n := pi.blocks.requested[k]; n != 0 {
+			if r := pi.blocks.at[k]; r.requested != 0 {
 				entry := page + mm.VA(k)*UnitBytes
 				h, _ := p.PeekHeader(entry)
-				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(n), Tag: h.PoolTag, Owner: pi.blocks.owner[k]})
+				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(r.requested), Tag: h.PoolTag, Owner: r.owner})
 			}
 		}
 	}

@@ -1,7 +1,8 @@
 package pool
 
 import (
-	"simkern/cpu"
+	"encoding/binary"
+
 	"simkern/mm"
 )
 
@@ -19,6 +20,9 @@ const (
 	// (POOL_BUDDY_MAX): larger ones get whole pages.
 	MaxSmallBytes = mm.PageBytes - 2*UnitBytes // 4064
 	canaryBytes   = 8
+	// pageMask keeps an offset inside a page's bytes: indexing with
+	// off&pageMask, where off is known to be inside, spares a bounds check.
+	pageMask = mm.PageBytes - 1
 )
 
 // The PoolType byte of a header (WRK's encoding): an allocated block holds
@@ -77,18 +81,16 @@ func (h Header) OnLookaside() bool { return h.PoolType != 0 && !h.Allocated() }
 // Free reports a block on a free list (or a one-unit fragment).
 func (h Header) Free() bool { return h.PoolType == 0 }
 
-// readHeader reads the first eight bytes of the header at va (enough for
-// every check; ProcessBilled is read only by dt).
-func (p *Pool) readHeader(c *cpu.CPU, va mm.VA) (Header, error) {
-	w, err := p.m.ReadU64(c, va)
-	return headerFromWord0(w), err
+// headerAt decodes the header at offset off of a page's bytes (the first
+// eight bytes, enough for every check; ProcessBilled is read only by dt).
+func headerAt(page *[mm.PageBytes]byte, off uint64) Header {
+	return headerFromWord0(binary.LittleEndian.Uint64(page[off:]))
 }
 
-func (p *Pool) writeHeader(c *cpu.CPU, va mm.VA, h Header) error {
-	if err := p.m.WriteU64(c, va, h.word0()); err != nil {
-		return err
-	}
-	return p.m.WriteU64(c, va+8, h.ProcessBilled)
+// putHeader writes the first eight bytes of h at offset off of a page's
+// bytes.
+func putHeader(page *[mm.PageBytes]byte, off uint64, h Header) {
+	binary.LittleEndian.PutUint64(page[off:], h.word0())
 }
 
 // PeekHeader reads a header without faulting, for the debugger.

@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"errors"
 	"math/bits"
 
 	"simkern/bugcheck"
@@ -12,8 +11,8 @@ import (
 // Free lists are LIST_ENTRYs in simulated memory: Flink at +0, Blink at +8
 // of each free block's data, and of each head. Links are plain addresses
 // (the shipping kernel does not encode them), so an overrun that reaches a
-// free block really does corrupt its links, and checkFreeListLinks finds it
-// on the next insert or remove.
+// free block really does corrupt its links, and checkLinks finds it on the
+// next insert or remove.
 
 func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
 	if err := p.m.WriteU64(c, entry, uint64(flink)); err != nil {
@@ -116,52 +115,66 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 	return 0, 0, nil
 }
 
-// checkFreeListLinks: the entries on both sides of entry must point back
-// at it (0x19/3). With c nil it only peeks, for validation.
-func (p *Pool) checkFreeListLinks(c *cpu.CPU, entry mm.VA) error {
-	_, _, err := p.checkedLinks(c, entry)
-	return err
+// checkLinks: the entries on both sides of entry must point back at it
+// (0x19/3: the entry, what its Flink's Blink and its Blink's Flink hold).
+func checkLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
+	if mm.VA(flinkBlink) != entry || mm.VA(blinkFlink) != entry {
+		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), flinkBlink, blinkFlink).At("checkFreeListLinks")
+	}
+	return nil
 }
 
-// checkedLinks is checkFreeListLinks returning the links it checked, so
-// the list operations that follow need not read them again.
+// checkedLinks reads entry's links through c, checks them (checkLinks)
+// and returns them, for the list operation that follows.
 func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
-	f, err := p.read64(c, entry)
+	f, err := p.m.ReadU64(c, entry)
 	if err != nil {
 		return 0, 0, err
 	}
-	b, err := p.read64(c, entry+8)
+	b, err := p.m.ReadU64(c, entry+8)
 	if err != nil {
 		return 0, 0, err
 	}
-	fb, err := p.readLinked(c, mm.VA(f)+8)
+	fb, err := p.m.ReadU64(c, mm.VA(f)+8)
 	if err != nil {
 		return 0, 0, err
 	}
-	bf, err := p.readLinked(c, mm.VA(b))
+	bf, err := p.m.ReadU64(c, mm.VA(b))
 	if err != nil {
 		return 0, 0, err
 	}
-	if mm.VA(fb) != entry || mm.VA(bf) != entry {
-		return 0, 0, bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), fb, bf).At("checkFreeListLinks")
-	}
-	return mm.VA(f), mm.VA(b), nil
+	return mm.VA(f), mm.VA(b), checkLinks(entry, fb, bf)
 }
 
-// readLinked reads the link at va, which a free list names. Live (c not
-// nil) it reads through mm, faulting as the kernel would. Peeking, a link
-// in a paged pool page that is out of memory stops the check (the page is
-// fine, just not here), but a link to anything else that cannot be read
-// is junk: it reads as 0, so the check reports the corruption instead of
-// skipping it.
-func (p *Pool) readLinked(c *cpu.CPU, va mm.VA) (uint64, error) {
-	v, err := p.read64(c, va)
-	if c != nil || !errors.Is(err, errNotResident) {
-		return v, err
+// peekLinks is checkLinks for the validator, which only peeks. A link in
+// a paged pool page that is out of memory stops the check (the page is
+// fine, just not here: errNotResident), but a link to anything else that
+// cannot be read is junk: it reads as 0, so the check reports the
+// corruption instead of skipping it.
+func (p *Pool) peekLinks(entry mm.VA) error {
+	f, ok := p.m.PeekU64(entry)
+	b, ok2 := p.m.PeekU64(entry + 8)
+	if !ok || !ok2 {
+		return errNotResident
+	}
+	fb, err := p.peekLinked(mm.VA(f) + 8)
+	if err != nil {
+		return err
+	}
+	bf, err := p.peekLinked(mm.VA(b))
+	if err != nil {
+		return err
+	}
+	return checkLinks(entry, fb, bf)
+}
+
+func (p *Pool) peekLinked(va mm.VA) (uint64, error) {
+	if v, ok := p.m.PeekU64(va); ok {
+		return v, nil
 	}
 	if mm.RegionOf(va) == mm.RegionPagedPool {
 		if pi := p.pageOf(va); pi != nil && pi.kind == pageSmall {
-			return 0, err
+			return 0, errNotResident
 		}
 	}
 	return 0, nil

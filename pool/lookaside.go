@@ -105,10 +105,12 @@ func newPrcb() *prcb {
 // Blocks above a shrunken depth stay until allocated: a depth limits
 // pushes, not the list.
 func (r *prcb) tick() {
-	r.ops++
-	if r.ops < lookasideScanOps {
-		return
+	if r.ops++; r.ops >= lookasideScanOps {
+		r.adjustDepths()
 	}
+}
+
+func (r *prcb) adjustDepths() {
 	r.ops = 0
 	for c := range r.lists {
 		for u := range r.lists[c] {

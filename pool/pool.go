@@ -68,14 +68,21 @@ type pageInfo struct {
 	blocks *blockMeta
 }
 
-// blockMeta records, per unit of a small-block page, where blocks start,
-// how many bytes each allocated block was asked for (where its canary
-// sits) and the code address that allocated it (for leak and corruption
-// reports).
+// blockMeta records, per unit of a small-block page, where blocks start
+// and, for each allocated block, its allocation (blockRecord).
 type blockMeta struct {
-	starts    [PageUnits / 64]uint64
-	requested [PageUnits]uint16 // 0: not an allocated block start
-	owner     [PageUnits]uint64
+	starts [PageUnits / 64]uint64
+	at     [PageUnits]blockRecord // by the unit of the block's header
+}
+
+// blockRecord is what the pool knows of an allocated block beyond its
+// header: the bytes asked for (where its canary sits; 0 for a block that
+// is not allocated) and the code address that allocated it (for leak and
+// corruption reports). The two sit together, so an allocation or a free
+// touches one cache line of them.
+type blockRecord struct {
+	owner     uint64
+	requested uint16
 }
 
 func (b *blockMeta) isStart(u Units) bool { return b.starts[u/64]&(1<<(u%64)) != 0 }
@@ -91,7 +98,7 @@ type regionPages struct {
 
 func (r *regionPages) info(va mm.VA) *pageInfo {
 	i := uint64(va-r.base) >> mm.PageShift
-	if va < r.base || i >= uint64(len(r.pages)) {
+	if i >= uint64(len(r.pages)) { // below base, i wraps to a huge number
 		return nil
 	}
 	return &r.pages[i]
@@ -202,14 +209,13 @@ func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
 }
 
 // pageOf returns the pool's record of the page holding va, or nil.
+// Each region's record covers only the pages its pool has used, so the
+// two bounds checks of info are the whole region test.
 func (p *Pool) pageOf(va mm.VA) *pageInfo {
-	switch mm.RegionOf(va) {
-	case mm.RegionNonPagedPool:
-		return p.pages[0].info(va.PageBase())
-	case mm.RegionPagedPool:
-		return p.pages[1].info(va.PageBase())
+	if pi := p.pages[0].info(va); pi != nil {
+		return pi
 	}
-	return nil
+	return p.pages[1].info(va)
 }
 
 func (p *Pool) regionPagesOf(va mm.VA) *regionPages {

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"encoding/binary"
+
 	"simkern/cpu"
 	"simkern/mm"
 )
@@ -8,130 +10,123 @@ import (
 // Small blocks: carved from pool pages, found again through the free
 // lists, merged with free neighbours when freed.
 
-// commit finishes an allocation of u units at entry: the header says it is
-// in use, the canary follows the requested bytes, and the counters and the
-// pool's own record learn of it.
-func (p *Pool) commit(c *cpu.CPU, d *Descriptor, pi *pageInfo, entry mm.VA, h Header, t Type, n uint64, tag Tag, caller uint64) (mm.VA, error) {
+// commit finishes an allocation of the block at entry, whose page bytes
+// are page (translated for writing): the header says it is in use, the
+// canary follows the requested bytes, and the counters and the pool's own
+// record learn of it.
+func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, entry mm.VA, h Header, t Type, n uint64, tag Tag, caller uint64) mm.VA {
 	h.PoolType = headerTypeAllocated(t)
 	h.PoolTag = tag
-	if err := p.m.WriteU64(c, entry, h.word0()); err != nil {
-		return 0, err
-	}
+	putHeader(page, entry.PageOffset(), h)
 	data := entry + HeaderBytes
-	if err := p.writeCanary(c, data, n, roomFor(n)); err != nil {
-		return 0, err
-	}
+	p.putCanary(page, data, n, roomFor(n))
 	k := unitOf(entry)
-	pi.blocks.requested[k] = uint16(n)
-	pi.blocks.owner[k] = caller
+	pi.blocks.at[k] = blockRecord{owner: caller, requested: uint16(n)}
 	bytes := uint64(h.BlockSize) * UnitBytes
 	d.RunningAllocs++
 	d.TotalBytes += bytes
 	p.tags.alloc(tag, d.Type == PagedPool, bytes)
-	return data, nil
+	return data
 }
 
-// reuse hands out a block popped from a lookaside list.
+// reuse hands out a block popped from a lookaside list. Its header still
+// holds its size and neighbours; only the type and tag change.
 func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	entry := data - HeaderBytes
-	h, err := p.readHeader(c, entry)
+	page, err := p.m.Page(c, entry, false)
 	if err != nil {
 		return 0, err
 	}
-	if err := p.checkHeader(c, entry, h, false); err != nil {
+	h := headerAt(page, entry.PageOffset())
+	if err := checkHeader(page, entry, h, false); err != nil {
 		return 0, err
 	}
-	return p.commit(c, d, p.pageOf(entry), entry, h, t, n, tag, caller)
+	if page, err = p.m.Page(c, entry, true); err != nil {
+		return 0, err
+	}
+	return p.commit(page, d, p.pageOf(entry), entry, h, t, n, tag, caller), nil
 }
 
 // allocateSmall takes u units from d's free lists, splitting a larger
 // block, or from a new page. It returns 0 when no memory is left.
+//
+// The block's own page is changed first (the headers of the split, the
+// neighbour's PreviousSize, the new block's header and canary); the
+// remainder goes on its free list last, since that touches other pages.
 func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	block, size, err := p.popFree(c, d, u)
 	if err != nil {
 		return 0, err
 	}
-	if block == 0 {
+	fresh := block == 0
+	if fresh {
 		block, err = p.newPage(c, d)
 		if err != nil || block == 0 {
 			return 0, err
 		}
 		size = PageUnits
 	}
-	pi := p.pageOf(block)
 	var h Header
-	if size == PageUnits {
-		// A new page: its remainder becomes a free block tagged 'Free'
+	if fresh {
+		// The remainder of a new page becomes a free block tagged 'Free'
 		// (a fresh page has no stale tag to show).
 		h = Header{PoolIndex: d.Index, PoolTag: freeTag}
 	} else {
-		if h, err = p.readHeader(c, block); err != nil {
+		page, err := p.m.Page(c, block, false)
+		if err != nil {
 			return 0, err
 		}
-		if err := p.checkHeader(c, block, h, false); err != nil {
+		h = headerAt(page, block.PageOffset())
+		if err := checkHeader(page, block, h, false); err != nil {
 			return 0, err
 		}
 	}
-	entry := block
-	if rest := size - u; rest > 0 {
+	page, err := p.m.Page(c, block, true)
+	if err != nil {
+		return 0, err
+	}
+	pi := p.pageOf(block)
+	entry, frag, rest := block, block, size-u
+	if rest > 0 {
 		// Split. The first block of a page keeps the front (so the page
 		// start stays allocated); any other block gives its back part,
 		// leaving the front where it was on the page.
-		frag := Header{PreviousSize: h.PreviousSize, PoolIndex: d.Index, BlockSize: uint8(rest), PoolTag: h.PoolTag}
-		var after mm.VA
+		fh := Header{PreviousSize: h.PreviousSize, PoolIndex: d.Index, BlockSize: uint8(rest), PoolTag: h.PoolTag}
+		after := block + mm.VA(size)*UnitBytes
 		if block.PageOffset() == 0 {
-			frag.PreviousSize = uint8(u)
-			h.BlockSize = uint8(u)
-			fragAt := block + mm.VA(u)*UnitBytes
-			if err := p.writeHeader(c, fragAt, frag); err != nil {
-				return 0, err
-			}
-			pi.blocks.setStart(unitOf(fragAt))
-			if err := p.insertFree(c, d, fragAt, rest, false); err != nil {
-				return 0, err
-			}
-			after = fragAt + mm.VA(rest)*UnitBytes
-			if err := p.setPreviousSize(c, after, rest); err != nil {
-				return 0, err
-			}
+			frag = block + mm.VA(u)*UnitBytes
+			fh.PreviousSize = uint8(u)
+			setPreviousSize(page, after, rest)
 		} else {
-			if err := p.writeHeader(c, block, frag); err != nil {
-				return 0, err
-			}
-			if err := p.insertFree(c, d, block, rest, false); err != nil {
-				return 0, err
-			}
 			entry = block + mm.VA(rest)*UnitBytes
-			h = Header{PreviousSize: uint8(rest), PoolIndex: d.Index, BlockSize: uint8(u)}
-			pi.blocks.setStart(unitOf(entry))
-			after = entry + mm.VA(u)*UnitBytes
-			if err := p.setPreviousSize(c, after, u); err != nil {
-				return 0, err
-			}
+			h = Header{PreviousSize: uint8(rest), PoolIndex: d.Index}
+			setPreviousSize(page, after, u)
 		}
+		putHeader(page, frag.PageOffset(), fh)
+		binary.LittleEndian.PutUint64(page[frag.PageOffset()+8:], 0) // ProcessBilled
+		pi.blocks.setStart(unitOf(frag))
+		pi.blocks.setStart(unitOf(entry))
 	}
 	h.BlockSize = uint8(u)
-	h.ProcessBilled = 0
-	if err := p.m.WriteU64(c, entry+8, 0); err != nil {
-		return 0, err
+	binary.LittleEndian.PutUint64(page[entry.PageOffset()+8:], 0) // ProcessBilled
+	data := p.commit(page, d, pi, entry, h, t, n, tag, caller)
+	if rest > 0 {
+		if err := p.insertFree(c, d, frag, rest, false); err != nil {
+			return 0, err
+		}
 	}
-	return p.commit(c, d, pi, entry, h, t, n, tag, caller)
+	return data, nil
 }
 
 // freeTag marks the free remainder of a new page.
 var freeTag = TagOf("Free")
 
-// setPreviousSize updates the PreviousSize of the block at va, unless va
-// is the end of its page.
-func (p *Pool) setPreviousSize(c *cpu.CPU, va mm.VA, u Units) error {
-	if va.PageOffset() == 0 {
-		return nil
+// setPreviousSize updates the PreviousSize of the block at va, in the
+// bytes of its page, unless va is the end of that page.
+func setPreviousSize(page *[mm.PageBytes]byte, va mm.VA, u Units) {
+	if off := va.PageOffset(); off != 0 {
+		page[off] = uint8(u)
 	}
-	w, err := p.m.ReadU64(c, va)
-	if err != nil {
-		return err
-	}
-	return p.m.WriteU64(c, va, w&^0xff|uint64(uint8(u)))
 }
 
 // newPage maps a page for d and records it; it returns 0 when mm has none.
@@ -184,10 +179,11 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		return err
 	}
 	entry := va - HeaderBytes
-	h, err := p.readHeader(c, entry)
+	page, err := p.m.Page(c, entry, false)
 	if err != nil {
 		return err
 	}
+	h := headerAt(page, entry.PageOffset())
 	if err := checkNotFreed(va, h); err != nil {
 		return err
 	}
@@ -195,17 +191,16 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		return err
 	}
 	k := unitOf(entry)
-	n := uint64(pi.blocks.requested[k])
-	if err := p.checkCanary(c, va, n, roomFor(n)); err != nil {
+	n := uint64(pi.blocks.at[k].requested)
+	if err := p.checkCanaryIn(page, va, n, roomFor(n)); err != nil {
 		return err
 	}
-	if err := p.checkHeader(c, entry, h, true); err != nil {
+	if err := checkHeader(page, entry, h, true); err != nil {
 		return err
 	}
 	u := Units(h.BlockSize)
 	bytes := uint64(u) * UnitBytes
-	pi.blocks.requested[k] = 0
-	pi.blocks.owner[k] = 0
+	pi.blocks.at[k] = blockRecord{}
 	d.RunningDeAllocs++
 	d.TotalBytes -= bytes
 	p.tags.free(h.PoolTag, d.Type == PagedPool, bytes)
@@ -218,64 +213,61 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		r.tick()
 		l := &r.lists[lookasideClass(d)][u-1]
 		if l.Len() < l.Depth {
-			h.PoolType &^= poolInUse
-			if err := p.m.WriteU64(c, entry, h.word0()); err != nil {
+			if page, err = p.m.Page(c, entry, true); err != nil {
 				return err
 			}
+			page[entry.PageOffset()+3] = h.PoolType &^ poolInUse
 			l.push(va)
 			return nil
 		}
 		l.TotalFrees++
 	}
-	if err := p.checkPageWalk(c, entry); err != nil {
+	if err := checkPageWalk(page, entry); err != nil {
 		return err
 	}
-	return p.coalesce(c, d, pi, entry, h)
+	return p.coalesce(c, d, pi, page, entry, h)
 }
 
 // coalesce merges the block being freed with free neighbours and puts the
 // result on its free list, or gives the page back when it is wholly free.
-func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, entry mm.VA, h Header) error {
+// page is the block's page, as read by the free.
+func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageBytes]byte, entry mm.VA, h Header) error {
 	start, size, prevSize := entry, Units(h.BlockSize), h.PreviousSize
 	next := entry + mm.VA(size)*UnitBytes
+	var nh, ph Header
 	if next.PageOffset() != 0 {
-		nh, err := p.readHeader(c, next)
-		if err != nil {
-			return err
-		}
-		if nh.Free() {
-			if err := p.removeFree(c, d, next, Units(nh.BlockSize)); err != nil {
-				return err
-			}
-			size += Units(nh.BlockSize)
-			pi.blocks.clearStart(unitOf(next))
-		}
+		nh = headerAt(page, next.PageOffset())
 	}
+	prev := entry - mm.VA(h.PreviousSize)*UnitBytes
 	if h.PreviousSize != 0 {
-		prev := entry - mm.VA(h.PreviousSize)*UnitBytes
-		ph, err := p.readHeader(c, prev)
-		if err != nil {
+		ph = headerAt(page, prev.PageOffset())
+	}
+	// Unlinking the neighbours touches other pages (and, in paged pool,
+	// may page this one out): page is not used again until re-translated.
+	if next.PageOffset() != 0 && nh.Free() {
+		if err := p.removeFree(c, d, next, Units(nh.BlockSize)); err != nil {
 			return err
 		}
-		if ph.Free() {
-			if err := p.removeFree(c, d, prev, Units(ph.BlockSize)); err != nil {
-				return err
-			}
-			size += Units(ph.BlockSize)
-			pi.blocks.clearStart(unitOf(entry))
-			start, prevSize = prev, ph.PreviousSize
+		size += Units(nh.BlockSize)
+		pi.blocks.clearStart(unitOf(next))
+	}
+	if h.PreviousSize != 0 && ph.Free() {
+		if err := p.removeFree(c, d, prev, Units(ph.BlockSize)); err != nil {
+			return err
 		}
+		size += Units(ph.BlockSize)
+		pi.blocks.clearStart(unitOf(entry))
+		start, prevSize = prev, ph.PreviousSize
 	}
 	if start.PageOffset() == 0 && size == PageUnits {
 		p.releasePage(d, start)
 		return nil
 	}
-	merged := Header{PreviousSize: prevSize, PoolIndex: d.Index, BlockSize: uint8(size), PoolTag: h.PoolTag}
-	if err := p.m.WriteU64(c, start, merged.word0()); err != nil {
+	page, err := p.m.Page(c, start, true)
+	if err != nil {
 		return err
 	}
-	if err := p.setPreviousSize(c, start+mm.VA(size)*UnitBytes, size); err != nil {
-		return err
-	}
+	putHeader(page, start.PageOffset(), Header{PreviousSize: prevSize, PoolIndex: d.Index, BlockSize: uint8(size), PoolTag: h.PoolTag})
+	setPreviousSize(page, start+mm.VA(size)*UnitBytes, size)
 	return p.insertFree(c, d, start, size, true)
 }

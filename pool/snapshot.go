@@ -87,8 +87,11 @@ func (p *Pool) Snapshot() *Snapshot {
 			ps := PageSnapshot{VA: rp.base + mm.VA(i)*mm.PageBytes, Kind: uint8(pi.kind), Desc: pi.desc}
 			if b := pi.blocks; b != nil {
 				ps.Starts = b.starts
-				ps.Requested = append([]uint16(nil), b.requested[:]...)
-				ps.Owner = append([]uint64(nil), b.owner[:]...)
+				ps.Requested = make([]uint16, PageUnits)
+				ps.Owner = make([]uint64, PageUnits)
+				for k, r := range b.at {
+					ps.Requested[k], ps.Owner[k] = r.requested, r.owner
+				}
 			}
 			s.Pages = append(s.Pages, ps)
 		}
@@ -165,8 +168,9 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 				return bad("block record of page %v", ps.VA)
 			}
 			b := &blockMeta{starts: ps.Starts}
-			copy(b.requested[:], ps.Requested)
-			copy(b.owner[:], ps.Owner)
+			for k := range b.at {
+				b.at[k] = blockRecord{owner: ps.Owner[k], requested: ps.Requested[k]}
+			}
 			pi.blocks = b
 		}
 		p.regionPagesOf(ps.VA).set(ps.VA, pi)

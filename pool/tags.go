@@ -25,6 +25,9 @@ func (s TagStats) PagedOutstanding() uint64 { return s.PagedAllocs - s.PagedFree
 type tagTable struct {
 	rows []TagStats // Tag 0 marks an empty row
 	used int
+	// hint is the row found last: a driver allocates and frees with the
+	// same few tags, so most lookups end here without hashing.
+	hint int
 	// zeroTag holds the statistics of tag 0, which cannot be a key.
 	zeroTag TagStats
 }
@@ -42,10 +45,14 @@ func (t *tagTable) row(tag Tag) *TagStats {
 	if tag == 0 {
 		return &t.zeroTag
 	}
+	if t.hint < len(t.rows) && t.rows[t.hint].Tag == tag {
+		return &t.rows[t.hint]
+	}
 	mask := uint64(len(t.rows) - 1)
 	for i := tagHash(tag) & mask; ; i = (i + 1) & mask {
 		r := &t.rows[i]
 		if r.Tag == tag {
+			t.hint = int(i)
 			return r
 		}
 		if r.Tag == 0 {
@@ -55,6 +62,7 @@ func (t *tagTable) row(tag Tag) *TagStats {
 			}
 			r.Tag = tag
 			t.used++
+			t.hint = int(i)
 			return r
 		}
 	}

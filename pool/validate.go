@@ -37,29 +37,30 @@ func (p *Pool) ValidatePage(va mm.VA) error {
 }
 
 func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
-	at := page
-	for at < page+mm.PageBytes {
-		h, err := p.header(nil, at)
-		if err != nil {
-			return err
-		}
-		if err := p.checkHeader(nil, at, h, false); err != nil {
+	bytes, err := p.bytesOf(nil, page, false)
+	if err != nil {
+		return err
+	}
+	for off := uint64(0); off < mm.PageBytes; {
+		at := page + mm.VA(off)
+		h := headerAt(bytes, off)
+		if err := checkHeader(bytes, at, h, false); err != nil {
 			return err
 		}
 		switch {
 		case h.Free() && h.BlockSize != 1:
-			if err := p.checkFreeListLinks(nil, at+HeaderBytes); err != nil {
+			if err := p.peekLinks(at + HeaderBytes); err != nil {
 				return err
 			}
 		case h.Allocated():
-			n := uint64(pi.blocks.requested[unitOf(at)])
-			if err := p.checkCanary(nil, at+HeaderBytes, n, roomFor(n)); err != nil {
+			n := uint64(pi.blocks.at[unitOf(at)].requested)
+			if err := p.checkCanaryIn(bytes, at+HeaderBytes, n, roomFor(n)); err != nil {
 				return err
 			}
 		}
-		at += mm.VA(h.BlockSize) * UnitBytes
+		off += uint64(h.BlockSize) * UnitBytes
 	}
-	return p.checkPageWalk(nil, page)
+	return checkPageWalk(bytes, page)
 }
 
 // ValidateAll validates every small-block page of both pools, then every
@@ -141,7 +142,7 @@ func (p *Pool) CheckInvariants() {
 				panic(fmt.Sprintf("pool: zero block size at %v", at))
 			}
 			walked[u/64] |= 1 << (u % 64)
-			if req := pi.blocks.requested[u]; h.Allocated() != (req != 0) {
+			if req := pi.blocks.at[u].requested; h.Allocated() != (req != 0) {
 				panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
 			}
 			switch {

@@ -22,7 +22,7 @@ type Options struct {
 	Quiet   bool // text: only the header, the outcome and a bugcheck report
 	Tags    *kd.PoolTags
 	Version string
-	Out     io.Writer
+	Out     io.Writer // the report; nil discards it
 
 	// PagefilePath is the host file the pagefile lives in; "" is a
 	// temporary file removed when the run ends.
@@ -106,6 +106,9 @@ func Run(s *Scenario, opt Options) (*Outcome, error) {
 func newRunner(s *Scenario, opt Options) (*runner, error) {
 	if err := s.Supported(); err != nil {
 		return nil, err
+	}
+	if opt.Out == nil {
+		opt.Out = io.Discard
 	}
 	seed := s.Seed(opt)
 	cpus, err := cpu.NewSet(s.Machine.CPUs, s.Machine.NUMANodes)

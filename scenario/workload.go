@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math/bits"
 
 	"simkern/cpu"
 	"simkern/mm"
@@ -36,39 +37,14 @@ func (w *workloadResult) String() string {
 func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
-	type block struct {
-		va mm.VA
-		n  uint64
-	}
-	live := make([]block, 0, min(w.Live, 1<<20))
+	live := make([]liveBlock, 0, min(w.Live, 1<<20))
+	rng := workloadRand{r.rng.Uint64()}
 	span := w.MaxSize - w.MinSize + 1
 	var scratch []byte
-	free := func(k int) error {
-		b := live[k]
-		if w.Verify {
-			if uint64(cap(scratch)) < b.n {
-				scratch = make([]byte, b.n)
-			}
-			buf := scratch[:b.n]
-			if err := r.m.Read(c, b.va, buf); err != nil {
-				return err
-			}
-			if i := checkPattern(b.va, buf); i >= 0 {
-				return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
-			}
-		}
-		if err := r.free(c, driver, b.va, 0, false); err != nil {
-			return err
-		}
-		live[k] = live[len(live)-1]
-		live = live[:len(live)-1]
-		wr.Frees++
-		return nil
-	}
 	for i := uint64(0); i < w.Ops; i++ {
 		n := uint64(len(live))
 		if n < w.Live && (n == 0 || i < w.Live || (i-w.Live)%2 == 1) {
-			size := w.MinSize + r.rng.Uint64N(span)
+			size := w.MinSize + rng.below(span)
 			va, err := r.allocateCounted(c, driver, w.Pool, size, w.Tag, wr)
 			if err != nil {
 				return res, err
@@ -81,25 +57,73 @@ func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, e
 					return res, err
 				}
 			}
-			live = append(live, block{va, size})
+			live = append(live, liveBlock{va, size})
 			wr.PeakLive = max(wr.PeakLive, uint64(len(live)))
 			continue
 		}
-		if err := free(r.rng.IntN(len(live))); err != nil {
+		k := rng.below(n)
+		if err := r.freeLive(c, driver, live[k], w.Verify, &scratch); err != nil {
 			return res, err
 		}
+		live[k] = live[n-1]
+		live = live[:n-1]
+		wr.Frees++
 	}
 	if w.Keep {
 		wr.Left = uint64(len(live))
 	} else {
 		for len(live) > 0 {
-			if err := free(len(live) - 1); err != nil {
+			if err := r.freeLive(c, driver, live[len(live)-1], w.Verify, &scratch); err != nil {
 				return res, err
 			}
+			live = live[:len(live)-1]
+			wr.Frees++
 		}
 	}
 	res.text = wr.String()
 	return res, nil
+}
+
+// liveBlock is a block a workload holds: its address and size.
+type liveBlock struct {
+	va mm.VA
+	n  uint64
+}
+
+// freeLive frees a workload's block, first checking its pattern when the
+// workload verifies.
+func (r *runner) freeLive(c *cpu.CPU, driver string, b liveBlock, verify bool, scratch *[]byte) error {
+	if verify {
+		if uint64(cap(*scratch)) < b.n {
+			*scratch = make([]byte, b.n)
+		}
+		buf := (*scratch)[:b.n]
+		if err := r.m.Read(c, b.va, buf); err != nil {
+			return err
+		}
+		if i := checkPattern(b.va, buf); i >= 0 {
+			return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
+		}
+	}
+	return r.free(c, driver, b.va, 0, false)
+}
+
+// workloadRand is a workload's own generator (splitmix64), seeded with one
+// draw from the run's stream. A workload draws once per operation, and
+// this keeps a draw to a few instructions, so the pool's work is what a
+// workload measures.
+type workloadRand struct{ state uint64 }
+
+// below returns a number in [0, n), n > 0, by Lemire's multiply-shift
+// (the tiny bias, under n/2^64, does not matter for a workload).
+func (g *workloadRand) below(n uint64) uint64 {
+	g.state += 0x9e3779b97f4a7c15
+	z := g.state
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	z ^= z >> 31
+	hi, _ := bits.Mul64(z, n)
+	return hi
 }
 
 // allocateCounted is one allocation of a workload or a replay: it logs an

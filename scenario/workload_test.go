@@ -1,0 +1,62 @@
+package scenario
+
+import (
+	"bytes"
+	"testing"
+)
+
+// A workload's generator stays below its bound and reaches every value of
+// a small range, and the same seed draws the same numbers.
+func TestWorkloadRandBelow(t *testing.T) {
+	for _, n := range []uint64{1, 2, 3, 7, 1009, 1 << 40} {
+		g, h := workloadRand{42}, workloadRand{42}
+		seen := map[uint64]bool{}
+		for range 10000 {
+			v := g.below(n)
+			if v >= n {
+				t.Fatalf("below(%d) = %d", n, v)
+			}
+			if w := h.below(n); w != v {
+				t.Fatalf("below(%d): two generators with one seed drew %d and %d", n, v, w)
+			}
+			seen[v] = true
+		}
+		if n <= 1009 && uint64(len(seen)) != n {
+			t.Errorf("below(%d) drew %d distinct values in 10000 draws, want all %d", n, len(seen), n)
+		}
+	}
+}
+
+const workloadScenario = `name: churn
+machine: {ram: 16MiB, pagefile: 0}
+steps:
+  - workload: {ops: 20000, pool: NonPagedPool, sizes: 16-1024, live: 500, tag: Wkld, verify: true}
+  - kd: "!poolused 2 Wkld"
+expect:
+  bugcheck: none
+`
+
+// Run needs no output writer, and a workload run twice with one seed
+// reports the same bytes.
+func TestWorkloadRuns(t *testing.T) {
+	s, err := Parse("churn.yaml", []byte(workloadScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Run(s, Options{})
+	if err != nil || out.Exit != ExitOK || out.Steps != 2 {
+		t.Fatalf("Run without Out: %+v, %v; want exit 0 after 2 steps", out, err)
+	}
+	var a, b bytes.Buffer
+	for _, w := range []*bytes.Buffer{&a, &b} {
+		if out, err := Run(s, Options{Out: w, Seed: 7, SeedSet: true}); err != nil || out.Exit != ExitOK {
+			t.Fatalf("Run: %+v, %v", out, err)
+		}
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Errorf("two runs with seed 7 differ:\n%s\n---\n%s", a.Bytes(), b.Bytes())
+	}
+	if !bytes.Contains(a.Bytes(), []byte("allocations, ")) {
+		t.Errorf("the report has no workload result:\n%s", a.Bytes())
+	}
+}
