@@ -27,8 +27,11 @@
 // Nothing is materialised up front. PFN entries live in chunks of 512 made
 // on first use, a frame's 4 KiB of bytes the first time an access reaches
 // it, and each node hands out its never-used frames in order from a
-// bump pointer (next), counting them as zeroed. A 64 GiB machine that
-// touches 1 MiB costs about 1 MiB plus an 8-byte pointer per 512 frames.
+// bump pointer (next), counting them as zeroed, but only when its zeroed
+// and free lists are empty: a used frame, cleared if need be, goes first,
+// so the host pays for the most memory the machine had in use at once. A
+// 64 GiB machine that touches 1 MiB costs about 1 MiB plus an 8-byte
+// pointer per 512 frames.
 //
 // # Page tables
 //

@@ -22,7 +22,10 @@ func (m *Machine) takeFrame(node int, zero bool) (PFN, bool) {
 
 func (m *Machine) takeFromNode(n *nodeFrames, zero bool) (PFN, bool) {
 	// A zeroing request prefers frames already zero; an in-page read,
-	// which overwrites the frame anyway, prefers the free list.
+	// which overwrites the frame anyway, prefers the free list. Both take
+	// a frame that was used before ahead of a never-used one, so the host
+	// memory behind the machine follows the most it ever had in use, not
+	// every frame it ever handed out.
 	first, second := &n.zeroed, &n.free
 	if !zero {
 		first, second = second, first
@@ -30,9 +33,6 @@ func (m *Machine) takeFromNode(n *nodeFrames, zero bool) (PFN, bool) {
 	if f, ok := m.popHead(first); ok {
 		m.activate(f, zero && first == &n.free)
 		return f, true
-	}
-	if n.next < n.end && zero {
-		return m.untouched(n), true
 	}
 	if f, ok := m.popHead(second); ok {
 		m.activate(f, zero && second == &n.free)
