@@ -288,108 +288,95 @@ func TestTLB(t *testing.T) {
 	alias := uint64(va + TLBEntries*PageBytes) // same index, another page
 	var data, other [PageBytes]byte
 	type probe struct {
-		va   uint64
-		hit  bool
-		want uint64 // the frame on a hit
+		va    uint64
+		write bool
+		want  *[PageBytes]byte // nil: a miss
 	}
 	tests := []struct {
-		name  string
-		do    func(tlb *TLB) // after inserting va -> frame 0x1234, writable
-		probe []probe
-		// The counters after the probes (the insert costs none).
-		wantHits, wantMisses uint64
+		name     string
+		do       func(tlb *TLB) // after inserting va -> data, clean
+		probe    []probe
+		wantHits uint64 // the insert and the misses count none
 	}{
 		{
 			name:     "an inserted page hits, at any offset within it",
 			do:       func(*TLB) {},
-			probe:    []probe{{va: va, hit: true, want: 0x1234}, {va: va + 0xfff, hit: true, want: 0x1234}},
+			probe:    []probe{{va: va, want: &data}, {va: va + 0xfff, want: &data}},
 			wantHits: 2,
 		},
 		{
 			name:     "the next page misses",
 			do:       func(*TLB) {},
-			probe:    []probe{{va: va + PageBytes}, {va: va, hit: true, want: 0x1234}},
-			wantHits: 1, wantMisses: 1,
+			probe:    []probe{{va: va + PageBytes}, {va: va, want: &data}},
+			wantHits: 1,
+		},
+		{
+			name:  "a write to a page cached clean misses, so the walk sets D",
+			do:    func(*TLB) {},
+			probe: []probe{{va: va, write: true}},
+		},
+		{
+			name:     "a page cached dirty takes writes and reads",
+			do:       func(tlb *TLB) { tlb.Insert(va, &other, true) },
+			probe:    []probe{{va: va + 8, write: true, want: &other}, {va: va, want: &other}},
+			wantHits: 2,
 		},
 		{
 			name:     "a page with the same index evicts the old one",
-			do:       func(tlb *TLB) { tlb.Insert(alias, 0x5678, &other, false, false) },
-			probe:    []probe{{va: va}, {va: alias, hit: true, want: 0x5678}},
-			wantHits: 1, wantMisses: 1,
+			do:       func(tlb *TLB) { tlb.Insert(alias, &other, false) },
+			probe:    []probe{{va: va}, {va: alias, want: &other}},
+			wantHits: 1,
 		},
 		{
-			name:       "invalidate drops the page",
-			do:         func(tlb *TLB) { tlb.Invalidate(va + 0x80) },
-			probe:      []probe{{va: va}},
-			wantMisses: 1,
+			name:  "invalidate drops the page",
+			do:    func(tlb *TLB) { tlb.Invalidate(va + 0x80) },
+			probe: []probe{{va: va}},
+		},
+		{
+			name:  "invalidate drops a dirty page too",
+			do:    func(tlb *TLB) { tlb.Insert(va, &data, true); tlb.Invalidate(va) },
+			probe: []probe{{va: va}, {va: va, write: true}},
 		},
 		{
 			name:     "invalidating an aliasing page leaves the cached one alone",
 			do:       func(tlb *TLB) { tlb.Invalidate(alias) },
-			probe:    []probe{{va: va, hit: true, want: 0x1234}},
+			probe:    []probe{{va: va, want: &data}},
 			wantHits: 1,
 		},
 		{
 			name: "flush drops every page",
 			do: func(tlb *TLB) {
-				tlb.Insert(va+PageBytes, 0x99, &other, true, true)
+				tlb.Insert(va+PageBytes, &other, true)
 				tlb.Flush()
 			},
-			probe:      []probe{{va: va}, {va: va + PageBytes}},
-			wantMisses: 2,
+			probe: []probe{{va: va}, {va: va + PageBytes}},
 		},
 		{
-			name:       "the empty entry never matches page 0",
-			do:         func(tlb *TLB) { tlb.Flush() },
-			probe:      []probe{{va: 0}, {va: 0xfff}},
-			wantMisses: 2,
+			name:  "the empty entry never matches page 0",
+			do:    func(tlb *TLB) { tlb.Flush() },
+			probe: []probe{{va: 0}, {va: 0xfff}, {va: 0, write: true}},
 		},
 		{
 			name:     "the highest page caches like any other",
-			do:       func(tlb *TLB) { tlb.Insert(0xffffffff_fffff000, 7, &other, false, false) },
-			probe:    []probe{{va: 0xffffffff_ffffffff, hit: true, want: 7}},
+			do:       func(tlb *TLB) { tlb.Insert(0xffffffff_fffff000, &other, false) },
+			probe:    []probe{{va: 0xffffffff_ffffffff, want: &other}},
 			wantHits: 1,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var tlb TLB
-			e := tlb.Insert(va, 0x1234, &data, true, false)
-			if e.Frame != 0x1234 || e.Data != &data || !e.Writable || e.Dirty {
-				t.Fatalf("Insert returned %+v", e)
-			}
+			tlb.Insert(va, &data, false)
 			tt.do(&tlb)
 			for _, p := range tt.probe {
-				got := tlb.Lookup(p.va)
-				if (got != nil) != p.hit {
-					t.Fatalf("Lookup(%#x) hit = %v, want %v", p.va, got != nil, p.hit)
-				}
-				if got != nil && got.Frame != p.want {
-					t.Errorf("Lookup(%#x) frame %#x, want %#x", p.va, got.Frame, p.want)
+				if got := tlb.Cached(p.va, p.write); got != p.want {
+					t.Errorf("Cached(%#x, write %v) = %p, want %p", p.va, p.write, got, p.want)
 				}
 			}
-			if tlb.Hits != tt.wantHits || tlb.Misses != tt.wantMisses {
-				t.Errorf("Hits, Misses = %d, %d; want %d, %d", tlb.Hits, tlb.Misses, tt.wantHits, tt.wantMisses)
+			if tlb.Hits != tt.wantHits || tlb.Misses != 0 {
+				t.Errorf("Hits, Misses = %d, %d; want %d, 0", tlb.Hits, tlb.Misses, tt.wantHits)
 			}
 		})
-	}
-}
-
-func TestTLBEntryKeepsWhatWasInserted(t *testing.T) {
-	var tlb TLB
-	var data [PageBytes]byte
-	tlb.Insert(0x7000, 42, &data, false, true)
-	e := tlb.Lookup(0x7123)
-	if e == nil {
-		t.Fatal("miss right after Insert")
-	}
-	if e.Frame != 42 || e.Data != &data || e.Writable || !e.Dirty {
-		t.Errorf("entry %+v, want frame 42, the same data, read-only, dirty", e)
-	}
-	// The entry is the TLB's own: a caller may set Dirty through it.
-	e.Dirty = false
-	if tlb.Lookup(0x7000).Dirty {
-		t.Errorf("setting Dirty through the returned entry did not stick")
 	}
 }
 
@@ -413,15 +400,15 @@ func TestShootdown(t *testing.T) {
 			}
 			var data [PageBytes]byte
 			for _, c := range s.CPUs {
-				c.TLB.Insert(va, 1, &data, true, true)
-				c.TLB.Insert(keep, 2, &data, true, true)
+				c.TLB.Insert(va, &data, true)
+				c.TLB.Insert(keep, &data, true)
 			}
 			tt.do(s)
 			for _, c := range s.CPUs {
-				if hit := c.TLB.Lookup(va) != nil; hit != tt.wantVA {
+				if hit := c.TLB.Cached(va, false) != nil; hit != tt.wantVA {
 					t.Errorf("CPU %d: %#x hit = %v, want %v", c.Number, uint64(va), hit, tt.wantVA)
 				}
-				if hit := c.TLB.Lookup(keep) != nil; hit != tt.wantKeep {
+				if hit := c.TLB.Cached(keep, false) != nil; hit != tt.wantKeep {
 					t.Errorf("CPU %d: %#x hit = %v, want %v", c.Number, uint64(keep), hit, tt.wantKeep)
 				}
 			}

@@ -5,14 +5,14 @@ package cpu
 // working set of a few thousand pages mostly hits.
 const TLBEntries = 2048
 
-// TLBEntry caches one translation. VPN is the virtual page number plus one,
-// so the zero entry is empty.
+// TLBEntry caches one translation in 16 bytes, so the whole TLB is 32 KiB
+// and stays in the host's first-level cache: the page's bytes, and a key
+// that is the virtual page number plus one, shifted left once, with bit 0
+// set when the PTE's D bit was already set (a write needs no walk). The
+// zero entry is empty: no page has key 0.
 type TLBEntry struct {
-	VPN      uint64
-	Frame    uint64           // page frame number
-	Data     *[PageBytes]byte // the frame's bytes
-	Writable bool
-	Dirty    bool // the PTE's D bit is already set: a write needs no walk
+	key  uint64
+	data *[PageBytes]byte
 }
 
 // PageBytes is the size of a page; the TLB caches whole pages.
@@ -21,34 +21,43 @@ const PageBytes = 4096
 // TLB is a direct-mapped translation cache.
 type TLB struct {
 	entries [TLBEntries]TLBEntry
-	Hits    uint64
-	Misses  uint64
+	// Hits counts accesses Cached served; Misses counts the table walks
+	// the memory manager made instead (a miss, or a first write to a page
+	// cached clean).
+	Hits, Misses uint64
 }
 
-// Lookup returns the entry for the page holding va, or nil on a miss.
-func (t *TLB) Lookup(va uint64) *TLBEntry {
-	vpn := va>>12 + 1
-	e := &t.entries[vpn%TLBEntries]
-	if e.VPN == vpn {
+func tlbKey(va uint64) uint64 { return (va>>12 + 1) << 1 }
+
+// Cached returns the bytes of the page holding va when the TLB has a
+// translation good for the access: any, for a read; one made after the D
+// bit was set, for a write. It counts a hit. Otherwise it returns nil and
+// the caller walks the tables (and counts the miss). It is small enough to
+// inline, so a hit costs a few instructions.
+func (t *TLB) Cached(va uint64, write bool) *[PageBytes]byte {
+	key := tlbKey(va)
+	e := &t.entries[key>>1%TLBEntries]
+	if e.key == key|1 || !write && e.key == key {
 		t.Hits++
-		return e
+		return e.data
 	}
-	t.Misses++
 	return nil
 }
 
-// Insert caches a translation for the page holding va.
-func (t *TLB) Insert(va, frame uint64, data *[PageBytes]byte, writable, dirty bool) *TLBEntry {
-	vpn := va>>12 + 1
-	e := &t.entries[vpn%TLBEntries]
-	*e = TLBEntry{VPN: vpn, Frame: frame, Data: data, Writable: writable, Dirty: dirty}
-	return e
+// Insert caches a translation for the page holding va; dirty says the
+// PTE's D bit is set.
+func (t *TLB) Insert(va uint64, data *[PageBytes]byte, dirty bool) {
+	key := tlbKey(va)
+	if dirty {
+		key |= 1
+	}
+	t.entries[key>>1%TLBEntries] = TLBEntry{key: key, data: data}
 }
 
 // Invalidate drops the translation of the page holding va (INVLPG).
 func (t *TLB) Invalidate(va uint64) {
-	vpn := va>>12 + 1
-	if e := &t.entries[vpn%TLBEntries]; e.VPN == vpn {
+	key := tlbKey(va)
+	if e := &t.entries[key>>1%TLBEntries]; e.key|1 == key|1 {
 		*e = TLBEntry{}
 	}
 }

@@ -17,8 +17,8 @@ import (
 // ReadU64 reads the little-endian u64 at va. The TLB-hit path is a few
 // instructions; everything else is readU64Slow.
 func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
-	if e := c.TLB.Lookup(uint64(va)); e != nil && va&7 == 0 {
-		return binary.LittleEndian.Uint64(e.Data[va&(PageBytes-8):]), nil
+	if d := c.TLB.Cached(uint64(va), false); d != nil && va&7 == 0 {
+		return binary.LittleEndian.Uint64(d[va&(PageBytes-8):]), nil
 	}
 	return m.readU64Slow(c, va)
 }
@@ -32,8 +32,7 @@ func (m *Machine) readU64Slow(c *cpu.CPU, va VA) (uint64, error) {
 		}
 		return binary.LittleEndian.Uint64(b[:]), nil
 	}
-	// The TLB was asked once already: walk without asking again, so a
-	// miss is counted once.
+	// The TLB was asked once already: walk without asking again.
 	data, err := m.translateSlow(c, va, false)
 	if err != nil {
 		return 0, err
@@ -44,8 +43,8 @@ func (m *Machine) readU64Slow(c *cpu.CPU, va VA) (uint64, error) {
 // WriteU64 writes v little-endian at va, as cheaply as ReadU64 on a TLB
 // hit to a page whose D bit is set.
 func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
-	if e := c.TLB.Lookup(uint64(va)); e != nil && e.Dirty && va&7 == 0 {
-		binary.LittleEndian.PutUint64(e.Data[va&(PageBytes-8):], v)
+	if d := c.TLB.Cached(uint64(va), true); d != nil && va&7 == 0 {
+		binary.LittleEndian.PutUint64(d[va&(PageBytes-8):], v)
 		return nil
 	}
 	return m.writeU64Slow(c, va, v)
@@ -117,8 +116,8 @@ func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 // translate returns the bytes of the page holding va, ready for a read or
 // (with write) a write, resolving any page fault on the way.
 func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
-	if e := c.TLB.Lookup(uint64(va)); e != nil && (!write || e.Dirty) {
-		return e.Data, nil
+	if d := c.TLB.Cached(uint64(va), write); d != nil {
+		return d, nil
 	}
 	return m.translateSlow(c, va, write)
 }
@@ -136,11 +135,12 @@ func (m *Machine) Page(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) 
 }
 
 // translateSlow is translate after the TLB has been asked: it walks the
-// tables.
+// tables, and counts the TLB miss that made it walk.
 func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
 	if m.halted != nil {
 		return nil, m.halted
 	}
+	c.TLB.Misses++
 	for range 2 { // a resolved fault is followed by one more walk
 		leaf, p, missing, ok := m.walk(va)
 		// walk looks at bits 47-12 only, so a non-canonical address would
@@ -156,7 +156,7 @@ func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte
 				writePTE(table, i, np)
 			}
 			data := m.frameData(p.Frame())
-			c.TLB.Insert(uint64(va), uint64(p.Frame()), data, true, np.Dirty())
+			c.TLB.Insert(uint64(va), data, np.Dirty())
 			return data, nil
 		}
 		if err := m.fault(c, va, write, p, missing, ok); err != nil {

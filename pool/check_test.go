@@ -63,7 +63,7 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 			r.alloc(NonPagedPool, 1, "Keep")
 			page := k.PageBase()
 			entry, want := tt.corrupt(r, page)
-			if r.c.TLB.Lookup(uint64(page)) == nil {
+			if r.c.TLB.Cached(uint64(page), false) == nil {
 				t.Fatalf("test setup: the TLB does not map %v", page)
 			}
 			walk := func(c *cpu.CPU) error {
