@@ -316,16 +316,23 @@ func TestNoPagefile(t *testing.T) {
 	if n := m.WriteModified(); n != 0 {
 		t.Errorf("WriteModified without a pagefile = %d, want 0", n)
 	}
-	if s := m.Stats(); s.Modified != 3 || s.HasPagefile {
-		t.Errorf("%d modified (want 3), HasPagefile %v", s.Modified, s.HasPagefile)
+	if n := m.Trim(va, 3) + m.TrimAll(); n != 0 {
+		t.Errorf("trimming without a pagefile took %d pages, want 0", n)
 	}
+	if s := m.Stats(); s.Modified != 0 || s.Trimmed != 0 || s.HasPagefile {
+		t.Errorf("%d modified, %d trimmed (want 0 and 0), HasPagefile %v", s.Modified, s.Trimmed, s.HasPagefile)
+	}
+	// Nothing left memory: the pages are still valid, even at
+	// DISPATCH_LEVEL, and touching them faults nothing.
+	c.SetIRQL(cpu.DispatchLevel)
 	for i := 0; i < 3; i++ {
 		if v, err := m.ReadU64(c, va+VA(i*PageBytes)); err != nil || v != uint64(i)+1 {
 			t.Errorf("page %d: %d, %v", i, v, err)
 		}
 	}
-	if s := m.Stats(); s.SoftFaults != 3 || s.HardFaults != 0 {
-		t.Errorf("%d soft and %d hard faults, want 3 and 0", s.SoftFaults, s.HardFaults)
+	c.SetIRQL(cpu.PassiveLevel)
+	if s := m.Stats(); s.SoftFaults != 0 || s.HardFaults != 0 {
+		t.Errorf("%d soft and %d hard faults, want none", s.SoftFaults, s.HardFaults)
 	}
 	check(t, m)
 }
@@ -500,9 +507,10 @@ func TestNoPagesAvailableReportsTheLastWriteError(t *testing.T) {
 	check(t, m)
 }
 
-// Without a pagefile, P2 (pages destined for the pagefile) is 0. No fault
-// on such a machine can run out of frames (commit sees to that, below),
-// so the parameters are checked where they are made.
+// Without a pagefile, P1 and P2 (modified pages, and those destined for
+// the pagefile) are 0: nothing is ever trimmed. No fault on such a machine
+// can run out of frames (commit sees to that, below), so the parameters
+// are checked where they are made.
 func TestNoPagesAvailableWithoutAPagefile(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
 	c := m.cpu0()
@@ -516,7 +524,7 @@ func TestNoPagesAvailableWithoutAPagefile(t *testing.T) {
 	np := mustAllocate(t, m, RegionNonPagedPool, 2)
 	m.FreePages(np, 2)
 	err := error(m.noPages())
-	wantBugcheck(t, "no frame without a pagefile", err, bugcheck.NoPagesAvailable, [4]uint64{3, 0, 2, 0})
+	wantBugcheck(t, "no frame without a pagefile", err, bugcheck.NoPagesAvailable, [4]uint64{0, 0, 2, 0})
 }
 
 // Without a pagefile, commit (page tables included) never promises more

@@ -31,7 +31,12 @@ func (m *Machine) trimPage(f PFN) {
 }
 
 // trimOldest trims up to n pages, oldest first, and returns how many.
+// Without a pagefile nothing pageable can leave memory (the scenario
+// format's promise for machine.pagefile: 0), so no trim takes anything.
 func (m *Machine) trimOldest(n int) int {
+	if m.Pagefile == nil {
+		return 0
+	}
 	done := 0
 	for ; done < n; done++ {
 		f, ok := PFN(m.workingSet.head), m.workingSet.head != noFrame
@@ -54,7 +59,7 @@ func (m *Machine) TrimAll() int {
 // Trim trims the resident pageable pages of [va, va+pages) and returns
 // how many it trimmed.
 func (m *Machine) Trim(va VA, pages uint64) int {
-	if m.halted != nil {
+	if m.halted != nil || m.Pagefile == nil {
 		return 0
 	}
 	done := 0
