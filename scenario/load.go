@@ -5,6 +5,7 @@ package scenario
 // doc.go for the rules and limits.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -68,9 +69,10 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileBytes {
 		return whole(fmt.Sprintf("the file is larger than %d MiB; no scenario needs that much", MaxFileBytes>>20))
 	}
-	file, err := parseYAML(data)
+	text := trimBOM(data)
+	file, err := parseYAML(text)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, text, err)
 	}
 	if len(file.Docs) > 1 {
 		d := file.Docs[1]
@@ -119,6 +121,10 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	return s, nil
 }
 
+// trimBOM drops a UTF-8 byte order mark from the start of a file: some
+// Windows editors write one, and YAML allows it there.
+func trimBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte("\ufeff")) }
+
 // parseYAML runs go-yaml's parser, turning a panic inside it into an
 // error: a file that trips the library is still only a bad file.
 func parseYAML(data []byte) (f *ast.File, err error) {
@@ -131,7 +137,7 @@ func parseYAML(data []byte) (f *ast.File, err error) {
 }
 
 // syntaxError turns a go-yaml error into an *Error at its token.
-func syntaxError(name string, err error) *Error {
+func syntaxError(name string, data []byte, err error) *Error {
 	e := &Error{Pos: Pos{File: name, Line: 1, Col: 1}, Msg: err.Error()}
 	var ye yaml.Error
 	if errors.As(err, &ye) {
@@ -140,8 +146,37 @@ func syntaxError(name string, err error) *Error {
 			e.Pos.Line, e.Pos.Col = tk.Position.Line, max(tk.Position.Column, 1)
 		}
 	}
+	if strings.Contains(e.Msg, "\t") || strings.Contains(e.Msg, "tab") {
+		if hint, ok := tabHint(data, e.Pos.Line); ok {
+			e.Msg = hint
+			return e
+		}
+	}
 	e.Msg = "YAML: " + e.Msg
 	return e
+}
+
+// tabHint explains go-yaml's complaint about a tab on a line, naming the
+// key the tab stands before: YAML wants spaces there, and a tab is
+// invisible in most editors.
+func tabHint(data []byte, line int) (string, bool) {
+	text := ""
+	for i, l := range strings.Split(string(data), "\n") {
+		if i+1 == line {
+			text = l
+			break
+		}
+	}
+	tab := strings.IndexByte(text, '\t')
+	if tab < 0 {
+		return "", false
+	}
+	rest := strings.TrimLeft(text[tab:], " \t")
+	key := rest[:strings.IndexAny(rest+":", ":,{}[] ")]
+	if strings.TrimLeft(text[:tab], " ") == "" {
+		return fmt.Sprintf("a tab indents %q; YAML indents with spaces only", key), true
+	}
+	return fmt.Sprintf("a tab stands before %q; YAML wants spaces there, not tabs", key), true
 }
 
 // top reads the document's map, section by section, in the order their

@@ -109,7 +109,11 @@ func parseTrace(name string, r io.Reader, cpus, hint int) ([]TraceOp, error) {
 	var f [7]traceField
 	for sc.Scan() {
 		p.line++
-		n := splitTrace(sc.Bytes(), &f)
+		text := sc.Bytes()
+		if p.line == 1 {
+			text = trimBOM(text)
+		}
+		n := splitTrace(text, &f)
 		if n == 0 {
 			continue
 		}

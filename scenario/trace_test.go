@@ -42,6 +42,16 @@ f 0x10
 	}
 }
 
+// A trace saved with a byte order mark (as some Windows editors do) reads
+// as one without it.
+func TestParseTraceSkipsAByteOrderMark(t *testing.T) {
+	got, err := ParseTrace("bom.trace", strings.NewReader("\ufeffa 1 NonPagedPool Abcd 16\nf 1\n"))
+	want := []TraceOp{{Alloc: true, ID: 1, Pool: pool.NonPagedPool, Tag: pool.TagOf("Abcd"), Size: 16, Line: 1}, {ID: 1, Line: 2}}
+	if err != nil || len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("ParseTrace = %+v, %v; want %+v", got, err, want)
+	}
+}
+
 // TestParseTraceErrors: each bad line is reported as FILE:LINE:COL at the
 // field that is wrong.
 func TestParseTraceErrors(t *testing.T) {

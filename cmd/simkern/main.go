@@ -57,7 +57,15 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "simkern: %s\n", err)
 		return scenario.ExitFailed
 	}
-	fmt.Fprintf(stderr, "simkern: %s\n", err) // a bad file or command line
+	// A bad file or command line. A mistake at a place in a scenario or
+	// trace file is reported as FILE:LINE:COL: message, the scenario
+	// format's words, so editors and scripts can jump to it; anything else
+	// (a file that cannot be opened, a bad flag) names simkern.
+	if se := (*scenario.Error)(nil); errors.As(err, &se) && se.Pos.Line > 0 {
+		fmt.Fprintf(stderr, "%s\n", err)
+	} else {
+		fmt.Fprintf(stderr, "simkern: %s\n", err)
+	}
 	return scenario.ExitUsage
 }
 
