@@ -31,9 +31,9 @@ func (w *workloadResult) String() string {
 }
 
 // workload runs a workload: step, the same shape of work as the host
-// baseline in the benchmark: fill to live blocks, then alternately free a
-// random live block and allocate a new one until ops operations are done,
-// then free what is left unless keep.
+// baseline in the benchmark: allocate until live blocks are alive, then
+// alternately free a random live block and allocate a new one until ops
+// operations are done, then free what is left unless keep.
 func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
@@ -41,9 +41,21 @@ func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, e
 	rng := workloadRand{r.rng.Uint64()}
 	span := w.MaxSize - w.MinSize + 1
 	var scratch []byte
+	// filled: live blocks were alive once, and the churn began; from then
+	// on the operations alternate, free first. An allocation that returns
+	// NULL still takes its turn (and its operation), so failures thin the
+	// live set out instead of stretching the fill.
+	filled, freeTurn := false, true
 	for i := uint64(0); i < w.Ops; i++ {
 		n := uint64(len(live))
-		if n < w.Live && (n == 0 || i < w.Live || (i-w.Live)%2 == 1) {
+		if !filled && n == w.Live {
+			filled = true
+		}
+		allocate := !filled || n == 0 || !freeTurn
+		if filled {
+			freeTurn = !freeTurn
+		}
+		if allocate {
 			size := w.MinSize + rng.below(span)
 			va, err := r.allocateCounted(c, driver, w.Pool, size, w.Tag, wr)
 			if err != nil {

@@ -60,3 +60,27 @@ func TestWorkloadRuns(t *testing.T) {
 		t.Errorf("the report has no workload result:\n%s", a.Bytes())
 	}
 }
+
+// A workload whose allocations fail half the time still fills to live
+// blocks before it churns: NULLs cost operations, not the fill.
+func TestWorkloadFillsThroughFailures(t *testing.T) {
+	s, err := Parse("null.yaml", []byte(`name: null-fill
+drivers: [mydrv.sys]
+verifier: {drivers: [mydrv.sys], low_resources: {probability: 0.5}}
+steps:
+  - workload: {ops: 1000, pool: NonPagedPool, sizes: 16-16, live: 10, tag: Wrk4, keep: true}
+    driver: mydrv.sys
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := uint64(1); seed <= 5; seed++ {
+		var out bytes.Buffer
+		if _, err := Run(s, Options{Out: &out, Seed: seed, SeedSet: true, JSON: true}); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out.Bytes(), []byte(`"peak_live":10`)) || !bytes.Contains(out.Bytes(), []byte(`"failures":`)) {
+			t.Errorf("seed %d: the workload did not reach 10 live blocks:\n%s", seed, out.Bytes())
+		}
+	}
+}
