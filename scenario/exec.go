@@ -240,21 +240,34 @@ func showBytes(b []byte) string {
 
 // allocate is ExAllocatePoolWithTag for driver, through the verifier when
 // there is one.
-func (r *runner) allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) (mm.VA, *verifier.Injection, error) {
+func (r *runner) allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) (va mm.VA, inj *verifier.Injection, err error) {
 	if r.v != nil {
-		return r.v.Allocate(c, driver, t, n, tag)
+		va, inj, err = r.v.Allocate(c, driver, t, n, tag)
+	} else {
+		va, err = r.p.Allocate(c, t, n, tag)
 	}
-	va, err := r.p.Allocate(c, t, n, tag)
-	return va, nil, err
+	if err == nil {
+		r.calls.Allocs++
+		if va == 0 {
+			r.calls.Null++
+		}
+	}
+	return va, inj, err
 }
 
 // free is ExFreePool or ExFreePoolWithTag for driver.
 func (r *runner) free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag bool) error {
+	var err error
 	switch {
 	case r.v != nil:
-		return r.v.Free(c, driver, va, tag, withTag)
+		err = r.v.Free(c, driver, va, tag, withTag)
 	case withTag:
-		return r.p.FreeWithTag(c, va, tag)
+		err = r.p.FreeWithTag(c, va, tag)
+	default:
+		err = r.p.Free(c, va)
 	}
-	return r.p.Free(c, va)
+	if err == nil {
+		r.calls.Frees++
+	}
+	return err
 }

@@ -83,11 +83,22 @@ type Faults struct {
 // Summary is the state of the machine when the run ended.
 type Summary struct {
 	Steps     uint64           `json:"steps"`
+	Calls     Calls            `json:"calls"`
 	Pool      pool.Totals      `json:"pool"`
 	Tags      []SummaryTag     `json:"tags"`
 	Memory    mm.Stats         `json:"memory"`
 	Leaks     []SummaryLeak    `json:"leaks,omitempty"`
 	Lookaside []LookasideTotal `json:"lookaside,omitempty"`
+}
+
+// Calls counts the ExAllocatePoolWithTag and ExFreePool(WithTag) calls a
+// run's steps made that returned: special pool ones, and allocations that
+// returned NULL (injected by the verifier or not), included. The pool's own
+// counters (Summary.Pool) count only what reached its descriptors.
+type Calls struct {
+	Allocs uint64 `json:"allocs"`
+	Frees  uint64 `json:"frees"`
+	Null   uint64 `json:"null"` // allocations that returned NULL
 }
 
 // SummaryTag is one tag's use at the end.
@@ -320,7 +331,7 @@ func (rep *reporter) finish(o *Outcome) {
 
 // summary gathers the end state.
 func (r *runner) summary() *Summary {
-	s := &Summary{Steps: r.executed, Pool: r.p.Totals(), Memory: r.m.Stats(), Tags: []SummaryTag{}}
+	s := &Summary{Steps: r.executed, Calls: r.calls, Pool: r.p.Totals(), Memory: r.m.Stats(), Tags: []SummaryTag{}}
 	for _, t := range r.p.Tags() {
 		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
 			continue
@@ -367,7 +378,7 @@ func (rep *reporter) printSummary(s *Summary) {
 	p := s.Pool
 	fmt.Fprintf(w, "  nonpaged pool  %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.NonPagedBytes), p.NonPagedPages, p.NonPagedBigPages)
 	fmt.Fprintf(w, "  paged pool     %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.PagedBytes), p.PagedPages, p.PagedBigPages)
-	fmt.Fprintf(w, "  pool calls     %d allocations, %d frees, %d NULL\n", p.RunningAllocs, p.RunningDeAllocs, p.Failures)
+	fmt.Fprintf(w, "  pool calls     %d allocations, %d frees, %d NULL\n", s.Calls.Allocs, s.Calls.Frees, s.Calls.Null)
 	if len(s.Tags) > 0 {
 		fmt.Fprintf(w, "  in use by tag  %-4s  %8s %10s  %8s %10s\n", "Tag", "NP allocs", "NP used", "P allocs", "P used")
 		for _, t := range s.Tags {

@@ -75,6 +75,8 @@ type runner struct {
 	// adding a fault does not change the rest of the run.
 	faultRng *rand.Rand
 
+	calls Calls // the pool calls the steps made
+
 	sched *scheduler
 	v     *verifier.Verifier // nil: no verifier: section
 	names map[string]uint64
