@@ -215,7 +215,7 @@ func (p *Pool) BlockType(va mm.VA) (Type, bool) {
 type Outstanding struct {
 	VA    mm.VA
 	Bytes uint64 // requested
-	Tag   Tag    // 0 when the block's page is paged out
+	Tag   Tag    // the tag asked for; 0 only from an old dump whose page is paged out
 	Owner uint64 // code address of the allocator
 }
 
@@ -227,8 +227,12 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 		for k := Units(0); k < PageUnits; k++ {
 			if r := pi.blocks.at[k]; r.requested != 0 {
 				entry := page + mm.VA(k)*UnitBytes
-				h, _ := p.PeekHeader(entry)
-				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(r.requested), Tag: h.PoolTag, Owner: r.owner})
+				tag := r.tag
+				if tag == 0 { // restored from a dump that did not keep tags
+					h, _ := p.PeekHeader(entry)
+					tag = h.PoolTag
+				}
+				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(r.requested), Tag: tag, Owner: r.owner})
 			}
 		}
 	}

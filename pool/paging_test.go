@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"slices"
 	"testing"
 
 	"simkern/mm"
@@ -52,6 +53,17 @@ func TestPagedBlocksSurvivePageOut(t *testing.T) {
 			}
 			// The validator only peeks: paged-out pages are skipped.
 			r.check()
+			// A leak report still names every block, paged out or not.
+			out := r.p.OutstandingAllocations(0)
+			if len(out) != len(vas) {
+				t.Fatalf("%d outstanding allocations, want %d", len(out), len(vas))
+			}
+			for _, o := range out {
+				i := slices.Index(vas, o.VA)
+				if i < 0 || o.Tag != TagOf(fmt.Sprintf("Pg%02d", i%7)) || o.Bytes != sizes[i%len(sizes)] {
+					t.Errorf("outstanding %+v: not what allocation %d asked for", o, i)
+				}
+			}
 			for i, va := range vas {
 				n := sizes[i%len(sizes)]
 				got := make([]byte, n)

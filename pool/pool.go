@@ -77,11 +77,13 @@ type blockMeta struct {
 
 // blockRecord is what the pool knows of an allocated block beyond its
 // header: the bytes asked for (where its canary sits; 0 for a block that
-// is not allocated) and the code address that allocated it (for leak and
-// corruption reports). The two sit together, so an allocation or a free
-// touches one cache line of them.
+// is not allocated), the code address that allocated it and the tag it
+// asked with (for leak reports, which must name a block whose page is in
+// the pagefile). They sit together in 16 bytes, so an allocation or a
+// free touches one cache line of them.
 type blockRecord struct {
 	owner     uint64
+	tag       Tag
 	requested uint16
 }
 

@@ -21,7 +21,7 @@ func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, ent
 	data := entry + HeaderBytes
 	p.putCanary(page, data, n, roomFor(n))
 	k := unitOf(entry)
-	pi.blocks.at[k] = blockRecord{owner: caller, requested: uint16(n)}
+	pi.blocks.at[k] = blockRecord{owner: caller, tag: tag, requested: uint16(n)}
 	bytes := uint64(h.BlockSize) * UnitBytes
 	d.RunningAllocs++
 	d.TotalBytes += bytes

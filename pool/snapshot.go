@@ -54,6 +54,7 @@ type PageSnapshot struct {
 	Starts    [PageUnits / 64]uint64
 	Requested []uint16 // small-block pages only
 	Owner     []uint64
+	Tags      []uint32 // absent in dumps older than the field: tags unknown
 }
 
 // PrcbSnapshot is one CPU's lookaside lists.
@@ -89,8 +90,9 @@ func (p *Pool) Snapshot() *Snapshot {
 				ps.Starts = b.starts
 				ps.Requested = make([]uint16, PageUnits)
 				ps.Owner = make([]uint64, PageUnits)
+				ps.Tags = make([]uint32, PageUnits)
 				for k, r := range b.at {
-					ps.Requested[k], ps.Owner[k] = r.requested, r.owner
+					ps.Requested[k], ps.Owner[k], ps.Tags[k] = r.requested, r.owner, uint32(r.tag)
 				}
 			}
 			s.Pages = append(s.Pages, ps)
@@ -170,6 +172,9 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			b := &blockMeta{starts: ps.Starts}
 			for k := range b.at {
 				b.at[k] = blockRecord{owner: ps.Owner[k], requested: ps.Requested[k]}
+				if len(ps.Tags) == PageUnits {
+					b.at[k].tag = Tag(ps.Tags[k])
+				}
 			}
 			pi.blocks = b
 		}

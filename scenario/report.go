@@ -362,11 +362,7 @@ func (r *runner) leaks() []SummaryLeak {
 	const maxLeaks = 20
 	var out []SummaryLeak
 	for _, a := range r.p.OutstandingAllocations(maxLeaks) {
-		tag := a.Tag.String()
-		if a.Tag == 0 {
-			tag = "????" // its page is paged out
-		}
-		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(a.VA)), Tag: tag, Bytes: a.Bytes, By: r.st.where(a.Owner)})
+		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(a.VA)), Tag: a.Tag.String(), Bytes: a.Bytes, By: r.st.where(a.Owner)})
 	}
 	return out
 }
