@@ -127,15 +127,21 @@ func (m *Machine) unmapRange(va VA, pages uint64) {
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		p := m.pteOf(page)
-		switch {
-		case p.Valid() || p.Transition():
-			m.releaseFrame(p.Frame())
-		case p.Software() && p.Slot() != 0:
-			m.Pagefile.Release(p.Slot())
-		}
+		m.releaseBacking(p)
 		if p != 0 {
 			m.setPTE(page, 0)
 		}
+	}
+}
+
+// releaseBacking frees what holds a page's bytes, as its PTE says: a
+// frame (valid, or in transition on a list) or a pagefile slot.
+func (m *Machine) releaseBacking(p PTE) {
+	switch {
+	case p.Valid() || p.Transition():
+		m.releaseFrame(p.Frame())
+	case p.Software() && p.Slot() != 0:
+		m.Pagefile.Release(p.Slot())
 	}
 }
 

@@ -9,9 +9,15 @@ import "fmt"
 //
 // A pair's life, as its two PTEs see it:
 //
-//	AllocateSpecialPair   data: valid, a nonpaged frame   guard: no-access
+//	AllocateSpecialPair   data: valid (a nonpaged frame)  guard: no-access
+//	                      or demand-zero (pageable)
 //	SetNoAccess(data)     data: no-access, frame freed    guard: no-access
 //	FreePages(pair, 2)    both zero; the address space goes back to the region
+//
+// A pageable data page (special pool for a paged pool request) lives like a
+// paged pool page in between: in the working set once touched, trimmed,
+// written to the pagefile and faulted back, so paged special pool touched
+// at DISPATCH_LEVEL after a trim is the same 0xA/0xD1 as paged pool.
 //
 // Accounting: every non-zero PTE of a pool region counts as mapped and is
 // charged to commit, so a pair costs two pages of commit from
@@ -25,12 +31,14 @@ import "fmt"
 func NoAccessPTE() PTE { return DemandZeroPTE(ProtNoAccess) }
 
 // AllocateSpecialPair reserves two pages of the special pool region and
-// returns the address of the first: a data page backed by a nonpaged frame
-// (from node first) and a no-access guard page, the guard first when
-// guardFirst, else the data page first. nx maps the data page no-execute.
-// It returns 0 when commit, address space or physical memory runs out.
-// The frame's bytes are not cleared: the caller fills the page.
-func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst bool) VA {
+// returns the address of the first: a data page and a no-access guard
+// page, the guard first when guardFirst, else the data page first. The
+// data page is backed by a nonpaged frame (from node first), or with
+// pageable by a demand-zero PTE, as a paged pool page is. nx maps the data
+// page no-execute. It returns 0 when commit, address space or physical
+// memory runs out. A nonpaged frame's bytes are not cleared: the caller
+// fills the page.
+func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst, pageable bool) VA {
 	const pages = 2
 	v := m.regions[RegionSpecialPool]
 	if m.halted != nil {
@@ -57,7 +65,7 @@ func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst bool) VA {
 	}
 	writePTE(m.frameData(leaf), LevelPTE.index(guard), NoAccessPTE())
 	m.CPUs.Shootdown(uint64(guard))
-	if !m.mapPage(data, false, node, nx) {
+	if !m.mapPage(data, pageable, node, nx) {
 		undo()
 		return 0
 	}
@@ -66,20 +74,18 @@ func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst bool) VA {
 	return va
 }
 
-// SetNoAccess makes the mapped page holding va inaccessible: its frame, if
-// it has one, is freed (its bytes are gone for good) and its PTE becomes a
-// no-access PTE, so the next touch faults. The page stays mapped and
-// charged until FreePages releases it.
+// SetNoAccess makes the mapped page holding va inaccessible: its frame or
+// pagefile slot, if it has one, is freed (its bytes are gone for good) and
+// its PTE becomes a no-access PTE, so the next touch faults. The page stays
+// mapped and charged until FreePages releases it.
 //
 // Preconditions: va is in the special pool region, and its page was
 // mapped by AllocateSpecialPair and not yet freed.
 func (m *Machine) SetNoAccess(va VA) {
 	p := m.pteOf(va)
-	if RegionOf(va) != RegionSpecialPool || p == 0 || !p.Valid() && !(p.Software() && p.Protection() == ProtNoAccess) {
+	if RegionOf(va) != RegionSpecialPool || p == 0 {
 		panic(fmt.Sprintf("mm: SetNoAccess(%v): not a mapped special pool page (PTE %#x)", va, uint64(p)))
 	}
-	if p.Valid() {
-		m.releaseFrame(p.Frame())
-	}
+	m.releaseBacking(p)
 	m.setPTE(va.PageBase(), NoAccessPTE())
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/cpu"
 )
 
 // A special pool pair is a data page with a frame and a guard page without
@@ -23,7 +24,7 @@ func TestSpecialPairLayout(t *testing.T) {
 			m := newMachine(t, machineSpec{})
 			c := m.cpu0()
 			before := m.Stats()
-			pair := m.AllocateSpecialPair(0, tt.nx, tt.guardFirst)
+			pair := m.AllocateSpecialPair(0, tt.nx, tt.guardFirst, false)
 			if pair == 0 {
 				t.Fatalf("AllocateSpecialPair = 0; stats %+v", m.Stats())
 			}
@@ -71,7 +72,7 @@ func TestSpecialPairLayout(t *testing.T) {
 func TestSpecialPairLife(t *testing.T) {
 	m := newMachine(t, machineSpec{})
 	c := m.cpu0()
-	pair := m.AllocateSpecialPair(0, true, false)
+	pair := m.AllocateSpecialPair(0, true, false, false)
 	if pair == 0 {
 		t.Fatal("AllocateSpecialPair = 0")
 	}
@@ -99,7 +100,7 @@ func TestSpecialPairLife(t *testing.T) {
 		t.Errorf("commit after FreePages = %d, want %d", s.CommitPages, mid.CommitPages-2)
 	}
 	check(t, m)
-	if again := m.AllocateSpecialPair(0, true, true); again != pair {
+	if again := m.AllocateSpecialPair(0, true, true, false); again != pair {
 		t.Errorf("the next pair is at %v, want the freed %v reused", again, pair)
 	}
 	check(t, m)
@@ -107,6 +108,53 @@ func TestSpecialPairLife(t *testing.T) {
 	_, err := m.ReadU64(c, pair+3*PageBytes)
 	wantBugcheck(t, "a special pool page never mapped, no hook", err, bugcheck.PageFaultInNonpagedArea,
 		[4]uint64{uint64(pair + 3*PageBytes), 0, c.PC, 0})
+}
+
+// A pageable pair's data page lives as paged pool does: demand-zero,
+// resident once touched, trimmed and paged out, a bugcheck when touched at
+// DISPATCH_LEVEL out of memory, and back on the next touch. SetNoAccess of
+// a paged-out page gives its pagefile slot back.
+func TestSpecialPageablePair(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	data := m.AllocateSpecialPair(0, true, false, true)
+	if data == 0 {
+		t.Fatal("AllocateSpecialPair = 0")
+	}
+	if p := m.PTE(data); p.Valid() || p.Slot() != 0 || p.Transition() {
+		t.Fatalf("pageable data PTE = %#x, want demand-zero", uint64(p))
+	}
+	if err := m.WriteU64(c, data+8, 0x1234); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.PageOut(data, 1); n != 1 {
+		t.Fatalf("PageOut = %d, want 1", n)
+	}
+	c.SetIRQL(cpu.DispatchLevel)
+	_, err := m.ReadU64(c, data+8)
+	wantBugcheck(t, "paged special pool at DISPATCH_LEVEL", err, bugcheck.IrqlNotLessOrEqual,
+		[4]uint64{uint64(data + 8), uint64(cpu.DispatchLevel), 0, c.PC})
+
+	m = newMachine(t, machineSpec{})
+	c = m.cpu0()
+	data = m.AllocateSpecialPair(0, true, false, true)
+	if err := m.WriteU64(c, data+8, 0x1234); err != nil {
+		t.Fatal(err)
+	}
+	m.PageOut(data, 1)
+	if v, err := m.ReadU64(c, data+8); err != nil || v != 0x1234 || m.Stats().HardFaults != 1 {
+		t.Fatalf("after page-out: %#x, %v, %d hard faults; want 0x1234 read back by one", v, err, m.Stats().HardFaults)
+	}
+	m.PageOut(data, 1)
+	used := m.Pagefile.Stats().Used
+	m.SetNoAccess(data)
+	if p := m.PTE(data); p != NoAccessPTE() || m.Pagefile.Stats().Used != used-1 {
+		t.Errorf("SetNoAccess of a paged-out page: PTE %#x, pagefile slots %d -> %d; want no-access and one slot back",
+			uint64(p), used, m.Pagefile.Stats().Used)
+	}
+	check(t, m)
+	m.FreePages(data, 2)
+	check(t, m)
 }
 
 // A no-access page is 0x50 when no hook claims it, at any level of the
@@ -119,17 +167,17 @@ func TestSpecialNoAccessPagesFault(t *testing.T) {
 	}{
 		{
 			name: "reading a guard page",
-			page: func(t *testing.T, m *Machine) VA { return m.AllocateSpecialPair(0, true, false) + PageBytes },
+			page: func(t *testing.T, m *Machine) VA { return m.AllocateSpecialPair(0, true, false, false) + PageBytes },
 		},
 		{
 			name:  "writing a guard page",
 			write: true,
-			page:  func(t *testing.T, m *Machine) VA { return m.AllocateSpecialPair(0, true, true) },
+			page:  func(t *testing.T, m *Machine) VA { return m.AllocateSpecialPair(0, true, true, false) },
 		},
 		{
 			name: "reading a data page made no-access",
 			page: func(t *testing.T, m *Machine) VA {
-				va := m.AllocateSpecialPair(0, true, false)
+				va := m.AllocateSpecialPair(0, true, false, false)
 				m.SetNoAccess(va)
 				return va
 			},
@@ -184,13 +232,13 @@ func TestSpecialPairFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMachine(t, tt.spec)
 			// A pair first, so the special region's page tables exist.
-			first := m.AllocateSpecialPair(0, true, false)
+			first := m.AllocateSpecialPair(0, true, false, false)
 			if first == 0 {
 				t.Fatal("the first pair failed")
 			}
 			tt.fill(t, m)
 			before := m.Stats()
-			if va := m.AllocateSpecialPair(0, true, false); va != 0 {
+			if va := m.AllocateSpecialPair(0, true, false, false); va != 0 {
 				t.Fatalf("AllocateSpecialPair = %v, want 0", va)
 			}
 			after := m.Stats()

@@ -86,9 +86,10 @@
 //
 // AllocateSpecial is Driver Verifier's allocator for the drivers it
 // verifies (special.go). A request of 1 to 4080 bytes (MaxSpecialBytes)
-// gets a page pair from mm's special pool region: a data page with a
-// nonpaged frame and a no-access guard page with none, after the data page
-// in overrun mode, before it in underrun mode:
+// gets a page pair from mm's special pool region: a data page (a nonpaged
+// frame for a nonpaged request, a pageable page for a paged one) and a
+// no-access guard page with none, after the data page in overrun mode,
+// before it in underrun mode:
 //
 //	overrun   [hdr | pattern ... | data | slack <16] [guard]
 //	underrun  [guard] [data | pattern ... | hdr]

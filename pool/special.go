@@ -194,7 +194,7 @@ func (p *Pool) allocateSpecial(c *cpu.CPU, t Type, n uint64, tag Tag, mode Speci
 		return 0, nil
 	}
 	nx := p.descriptorFor(c, t).NX
-	pair := p.m.AllocateSpecialPair(c.Node, nx, mode == SpecialUnderrun)
+	pair := p.m.AllocateSpecialPair(c.Node, nx, mode == SpecialUnderrun, t.Paged())
 	if pair == 0 {
 		return 0, nil
 	}

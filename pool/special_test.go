@@ -205,6 +205,48 @@ func TestSpecialFaults(t *testing.T) {
 }
 
 // A special pool address special pool never mapped is nobody's: 0x50.
+// Special pool for a paged pool request is pageable, as on Windows: it
+// leaves memory with the rest of paged pool, validation skips it while it
+// is out, a driver touching it at DISPATCH_LEVEL then gets 0xD1, and at
+// PASSIVE_LEVEL it comes back whole and frees cleanly.
+func TestSpecialPagedPoolIsPageable(t *testing.T) {
+	for _, mode := range []SpecialMode{SpecialOverrun, SpecialUnderrun} {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := newRig(t, spec{})
+			va := r.allocSpecial(PagedPool, 100, "Spcl", mode)
+			r.poke(va, bytes.Repeat([]byte{0x5a}, 100))
+			np := r.allocSpecial(NonPagedPool, 100, "Spnp", mode)
+			if n := r.m.PageOutAll(); n != 1 {
+				t.Fatalf("PageOutAll = %d pages, want the paged allocation's one", n)
+			}
+			if r.m.Resident(va) || !r.m.Resident(np) {
+				t.Fatalf("resident after PageOutAll: paged %v, nonpaged %v; want false, true", r.m.Resident(va), r.m.Resident(np))
+			}
+			if err := r.p.ValidateAll(); err != nil {
+				t.Fatalf("ValidateAll with paged special pool out: %v", err)
+			}
+			r.check()
+			got := make([]byte, 100)
+			if err := r.m.Read(r.c, va, got); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{0x5a}, 100)) {
+				t.Fatalf("read back at PASSIVE_LEVEL: %v, %x", err, got)
+			}
+			r.m.PageOutAll()
+			r.free(va) // the pattern check pages it back in
+			r.free(np)
+			r.check()
+
+			r = newRig(t, spec{})
+			va = r.allocSpecial(PagedPool, 100, "Spcl", mode)
+			r.m.PageOutAll()
+			raise(t, r.c, cpu.DispatchLevel)
+			r.c.PC = driverPC
+			var b [1]byte
+			err := r.m.Read(r.c, va, b[:])
+			wantBugcheck(t, err, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), uint64(cpu.DispatchLevel), 0, driverPC))
+		})
+	}
+}
+
 func TestSpecialUnmappedAddressIs0x50(t *testing.T) {
 	r := newRig(t, spec{})
 	va := r.allocSpecial(NonPagedPool, 8, "Spcl", SpecialOverrun)

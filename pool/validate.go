@@ -19,19 +19,16 @@ import (
 // the pattern around the data instead (0xC1/0x23, 0x24).
 func (p *Pool) ValidatePage(va mm.VA) error {
 	page := va.PageBase()
+	var err error
 	if isSpecial(va) {
 		if a, ok := p.special.live[page]; ok {
-			return p.checkSpecialPattern(nil, a)
+			err = p.checkSpecialPattern(nil, a)
 		}
-		return nil
+	} else if pi := p.pageOf(page); pi != nil && pi.kind == pageSmall {
+		err = p.validatePage(page, pi)
 	}
-	pi := p.pageOf(page)
-	if pi == nil || pi.kind != pageSmall {
-		return nil
-	}
-	err := p.validatePage(page, pi)
 	if errors.Is(err, errNotResident) {
-		return nil
+		return nil // paged out: nothing to look at, nothing wrong
 	}
 	return err
 }
@@ -73,7 +70,7 @@ func (p *Pool) ValidateAll() error {
 		return nil
 	}
 	for _, a := range p.SpecialAllocations() {
-		if err := p.checkSpecialPattern(nil, a); err != nil {
+		if err := p.checkSpecialPattern(nil, a); err != nil && !errors.Is(err, errNotResident) {
 			return err
 		}
 	}
@@ -307,8 +304,9 @@ func (p *Pool) anyPagedOut() bool {
 	return false
 }
 
-// checkSpecialInvariants: every live allocation has a valid data page and
-// a no-access guard, laid out as its mode says; every waiting pair is
+// checkSpecialInvariants: every live allocation has a data page that can
+// be touched (valid, or for paged pool out of memory but not no-access)
+// and a no-access guard, laid out as its mode says; every waiting pair is
 // no-access on both pages and in the queue once; the counters agree.
 func (p *Pool) checkSpecialInvariants() {
 	sp := &p.special
@@ -325,7 +323,8 @@ func (p *Pool) checkSpecialInvariants() {
 		} else if a.Guard != want {
 			panic(fmt.Sprintf("pool: overrun special allocation %+v: guard should be %v", a, want))
 		}
-		if !p.m.PTE(page).Valid() || !noAccess(a.Guard) || sp.guards[a.Guard] != page {
+		data := p.m.PTE(page)
+		if !data.Valid() && (!a.Type.Paged() || data == 0 || noAccess(page)) || !noAccess(a.Guard) || sp.guards[a.Guard] != page {
 			panic(fmt.Sprintf("pool: special allocation %+v: data PTE %#x, guard PTE %#x, guard record %v",
 				a, uint64(p.m.PTE(page)), uint64(p.m.PTE(a.Guard)), sp.guards[a.Guard]))
 		}
