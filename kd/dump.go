@@ -22,7 +22,7 @@ import (
 // command exactly as the live machine did when it was written.
 const (
 	dumpMagic   = "SIMKDUMP"
-	DumpVersion = 1
+	DumpVersion = 2 // 2: the pool's block records keep each allocation's tag
 )
 
 // Dump is everything a crash dump holds.

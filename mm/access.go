@@ -17,8 +17,10 @@ import (
 // ReadU64 reads the little-endian u64 at va. The TLB-hit path is a few
 // instructions; everything else is readU64Slow.
 func (m *Machine) ReadU64(c *cpu.CPU, va VA) (uint64, error) {
-	if d := c.TLB.Cached(uint64(va), false); d != nil && va&7 == 0 {
-		return binary.LittleEndian.Uint64(d[va&(PageBytes-8):]), nil
+	if va&7 == 0 {
+		if d := c.TLB.Cached(uint64(va), false); d != nil {
+			return binary.LittleEndian.Uint64(d[va&(PageBytes-8):]), nil
+		}
 	}
 	return m.readU64Slow(c, va)
 }
@@ -43,9 +45,11 @@ func (m *Machine) readU64Slow(c *cpu.CPU, va VA) (uint64, error) {
 // WriteU64 writes v little-endian at va, as cheaply as ReadU64 on a TLB
 // hit to a page whose D bit is set.
 func (m *Machine) WriteU64(c *cpu.CPU, va VA, v uint64) error {
-	if d := c.TLB.Cached(uint64(va), true); d != nil && va&7 == 0 {
-		binary.LittleEndian.PutUint64(d[va&(PageBytes-8):], v)
-		return nil
+	if va&7 == 0 {
+		if d := c.TLB.Cached(uint64(va), true); d != nil {
+			binary.LittleEndian.PutUint64(d[va&(PageBytes-8):], v)
+			return nil
+		}
 	}
 	return m.writeU64Slow(c, va, v)
 }

@@ -501,3 +501,47 @@ func TestSpecialPoolHook(t *testing.T) {
 	_, err = m.ReadU64(m.cpu0(), va)
 	wantBugcheck(t, "paged pool with the hook set", err, bugcheck.PageFaultInNonpagedArea, [4]uint64{uint64(va), 0, m.cpu0().PC, 2})
 }
+
+// Halt empties every TLB, so a page a CPU had cached refuses access too:
+// the hit paths never ask whether the machine halted.
+func TestHaltRefusesCachedPages(t *testing.T) {
+	m := newMachine(t, machineSpec{cpus: 2})
+	va := mustAllocate(t, m, RegionNonPagedPool, 1)
+	for _, c := range m.CPUs.CPUs {
+		if err := m.WriteU64(c, va, 7); err != nil { // cached, dirty, on each CPU
+			t.Fatal(err)
+		}
+		if c.TLB.Cached(uint64(va), true) == nil {
+			t.Fatalf("CPU %d: the page is not cached after a write", c.Number)
+		}
+	}
+	first := bugcheck.New(bugcheck.IrqlNotLessOrEqual, 1, 2, 3, 4)
+	m.Halt(first)
+	for _, c := range m.CPUs.CPUs {
+		_, rerr := m.ReadU64(c, va)
+		_, perr := m.Page(c, va, false)
+		for op, err := range map[string]error{"ReadU64": rerr, "WriteU64": m.WriteU64(c, va, 8), "Page": perr} {
+			if err != first {
+				t.Errorf("CPU %d: %s of a cached page after the halt = %v, want %v", c.Number, op, err, first)
+			}
+		}
+	}
+}
+
+// An unaligned 8-byte read walks the tables (it may straddle pages): it
+// counts one miss and no hit, even when the page is cached.
+func TestUnalignedReadCountsOneMiss(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	va := mustAllocate(t, m, RegionNonPagedPool, 1)
+	if err := m.WriteU64(c, va, 7); err != nil {
+		t.Fatal(err)
+	}
+	hits, misses := c.TLB.Hits, c.TLB.Misses
+	if _, err := m.ReadU64(c, va+3); err != nil {
+		t.Fatal(err)
+	}
+	if c.TLB.Hits != hits || c.TLB.Misses != misses+1 {
+		t.Errorf("an unaligned read counted %d hits and %d misses, want 0 and 1", c.TLB.Hits-hits, c.TLB.Misses-misses)
+	}
+}

@@ -22,7 +22,8 @@ import "fmt"
 // Accounting: every non-zero PTE of a pool region counts as mapped and is
 // charged to commit, so a pair costs two pages of commit from
 // AllocateSpecialPair to FreePages, whether or not a frame backs a page.
-// Only the data page of a live allocation holds a frame. (Windows charges
+// Only the data page of a live allocation holds a frame (or, paged out, a
+// pagefile slot). (Windows charges
 // the guard page no commit; simkern keeps one rule for every region: the
 // pages a region's PTEs describe are the pages it has charged.)
 

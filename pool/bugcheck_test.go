@@ -682,3 +682,43 @@ func (r *rig) fillNonPaged(n uint64) []mm.VA {
 		}
 	}
 }
+
+// A split whose remainder cannot be linked halts the machine before the
+// allocation is recorded: the counters, the tag table and the list of
+// outstanding allocations show nothing that Allocate never returned, and
+// the page's headers still walk to its end.
+func TestSplitThatHaltsRecordsNoAllocation(t *testing.T) {
+	r := newRig(t, spec{cfg: Config{NoLookaside: true}})
+	r.alloc(NonPagedPool, 1, "Keep")         // 2 units at the page start
+	x := r.alloc(NonPagedPool, 1000, "Abcd") // 64 units at the page end
+	r.alloc(NonPagedPool, 1, "Keep")         // just before x
+	r.free(x)                                // alone on list 64
+	// A 600-byte request splits x, leaving the rest for a list whose head
+	// now says its Blink is ListHeads[0].
+	rest := 64 - unitsFor(600)
+	heads := r.p.Descriptors()[0].ListHeads
+	head := r.p.Descriptors()[0].listHead(rest)
+	r.pokeU64(head+8, uint64(heads))
+	before, outstanding := r.p.Totals(), len(r.p.OutstandingAllocations(0))
+
+	_, err := r.p.Allocate(r.c, NonPagedPool, 600, TagOf("Scnd"))
+	wantBugcheck(t, err, bc(badPoolHeader, 3, uint64(head), uint64(heads), uint64(heads)))
+	if after := r.p.Totals(); after.RunningAllocs != before.RunningAllocs || after.NonPagedBytes != before.NonPagedBytes {
+		t.Errorf("totals went from %+v to %+v: the failed allocation was counted", before, after)
+	}
+	if n := len(r.p.OutstandingAllocations(0)); n != outstanding {
+		t.Errorf("%d outstanding allocations, want %d", n, outstanding)
+	}
+	for _, s := range r.p.Tags() {
+		if s.Tag == TagOf("Scnd") && s.NonPagedAllocs != 0 {
+			t.Errorf("tag Scnd shows %+v", s)
+		}
+	}
+	bytes, err := r.p.bytesOf(nil, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPageWalk(bytes, x-HeaderBytes); err != nil {
+		t.Errorf("the page's headers do not walk to its end after the halt: %v", err)
+	}
+}

@@ -29,20 +29,18 @@ func (p *Pool) readBytes(c *cpu.CPU, va mm.VA, b []byte) error {
 	return p.m.Read(c, va, b)
 }
 
-// bytesOf returns the bytes of the page holding va: through the CPU for
-// the live allocator (one translation for all the accesses a check makes
-// in that page; write marks it dirty), or a peeked copy for the validator
-// (c nil). Every page-local rule reads through it, so the two share one
-// implementation. The live pointer is good until the next access to
-// another page (see mm.Machine.Page).
-func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA, write bool) (*[mm.PageBytes]byte, error) {
+// bytesOf returns the bytes of the page holding va, for reading: through
+// the CPU (c not nil), or a peeked copy for the validator (c nil), which
+// never faults. The live pointer is good until the next access to another
+// page (see mm.Machine.Page).
+func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA) (*[mm.PageBytes]byte, error) {
 	if c == nil {
 		if p.m.Peek(va.PageBase(), p.peekPage[:]) != mm.PageBytes {
 			return nil, errNotResident
 		}
 		return &p.peekPage, nil
 	}
-	return p.m.Page(c, va, write)
+	return p.m.Page(c, va, false)
 }
 
 // checkIrqlForAllocate: paged pool above APC_LEVEL, nonpaged above
@@ -132,7 +130,7 @@ func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 	if room == requested {
 		return nil
 	}
-	page, err := p.bytesOf(c, data+mm.VA(requested), false)
+	page, err := p.bytesOf(c, data+mm.VA(requested))
 	if err != nil {
 		return err
 	}

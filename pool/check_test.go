@@ -67,7 +67,7 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 				t.Fatalf("test setup: the TLB does not map %v", page)
 			}
 			walk := func(c *cpu.CPU) error {
-				page, err := r.p.bytesOf(c, entry, false)
+				page, err := r.p.bytesOf(c, entry)
 				if err != nil {
 					return err
 				}

@@ -211,11 +211,11 @@ func (p *Pool) BlockType(va mm.VA) (Type, bool) {
 }
 
 // Outstanding is an allocation not freed yet, as the pool's own records
-// know it (no memory is read but the header's tag, when it is resident).
+// know it: no memory is read, so a block paged out is listed like any.
 type Outstanding struct {
 	VA    mm.VA
 	Bytes uint64 // requested
-	Tag   Tag    // the tag asked for; 0 only from an old dump whose page is paged out
+	Tag   Tag    // the tag asked for
 	Owner uint64 // code address of the allocator
 }
 
@@ -226,13 +226,8 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	for page, pi := range p.smallPages() {
 		for k := Units(0); k < PageUnits; k++ {
 			if r := pi.blocks.at[k]; r.requested != 0 {
-				entry := page + mm.VA(k)*UnitBytes
-				tag := r.tag
-				if tag == 0 { // restored from a dump that did not keep tags
-					h, _ := p.PeekHeader(entry)
-					tag = h.PoolTag
-				}
-				out = append(out, Outstanding{VA: entry + HeaderBytes, Bytes: uint64(r.requested), Tag: tag, Owner: r.owner})
+				data := page + mm.VA(k+1)*UnitBytes
+				out = append(out, Outstanding{VA: data, Bytes: uint64(r.requested), Tag: r.tag, Owner: r.owner})
 			}
 		}
 	}

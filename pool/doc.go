@@ -47,9 +47,10 @@
 //
 // Every byte the pool reads or writes goes through the CPU's TLB to a
 // frame, as a kernel's accesses go through the MMU. A small-block
-// operation translates its block's page once and then does everything it
-// has to there (header, neighbours, canary, PreviousSize of the next
-// block, the page walk) on the page's bytes; only free-list links, which
+// operation translates its block's page and then does everything it has
+// to there (header, neighbours, canary, PreviousSize of the next block,
+// the page walk) on the page's bytes, translating again only to write
+// after its checks or after touching another page; free-list links, which
 // point into other pages, cost a translation each. Nothing on these paths
 // allocates Go memory. What remains is work Windows does too, plus the
 // canary; docs/pool.md measures it against the host's malloc.

@@ -239,3 +239,52 @@ func TestPagedPoolFillEndsInNull(t *testing.T) {
 	}
 	t.Fatal("no NULL after a million blocks")
 }
+
+// With one frame for all of paged pool, freeing a block that merges with a
+// free neighbour pages the block's page in, then the neighbour's list
+// neighbour on another page, which takes the only frame from the block's
+// page; the merge must translate the block's page again before it writes
+// the merged header, or it would write into the other page. Three hard
+// faults in the free show the eviction happened; every page validates.
+func TestFreeSurvivesItsPageBeingEvicted(t *testing.T) {
+	r := newRig(t, spec{ramBytes: 1 * mib, pagefileBytes: 16 * mib, cfg: Config{NoLookaside: true}})
+	var blocks [4][4]mm.VA // four full pages of four 1000-byte blocks
+	for p := range blocks {
+		for b := range blocks[p] {
+			blocks[p][b] = r.alloc(PagedPool, 1000, "Page")
+		}
+	}
+	for p := range blocks {
+		r.free(blocks[p][2]) // list 64: page 3's, 2's, 1's, 0's
+	}
+	r.m.PageOutAll()
+	// Nonpaged pool takes every free frame; giving one page back leaves
+	// paged pool exactly one.
+	var last mm.VA
+	for {
+		va, err := r.p.Allocate(r.c, NonPagedPool, mm.PageBytes, TagOf("Fill"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if va == 0 {
+			break
+		}
+		last = va
+	}
+	r.free(last)
+	before := r.m.Stats()
+	r.free(blocks[0][1]) // merges with blocks[0][2], whose Blink is on page 1
+	if n := r.m.Stats().HardFaults - before.HardFaults; n != 3 {
+		t.Fatalf("the free took %d hard faults, want 3 (page 0, page 1, page 0 again)", n)
+	}
+	for p := range blocks {
+		page := blocks[p][0].PageBase()
+		if _, err := r.m.ReadU64(r.c, page); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.p.ValidatePage(page); err != nil {
+			t.Errorf("page %d after the free: %v", p, err)
+		}
+	}
+	r.check()
+}

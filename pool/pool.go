@@ -212,7 +212,7 @@ func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
 
 // pageOf returns the pool's record of the page holding va, or nil.
 // Each region's record covers only the pages its pool has used, so the
-// two bounds checks of info are the whole region test.
+// bounds check of info is the whole region test.
 func (p *Pool) pageOf(va mm.VA) *pageInfo {
 	if pi := p.pages[0].info(va); pi != nil {
 		return pi

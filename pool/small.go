@@ -50,9 +50,9 @@ func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, ta
 // allocateSmall takes u units from d's free lists, splitting a larger
 // block, or from a new page. It returns 0 when no memory is left.
 //
-// The block's own page is changed first (the headers of the split, the
-// neighbour's PreviousSize, the new block's header and canary); the
-// remainder goes on its free list last, since that touches other pages.
+// A split writes the block's page first (both headers, the next block's
+// PreviousSize), then links the remainder into its free list, which
+// touches other pages, and only then commits the allocation.
 func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	block, size, err := p.popFree(c, d, u)
 	if err != nil {
@@ -109,13 +109,21 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 	}
 	h.BlockSize = uint8(u)
 	binary.LittleEndian.PutUint64(page[entry.PageOffset()+8:], 0) // ProcessBilled
-	data := p.commit(page, d, pi, entry, h, t, n, tag, caller)
 	if rest > 0 {
+		// The page's headers agree before the remainder is linked, as
+		// ReactOS's split leaves them: the new block is cut to size but
+		// still free, so if linking halts the machine, no allocation is
+		// recorded that Allocate never returned.
+		putHeader(page, entry.PageOffset(), h)
 		if err := p.insertFree(c, d, frag, rest, false); err != nil {
 			return 0, err
 		}
+		// Linking touched other pages: translate this one again.
+		if page, err = p.m.Page(c, entry, true); err != nil {
+			return 0, err
+		}
 	}
-	return data, nil
+	return p.commit(page, d, pi, entry, h, t, n, tag, caller), nil
 }
 
 // freeTag marks the free remainder of a new page.

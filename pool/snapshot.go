@@ -54,7 +54,7 @@ type PageSnapshot struct {
 	Starts    [PageUnits / 64]uint64
 	Requested []uint16 // small-block pages only
 	Owner     []uint64
-	Tags      []uint32 // absent in dumps older than the field: tags unknown
+	Tags      []uint32
 }
 
 // PrcbSnapshot is one CPU's lookaside lists.
@@ -166,15 +166,12 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 		}
 		pi := pageInfo{kind: pageKind(ps.Kind), desc: ps.Desc}
 		if pi.kind == pageSmall {
-			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits {
+			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits || len(ps.Tags) != PageUnits {
 				return bad("block record of page %v", ps.VA)
 			}
 			b := &blockMeta{starts: ps.Starts}
 			for k := range b.at {
-				b.at[k] = blockRecord{owner: ps.Owner[k], requested: ps.Requested[k]}
-				if len(ps.Tags) == PageUnits {
-					b.at[k].tag = Tag(ps.Tags[k])
-				}
+				b.at[k] = blockRecord{owner: ps.Owner[k], tag: Tag(ps.Tags[k]), requested: ps.Requested[k]}
 			}
 			pi.blocks = b
 		}

@@ -108,8 +108,9 @@ type SpecialStats struct {
 // specialPool is the pool's record of special pool.
 //
 // Invariant: every reserved page pair is either live (its data page in
-// live, valid) or waiting (its data page in freed and in queue, no-access);
-// its guard page is in guards, no-access, in both cases.
+// live, valid, or for paged pool possibly out of memory) or waiting (its
+// data page in freed and in queue, no-access); its guard page is in
+// guards, no-access, in both cases.
 // Invariant: len(queue) <= delay.
 type specialPool struct {
 	live   map[mm.VA]SpecialAllocation // by data page

@@ -34,7 +34,7 @@ func (p *Pool) ValidatePage(va mm.VA) error {
 }
 
 func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
-	bytes, err := p.bytesOf(nil, page, false)
+	bytes, err := p.bytesOf(nil, page)
 	if err != nil {
 		return err
 	}

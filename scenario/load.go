@@ -171,12 +171,25 @@ func tabHint(data []byte, line int) (string, bool) {
 	if tab < 0 {
 		return "", false
 	}
+	// Name what follows the tab: a key, a list item's key, a comment or
+	// nothing.
 	rest := strings.TrimLeft(text[tab:], " \t")
-	key := rest[:strings.IndexAny(rest+":", ":,{}[] ")]
-	if strings.TrimLeft(text[:tab], " ") == "" {
-		return fmt.Sprintf("a tab indents %q; YAML indents with spaces only", key), true
+	key := func(s string) string { return strings.TrimSpace(s[:strings.IndexAny(s+":", ":,{}[]#")]) }
+	var what string
+	switch item, isItem := strings.CutPrefix(rest, "- "); {
+	case rest == "":
+		what = "this line"
+	case rest[0] == '#':
+		what = "a comment"
+	case isItem:
+		what = fmt.Sprintf("the list item %q", key(item))
+	default:
+		what = fmt.Sprintf("%q", key(rest))
 	}
-	return fmt.Sprintf("a tab stands before %q; YAML wants spaces there, not tabs", key), true
+	if strings.TrimLeft(text[:tab], " ") == "" {
+		return "a tab indents " + what + "; YAML indents with spaces only", true
+	}
+	return "a tab stands before " + what + "; YAML wants spaces there, not tabs", true
 }
 
 // top reads the document's map, section by section, in the order their

@@ -317,7 +317,9 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 }
 
 // RaisedIrql is Force IRQL Checking: called after driver raised c to a
-// new level. At DISPATCH_LEVEL or above, every pageable page is trimmed.
+// new level. At DISPATCH_LEVEL or above, every pageable page is trimmed
+// (on a machine without a pagefile, none is: mm trims nothing there). A
+// trim is counted whatever it took, as Windows counts them.
 func (v *Verifier) RaisedIrql(c *cpu.CPU, driver string) {
 	if !v.Verified(driver) {
 		return

@@ -19,6 +19,7 @@ import (
 
 	"simkern/examples"
 	"simkern/internal/golden"
+	"simkern/kd"
 )
 
 // kdcli runs `simkern ARGS...` with stdin and returns the exit status and
@@ -246,7 +247,8 @@ func TestKDRefusesDamagedDumps(t *testing.T) {
 		{"cut after 100 bytes", good[:100], "truncated dump: unexpected EOF"},
 		{"cut in half", good[:len(good)/2], "truncated dump: unexpected EOF"},
 		{"the last byte missing", good[:len(good)-1], "truncated dump: unexpected EOF"},
-		{"version 2", changed(func(b []byte) []byte { b[8] = 2; return b }), "dump format version 2; this simkern reads version 1"},
+		{"another version", changed(func(b []byte) []byte { b[8] = kd.DumpVersion + 1; return b }),
+			fmt.Sprintf("dump format version %d; this simkern reads version %d", kd.DumpVersion+1, kd.DumpVersion)},
 		{"not gzip after the header", append(good[:12:12], "this is not a gzip stream"...), "corrupt dump: gzip: invalid header"},
 		{"a flipped byte in the compressed body", changed(func(b []byte) []byte { b[len(b)/2] ^= 0xff; return b }), "corrupt dump: "},
 		{"a wrong checksum", changed(func(b []byte) []byte { b[len(b)-8] ^= 1; return b }), "corrupt dump: gzip: invalid checksum"},
