@@ -210,3 +210,35 @@ func TestPoolTagRemIsAWord(t *testing.T) {
 		t.Errorf("Remq = %+v, %v; want the Remote queue line", e, ok)
 	}
 }
+
+// !pool of a page no pool block holds says it is not valid pool; only an
+// address that cannot be read adds that it could not be read. A freed big
+// nonpaged allocation stays mapped, so its bytes can still be read.
+func TestPoolOfNonPoolPages(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	stale, err := f.p.Allocate(c, pool.NonPagedPool, 9000, pool.TagOf("Gone"))
+	if err != nil || stale == 0 {
+		t.Fatalf("Allocate: %v, %v", stale, err)
+	}
+	if err := f.p.Free(c, stale); err != nil {
+		t.Fatal(err)
+	}
+	f.names["stale"] = uint64(stale)
+	tests := []struct {
+		cmd        string
+		unreadable bool
+	}{
+		{"!pool stale", false},
+		{"!pool 0xfffffa8100000000", true},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		if !strings.Contains(out, "is not valid pool. Checking for freed (or corrupt) pool") {
+			t.Errorf("%s:\n%s\nwant the not-valid-pool line", tt.cmd, out)
+		}
+		if got := strings.Contains(out, "could not be read"); got != tt.unreadable {
+			t.Errorf("%s:\n%s\nsays it could not be read: %v, want %v", tt.cmd, out, got, tt.unreadable)
+		}
+	}
+}

@@ -122,11 +122,16 @@ func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
 	fmt.Fprintln(w)
 }
 
-// notPool is what !pool says of an address no pool page holds.
+// notPool is what !pool says of an address no pool page holds; only an
+// address that cannot be read gets the last line (a freed big nonpaged
+// allocation, still mapped, can be read).
 func (t *Target) notPool(w io.Writer, va mm.VA) {
 	fmt.Fprintf(w, "%s is not a valid large pool allocation, checking large session pool...\n", va)
 	fmt.Fprintf(w, "%s is not valid pool. Checking for freed (or corrupt) pool\n", va)
-	fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", va)
+	var b [1]byte
+	if t.Machine.Peek(va, b[:]) == 0 {
+		fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", va)
+	}
 }
 
 // dumpDwords prints a block's body as !pool 1 does: rows of an indented

@@ -3,8 +3,6 @@ package kd
 import (
 	"fmt"
 	"io"
-
-	"simkern/pool"
 )
 
 // verifier prints Driver Verifier's settings and counters (!verifier), or
@@ -42,45 +40,44 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 	if s.PoolTracking {
 		level |= 0x8
 	}
-	fmt.Fprintf(w, "Verify Flags Level 0x%08x, enabled options are:\n", level)
+	// The layout of Windows 7's !verifier.
+	fmt.Fprintf(w, "Verify Level %x ... enabled options are:\n", level)
+	option := func(name string) { fmt.Fprintf(w, "    %s\n", name) }
 	if s.SpecialPool != 0 {
-		mode := "overrun"
-		if s.SpecialPool == pool.SpecialUnderrun {
-			mode = "underrun"
-		}
-		fmt.Fprintf(w, "\tSpecial pool (%s)\n", mode)
+		option("Special pool")
 	}
 	if s.IRQLChecking {
-		fmt.Fprintln(w, "\tSpecial irql")
+		option("Special irql")
 	}
 	if s.PoolTracking {
-		fmt.Fprintln(w, "\tAll pool allocations checked on unload")
+		option("All pool allocations checked on unload")
 	}
 	if lr := s.LowResources; lr != nil {
 		if lr.Systematic {
-			fmt.Fprintln(w, "\tSystematic low resources simulation")
+			option("Systematic low resources simulation")
 		} else {
-			fmt.Fprintf(w, "\tRandomized low resources simulation (%d in 10000, after %d allocations)\n", int(lr.Probability*10000+0.5), lr.After)
+			option("Randomized low resources simulation")
 		}
 	}
 	st := v.Stats
 	fmt.Fprintln(w, "\nSummary of All Verifier Statistics")
-	row := func(name string, n uint64) { fmt.Fprintf(w, "%-43s 0x%x\n", name, n) }
+	row := func(name string, n uint64) { fmt.Fprintf(w, "%-38s 0x%x\n", name, n) }
 	row("RaiseIrqls", st.RaiseIrqls)
+	row("AcquireSpinLocks", 0) // simkern has no spin locks
+	row("Synch Executions", 0) // nor KeSynchronizeExecution
 	row("Trims", st.Trims)
 	row("Pool Allocations Attempted", st.AllocationsAttempted)
 	row("Pool Allocations Succeeded", st.AllocationsSucceeded)
 	row("Pool Allocations Succeeded SpecialPool", st.SucceededSpecialPool)
-	row("Pool Allocations Fell Back From SpecialPool", st.SpecialPoolFallbacks)
 	row("Pool Allocations With NO TAG", st.AllocationsWithNoTag)
 	row("Pool Allocations Failed", st.AllocationsFailed)
-	row("Resource Allocations Failed Deliberately", st.FailedDeliberately)
+	fmt.Fprintf(w, "Resource Allocations Failed Deliberately   0x%x\n", st.FailedDeliberately)
 	fmt.Fprintf(w, "Current paged pool allocations         0x%x for %08X bytes\n", st.CurrentPagedAllocs, st.CurrentPagedBytes)
 	fmt.Fprintf(w, "Peak paged pool allocations            0x%x for %08X bytes\n", st.PeakPagedAllocs, st.PeakPagedBytes)
 	fmt.Fprintf(w, "Current nonpaged pool allocations      0x%x for %08X bytes\n", st.CurrentNPAllocs, st.CurrentNPBytes)
 	fmt.Fprintf(w, "Peak nonpaged pool allocations         0x%x for %08X bytes\n", st.PeakNPAllocs, st.PeakNPBytes)
 	fmt.Fprintln(w, "\nDriver Verification List")
-	fmt.Fprintln(w, "State      NonPagedPool   PagedPool   Module")
+	fmt.Fprintln(w, "Entry     State           NonPagedPool   PagedPool   Module")
 	for _, d := range v.Drivers() {
 		if !v.Verified(d.Name) {
 			continue
@@ -89,7 +86,9 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		if d.Unloaded {
 			state = "Unloaded"
 		}
-		fmt.Fprintf(w, "%-10s %08x       %08x    %s\n", state, d.NonPagedBytes, d.PagedBytes, d.Name)
+		// Entry is the verifier's record of the driver, which simkern
+		// keeps in Go: 0, as in 0xC4 / 0x62's P3.
+		fmt.Fprintf(w, "%016x %-17s%08x       %08x    %s\n", 0, state, d.NonPagedBytes, d.PagedBytes, d.Name)
 	}
 	return nil
 }
@@ -101,14 +100,22 @@ func (t *Target) verifierDriver(w io.Writer, name string) error {
 			continue
 		}
 		allocs := d.Allocations()
-		fmt.Fprintf(w, "Driver %s: %d outstanding allocations (%x nonpaged bytes, %x paged bytes)\n", d.Name, len(allocs), d.NonPagedBytes, d.PagedBytes)
+		var np, paged int
+		for _, a := range allocs {
+			if a.Type.Paged() {
+				paged++
+			} else {
+				np++
+			}
+		}
+		fmt.Fprintf(w, "Current Pool Allocations  %08x    %08x\n", np, paged)
 		if !v.Settings.PoolTracking {
 			fmt.Fprintln(w, "(pool tracking is off: allocations are not recorded per driver)")
 			return nil
 		}
-		fmt.Fprintln(w, "\nPoolAddress       SizeInBytes    Tag       CallersAddress")
+		fmt.Fprintln(w, "\nPoolAddress  SizeInBytes    Tag       CallersAddress")
 		for _, a := range allocs {
-			fmt.Fprintf(w, "%s  0x%08x     %s      %016x\n", a.VA, a.Bytes, a.Tag, a.Caller)
+			fmt.Fprintf(w, "%016x     0x%08x     %s      %016x\n", uint64(a.VA), a.Bytes, a.Tag, a.Caller)
 		}
 		return nil
 	}

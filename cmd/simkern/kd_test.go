@@ -680,7 +680,7 @@ func TestDumpKeepsTheVerifier(t *testing.T) {
 	if got != live {
 		t.Errorf("!verifier 3 on the dump:\n%s\nin the run:\n%s", got, live)
 	}
-	if !strings.Contains(got, "2 outstanding allocations") {
+	if !strings.Contains(got, "Current Pool Allocations  00000002    00000000\n") {
 		t.Errorf("the dump lost the leaked allocations:\n%s", got)
 	}
 }
@@ -709,19 +709,19 @@ func TestVerifierCommand(t *testing.T) {
 		want    []string
 	}{
 		{"special-pool-overrun", []string{
-			"Verify Flags Level 0x00000001, enabled options are:\n\tSpecial pool (overrun)\n",
-			"Pool Allocations Attempted                  0x1\n",
-			"Pool Allocations Succeeded SpecialPool      0x1\n",
+			"Verify Level 1 ... enabled options are:\n    Special pool\n\n",
+			"Pool Allocations Attempted             0x1\n",
+			"Pool Allocations Succeeded SpecialPool 0x1\n",
 			"Current nonpaged pool allocations      0x1 for 00000030 bytes\n",
-			"Loaded     00000030       00000000    acme.sys\n",
+			"Entry     State           NonPagedPool   PagedPool   Module\n0000000000000000 Loaded           00000030       00000000    acme.sys\n",
 		}},
 		{"leak-at-unload", []string{
-			"Verify Flags Level 0x00000008, enabled options are:\n\tAll pool allocations checked on unload\n",
-			"Unloaded   00000060       00000000    leaky.sys\n",
+			"Verify Level 8 ... enabled options are:\n    All pool allocations checked on unload\n",
+			"0000000000000000 Unloaded         00000060       00000000    leaky.sys\n",
 		}},
 		{"low-resources", []string{
-			"Verify Flags Level 0x00040004, enabled options are:\n\tSystematic low resources simulation\n",
-			"Resource Allocations Failed Deliberately    0x1\n",
+			"Verify Level 40004 ... enabled options are:\n    Systematic low resources simulation\n",
+			"Resource Allocations Failed Deliberately   0x1\n",
 		}},
 		{"tour", []string{"Driver Verifier is not enabled for any driver"}},
 	} {
