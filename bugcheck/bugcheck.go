@@ -54,7 +54,6 @@ const banner = `****************************************************************
 func (e *Error) Analysis(details ...Detail) string {
 	var b strings.Builder
 	b.WriteString(banner)
-	b.WriteString("\n")
 	fmt.Fprintf(&b, "%s (%x)\n", e.Code.Name(), uint32(e.Code))
 	if d := e.Code.Description(); d != "" {
 		b.WriteString(d)

@@ -101,6 +101,11 @@ func TestAnalysis(t *testing.T) {
 			want: []string{banner, "*                        Bugcheck Analysis                                    *\n"},
 		},
 		{
+			name: "the name line follows the banner straight away",
+			err:  d1,
+			want: []string{"*******\nDRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)\n"},
+		},
+		{
 			name: "the name line gives the code in lower-case hex",
 			err:  d1,
 			want: []string{"\nDRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)\n"},
@@ -174,7 +179,7 @@ func TestAnalysis(t *testing.T) {
 		{
 			name:    "an unknown code gets a made-up name and no description",
 			err:     New(Code(0x123), 1, 0, 0, 0),
-			want:    []string{"\n\nBUGCHECK_0x123 (123)\nArguments:\nArg1: 0000000000000001, \n", "\nFAILURE_BUCKET_ID:  0x123\n"},
+			want:    []string{"*\nBUGCHECK_0x123 (123)\nArguments:\nArg1: 0000000000000001, \n", "\nFAILURE_BUCKET_ID:  0x123\n"},
 			notWant: []string{"BUGCHECK_0x123 (123)\n\n"},
 		},
 	}

@@ -295,7 +295,7 @@ func verifierArgs(p [4]uint64) [4]string {
 	case 0x62:
 		return [4]string{"A driver has forgotten to free its pool allocations prior to unloading.",
 			"name of the driver having the issue.", "verifier internal structure with driver information.",
-			"total # of (paged+nonpaged) allocations that weren't freed.\n\tType !verifier 3 drivername.sys for info on the allocations\n\tthat were leaked that caused the bugcheck."}
+			"total # of (paged+nonpaged) allocations that weren't freed.\n    Type !verifier 3 drivername.sys for info on the allocations\n    that were leaked that caused the bugcheck."}
 	}
 	return [4]string{}
 }

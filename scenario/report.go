@@ -414,10 +414,17 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 		c = r.cpus.CPUs[r.cur.CPU]
 	}
 	switch b.Code {
-	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.PageFaultInNonpagedArea:
-		write := b.P[2]&1 != 0 // 0xA, 0xD1: P3 bit 0
-		if b.Code == bugcheck.PageFaultInNonpagedArea {
+	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.PageFaultInNonpagedArea,
+		bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
+		bugcheck.PageFaultBeyondEndOfAllocation, bugcheck.DriverPageFaultBeyondEndOfAllocation:
+		var write bool
+		switch b.Code {
+		case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual:
+			write = b.P[2]&1 != 0 // P3 bit 0
+		case bugcheck.PageFaultInNonpagedArea:
 			write = b.P[1] == 2
+		default: // special pool: P2 is 0 for a read, 1 for a write
+			write = b.P[1] == 1
 		}
 		kind := "READ_ADDRESS"
 		if write {
