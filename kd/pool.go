@@ -86,7 +86,7 @@ func (t *Target) pool(w io.Writer, args []string) error {
 		default:
 			fmt.Fprintf(w, "Bad previous allocation size @%s, last size was %x\n", problem.At, problem.LastSize)
 		}
-		fmt.Fprintf(w, "\n*** An error (or corruption) in the pool was detected;\n*** Attempting to diagnose the problem.\n*** Use !poolval %s for more details.\n", page)
+		fmt.Fprintf(w, "*** An error (or corruption) in the pool was detected;\n*** Attempting to diagnose the problem.\n*** Use !poolval %s for more details.\n", page)
 	}
 	return nil
 }

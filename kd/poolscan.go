@@ -60,7 +60,7 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 		}
 	}
 	end := region.Base() + mm.VA(region.Bytes())
-	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n\n", name, region.Base(), end, pattern)
+	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n", name, region.Base(), end, pattern)
 	if region == mm.RegionSpecialPool {
 		for _, a := range t.Pool.SpecialAllocations() {
 			if MatchTag(pattern, a.Tag.String()) {

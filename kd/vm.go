@@ -62,7 +62,7 @@ func (t *Target) pte(w io.Writer, args []string) error {
 	}
 	va := mm.VA(v)
 	chain := t.Machine.PTEChain(va)
-	fmt.Fprintf(w, "%*s %x\n", 46, "VA", uint64(va))
+	fmt.Fprintf(w, "%*s %x\n", 45, "VA", uint64(va)) // 43 spaces, as WinDbg
 	var head, contains, flags strings.Builder
 	var why string
 	for _, e := range chain {
