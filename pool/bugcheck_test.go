@@ -260,6 +260,21 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name: "a free of a later page of a big paged allocation is 0xC2/0x41286, P4 its page in paged pool",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(PagedPool, 10000, "Abcd")
+				at := va + 2*mm.PageBytes
+				return r.freeErr(at), bc(badPoolCaller, 0x41286, 0, 0, uint64(at-mm.RegionPagedPool.Base())/mm.PageBytes)
+			},
+		},
+		{
+			name: "a free inside a page of a big paged allocation is 0xC2/0x99",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(PagedPool, 10000, "Abcd")
+				return r.freeErr(va + mm.PageBytes + 0x10), bc(badPoolCaller, 0x99, uint64(va+mm.PageBytes+0x10), 0, 0)
+			},
+		},
+		{
 			name: "a free of a never-allocated nonpaged pool address is 0xC2/0x44",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := mm.RegionNonPagedPool.Base() + 0x4000_0000 + 0x40

@@ -242,11 +242,16 @@ func walkBlocks(page *[mm.PageBytes]byte, off, end uint64) uint64 {
 }
 
 // badFree is the bugcheck for freeing an address that is not the start of
-// a pool block: 0xC2/0x99 inside a pool page or big allocation (a pointer
-// into the middle of a block), 0x44 / 0x48 in a nonpaged / paged pool page
-// that no allocation owns, 0x42 outside the pools.
+// a pool block: 0xC2/0x41286 for a later page of a big paged allocation
+// (P4: its page offset from the start of paged pool, as MiFreePoolPages
+// reports it), 0x99 anywhere else inside a pool page or big allocation (a
+// pointer into the middle of a block), 0x44 / 0x48 in a nonpaged / paged
+// pool page that no allocation owns, 0x42 outside the pools.
 func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
 	switch {
+	case pi != nil && pi.kind == pageBigBody && va.PageOffset() == 0 && mm.RegionOf(va) == mm.RegionPagedPool:
+		pages := uint64(va-mm.RegionPagedPool.Base()) >> mm.PageShift
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x41286, 0, 0, pages).At("checkFreeAddress: inside a paged allocation")
 	case pi != nil && pi.kind != pageNone:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x99, uint64(va), 0, 0).At("checkFreeAddress: inside a block")
 	case mm.RegionOf(va) == mm.RegionNonPagedPool:
