@@ -370,17 +370,50 @@ func (d *debugger) repl(stdin io.Reader) error {
 			}
 		}
 	}
-	sc := bufio.NewScanner(stdin)
+	r := bufio.NewReader(stdin)
 	for {
 		fmt.Fprint(d.out, d.prompt())
-		if !sc.Scan() {
+		line, tooLong, err := readCommandLine(r)
+		if err != nil {
 			fmt.Fprintln(d.out)
-			return sc.Err()
+			if err == io.EOF {
+				return nil
+			}
+			return err
 		}
-		line := sc.Text()
+		if tooLong {
+			fmt.Fprintf(d.out, "...\nA command line over %d bytes: ignored.\n", maxCommandLine)
+			continue
+		}
 		fmt.Fprintln(d.out, line)
 		if d.exec(line) {
 			return nil
+		}
+	}
+}
+
+// maxCommandLine bounds one line of commands read from a pipe: a longer
+// one is skipped with a message, and the session goes on.
+const maxCommandLine = 64 << 10
+
+// readCommandLine reads one line (without its end), reporting a line over
+// maxCommandLine bytes as tooLong after reading past it. err is io.EOF
+// only when no line is left.
+func readCommandLine(r *bufio.Reader) (line string, tooLong bool, err error) {
+	var b []byte
+	for {
+		chunk, more, err := r.ReadLine()
+		if err != nil {
+			return "", false, err
+		}
+		if !tooLong && len(b)+len(chunk) > maxCommandLine {
+			tooLong, b = true, nil
+		}
+		if !tooLong {
+			b = append(b, chunk...)
+		}
+		if !more {
+			return string(b), tooLong, nil
 		}
 	}
 }

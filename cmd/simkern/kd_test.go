@@ -738,3 +738,17 @@ func TestVerifierCommand(t *testing.T) {
 		}
 	}
 }
+
+// A command line too long to be a command is skipped with a message; the
+// session goes on to the next line.
+func TestKDSkipsAnOverlongLine(t *testing.T) {
+	path := exampleFile(t, t.TempDir(), "tour")
+	long := "!pool " + strings.Repeat("1", maxCommandLine)
+	code, out, stderr := kdcli(long+"\n!irql\nq\n", "kd", path)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if !strings.Contains(out, "A command line over 65536 bytes: ignored.") || !strings.Contains(out, "kd> !irql\nDebugger saved IRQL for processor 0x0 -- 0 (LOW_LEVEL)") {
+		t.Errorf("the long line was not skipped, or !irql did not run after it:\n%.400s", out)
+	}
+}
