@@ -253,7 +253,10 @@ func (sc *scheduler) next() *Step {
 		}
 		step := sc.live[k].next()
 		if step == nil {
+			// The thread after the finished one moves into its slot,
+			// and it is that thread's turn.
 			sc.live = append(sc.live[:k], sc.live[k+1:]...)
+			sc.turn = k
 			continue
 		}
 		sc.turn = k + 1

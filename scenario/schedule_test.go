@@ -1,0 +1,57 @@
+package scenario
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Round-robin takes the threads in turn, one step each, and a thread that
+// has finished drops out without disturbing the order of the others.
+func TestRoundRobinOrder(t *testing.T) {
+	for _, lengths := range [][]int{{1, 2, 2}, {1, 3, 3}, {2, 4, 4}, {1, 1, 3, 3}, {3, 1, 3}, {3, 3, 3}, {4, 1, 2, 1}} {
+		t.Run(fmt.Sprint(lengths), func(t *testing.T) {
+			// Each step is on a line of its own; remember whose it is.
+			var b strings.Builder
+			b.WriteString("name: rr\nmachine: {cpus: 1}\nthreads:\n")
+			owner := map[int]string{}
+			line := 4
+			for th, n := range lengths {
+				fmt.Fprintf(&b, "  - name: t%d\n    steps:\n", th)
+				line += 2
+				for i := range n {
+					b.WriteString("      - irql: PASSIVE_LEVEL\n")
+					owner[line] = fmt.Sprintf("t%d.%d", th, i)
+					line++
+				}
+			}
+			s, err := Parse("rr.yaml", []byte(b.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sess, err := NewSession(s, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			var got []string
+			for step := sess.Step(); step != nil; step = sess.Step() {
+				got = append(got, owner[step.Pos.Line])
+			}
+			// The order round-robin promises: pass after pass over the
+			// threads still running.
+			var want []string
+			for i := range slices.Max(lengths) {
+				for th, n := range lengths {
+					if i < n {
+						want = append(want, fmt.Sprintf("t%d.%d", th, i))
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("ran %v, want %v", got, want)
+			}
+		})
+	}
+}
