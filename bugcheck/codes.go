@@ -232,6 +232,8 @@ func badPoolCallerArgs(p [4]uint64) [4]string {
 		return [4]string{"Attempt to free pool at invalid IRQL", "Current IRQL", "Pool type", "Address of pool"}
 	case 0x0A:
 		return [4]string{"Attempt to free pool with the wrong tag", "Address of pool", "Allocator's tag", "Tag used in the attempted free"}
+	case 0x40:
+		return [4]string{"Attempt to free usermode address to kernel pool", "Starting address", "Start of system address space", "0"}
 	case 0x42, 0x43:
 		return [4]string{"Attempt to free a virtual address which was never in any pool", "Address being freed", "0", "0"}
 	case 0x44:

@@ -34,6 +34,10 @@ func (va VA) Canonical() bool {
 // Kernel reports whether va is in the upper (system) half.
 func (va VA) Kernel() bool { return uint64(va)>>47 == 0x1ffff }
 
+// SystemRangeStart is where the system half begins (MmSystemRangeStart on
+// x64).
+const SystemRangeStart VA = 0xffff8000_00000000
+
 // Region is a fixed range of the kernel address space with one purpose.
 type Region uint8
 

@@ -295,9 +295,15 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
-			name: "a free of a user address is 0xC2/0x42",
+			name: "a free of a user address is 0xC2/0x40, P3 the start of the system half",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				return r.freeErr(0x10000), bc(badPoolCaller, 0x42, 0x10000, 0, 0)
+				return r.freeErr(0x10000), bc(badPoolCaller, 0x40, 0x10000, 0xffff8000_00000000, 0)
+			},
+		},
+		{
+			name: "a free of a non-canonical address is 0xC2/0x42",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				return r.freeErr(0x0000_9000_0000_0000), bc(badPoolCaller, 0x42, 0x0000_9000_0000_0000, 0, 0)
 			},
 		},
 

@@ -246,9 +246,12 @@ func walkBlocks(page *[mm.PageBytes]byte, off, end uint64) uint64 {
 // (P4: its page offset from the start of paged pool, as MiFreePoolPages
 // reports it), 0x99 anywhere else inside a pool page or big allocation (a
 // pointer into the middle of a block), 0x44 / 0x48 in a nonpaged / paged
-// pool page that no allocation owns, 0x42 outside the pools.
+// pool page that no allocation owns, 0x42 elsewhere in the system half,
+// and 0x40 (P3: where the system half starts) for a user-mode address.
 func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
 	switch {
+	case va.Canonical() && !va.Kernel():
+		return bugcheck.New(bugcheck.BadPoolCaller, 0x40, uint64(va), uint64(mm.SystemRangeStart), 0).At("checkFreeAddress: user-mode address")
 	case pi != nil && pi.kind == pageBigBody && va.PageOffset() == 0 && mm.RegionOf(va) == mm.RegionPagedPool:
 		pages := uint64(va-mm.RegionPagedPool.Base()) >> mm.PageShift
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x41286, 0, 0, pages).At("checkFreeAddress: inside a paged allocation")
