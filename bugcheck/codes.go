@@ -282,6 +282,8 @@ func verifierArgs(p [4]uint64) [4]string {
 		return [4]string{"caller is trying to allocate paged pool at DISPATCH_LEVEL or above", "current IRQL", "pool type", "number of bytes"}
 	case 0x02:
 		return [4]string{"caller is trying to allocate nonpaged pool at an IRQL above DISPATCH_LEVEL", "current IRQL", "pool type", "number of bytes"}
+	case 0x03:
+		return [4]string{"caller is trying to allocate more than one page of must succeed pool", "current IRQL", "pool type", "number of bytes"}
 	case 0x10:
 		return [4]string{"caller is freeing an address that no allocation returned", "(reserved)", "(reserved)", "(reserved)"}
 	case 0x11:

@@ -182,7 +182,9 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 	return va, nil, nil
 }
 
-// checkAllocate: the verifier's own IRQL rules (0xC4). A zero-byte
+// checkAllocate: the verifier's own rules (0xC4): the IRQL, and at most a
+// page of must-succeed pool (0x03; the reference names no parameters, so
+// they are those of 0x01 and 0x02: IRQL, pool type, bytes). A zero-byte
 // request is left to the pool, whose 0xC2/0 is what Driver Verifier raises
 // for it (the reference's corrections, 6.2).
 func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
@@ -192,6 +194,8 @@ func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, irql, uint64(t), n).At("verifier: paged allocation above APC_LEVEL")
 	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x02, irql, uint64(t), n).At("verifier: nonpaged allocation above DISPATCH_LEVEL")
+	case t.MustSucceed() && n > mm.PageBytes:
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x03, irql, uint64(t), n).At("verifier: more than a page of must-succeed pool")
 	}
 	return nil
 }
@@ -199,7 +203,7 @@ func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
 // inject decides whether Low Resources Simulation fails this allocation.
 func (v *Verifier) inject(c *cpu.CPU, driver string, t pool.Type, n uint64, tag pool.Tag) *Injection {
 	lr := v.Settings.LowResources
-	if lr == nil {
+	if lr == nil || t.MustSucceed() { // a must-succeed request cannot be failed
 		return nil
 	}
 	v.seenAlloc++

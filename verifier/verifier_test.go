@@ -193,6 +193,13 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name: "more than a page of must-succeed pool is 0xC4/0x03",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				return allocCall(r, acme, pool.NonPagedPoolMustSucceed, 8192, tagAcme),
+					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x03, 0, uint64(pool.NonPagedPoolMustSucceed), 8192)
+			},
+		},
+		{
 			name:     "every driver is verified with \"*\"",
 			settings: Settings{Drivers: []string{"*"}},
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
@@ -630,6 +637,21 @@ func TestLowResourcesSelection(t *testing.T) {
 				t.Errorf("FailedDeliberately = %d, want %d", r.v.Stats.FailedDeliberately, len(wantInj))
 			}
 		})
+	}
+}
+
+// Low resources simulation never fails a must-succeed request: failing it
+// is the bugcheck 0x41, not a NULL a driver could handle.
+func TestLowResourcesSparesMustSucceed(t *testing.T) {
+	r := newRig(t, spec{settings: Settings{Drivers: []string{acme}, LowResources: &LowResources{Probability: 1}}})
+	for range 3 {
+		va, inj, err := r.v.Allocate(r.c, acme, pool.NonPagedPoolMustSucceed, 100, tagAcme)
+		if err != nil || inj != nil || va == 0 {
+			t.Fatalf("must-succeed allocation: %v, injection %+v, %v; want an address", va, inj, err)
+		}
+	}
+	if va, inj, _ := r.v.Allocate(r.c, acme, pool.NonPagedPool, 100, tagAcme); va != 0 || inj == nil {
+		t.Errorf("an ordinary allocation at probability 1: %v, injection %+v; want NULL, injected", va, inj)
 	}
 }
 
