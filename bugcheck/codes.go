@@ -296,6 +296,9 @@ func verifierArgs(p [4]uint64) [4]string {
 		return [4]string{"caller is raising the IRQL to a lower level", "current IRQL", "requested IRQL", "0"}
 	case 0x31:
 		return [4]string{"caller is lowering the IRQL to a higher level", "current IRQL", "requested IRQL", "0"}
+	case 0x51:
+		return [4]string{"caller is freeing pool after writing past the end of it", "base address of the allocation",
+			"address of the reference beyond the allocation", "number of charged bytes"}
 	case 0x62:
 		return [4]string{"A driver has forgotten to free its pool allocations prior to unloading.",
 			"name of the driver having the issue.", "verifier internal structure with driver information.",

@@ -172,6 +172,39 @@ func (p *Pool) putCanary(page *[mm.PageBytes]byte, data mm.VA, requested, room u
 	}
 }
 
+// Overrun returns the address of the first byte after the live small or
+// big allocation at va that no longer holds its canary, reading through c
+// (it may fault a paged page in); 0 when the canary is whole, or va starts
+// no such allocation. Driver Verifier's pool tracking asks it before a
+// verified driver's free (0xC4/0x51).
+func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
+	var requested, room uint64
+	switch b, big := p.big.get(va); {
+	case isSpecial(va):
+		return 0, nil // special pool checks its own pattern
+	case big:
+		requested, room = b.Bytes, b.Pages*mm.PageBytes
+	default:
+		if requested, _ = p.allocationAt(va); requested == 0 {
+			return 0, nil
+		}
+		room = roomFor(requested)
+	}
+	n := min(canaryBytes, room-requested)
+	at := va + mm.VA(requested)
+	page, err := p.bytesOf(c, at)
+	if err != nil {
+		return 0, err
+	}
+	k := p.canary(va)
+	for i := range n {
+		if page[at.PageOffset()+i] != byte(k>>(8*i)) {
+			return at + mm.VA(i), nil
+		}
+	}
+	return 0, nil
+}
+
 // checkHeader: a block's header must agree with itself and its neighbours
 // (ExpCheckPoolHeader), read from the bytes of its page. atFree turns a disagreeing next header into the
 // 0x20 form the free path reports.

@@ -282,6 +282,9 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 		if err := v.checkFree(c, va); err != nil {
 			return v.halt(err)
 		}
+		if err := v.checkOverrun(c, va); err != nil {
+			return v.halt(err)
+		}
 	}
 	var err error
 	if withTag {
@@ -318,6 +321,23 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x12, irql, uint64(t), uint64(va)).At("verifier: nonpaged free above DISPATCH_LEVEL")
 	}
 	return nil
+}
+
+// checkOverrun: with pool tracking, a verified driver's allocation freed
+// after bytes past its end were written is 0xC4/0x51 (the allocation, the
+// first byte written past its end, the bytes it was charged for), caught
+// before the pool's own canary check would raise 0x19/0x21. Special pool
+// allocations are left to special pool's pattern check.
+func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA) error {
+	a, ok := v.live[va]
+	if !v.Settings.PoolTracking || !ok || a.Special {
+		return nil
+	}
+	at, err := v.p.Overrun(c, va)
+	if err != nil || at == 0 {
+		return err
+	}
+	return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x51, uint64(va), uint64(at), a.Bytes).At("verifier: freed after writing past the end")
 }
 
 // RaisedIrql is Force IRQL Checking: called after driver raised c to a

@@ -107,6 +107,14 @@ func newRig(t testing.TB, s spec) *rig {
 
 // alloc allocates for driver from its call site and fails the test on a
 // bugcheck, an injected failure or NULL.
+// poke writes one byte at va, as a driver's stray write would.
+func (r *rig) poke(va mm.VA, b byte) {
+	r.t.Helper()
+	if err := r.m.Write(r.c, va, []byte{b}); err != nil {
+		r.t.Fatalf("Write(%v): %v", va, err)
+	}
+}
+
 func (r *rig) alloc(driver string, t pool.Type, n uint64, tag pool.Tag) mm.VA {
 	r.t.Helper()
 	r.c.PC = pcOf(driver)
@@ -281,6 +289,26 @@ func TestBugchecks(t *testing.T) {
 				r.alloc(other, pool.NonPagedPool, 64, tagAcme) // another verified driver's
 				return func() error { return r.v.Unload(acme, nameAddr) },
 					bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x62, nameAddr, 0, 2)
+			},
+		},
+
+		// Pool tracking at free: 0xC4/0x51 for bytes written past the end.
+		{
+			name:     "a small block freed after a write one byte past its end is 0xC4/0x51",
+			settings: Settings{Drivers: []string{acme}, PoolTracking: true},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.NonPagedPool, 40, tagAcme)
+				r.poke(va+40, 0xee)
+				return freeCall(r, acme, va), bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x51, uint64(va), uint64(va+40), 40)
+			},
+		},
+		{
+			name:     "a big paged allocation freed after an overrun is 0xC4/0x51 at the first damaged byte",
+			settings: Settings{Drivers: []string{acme}, PoolTracking: true},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(acme, pool.PagedPool, 5000, tagAcme)
+				r.poke(va+5003, 0xee)
+				return freeCall(r, acme, va), bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x51, uint64(va), uint64(va+5003), 5000)
 			},
 		},
 
@@ -853,5 +881,18 @@ func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
 			err := r.v.Free(r.c, acme, va, 0, false)
 			wantBugcheck(t, err, tc.want(va, h))
 		})
+	}
+}
+
+// Without pool tracking, a verified driver's overrun is left to the pool's
+// own canary check at free: 0x19/0x21, not 0xC4/0x51.
+func TestOverrunWithoutPoolTrackingIsThePools(t *testing.T) {
+	r := newRig(t, spec{settings: Settings{Drivers: []string{acme}}})
+	va := r.alloc(acme, pool.NonPagedPool, 40, tagAcme)
+	r.poke(va+40, 0xee)
+	err := freeCall(r, acme, va)()
+	var b *bugcheck.Error
+	if !errors.As(err, &b) || b.Code != bugcheck.BadPoolHeader || b.P[0] != 0x21 || b.P[1] != uint64(va) {
+		t.Errorf("free after an overrun: %v, want 0x19/0x21 for %v", err, va)
 	}
 }
