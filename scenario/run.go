@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 
 	"simkern/bugcheck"
 	"simkern/cpu"
@@ -292,6 +293,8 @@ func (r *runner) matchBugcheck(want *ExpectBugcheck) string {
 	if uint32(r.bc.Code) != want.Code {
 		return fmt.Sprintf("expected bugcheck 0x%X, got 0x%X (%s)", want.Code, uint32(r.bc.Code), r.bc.Code.Name())
 	}
+	// Every parameter that disagrees is named, so one run shows them all.
+	var wrong []string
 	for i, v := range want.P {
 		if v == nil {
 			continue
@@ -300,16 +303,21 @@ func (r *runner) matchBugcheck(want *ExpectBugcheck) string {
 		if v.Name != "" {
 			base, ok := r.names[v.Name]
 			if !ok {
-				return fmt.Sprintf("expected P%d = %s, but %s was never bound", i+1, v, v.Name)
+				wrong = append(wrong, fmt.Sprintf("P%d = %s, but %s was never bound", i+1, v, v.Name))
+				continue
 			}
 			w = base + uint64(v.Offset)
 		}
-		if r.bc.P[i] != w {
-			if v.Name == "" {
-				return fmt.Sprintf("expected P%d = %s, got 0x%x", i+1, v, r.bc.P[i])
-			}
-			return fmt.Sprintf("expected P%d = %s (0x%x), got 0x%x", i+1, v, w, r.bc.P[i])
+		switch {
+		case r.bc.P[i] == w:
+		case v.Name == "":
+			wrong = append(wrong, fmt.Sprintf("P%d = %s, got 0x%x", i+1, v, r.bc.P[i]))
+		default:
+			wrong = append(wrong, fmt.Sprintf("P%d = %s (0x%x), got 0x%x", i+1, v, w, r.bc.P[i]))
 		}
 	}
-	return ""
+	if len(wrong) == 0 {
+		return ""
+	}
+	return "expected " + strings.Join(wrong, "; ")
 }

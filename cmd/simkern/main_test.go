@@ -257,6 +257,13 @@ expect:
 			stdout: []string{"Outcome: bugcheck 0xC2 BAD_POOL_CALLER (exit 1)", "expected P1 = 0x8", "got 0x7"},
 		},
 		{
+			name:   "every wrong parameter is named, not only the first",
+			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0xC2, p1: 8, p2: 0, p3: 1, p4: other}\n"},
+			args:   []string{"run", "$DIR/df.yaml"},
+			exit:   1,
+			stdout: []string{"expected P1 = 0x8, got 0x7; P3 = 0x1, got 0x", "; P4 = other (0xfffffa80"},
+		},
+		{
 			name:   "an expected bugcheck naming the wrong block in P4 exits 1",
 			files:  map[string]string{"df.yaml": doubleFree + "expect:\n  bugcheck: {code: 0xC2, p1: 7, p4: other}\n"},
 			args:   []string{"run", "$DIR/df.yaml"},
