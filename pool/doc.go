@@ -106,8 +106,8 @@
 // every byte of the page outside the data against the header and pattern
 // it should hold: the first damaged byte before the data is 0xC1/0x23,
 // after it 0xC1/0x24. The freed data page loses its frame and becomes
-// no-access (a touch is 0xD5, or 0xCC from kernel code, so a second free,
-// which reads the header, is 0xCC), and its pair waits in a FIFO until
+// no-access (a touch is 0xD5, or 0xCC from kernel code; a second free is
+// 0xC1/0x20, as the free checks the PTE first), and its pair waits in a FIFO until
 // SpecialReuseDelay (256) later special frees have happened, fewer on a
 // machine whose commit limit is under 64 MiB, before mm may hand its
 // address space out again. A pair is charged two pages of commit from

@@ -249,17 +249,14 @@ func (p *Pool) specialHeader(a SpecialAllocation) [HeaderBytes]byte {
 }
 
 // freeSpecial frees the special pool allocation whose data is at va. The
-// order of the checks: the address (0xC1/0x20, or the fault of reading a
-// freed page's header), the IRQL (0xC1/0x31), the tag (0xC2/0xA), and the
-// bytes around the data (0xC1/0x23, 0x24).
+// order of the checks: the address (0xC1/0x20: not a live allocation's
+// start, a double free included, since the freed page's PTE is no-access,
+// which is what MmFreeSpecialPool looks at first), the IRQL (0xC1/0x31),
+// the tag (0xC2/0xA), and the bytes around the data (0xC1/0x23, 0x24).
 func (p *Pool) freeSpecial(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	sp := &p.special
-	page := va.PageBase()
-	a, ok := sp.live[page]
+	a, ok := sp.live[va.PageBase()]
 	if !ok || a.VA != va {
-		if f, freed := sp.freed[page]; freed {
-			return p.readFreedSpecialHeader(c, f)
-		}
 		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20).At("checkSpecialFreeAddress")
 	}
 	if err := checkIrqlForSpecialFree(c, a.Type, va); err != nil {
@@ -273,16 +270,6 @@ func (p *Pool) freeSpecial(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	p.releaseSpecial(a)
 	return nil
-}
-
-// readFreedSpecialHeader is what a second free of special pool does: it
-// reads the header of a page that is no longer accessible, and the fault
-// is the bugcheck (0xCC: the pool's own code touched freed special pool).
-func (p *Pool) readFreedSpecialHeader(c *cpu.CPU, f SpecialAllocation) error {
-	if _, err := p.m.ReadU64(c, f.header()); err != nil {
-		return err
-	}
-	panic(fmt.Sprintf("pool: freed special pool page %v is readable", f.Page))
 }
 
 // releaseSpecial retires a freed allocation: its data page loses its

@@ -396,21 +396,21 @@ func TestSpecialFreeChecks(t *testing.T) {
 			},
 		},
 		{
-			name: "a double free reads the freed header: 0xCC from the pool's code (overrun mode)",
+			name: "a double free is 0xC1/0x20: the freed page's PTE is no-access (overrun mode)",
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
 				r.free(va)
 				r.c.PC = driverPC
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.PageFaultInFreedSpecialPool, uint64(va.PageBase()), 0, PCExFreePoolWithTag, 0)
+				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
 			},
 		},
 		{
-			name: "a double free in underrun mode faults on the header at the page end",
+			name: "a double free in underrun mode is 0xC1/0x20 too, before any IRQL rule",
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(PagedPool, 100, "Spcl", SpecialUnderrun)
 				r.free(va)
-				raise(r.t, r.c, cpu.DispatchLevel) // the fault comes before any IRQL rule
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.PageFaultInFreedSpecialPool, uint64(va+mm.PageBytes-16), 0, PCExFreePoolWithTag, 0)
+				raise(r.t, r.c, cpu.DispatchLevel)
+				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
 			},
 		},
 	}

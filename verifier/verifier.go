@@ -301,7 +301,7 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 // checkFree: a verified driver may free only what an allocation returned
 // (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12). A
 // double free of a block still recognisable as one passes: the pool
-// reports it (0xC2/7, or 0xCC for special pool) as Windows would.
+// reports it (0xC2/7, or 0xC1/0x20 for special pool) as Windows would.
 func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 	if !v.p.IsBlockStart(va) {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")

@@ -858,10 +858,10 @@ func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
 			},
 		},
 		{
-			name:     "special pool: 0xCC from the pool's free reading the freed page",
+			name:     "special pool: special pool's own 0xC1/0x20, the freed page being no-access",
 			settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun},
 			want: func(va mm.VA, _ uint64) *bugcheck.Error {
-				return bugcheck.New(bugcheck.PageFaultInFreedSpecialPool, uint64(va.PageBase()), 0, pool.PCExFreePoolWithTag, 0)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
 			},
 		},
 	} {
