@@ -147,7 +147,7 @@ func (p *Pool) allocationAt(va mm.VA) (requested, owner uint64) {
 	}
 	k := unitOf(va) - 1
 	r := pi.blocks.at[k]
-	return uint64(r.requested), r.owner
+	return r.requested(), p.sites.at(r.site()).owner
 }
 
 // unitOf returns the unit index of va within its page.

@@ -108,7 +108,7 @@ func (p *Pool) PageBlocks(va mm.VA) (blocks []Block, problem *WalkProblem, resid
 			b.State = BlockAllocated
 			if pi != nil && pi.blocks != nil {
 				r := pi.blocks.at[unitOf(at)]
-				b.Requested, b.Owner = uint64(r.requested), r.owner
+				b.Requested, b.Owner = r.requested(), p.sites.at(r.site()).owner
 			}
 		case h.OnLookaside():
 			b.State = BlockLookaside
@@ -225,9 +225,10 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	var out []Outstanding
 	for page, pi := range p.smallPages() {
 		for k := Units(0); k < PageUnits; k++ {
-			if r := pi.blocks.at[k]; r.requested != 0 {
+			if r := pi.blocks.at[k]; r.requested() != 0 {
 				data := page + mm.VA(k+1)*UnitBytes
-				out = append(out, Outstanding{VA: data, Bytes: uint64(r.requested), Tag: r.tag, Owner: r.owner})
+				s := p.sites.at(r.site())
+				out = append(out, Outstanding{VA: data, Bytes: r.requested(), Tag: s.tag, Owner: s.owner})
 			}
 		}
 	}

@@ -92,7 +92,8 @@ func (p *Pool) Snapshot() *Snapshot {
 				ps.Owner = make([]uint64, PageUnits)
 				ps.Tags = make([]uint32, PageUnits)
 				for k, r := range b.at {
-					ps.Requested[k], ps.Owner[k], ps.Tags[k] = r.requested, r.owner, uint32(r.tag)
+					s := p.sites.at(r.site())
+					ps.Requested[k], ps.Owner[k], ps.Tags[k] = uint16(r.requested()), s.owner, uint32(s.tag)
 				}
 			}
 			s.Pages = append(s.Pages, ps)
@@ -137,6 +138,7 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	p.pages[0].base = mm.RegionNonPagedPool.Base()
 	p.pages[1].base = mm.RegionPagedPool.Base()
 	p.tags.init()
+	p.sites.init()
 	p.big.init()
 	for _, ds := range s.Descriptors {
 		d := &Descriptor{Type: ds.Type, Index: ds.Index, Node: ds.Node, Region: ds.Region, NX: ds.NX, ListHeads: ds.ListHeads,
@@ -171,7 +173,12 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			}
 			b := &blockMeta{starts: ps.Starts}
 			for k := range b.at {
-				b.at[k] = blockRecord{owner: ps.Owner[k], tag: Tag(ps.Tags[k]), requested: ps.Requested[k]}
+				if ps.Requested[k] > MaxSmallBytes {
+					return bad("block record of page %v", ps.VA)
+				}
+				if ps.Requested[k] != 0 {
+					b.at[k] = makeRecord(uint64(ps.Requested[k]), p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
+				}
 			}
 			pi.blocks = b
 		}

@@ -50,7 +50,7 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 				return err
 			}
 		case h.Allocated():
-			n := uint64(pi.blocks.at[unitOf(at)].requested)
+			n := pi.blocks.at[unitOf(at)].requested()
 			if err := p.checkCanaryIn(bytes, at+HeaderBytes, n, roomFor(n)); err != nil {
 				return err
 			}
@@ -139,7 +139,7 @@ func (p *Pool) CheckInvariants() {
 				panic(fmt.Sprintf("pool: zero block size at %v", at))
 			}
 			walked[u/64] |= 1 << (u % 64)
-			if req := pi.blocks.at[u].requested; h.Allocated() != (req != 0) {
+			if req := pi.blocks.at[u].requested(); h.Allocated() != (req != 0) {
 				panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
 			}
 			switch {
