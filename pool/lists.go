@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"encoding/binary"
 	"math/bits"
 
 	"simkern/bugcheck"
@@ -13,12 +14,36 @@ import (
 // (the shipping kernel does not encode them), so an overrun that reaches a
 // free block really does corrupt its links, and checkLinks finds it on the
 // next insert or remove.
+//
+// The entries the pool names itself (a block's data, a head) are 16-byte
+// aligned, so both links of one sit in one page and cost one translation.
+// The addresses read out of links may be anything a corruption left, so
+// they are followed with mm's general accessors.
 
+// entryOffset is the page offset of an aligned entry; the mask tells the
+// compiler both links are inside the page.
+func entryOffset(entry mm.VA) uint64 { return entry.PageOffset() & (mm.PageBytes - UnitBytes) }
+
+// readLinks returns the Flink and Blink of the aligned entry.
+func (p *Pool) readLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
+	page, err := p.m.Page(c, entry, false)
+	if err != nil {
+		return 0, 0, err
+	}
+	off := entryOffset(entry)
+	return mm.VA(binary.LittleEndian.Uint64(page[off:])), mm.VA(binary.LittleEndian.Uint64(page[off+8:])), nil
+}
+
+// writeLinks sets the Flink and Blink of the aligned entry.
 func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
-	if err := p.m.WriteU64(c, entry, uint64(flink)); err != nil {
+	page, err := p.m.Page(c, entry, true)
+	if err != nil {
 		return err
 	}
-	return p.m.WriteU64(c, entry+8, uint64(blink))
+	off := entryOffset(entry)
+	binary.LittleEndian.PutUint64(page[off:], uint64(flink))
+	binary.LittleEndian.PutUint64(page[off+8:], uint64(blink))
+	return nil
 }
 
 // listHead returns the head of the list for blocks of u units.
@@ -97,16 +122,16 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 		i += bits.TrailingZeros64(w)
 		size := Units(i + 1)
 		head := d.listHead(size)
-		first, err := p.m.ReadU64(c, head)
+		first, _, err := p.readLinks(c, head)
 		if err != nil {
 			return 0, 0, err
 		}
-		if mm.VA(first) == head { // a stale hint
+		if first == head { // a stale hint
 			d.nonEmpty[i/64] &^= 1 << (i % 64)
 			i++
 			continue
 		}
-		block := mm.VA(first) - HeaderBytes
+		block := first - HeaderBytes
 		if err := p.removeFree(c, d, block, size); err != nil {
 			return 0, 0, err
 		}
@@ -124,26 +149,22 @@ func checkLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
 	return nil
 }
 
-// checkedLinks reads entry's links through c, checks them (checkLinks)
-// and returns them, for the list operation that follows.
+// checkedLinks reads the aligned entry's links through c, checks them
+// (checkLinks) and returns them, for the list operation that follows.
 func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
-	f, err := p.m.ReadU64(c, entry)
+	f, b, err := p.readLinks(c, entry)
 	if err != nil {
 		return 0, 0, err
 	}
-	b, err := p.m.ReadU64(c, entry+8)
+	fb, err := p.m.ReadU64(c, f+8)
 	if err != nil {
 		return 0, 0, err
 	}
-	fb, err := p.m.ReadU64(c, mm.VA(f)+8)
+	bf, err := p.m.ReadU64(c, b)
 	if err != nil {
 		return 0, 0, err
 	}
-	bf, err := p.m.ReadU64(c, mm.VA(b))
-	if err != nil {
-		return 0, 0, err
-	}
-	return mm.VA(f), mm.VA(b), checkLinks(entry, fb, bf)
+	return f, b, checkLinks(entry, fb, bf)
 }
 
 // peekLinks is checkLinks for the validator, which only peeks. A link in
