@@ -209,6 +209,13 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name: "the protected bit alone is tag 0: 0xC2/0x9B",
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.c.PC = driverPC
+				return r.allocTagErr(PagedPool, 24, ProtectedTag), bc(badPoolCaller, 0x9B, uint64(PagedPool), 24, driverPC)
+			},
+		},
+		{
 			name: "tag 'BIG ' is 0xC2/0x9C",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				r.c.PC = driverPC

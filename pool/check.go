@@ -78,7 +78,7 @@ func checkRequest(t Type, n uint64, tag Tag, caller uint64) error {
 	switch {
 	case n == 0:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0, 0, uint64(t), uint64(tag)).At("checkRequest: zero bytes")
-	case tag == 0:
+	case tag&^ProtectedTag == 0:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x9B, uint64(t), n, caller).At("checkRequest: tag 0")
 	case tag&^ProtectedTag == bigTag:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x9C, uint64(t), n, caller).At("checkRequest: tag BIG")

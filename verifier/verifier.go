@@ -143,7 +143,7 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 		return va, nil, err
 	}
 	v.Stats.AllocationsAttempted++
-	if tag == 0 {
+	if tag&^pool.ProtectedTag == 0 {
 		v.Stats.AllocationsWithNoTag++
 	}
 	if err := v.checkAllocate(c, t, n); err != nil {
