@@ -17,15 +17,24 @@ import (
 //
 // The entries the pool names itself (a block's data, a head) are 16-byte
 // aligned, so both links of one sit in one page and cost one translation.
-// The addresses read out of links may be anything a corruption left, so
-// they are followed with mm's general accessors.
+// An address read out of a link may be anything a corruption left: it is
+// followed 8 bytes at a time, exactly where it points, as the processor
+// would.
 
 // entryOffset is the page offset of an aligned entry; the mask tells the
 // compiler both links are inside the page.
 func entryOffset(entry mm.VA) uint64 { return entry.PageOffset() & (mm.PageBytes - UnitBytes) }
 
-// readLinks returns the Flink and Blink of the aligned entry.
+// readLinks returns the Flink and Blink of the entry at entry.
 func (p *Pool) readLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
+	if entry%UnitBytes != 0 { // from a corrupt link: a head's Flink, say
+		f, err := p.m.ReadU64(c, entry)
+		if err != nil {
+			return 0, 0, err
+		}
+		b, err := p.m.ReadU64(c, entry+8)
+		return mm.VA(f), mm.VA(b), err
+	}
 	page, err := p.m.Page(c, entry, false)
 	if err != nil {
 		return 0, 0, err
@@ -34,7 +43,8 @@ func (p *Pool) readLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error
 	return mm.VA(binary.LittleEndian.Uint64(page[off:])), mm.VA(binary.LittleEndian.Uint64(page[off+8:])), nil
 }
 
-// writeLinks sets the Flink and Blink of the aligned entry.
+// writeLinks sets the Flink and Blink of the aligned entry (one the pool
+// names itself, never one read out of a link).
 func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
 	page, err := p.m.Page(c, entry, true)
 	if err != nil {
@@ -149,8 +159,8 @@ func checkLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
 	return nil
 }
 
-// checkedLinks reads the aligned entry's links through c, checks them
-// (checkLinks) and returns them, for the list operation that follows.
+// checkedLinks reads entry's links through c, checks them (checkLinks)
+// and returns them, for the list operation that follows.
 func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
 	f, b, err := p.readLinks(c, entry)
 	if err != nil {

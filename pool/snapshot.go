@@ -173,7 +173,8 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			}
 			b := &blockMeta{starts: ps.Starts}
 			for k := range b.at {
-				if ps.Requested[k] > MaxSmallBytes {
+				// The canary must fit the page: the checks index its bytes.
+				if n := uint64(ps.Requested[k]); n > MaxSmallBytes || n != 0 && uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes {
 					return bad("block record of page %v", ps.VA)
 				}
 				if ps.Requested[k] != 0 {

@@ -695,3 +695,36 @@ func TestSpecialTagsAndInvariants(t *testing.T) {
 	}
 	r.check()
 }
+
+// A damaged record of a small block (one whose canary would leave the
+// page) is an error too, so the checks never index past the page.
+func TestSnapshotRecordDamage(t *testing.T) {
+	tests := []struct {
+		name      string
+		requested func(off uint64) uint16
+	}{
+		{"more than a small block holds", func(uint64) uint16 { return MaxSmallBytes + 1 }},
+		{"a canary past the page end", func(off uint64) uint16 { return uint16(mm.PageBytes - 7 - off) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, spec{cfg: Config{NoLookaside: true}})
+			r.alloc(NonPagedPool, 16, "Aaaa")
+			va := r.alloc(NonPagedPool, 200, "Aaaa")
+			s := r.p.Snapshot()
+			found := false
+			for i := range s.Pages {
+				if ps := &s.Pages[i]; ps.VA == va.PageBase() {
+					ps.Requested[unitOf(va)-1] = tt.requested(va.PageOffset())
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("no snapshot of the page of %v", va)
+			}
+			if _, err := Restore(r.m, s); err == nil {
+				t.Errorf("Restore accepted a record of %s", tt.name)
+			}
+		})
+	}
+}
