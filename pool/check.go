@@ -18,17 +18,6 @@ import (
 // errNotResident stops a peeking check at a page that is not in memory.
 var errNotResident = errors.New("pool: page not resident")
 
-// readBytes reads len(b) bytes at va (any alignment).
-func (p *Pool) readBytes(c *cpu.CPU, va mm.VA, b []byte) error {
-	if c == nil {
-		if p.m.Peek(va, b) != len(b) {
-			return errNotResident
-		}
-		return nil
-	}
-	return p.m.Read(c, va, b)
-}
-
 // bytesOf returns the bytes of the page holding va, for reading: through
 // the CPU (c not nil), or a peeked copy for the validator (c nil), which
 // never faults. The live pointer is good until the next access to another
@@ -324,8 +313,8 @@ func checkIrqlForSpecialFree(c *cpu.CPU, t Type, va mm.VA) error {
 // byte (P2) before the data is 0xC1/0x23, after it 0xC1/0x24; P1 is the
 // allocation's address. With a nil CPU it only peeks.
 func (p *Pool) checkSpecialPattern(c *cpu.CPU, a SpecialAllocation) error {
-	buf := &p.special.scratch
-	if err := p.readBytes(c, a.Page, buf[:]); err != nil {
+	buf, err := p.bytesOf(c, a.Page)
+	if err != nil {
 		return err
 	}
 	pattern := p.specialPattern(a.Page)

@@ -53,17 +53,15 @@ func (l *LookasideList) pop() mm.VA {
 	return va
 }
 
-func (l *LookasideList) push(va mm.VA) bool {
+// push parks va and counts the free as a hit. The caller has checked that
+// the list has room (Len() < Depth) and counts a free that misses itself.
+func (l *LookasideList) push(va mm.VA) {
 	l.TotalFrees++
-	if len(l.blocks) >= l.Depth {
-		return false
-	}
+	l.FreeHits++
 	if l.blocks == nil {
 		l.blocks = make([]mm.VA, 0, LookasideMaxDepth)
 	}
-	l.FreeHits++
 	l.blocks = append(l.blocks, va)
-	return true
 }
 
 // adjustDepth recomputes the depth from the allocations since the last

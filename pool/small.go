@@ -228,7 +228,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 			l.push(va)
 			return nil
 		}
-		l.TotalFrees++
+		l.TotalFrees++ // a miss: the list is full
 	}
 	if err := checkPageWalk(page, entry); err != nil {
 		return err

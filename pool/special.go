@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -120,8 +121,6 @@ type specialPool struct {
 	delay  int
 
 	allocations, frees, fallbacks uint64
-
-	scratch [mm.PageBytes]byte // a data page, read for the pattern check
 }
 
 func (s *specialPool) init(delay int) {
@@ -316,11 +315,7 @@ func (p *Pool) specialFault(c *cpu.CPU, va mm.VA, write bool) *bugcheck.Error {
 	} else {
 		return nil
 	}
-	rw := uint64(0)
-	if write {
-		rw = 1
-	}
-	return bugcheck.New(code, uint64(va), rw, c.PC, 0).At(site)
+	return bugcheck.New(code, uint64(va), uint64(b2i(write)), c.PC, 0).At(site)
 }
 
 // SpecialStats returns special pool's counters.
@@ -337,18 +332,8 @@ func (p *Pool) SpecialAllocations() []SpecialAllocation {
 	for _, a := range p.special.live {
 		out = append(out, a)
 	}
-	slices.SortFunc(out, func(x, y SpecialAllocation) int { return cmpVA(x.Page, y.Page) })
+	slices.SortFunc(out, func(x, y SpecialAllocation) int { return cmp.Compare(x.Page, y.Page) })
 	return out
-}
-
-func cmpVA(x, y mm.VA) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // SpecialAt returns the live special pool allocation whose data page or

@@ -48,22 +48,29 @@ func (t *tagTable) row(tag Tag) *TagStats {
 	if t.hint < len(t.rows) && t.rows[t.hint].Tag == tag {
 		return &t.rows[t.hint]
 	}
+	i, found := t.slot(tag)
+	if !found {
+		if (t.used+1)*4 > len(t.rows)*3 {
+			t.grow()
+			return t.row(tag)
+		}
+		t.rows[i].Tag = tag
+		t.used++
+	}
+	t.hint = int(i)
+	return &t.rows[i]
+}
+
+// slot probes for tag (nonzero, without ProtectedTag): its row's index
+// and true, or the index of the empty row where it would go and false.
+func (t *tagTable) slot(tag Tag) (uint64, bool) {
 	mask := uint64(len(t.rows) - 1)
 	for i := tagHash(tag) & mask; ; i = (i + 1) & mask {
-		r := &t.rows[i]
-		if r.Tag == tag {
-			t.hint = int(i)
-			return r
-		}
-		if r.Tag == 0 {
-			if (t.used+1)*4 > len(t.rows)*3 {
-				t.grow()
-				return t.row(tag)
-			}
-			r.Tag = tag
-			t.used++
-			t.hint = int(i)
-			return r
+		switch t.rows[i].Tag {
+		case tag:
+			return i, true
+		case 0:
+			return i, false
 		}
 	}
 }
@@ -136,11 +143,8 @@ func (p *Pool) TagStatsOf(tag Tag) TagStats {
 	if tag == 0 {
 		return p.tags.zeroTag
 	}
-	mask := uint64(len(p.tags.rows) - 1)
-	for i := tagHash(tag) & mask; p.tags.rows[i].Tag != 0; i = (i + 1) & mask {
-		if p.tags.rows[i].Tag == tag {
-			return p.tags.rows[i]
-		}
+	if i, found := p.tags.slot(tag); found {
+		return p.tags.rows[i]
 	}
 	return TagStats{Tag: tag}
 }

@@ -115,6 +115,11 @@ func (p *Pool) CheckInvariants() {
 	}
 	counts := make([]descCount, len(p.descs))
 	want := map[Tag][2]uint64{} // nonpaged, paged bytes in use
+	addTagBytes := func(tag Tag, paged bool, bytes uint64) {
+		w := want[tag&^ProtectedTag]
+		w[b2i(paged)] += bytes
+		want[tag&^ProtectedTag] = w
+	}
 	parked := map[mm.VA]Units{} // blocks whose header says lookaside
 	freeBlocks := map[mm.VA]Units{}
 	pagedOut := p.anyPagedOut()
@@ -145,9 +150,7 @@ func (p *Pool) CheckInvariants() {
 			switch {
 			case h.Allocated():
 				bytes := uint64(h.BlockSize) * UnitBytes
-				w := want[h.PoolTag&^ProtectedTag]
-				w[b2i(paged)] += bytes
-				want[h.PoolTag&^ProtectedTag] = w
+				addTagBytes(h.PoolTag, paged, bytes)
 				dc.inUse++
 				dc.bytes += bytes
 			case h.OnLookaside():
@@ -161,19 +164,12 @@ func (p *Pool) CheckInvariants() {
 			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.blocks.starts, walked))
 		}
 	}
-	for _, b := range p.BigAllocations() {
-		w := want[b.Tag&^ProtectedTag]
-		w[b2i(b.Type.Paged())] += b.Pages * mm.PageBytes
-		want[b.Tag&^ProtectedTag] = w
-	}
 	for _, a := range p.special.live {
-		w := want[a.Tag&^ProtectedTag]
-		w[b2i(a.Type.Paged())] += mm.PageBytes
-		want[a.Tag&^ProtectedTag] = w
+		addTagBytes(a.Tag, a.Type.Paged(), mm.PageBytes)
 	}
 	p.checkSpecialInvariants()
 
-	// Descriptors.
+	// Descriptors, and the tag bytes of big allocations.
 	bigPages := make([]uint64, len(p.descs))
 	bigCount := make([]uint64, len(p.descs))
 	for _, b := range p.BigAllocations() {
@@ -183,6 +179,7 @@ func (p *Pool) CheckInvariants() {
 		}
 		bigPages[pi.desc] += b.Pages
 		bigCount[pi.desc]++
+		addTagBytes(b.Tag, b.Type.Paged(), b.Pages*mm.PageBytes)
 	}
 	for i, d := range p.descs {
 		dc := counts[i]
