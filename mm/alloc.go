@@ -67,11 +67,7 @@ func (m *Machine) mapPage(va VA, pageable bool, node int, nx bool) bool {
 	var p PTE
 	if pageable {
 		// The protection remembers nx until the first touch.
-		prot := ProtReadWrite
-		if !nx {
-			prot = ProtExecuteReadWrite
-		}
-		p = DemandZeroPTE(prot)
+		p = DemandZeroPTE(protFor(nx))
 	} else {
 		f, ok := m.getFrame(node, false)
 		if !ok {

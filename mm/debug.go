@@ -1,5 +1,7 @@
 package mm
 
+import "encoding/binary"
+
 // What the debugger reads. Nothing here faults, materialises memory or
 // changes any state: a debugger looks, it does not touch.
 
@@ -52,12 +54,7 @@ func (m *Machine) Peek(va VA, buf []byte) int {
 		if !p.Valid() && !p.Transition() {
 			break
 		}
-		var n int
-		if d := m.peekFrame(p.Frame()); d != nil {
-			n = copy(buf[done:], d[va.PageOffset():])
-		} else {
-			n = copy(buf[done:], zeroPage[va.PageOffset():])
-		}
+		n := copy(buf[done:], m.table(p.Frame())[va.PageOffset():])
 		done += n
 		va += VA(n)
 	}
@@ -70,10 +67,7 @@ func (m *Machine) PeekU64(va VA) (v uint64, ok bool) {
 	if m.Peek(va, b[:]) != 8 {
 		return 0, false
 	}
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v, true
+	return binary.LittleEndian.Uint64(b[:]), true
 }
 
 // Commit returns the committed pages and the commit limit.

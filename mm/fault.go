@@ -89,8 +89,17 @@ func irqlFault(c *cpu.CPU, va VA, write bool) *bugcheck.Error {
 func (m *Machine) softFault(va VA, p PTE) {
 	f := p.Frame()
 	m.makeResident(f, va.PageBase())
-	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
+	m.setPTE(va, ValidPTE(f, p.Protection().nx()))
 	m.stats.SoftFaults++
+}
+
+// ioStatus is the NTSTATUS a failed pagefile operation reports: the
+// injected fault's status, or STATUS_IO_DEVICE_ERROR for a host error.
+func ioStatus(err error) uint32 {
+	if ioe := (*pagefile.IOError)(nil); errors.As(err, &ioe) {
+		return ioe.Status
+	}
+	return StatusIODeviceError
 }
 
 // makeResident moves f to the working set as an Active pageable frame.
@@ -114,17 +123,13 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 	}
 	slot := p.Slot()
 	if err := m.Pagefile.Read(slot, m.frameData(f)); err != nil {
-		status := uint32(StatusIODeviceError)
-		if ioe := (*pagefile.IOError)(nil); errors.As(err, &ioe) {
-			status = ioe.Status
-		}
 		m.releaseFrame(f)
 		m.stats.ReadErrors++
-		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(status), uint64(p), uint64(va)).At("MiResolvePageFileFault")
+		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(ioStatus(err)), uint64(p), uint64(va)).At("MiResolvePageFileFault")
 	}
 	m.entry(f).Slot = slot
 	m.makeResident(f, va.PageBase())
-	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
+	m.setPTE(va, ValidPTE(f, p.Protection().nx()))
 	m.stats.HardFaults++
 	return nil
 }
@@ -137,7 +142,7 @@ func (m *Machine) demandZeroFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 	}
 	m.entry(f).Modified = true // no pagefile copy yet
 	m.makeResident(f, va.PageBase())
-	m.setPTE(va, ValidPTE(f, p.Protection() != ProtExecuteReadWrite))
+	m.setPTE(va, ValidPTE(f, p.Protection().nx()))
 	m.stats.DemandZeroFaults++
 	return nil
 }

@@ -49,9 +49,7 @@ func (m *Machine) takeFromNode(n *nodeFrames, zero bool) (PFN, bool) {
 func (m *Machine) untouched(n *nodeFrames) PFN {
 	f := PFN(n.next)
 	n.next++
-	e := m.entry(f)
-	*e = PFNEntry{flink: noFrame, blink: noFrame, State: StateActive}
-	m.activeNonpageable++
+	m.activate(f, false)
 	return f
 }
 
@@ -122,14 +120,7 @@ func (m *Machine) repurposeStandby(zero bool) (PFN, bool) {
 	}
 	e := m.entry(f)
 	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
-	*e = PFNEntry{flink: noFrame, blink: noFrame, State: StateActive}
-	m.activeNonpageable++
-	if zero {
-		if d := m.peekFrame(f); d != nil {
-			*d = [PageBytes]byte{}
-		}
-		m.stats.FramesZeroed++
-	}
+	m.activate(f, zero)
 	m.stats.Repurposed++
 	return f, true
 }

@@ -554,14 +554,6 @@ func (z *fuzzer) peekRange(a *fuzzAlloc, off, n uint64) {
 	}
 }
 
-// protFor is the software protection that stands for nx.
-func protFor(nx bool) Protection {
-	if nx {
-		return ProtReadWrite
-	}
-	return ProtExecuteReadWrite
-}
-
 func (z *fuzzer) peekAll() {
 	for _, a := range z.allocs {
 		z.peekRange(a, 0, a.bytes())

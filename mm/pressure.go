@@ -1,11 +1,5 @@
 package mm
 
-import (
-	"errors"
-
-	"simkern/pagefile"
-)
-
 // The working-set trimmer, the modified page writer and page-out. A halted
 // machine does none of them: its memory stays as the bugcheck left it, for
 // the debugger to read.
@@ -17,11 +11,7 @@ func (m *Machine) trimPage(f PFN) {
 	e := m.entry(f)
 	p := m.pteOf(e.VA)
 	e.Modified = e.Modified || p.Dirty()
-	prot := ProtReadWrite
-	if !p.NoExecute() {
-		prot = ProtExecuteReadWrite
-	}
-	m.setPTE(e.VA, TransitionPTE(f, prot))
+	m.setPTE(e.VA, TransitionPTE(f, protFor(p.NoExecute())))
 	if e.Modified || e.Slot == 0 {
 		m.setState(f, StateModified)
 	} else {
@@ -90,7 +80,7 @@ func (m *Machine) writeModified(n int) int {
 		f := PFN(m.modified.head)
 		if m.writePage(f) {
 			written++
-		} else if m.modified.count > 0 && m.entry(f).State == StateModified {
+		} else { // a failed writePage leaves f on the modified list
 			m.unlink(&m.modified, f)
 			m.pushTail(&m.modified, f)
 		}
@@ -112,10 +102,7 @@ func (m *Machine) writePage(f PFN) bool {
 		e.Slot = slot
 	}
 	if err := m.Pagefile.Write(e.Slot, m.frameData(f)); err != nil {
-		m.lastWriteStatus = StatusIODeviceError
-		if ioe := (*pagefile.IOError)(nil); errors.As(err, &ioe) {
-			m.lastWriteStatus = ioe.Status
-		}
+		m.lastWriteStatus = ioStatus(err)
 		m.stats.WriteErrors++
 		return false
 	}

@@ -45,6 +45,19 @@ const (
 	ProtNoAccess         Protection = 0x18 // MM_NOACCESS: a guard page
 )
 
+// protFor is the software protection that remembers a page's nx while it
+// is not valid: ProtReadWrite for nx, ProtExecuteReadWrite for executable.
+func protFor(nx bool) Protection {
+	if nx {
+		return ProtReadWrite
+	}
+	return ProtExecuteReadWrite
+}
+
+// nx is the NX bit a page of software protection p gets when it becomes
+// valid again: set unless p is ProtExecuteReadWrite.
+func (p Protection) nx() bool { return p != ProtExecuteReadWrite }
+
 // ValidPTE is a present, writable kernel mapping of frame pfn.
 func ValidPTE(pfn PFN, nx bool) PTE {
 	p := pteValid | pteWrite | pteAccessed | pteGlobal | PTE(pfn)<<PageShift&pteFrameMask

@@ -205,7 +205,7 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		}
 	}
 	if s.Pagefile != nil {
-		pf, err := pagefile.Restore(s.Pagefile, pagefilePath, nil)
+		pf, err := pagefile.Restore(s.Pagefile, pagefilePath)
 		if err != nil {
 			return nil, err
 		}

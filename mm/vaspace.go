@@ -95,7 +95,6 @@ func (s *extentSet) lowest() (extent, bool) {
 // sit in idle, one set per NUMA node, until reused or released under
 // memory pressure.
 type vaRegion struct {
-	region    Region
 	next, end VA
 	free      extentSet   // unmapped
 	idle      []extentSet // mapped, by node of their frames (nonpaged only)
@@ -103,7 +102,7 @@ type vaRegion struct {
 }
 
 func newVARegion(r Region, nodes int) *vaRegion {
-	v := &vaRegion{region: r, next: r.Base(), end: r.Base() + VA(r.Bytes()), free: newExtentSet()}
+	v := &vaRegion{next: r.Base(), end: r.Base() + VA(r.Bytes()), free: newExtentSet()}
 	if r == RegionNonPagedPool {
 		v.idle = make([]extentSet, nodes)
 		for i := range v.idle {

@@ -136,7 +136,7 @@ func (p *Pagefile) Read(slot uint64, buf *[SlotBytes]byte) error {
 			return e
 		}
 	}
-	if _, err := p.readAt(slot); err != nil {
+	if err := p.readAt(slot); err != nil {
 		p.readErrors++
 		return fmt.Errorf("pagefile: read of slot %d: %w", slot, err)
 	}
@@ -171,11 +171,12 @@ func (p *Pagefile) Write(slot uint64, buf *[SlotBytes]byte) error {
 }
 
 // readAt reads slot into p.scratch.
-func (p *Pagefile) readAt(slot uint64) (int, error) {
+func (p *Pagefile) readAt(slot uint64) error {
 	if p.file == nil {
-		return 0, os.ErrClosed
+		return os.ErrClosed
 	}
-	return p.file.ReadAt(p.scratch[:], int64(slot*SlotBytes))
+	_, err := p.file.ReadAt(p.scratch[:], int64(slot*SlotBytes))
+	return err
 }
 
 // misuse reports a slot used against the rules, which is a simkern bug.

@@ -1,9 +1,6 @@
 package pagefile
 
-import (
-	"fmt"
-	"math/rand/v2"
-)
+import "fmt"
 
 // Snapshot is the pagefile as a crash dump holds it: the slots in use,
 // their bytes, and the counters. Injected faults are not kept: a dump is
@@ -21,7 +18,7 @@ func (p *Pagefile) Snapshot() (*Snapshot, error) {
 	s := &Snapshot{Bytes: p.bitmap.slots * SlotBytes, Stats: p.Stats()}
 	var err error
 	p.ForEachUsed(func(slot uint64) bool {
-		if _, err = p.readAt(slot); err != nil {
+		if err = p.readAt(slot); err != nil {
 			err = fmt.Errorf("pagefile: snapshot of slot %d: %w", slot, err)
 			return false
 		}
@@ -34,11 +31,11 @@ func (p *Pagefile) Snapshot() (*Snapshot, error) {
 
 // Restore opens a new pagefile (a temporary file unless path is given)
 // holding what s holds.
-func Restore(s *Snapshot, path string, r *rand.Rand) (*Pagefile, error) {
+func Restore(s *Snapshot, path string) (*Pagefile, error) {
 	if len(s.Slots) != len(s.Data) {
 		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d slot contents", len(s.Slots), len(s.Data))
 	}
-	p, err := Open(Config{Bytes: s.Bytes, Path: path, Rand: r})
+	p, err := Open(Config{Bytes: s.Bytes, Path: path})
 	if err != nil {
 		return nil, err
 	}
