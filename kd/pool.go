@@ -1,6 +1,7 @@
 package kd
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -181,10 +182,10 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 	switch {
 	case flags&2 != 0:
 		sortBy = "NonPaged Pool Consumed"
-		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmpDesc(a.NonPagedBytes, b.NonPagedBytes) })
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(b.NonPagedBytes, a.NonPagedBytes) })
 	case flags&4 != 0:
 		sortBy = "Paged Pool Consumed"
-		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmpDesc(a.PagedBytes, b.PagedBytes) })
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(b.PagedBytes, a.PagedBytes) })
 	}
 	fmt.Fprintf(w, " Sorting by  %s\n\n  Pool Used:\n", sortBy)
 	var total pool.TagStats
@@ -212,16 +213,6 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 	fmt.Fprintf(w, " TOTAL    %8d %8d  %8d %8d\n", total.NonPagedOutstanding(), total.NonPagedBytes,
 		total.PagedOutstanding(), total.PagedBytes)
 	return nil
-}
-
-func cmpDesc(a, b uint64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
 
 func addStats(a, b pool.TagStats) pool.TagStats {

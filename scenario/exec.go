@@ -35,18 +35,19 @@ type faultDelta struct{ soft, hard, demandZero uint64 }
 func (f faultDelta) String() string {
 	var parts []string
 	if f.soft > 0 {
-		parts = append(parts, plural(f.soft, "soft fault"))
+		parts = append(parts, Plural(f.soft, "soft fault"))
 	}
 	if f.hard > 0 {
-		parts = append(parts, plural(f.hard, "hard fault"))
+		parts = append(parts, Plural(f.hard, "hard fault"))
 	}
 	if f.demandZero > 0 {
-		parts = append(parts, plural(f.demandZero, "demand-zero fault"))
+		parts = append(parts, Plural(f.demandZero, "demand-zero fault"))
 	}
 	return strings.Join(parts, ", ")
 }
 
-func plural(n uint64, what string) string {
+// Plural counts n of what: "1 page", "2 pages".
+func Plural(n uint64, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
@@ -132,7 +133,7 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 		if err := r.m.Write(c, va, w.Data); err != nil {
 			return res, err
 		}
-		res.text = fmt.Sprintf("-> wrote %s at %s", plural(uint64(len(w.Data)), "byte"), va)
+		res.text = fmt.Sprintf("-> wrote %s at %s", Plural(uint64(len(w.Data)), "byte"), va)
 	case "read":
 		rd := step.Read
 		va, err := r.addr(rd.At)
@@ -167,12 +168,12 @@ func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 	case "trim":
 		n, err := r.pageOp(step.Trim, r.m.TrimAll, r.m.Trim)
 		res.pages = n
-		res.text = "-> " + plural(uint64(n), "page") + " trimmed"
+		res.text = "-> " + Plural(uint64(n), "page") + " trimmed"
 		return res, err
 	case "page_out":
 		n, err := r.pageOp(step.PageOut, r.m.PageOutAll, r.m.PageOut)
 		res.pages = n
-		res.text = "-> " + plural(uint64(n), "page") + " written out and evicted"
+		res.text = "-> " + Plural(uint64(n), "page") + " written out and evicted"
 		return res, err
 	case "kd":
 		var b strings.Builder

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"simkern/bugcheck"
 	"simkern/mm"
 	"simkern/pagefile"
 	"simkern/pool"
@@ -165,7 +166,7 @@ func (r *runner) injectionReport() string {
 		switch {
 		case in.Name != "" && used[in.Name] && r.nullNames[in.Name] == in.Number:
 			fmt.Fprintf(&b, " -> %s (= 0) used at %s:%d  <== touched the failing step", in.Name, r.cur.Pos.File, r.cur.Pos.Line)
-		case in.Kind == "pagefile_read_error" && r.bc != nil && r.bc.Code == 0x7A:
+		case in.Kind == "pagefile_read_error" && r.bc != nil && r.bc.Code == bugcheck.KernelDataInpageError:
 			b.WriteString("  <== the in-page read that failed")
 		case in.Driver != "" && r.cur != nil && in.Driver == r.cur.Driver:
 			b.WriteString("  <== same driver as the failing step")

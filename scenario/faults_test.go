@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,8 +149,7 @@ steps:
 func frameOf(t *testing.T, src, name string, steps uint64) uint64 {
 	t.Helper()
 	sess, _ := startInline(t, loadInline(t, "probe.yaml", src), Options{})
-	for sess.Executed() < steps && sess.Step() != nil {
-	}
+	sess.RunTo(steps)
 	va := mm.VA(bound(t, sess, name))
 	pte := sess.Target().Machine.PTE(va)
 	if !pte.Valid() {
@@ -383,7 +383,7 @@ func TestBitFlipInAPoolPageIsCaughtByTheNextFree(t *testing.T) {
 			case 24:
 				covered["canary"] = true
 				data := page + mm.VA(offset) - 8
-				canary := leU64(before[offset:]) ^ 1<<17
+				canary := binary.LittleEndian.Uint64(before[offset:]) ^ 1<<17
 				checkBugcheck(t, o, bugcheck.New(bugcheck.BadPoolHeader, 0x21, uint64(data), 8, canary), text)
 				if want := fmt.Sprintf("free: b%d", damaged); failing != want {
 					t.Errorf("halted at %q, want %q", failing, want)
@@ -401,15 +401,6 @@ func TestBitFlipInAPoolPageIsCaughtByTheNextFree(t *testing.T) {
 			t.Errorf("no seed of %v flips a word of kind %q any more: pick new seeds", seeds, c)
 		}
 	}
-}
-
-// leU64 reads a little-endian u64.
-func leU64(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
 }
 
 // injectionLines returns the "injection #N:" lines of a text report's

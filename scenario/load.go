@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -361,7 +362,7 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 			l.errorf(it, k, "the name is empty")
 			continue
 		}
-		if containsString(out, s) {
+		if slices.Contains(out, s) {
 			l.errorf(it, k, "%q is listed twice", s)
 			continue
 		}
@@ -395,7 +396,7 @@ func (l *loader) verifier(n ast.Node, keyNode ast.Node) *Verifier {
 	}
 	if dv := o.get("drivers"); dv != nil {
 		list, _ := l.names(dv, o.key("drivers"))
-		if containsString(list, "*") {
+		if slices.Contains(list, "*") {
 			if len(list) > 1 {
 				l.errorf(dv, o.key("drivers"), "\"*\" means every driver; list no others with it")
 			}
@@ -492,7 +493,7 @@ func (l *loader) faults(n ast.Node, steps uint64) []Fault {
 		}
 		var kind *mapEntry
 		for j, e := range o.ents {
-			if !containsString(faultKinds, e.key) {
+			if !slices.Contains(faultKinds, e.key) {
 				continue
 			}
 			if kind != nil {

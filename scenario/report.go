@@ -179,7 +179,7 @@ func (rep *reporter) start(seed uint64) {
 			Seed: &seed, Description: strings.TrimSpace(s.Description), Machine: &m})
 		return
 	}
-	fmt.Fprintf(rep.w, "simkern %s  scenario %q  file %s  sha256 %s  seed %d\n", opt.Version, s.Name, s.File, shortHash(s.Hash), seed)
+	fmt.Fprintf(rep.w, "simkern %s  scenario %q  file %s  sha256 %s  seed %d\n", opt.Version, s.Name, s.File, ShortHash(s.Hash), seed)
 	command := opt.Command
 	if command == "" {
 		command = "simkern run " + s.File
@@ -192,7 +192,7 @@ func (rep *reporter) start(seed uint64) {
 	}
 	m := s.Machine
 	fmt.Fprintf(rep.w, "machine: %s RAM, %s pagefile, %s, %s\n\n", humanize.IBytes(m.RAM), pagefileText(m.Pagefile),
-		plural(uint64(m.CPUs), "CPU"), plural(uint64(m.NUMANodes), "NUMA node"))
+		Plural(uint64(m.CPUs), "CPU"), Plural(uint64(m.NUMANodes), "NUMA node"))
 }
 
 func pagefileText(n uint64) string {
@@ -202,7 +202,8 @@ func pagefileText(n uint64) string {
 	return humanize.IBytes(n)
 }
 
-func shortHash(h string) string {
+// ShortHash is the first 12 hex digits of a sha256, as reports print it.
+func ShortHash(h string) string {
 	if len(h) > 12 {
 		return h[:12]
 	}

@@ -15,8 +15,6 @@ import (
 // steps with their output discarded. No kernel debugger travels in time;
 // a simulator that never reads the clock can.
 type Session struct {
-	s    *Scenario
-	opt  Options
 	r    *runner
 	next *Step // the step Step runs next, nil when the run is over
 }
@@ -27,7 +25,7 @@ func NewSession(s *Scenario, opt Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess := &Session{s: s, opt: opt, r: r}
+	sess := &Session{r: r}
 	sess.next = r.sched.next()
 	return sess, nil
 }
@@ -50,6 +48,13 @@ func (sess *Session) Step() *Step {
 	sess.r.runStep(step)
 	sess.next = sess.r.sched.next()
 	return step
+}
+
+// RunTo steps until n steps have run, the run ends or the machine
+// bugchecks, whichever comes first.
+func (sess *Session) RunTo(n uint64) {
+	for sess.Executed() < n && sess.Step() != nil {
+	}
 }
 
 // Executed returns the steps run so far.
@@ -82,15 +87,13 @@ func (sess *Session) Close() { sess.r.m.Close() }
 // (or to its end, or its bugcheck, if that comes first), and closes the
 // receiver; output resumes to w. On an error the receiver is untouched.
 func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
-	quiet := sess.opt
+	quiet := sess.r.opt
 	quiet.Out = io.Discard
-	ns, err := NewSession(sess.s, quiet)
+	ns, err := NewSession(sess.r.s, quiet)
 	if err != nil {
 		return nil, err
 	}
-	for ns.Executed() < n && ns.Step() != nil {
-	}
-	ns.opt.Out = w
+	ns.RunTo(n)
 	ns.SetOutput(w)
 	sess.Close() // only now: a failed rebuild leaves the old session whole
 	return ns, nil
@@ -102,12 +105,13 @@ func (sess *Session) Halted() *bugcheck.Error { return sess.r.bc }
 // Dump captures the session's machine as a crash dump.
 func (sess *Session) Dump() (*kd.Dump, error) {
 	r := sess.r
+	s, opt := r.s, r.opt
 	ms, err := r.m.Snapshot()
 	if err != nil {
 		return nil, err
 	}
 	d := &kd.Dump{
-		Simkern: sess.opt.Version, ScenarioFile: sess.s.File, Scenario: sess.s.Raw, Seed: sess.s.Seed(sess.opt),
+		Simkern: opt.Version, ScenarioFile: s.File, Scenario: s.Raw, Seed: s.Seed(opt),
 		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
 	}
 	if r.v != nil {

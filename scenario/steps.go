@@ -9,6 +9,7 @@ import (
 	"math"
 	fspath "path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tal
 	o, _ := l.object(n, path, stepKeys)
 	var verb *mapEntry
 	for i, e := range o.ents {
-		if !containsString(verbs, e.key) {
+		if !slices.Contains(verbs, e.key) {
 			continue
 		}
 		if verb != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -273,7 +274,7 @@ func (l *loader) object(n ast.Node, path string, valid []string) (*yamlMap, bool
 	}
 	o := &yamlMap{l: l, path: path, node: l.value(n), ents: ents}
 	for _, e := range ents {
-		if !containsString(valid, e.key) {
+		if !slices.Contains(valid, e.key) {
 			l.unknownKey(e, path, valid)
 			o.unknown = true
 		}
@@ -367,15 +368,6 @@ func appendNew(out, more []mapEntry) []mapEntry {
 		}
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // join builds a key path: keyJoin("steps[2].alloc", "size").

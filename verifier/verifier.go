@@ -306,9 +306,10 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 	if !v.p.IsBlockStart(va) {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")
 	}
-	t, ok := v.p.BlockType(va)
-	if a, tracked := v.live[va]; tracked {
-		t, ok = a.Type, true
+	a, ok := v.live[va]
+	t := a.Type
+	if !ok {
+		t, ok = v.p.BlockType(va)
 	}
 	if !ok {
 		return nil // a freed special pool page: the pool's own checks report it

@@ -318,8 +318,7 @@ func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writ
 		return nil, err
 	}
 	defer sess.Close()
-	for sess.Executed() < maxSteps && sess.Step() != nil {
-	}
+	sess.RunTo(maxSteps)
 	return sess.Finish(), nil
 }
 
@@ -480,9 +479,6 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := s.Supported(); err != nil {
-				return usageError{err}
-			}
 			var out *os.File // opened first, so a bad path costs no runs
 			if outPath != "" {
 				if out, err = os.Create(outPath); err != nil {
@@ -570,7 +566,7 @@ func writeResults(w io.Writer, sum *campaignSummary, results []seedResult) error
 
 // printTable prints the campaign's outcomes as a table.
 func printTable(w io.Writer, sum *campaignSummary) {
-	fmt.Fprintf(w, "simkern %s  campaign  scenario %q  file %s  sha256 %s  seeds %s", sum.Simkern, sum.Scenario, sum.File, shortHash(sum.SHA256), sum.Seeds)
+	fmt.Fprintf(w, "simkern %s  campaign  scenario %q  file %s  sha256 %s  seeds %s", sum.Simkern, sum.Scenario, sum.File, scenario.ShortHash(sum.SHA256), sum.Seeds)
 	if sum.Shard != "" {
 		fmt.Fprintf(w, "  shard %s", sum.Shard)
 	}
@@ -616,28 +612,18 @@ func printTable(w io.Writer, sum *campaignSummary) {
 		fmt.Fprintf(w, "Determinism: every seed ran twice and printed the same event stream both times\n")
 	default:
 		fmt.Fprintf(w, "Determinism: %s printed a different event stream the second time: %s\n",
-			nounCount(len(sum.Nondeterministic), "seed"), seedList(sum.Nondeterministic[:min(len(sum.Nondeterministic), 20)]))
+			scenario.Plural(uint64(len(sum.Nondeterministic)), "seed"), seedList(sum.Nondeterministic[:min(len(sum.Nondeterministic), 20)]))
 	}
 	switch {
 	case sum.Exit == scenario.ExitOK:
-		fmt.Fprintf(w, "Outcome: %s, each ended as the scenario expects (exit %d)\n", nounCount(sum.Runs, "run"), sum.Exit)
+		fmt.Fprintf(w, "Outcome: %s, each ended as the scenario expects (exit %d)\n", scenario.Plural(uint64(sum.Runs), "run"), sum.Exit)
 	default:
-		fmt.Fprintf(w, "Outcome: %d of %s failed", failed, nounCount(sum.Runs, "run"))
+		fmt.Fprintf(w, "Outcome: %d of %s failed", failed, scenario.Plural(uint64(sum.Runs), "run"))
 		if n := len(sum.Nondeterministic); n > 0 {
-			fmt.Fprintf(w, ", %s ran differently twice", nounCount(n, "seed"))
+			fmt.Fprintf(w, ", %s ran differently twice", scenario.Plural(uint64(n), "seed"))
 		}
 		fmt.Fprintf(w, " (exit %d)\n", sum.Exit)
 	}
-}
-
-func shortHash(h string) string { return h[:min(len(h), 12)] }
-
-// nounCount is "1 run", "2 runs".
-func nounCount(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func mergeCmd(stdout io.Writer) *cobra.Command {
@@ -678,7 +664,7 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		}
 		first = cmp.Or(first, sum)
 		if sum.SHA256 != first.SHA256 {
-			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", paths[0], path, shortHash(first.SHA256), shortHash(sum.SHA256))
+			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", paths[0], path, scenario.ShortHash(first.SHA256), scenario.ShortHash(sum.SHA256))
 		} else if sum.Simkern != first.Simkern {
 			return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", paths[0], path, first.Simkern, sum.Simkern)
 		}

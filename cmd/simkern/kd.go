@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -84,8 +83,6 @@ type debugger struct {
 	out    io.Writer
 	target *kd.Target // the dump's; a live session's comes from sess
 	sess   *scenario.Session
-	s      *scenario.Scenario
-	opt    scenario.Options
 	bps    []breakpoint
 	ended  bool // the live run reached its end and printed its outcome
 }
@@ -127,13 +124,8 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	d.s = s
-	d.opt = scenario.Options{Version: version, Out: out, Tags: tags, Seed: seed, SeedSet: seedSet}
-	if d.sess, err = scenario.NewSession(s, d.opt); err != nil {
-		var se *scenario.Error
-		if errors.As(err, &se) {
-			return nil, usageError{err}
-		}
+	opt := scenario.Options{Version: version, Out: out, Tags: tags, Seed: seed, SeedSet: seedSet}
+	if d.sess, err = scenario.NewSession(s, opt); err != nil {
 		return nil, hostError{err}
 	}
 	d.showNext()

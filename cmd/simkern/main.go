@@ -165,10 +165,6 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			}
 			o, err := runScenario(s, opt, maxSteps, dumpPath, dumpAtEnd)
 			if err != nil {
-				var se *scenario.Error
-				if errors.As(err, &se) {
-					return usageError{err}
-				}
 				return err
 			}
 			if o.Exit != 0 {
@@ -217,8 +213,7 @@ func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, du
 		return nil, hostError{err}
 	}
 	defer sess.Close()
-	for sess.Executed() < maxSteps && sess.Step() != nil {
-	}
+	sess.RunTo(maxSteps)
 	if next := sess.Next(); next != nil && !opt.JSON {
 		fmt.Fprintf(opt.Out, "\n*** Stopped by --steps %d; the next step would have been %s: %s\n", maxSteps, next.Pos, next.Line)
 	}
@@ -243,9 +238,6 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			for _, path := range args {
 				s, err := scenario.Load(path)
-				if err == nil {
-					err = s.Supported()
-				}
 				if err != nil {
 					return usageError{err}
 				}
