@@ -35,7 +35,7 @@ func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA) (*[mm.PageBytes]byte, error) {
 // checkIrqlForAllocate: paged pool above APC_LEVEL, nonpaged above
 // DISPATCH_LEVEL (0xC2/8).
 func checkIrqlForAllocate(c *cpu.CPU, t Type, n uint64) error {
-	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+	if irql := c.IRQL(); irql > t.MaxIRQL() {
 		return bugcheck.New(bugcheck.BadPoolCaller, 8, uint64(irql), uint64(t), n).At("checkIrqlForAllocate")
 	}
 	return nil
@@ -43,17 +43,10 @@ func checkIrqlForAllocate(c *cpu.CPU, t Type, n uint64) error {
 
 // checkIrqlForFree: the same limits for a free (0xC2/9).
 func checkIrqlForFree(c *cpu.CPU, t Type, va mm.VA) error {
-	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+	if irql := c.IRQL(); irql > t.MaxIRQL() {
 		return bugcheck.New(bugcheck.BadPoolCaller, 9, uint64(irql), uint64(t), uint64(va)).At("checkIrqlForFree")
 	}
 	return nil
-}
-
-func maxIrqlFor(t Type) cpu.IRQL {
-	if t.Paged() {
-		return cpu.ApcLevel
-	}
-	return cpu.DispatchLevel
 }
 
 // bigTag is 'BIG ', the tag Windows reserves for untracked big pages.
@@ -293,7 +286,7 @@ func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
 // checkIrqlForSpecialAllocate: the IRQL limits of checkIrqlForAllocate
 // (0xC1/0x30: the IRQL, the pool type, the bytes).
 func checkIrqlForSpecialAllocate(c *cpu.CPU, t Type, n uint64) error {
-	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+	if irql := c.IRQL(); irql > t.MaxIRQL() {
 		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(irql), uint64(t), n, 0x30).At("checkIrqlForSpecialAllocate")
 	}
 	return nil
@@ -302,7 +295,7 @@ func checkIrqlForSpecialAllocate(c *cpu.CPU, t Type, n uint64) error {
 // checkIrqlForSpecialFree: the same for a free (0xC1/0x31: the IRQL, the
 // pool type, the address).
 func checkIrqlForSpecialFree(c *cpu.CPU, t Type, va mm.VA) error {
-	if irql := c.IRQL(); irql > maxIrqlFor(t) {
+	if irql := c.IRQL(); irql > t.MaxIRQL() {
 		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(irql), uint64(t), uint64(va), 0x31).At("checkIrqlForSpecialFree")
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"simkern/cpu"
 )
 
 // Type is a POOL_TYPE, numbered as in wdm.h.
@@ -44,6 +46,15 @@ func (t Type) String() string {
 
 // Paged reports whether t is a paged pool type (BASE_POOL_TYPE_MASK).
 func (t Type) Paged() bool { return t&1 == 1 && t < 512 }
+
+// MaxIRQL is the highest IRQL at which pool of type t may be allocated or
+// freed: APC_LEVEL for paged pool, DISPATCH_LEVEL for nonpaged.
+func (t Type) MaxIRQL() cpu.IRQL {
+	if t.Paged() {
+		return cpu.ApcLevel
+	}
+	return cpu.DispatchLevel
+}
 
 // MustSucceed reports whether t asks for must-succeed pool.
 func (t Type) MustSucceed() bool { return t < 512 && t&2 != 0 }

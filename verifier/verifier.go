@@ -189,10 +189,11 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 // for it (the reference's corrections, 6.2).
 func (v *Verifier) checkAllocate(c *cpu.CPU, t pool.Type, n uint64) error {
 	irql := uint64(c.IRQL())
+	tooHigh := c.IRQL() > t.MaxIRQL()
 	switch {
-	case t.Paged() && c.IRQL() > cpu.ApcLevel:
+	case tooHigh && t.Paged():
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x01, irql, uint64(t), n).At("verifier: paged allocation above APC_LEVEL")
-	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
+	case tooHigh:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x02, irql, uint64(t), n).At("verifier: nonpaged allocation above DISPATCH_LEVEL")
 	case t.MustSucceed() && n > mm.PageBytes:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x03, irql, uint64(t), n).At("verifier: more than a page of must-succeed pool")
@@ -315,10 +316,11 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 		return nil // a freed special pool page: the pool's own checks report it
 	}
 	irql := uint64(c.IRQL())
+	tooHigh := c.IRQL() > t.MaxIRQL()
 	switch {
-	case t.Paged() && c.IRQL() > cpu.ApcLevel:
+	case tooHigh && t.Paged():
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x11, irql, uint64(t), uint64(va)).At("verifier: paged free above APC_LEVEL")
-	case !t.Paged() && c.IRQL() > cpu.DispatchLevel:
+	case tooHigh:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x12, irql, uint64(t), uint64(va)).At("verifier: nonpaged free above DISPATCH_LEVEL")
 	}
 	return nil
