@@ -142,11 +142,10 @@ func (p *Pool) allocationAt(va mm.VA) (requested, owner uint64) {
 		return b.Bytes, b.Owner
 	}
 	pi := p.pageOf(va)
-	if pi == nil || pi.kind != pageSmall || va.PageOffset() < HeaderBytes {
+	if !pi.holdsBlockAt(va) {
 		return 0, 0
 	}
-	k := unitOf(va) - 1
-	r := pi.blocks.at[k]
+	r := pi.blocks[unitOf(va)-1]
 	return r.requested(), p.sites.at(r.site()).owner
 }
 

@@ -136,3 +136,40 @@ func TestZeroAllocationsBigAndPaging(t *testing.T) {
 		}
 	})
 }
+
+// The pool's record of a small block answers for the block's data address
+// only: not for an address inside the block, its header, or after the
+// block is freed.
+func TestSmallBlockRecordLookups(t *testing.T) {
+	r := newRig(t, spec{cfg: Config{NoLookaside: true}})
+	r.c.PC = 0xfffff801_00001234
+	a := r.alloc(NonPagedPool, 100, "Recd")
+	b := r.alloc(NonPagedPool, 40, "Recd")
+	for _, tt := range []struct {
+		va        mm.VA
+		start     bool
+		requested uint64
+		owner     uint64
+	}{
+		{a, true, 100, 0xfffff801_00001234},
+		{b, true, 40, 0xfffff801_00001234},
+		{a + 8, false, 0, 0},
+		{a + UnitBytes, false, 0, 0},
+		{a - HeaderBytes, false, 0, 0},
+	} {
+		if got := r.p.IsBlockStart(tt.va); got != tt.start {
+			t.Errorf("IsBlockStart(%v) = %v, want %v", tt.va, got, tt.start)
+		}
+		if got := r.p.Requested(tt.va); got != tt.requested {
+			t.Errorf("Requested(%v) = %d, want %d", tt.va, got, tt.requested)
+		}
+		if got := r.p.Owner(tt.va); got != tt.owner {
+			t.Errorf("Owner(%v) = %#x, want %#x", tt.va, got, tt.owner)
+		}
+	}
+	r.free(b)
+	if r.p.Requested(b) != 0 || r.p.Owner(b) != 0 {
+		t.Errorf("freed block %v: Requested %d, Owner %#x; want 0, 0", b, r.p.Requested(b), r.p.Owner(b))
+	}
+	r.check()
+}

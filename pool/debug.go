@@ -107,7 +107,7 @@ func (p *Pool) PageBlocks(va mm.VA) (blocks []Block, problem *WalkProblem, resid
 		case h.Allocated():
 			b.State = BlockAllocated
 			if pi != nil && pi.blocks != nil {
-				r := pi.blocks.at[unitOf(at)]
+				r := pi.blocks[unitOf(at)]
 				b.Requested, b.Owner = r.requested(), p.sites.at(r.site()).owner
 			}
 		case h.OnLookaside():
@@ -190,8 +190,7 @@ func (p *Pool) IsBlockStart(va mm.VA) bool {
 		a, ok := p.special.freed[page]
 		return ok && a.VA == va
 	}
-	pi := p.pageOf(va)
-	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.blocks.isStart(unitOf(va)-1)
+	return p.pageOf(va).holdsBlockAt(va)
 }
 
 // BlockType returns the pool type of the block at va: the type it was
@@ -225,7 +224,7 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	var out []Outstanding
 	for page, pi := range p.smallPages() {
 		for k := Units(0); k < PageUnits; k++ {
-			if r := pi.blocks.at[k]; r.requested() != 0 {
+			if r := pi.blocks[k]; r.requested() != 0 {
 				data := page + mm.VA(k+1)*UnitBytes
 				s := p.sites.at(r.site())
 				out = append(out, Outstanding{VA: data, Bytes: r.requested(), Tag: s.tag, Owner: s.owner})

@@ -21,7 +21,7 @@ func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, ent
 	data := entry + HeaderBytes
 	p.putCanary(page, data, n, roomFor(n))
 	k := unitOf(entry)
-	pi.blocks.at[k] = makeRecord(n, p.sites.intern(allocSite{caller, tag}))
+	pi.blocks[k] = makeRecord(n, p.sites.intern(allocSite{caller, tag}))
 	bytes := uint64(h.BlockSize) * UnitBytes
 	d.RunningAllocs++
 	d.TotalBytes += bytes
@@ -179,7 +179,7 @@ func (p *Pool) releasePage(d *Descriptor, page mm.VA) {
 // freeSmall frees the small block whose data is at va.
 func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	pi := p.pageOf(va)
-	if pi == nil || pi.kind != pageSmall || va%UnitBytes != 0 || !pi.blocks.isStart(unitOf(va)-1) {
+	if !pi.holdsBlockAt(va) {
 		return p.badFree(va, pi)
 	}
 	d := p.descs[pi.desc]
@@ -199,7 +199,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		return err
 	}
 	k := unitOf(entry)
-	n := pi.blocks.at[k].requested()
+	n := pi.blocks[k].requested()
 	if err := p.checkCanaryIn(page, va, n, roomFor(n)); err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	u := Units(h.BlockSize)
 	bytes := uint64(u) * UnitBytes
-	pi.blocks.at[k] = 0
+	pi.blocks[k] = freeBlock
 	d.RunningDeAllocs++
 	d.TotalBytes -= bytes
 	p.tags.free(h.PoolTag, d.Type == PagedPool, bytes)

@@ -87,11 +87,11 @@ func (p *Pool) Snapshot() *Snapshot {
 			}
 			ps := PageSnapshot{VA: rp.base + mm.VA(i)*mm.PageBytes, Kind: uint8(pi.kind), Desc: pi.desc}
 			if b := pi.blocks; b != nil {
-				ps.Starts = b.starts
+				ps.Starts = b.starts()
 				ps.Requested = make([]uint16, PageUnits)
 				ps.Owner = make([]uint64, PageUnits)
 				ps.Tags = make([]uint32, PageUnits)
-				for k, r := range b.at {
+				for k, r := range b {
 					s := p.sites.at(r.site())
 					ps.Requested[k], ps.Owner[k], ps.Tags[k] = uint16(r.requested()), s.owner, uint32(s.tag)
 				}
@@ -171,14 +171,20 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits || len(ps.Tags) != PageUnits {
 				return bad("block record of page %v", ps.VA)
 			}
-			b := &blockMeta{starts: ps.Starts}
-			for k := range b.at {
-				// The canary must fit the page: the checks index its bytes.
-				if n := uint64(ps.Requested[k]); n > MaxSmallBytes || n != 0 && uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes {
+			b := new(blockMeta)
+			for k := range b {
+				// The canary must fit the page: the checks index its bytes;
+				// and only a block start can be allocated.
+				n := uint64(ps.Requested[k])
+				start := ps.Starts[k/64]&(1<<(k%64)) != 0
+				if n > MaxSmallBytes || n != 0 && (!start || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes) {
 					return bad("block record of page %v", ps.VA)
 				}
-				if ps.Requested[k] != 0 {
-					b.at[k] = makeRecord(uint64(ps.Requested[k]), p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
+				switch {
+				case n != 0:
+					b[k] = makeRecord(n, p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
+				case start:
+					b[k] = freeBlock
 				}
 			}
 			pi.blocks = b

@@ -700,11 +700,12 @@ func TestSpecialTagsAndInvariants(t *testing.T) {
 // page) is an error too, so the checks never index past the page.
 func TestSnapshotRecordDamage(t *testing.T) {
 	tests := []struct {
-		name      string
-		requested func(off uint64) uint16
+		name   string
+		damage func(ps *PageSnapshot, k int, off uint64) // k: the block's unit; off: its data's page offset
 	}{
-		{"more than a small block holds", func(uint64) uint16 { return MaxSmallBytes + 1 }},
-		{"a canary past the page end", func(off uint64) uint16 { return uint16(mm.PageBytes - 7 - off) }},
+		{"more than a small block holds", func(ps *PageSnapshot, k int, _ uint64) { ps.Requested[k] = MaxSmallBytes + 1 }},
+		{"a canary past the page end", func(ps *PageSnapshot, k int, off uint64) { ps.Requested[k] = uint16(mm.PageBytes - 7 - off) }},
+		{"an allocation where no block starts", func(ps *PageSnapshot, k int, _ uint64) { ps.Starts[k/64] &^= 1 << (k % 64) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -715,7 +716,7 @@ func TestSnapshotRecordDamage(t *testing.T) {
 			found := false
 			for i := range s.Pages {
 				if ps := &s.Pages[i]; ps.VA == va.PageBase() {
-					ps.Requested[unitOf(va)-1] = tt.requested(va.PageOffset())
+					tt.damage(ps, int(unitOf(va)-1), va.PageOffset())
 					found = true
 				}
 			}

@@ -50,7 +50,7 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 				return err
 			}
 		case h.Allocated():
-			n := pi.blocks.at[unitOf(at)].requested()
+			n := pi.blocks[unitOf(at)].requested()
 			if err := p.checkCanaryIn(bytes, at+HeaderBytes, n, roomFor(n)); err != nil {
 				return err
 			}
@@ -144,7 +144,7 @@ func (p *Pool) CheckInvariants() {
 				panic(fmt.Sprintf("pool: zero block size at %v", at))
 			}
 			walked[u/64] |= 1 << (u % 64)
-			if req := pi.blocks.at[u].requested(); h.Allocated() != (req != 0) {
+			if req := pi.blocks[u].requested(); h.Allocated() != (req != 0) {
 				panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
 			}
 			switch {
@@ -160,8 +160,8 @@ func (p *Pool) CheckInvariants() {
 			}
 			at += mm.VA(h.BlockSize) * UnitBytes
 		}
-		if walked != pi.blocks.starts {
-			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.blocks.starts, walked))
+		if starts := pi.blocks.starts(); walked != starts {
+			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, starts, walked))
 		}
 	}
 	for _, a := range p.special.live {
@@ -211,8 +211,7 @@ func (p *Pool) CheckInvariants() {
 						panic(fmt.Sprintf("pool: %v is on two lookaside lists", va))
 					}
 					onLists[va] = true
-					pi := p.pageOf(va)
-					if pi == nil || pi.kind != pageSmall || !pi.blocks.isStart(unitOf(va)-1) {
+					if !p.pageOf(va).holdsBlockAt(va) {
 						panic(fmt.Sprintf("pool: lookaside block %v is not a block start", va))
 					}
 					if !p.m.Resident(va) {
