@@ -64,7 +64,7 @@ func (p *Pool) allocateBig(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64)
 	if va == 0 {
 		return 0, nil
 	}
-	rp, di := p.regionPagesOf(va), p.descIndex(d)
+	rp, di := p.regionPagesOf(va), d.slot
 	for i := uint64(0); i < pages; i++ {
 		kind := pageBigBody
 		if i == 0 {

@@ -23,7 +23,8 @@ type Config struct {
 // There is one nonpaged descriptor and one NX nonpaged descriptor per NUMA
 // node, and one paged descriptor.
 type Descriptor struct {
-	Type   Type // NonPagedPool, NonPagedPoolNx or PagedPool
+	Type   Type  // NonPagedPool, NonPagedPoolNx or PagedPool
+	slot   uint8 // its index in Pool.descs
 	Index  uint8
 	Node   int
 	Region mm.Region
@@ -188,12 +189,7 @@ type Pool struct {
 
 // New builds the pool on m, with one lookaside set per CPU.
 func New(m *mm.Machine, cfg Config) (*Pool, error) {
-	p := &Pool{m: m, cfg: cfg, secret: m.Rand.Uint64() | 1}
-	p.pages[0].base = mm.RegionNonPagedPool.Base()
-	p.pages[1].base = mm.RegionPagedPool.Base()
-	p.tags.init()
-	p.sites.init()
-	p.big.init()
+	p := newPool(m, cfg, m.Rand.Uint64()|1)
 	p.special.init(specialDelayFor(m))
 	m.SpecialPoolFault = p.specialFault
 	for node := 0; node < m.Nodes(); node++ {
@@ -221,8 +217,20 @@ func New(m *mm.Machine, cfg Config) (*Pool, error) {
 	return p, nil
 }
 
+// newPool is what New and Restore build alike: a pool with no pages and
+// no descriptors yet.
+func newPool(m *mm.Machine, cfg Config, secret uint64) *Pool {
+	p := &Pool{m: m, cfg: cfg, secret: secret}
+	p.pages[0].base = mm.RegionNonPagedPool.Base()
+	p.pages[1].base = mm.RegionPagedPool.Base()
+	p.tags.init()
+	p.sites.init()
+	p.big.init()
+	return p
+}
+
 func (p *Pool) newDescriptor(t Type, index uint8, node int, r mm.Region, nx bool) *Descriptor {
-	d := &Descriptor{Type: t, Index: index, Node: node, Region: r, NX: nx}
+	d := &Descriptor{Type: t, slot: uint8(len(p.descs)), Index: index, Node: node, Region: r, NX: nx}
 	p.descs = append(p.descs, d)
 	return d
 }

@@ -151,18 +151,9 @@ func (p *Pool) newPage(c *cpu.CPU, d *Descriptor) (mm.VA, error) {
 		b = new(blockMeta)
 	}
 	b.setStart(0)
-	p.regionPagesOf(page).set(page, pageInfo{kind: pageSmall, desc: p.descIndex(d), blocks: b})
+	p.regionPagesOf(page).set(page, pageInfo{kind: pageSmall, desc: d.slot, blocks: b})
 	d.TotalPages++
 	return page, nil
-}
-
-func (p *Pool) descIndex(d *Descriptor) uint8 {
-	for i, x := range p.descs {
-		if x == d {
-			return uint8(i)
-		}
-	}
-	panic("pool: unknown descriptor")
 }
 
 // releasePage gives a wholly free page back to mm.

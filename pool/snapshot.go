@@ -134,20 +134,16 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	if len(s.Descriptors) != 2*m.Nodes()+1 {
 		return bad("%d descriptors for %d NUMA nodes", len(s.Descriptors), m.Nodes())
 	}
-	p := &Pool{m: m, cfg: s.Config, secret: s.Secret, Failures: s.Failures}
-	p.pages[0].base = mm.RegionNonPagedPool.Base()
-	p.pages[1].base = mm.RegionPagedPool.Base()
-	p.tags.init()
-	p.sites.init()
-	p.big.init()
+	p := newPool(m, s.Config, s.Secret)
+	p.Failures = s.Failures
 	for _, ds := range s.Descriptors {
-		d := &Descriptor{Type: ds.Type, Index: ds.Index, Node: ds.Node, Region: ds.Region, NX: ds.NX, ListHeads: ds.ListHeads,
-			nonEmpty: ds.NonEmpty, RunningAllocs: ds.RunningAllocs, RunningDeAllocs: ds.RunningDeAllocs,
-			TotalPages: ds.TotalPages, TotalBigPages: ds.TotalBigPages, TotalBytes: ds.TotalBytes}
-		if d.Node < 0 || d.Node >= m.Nodes() {
-			return bad("descriptor on node %d", d.Node)
+		if ds.Node < 0 || ds.Node >= m.Nodes() {
+			return bad("descriptor on node %d", ds.Node)
 		}
-		p.descs = append(p.descs, d)
+		d := p.newDescriptor(ds.Type, ds.Index, ds.Node, ds.Region, ds.NX)
+		d.ListHeads, d.nonEmpty = ds.ListHeads, ds.NonEmpty
+		d.RunningAllocs, d.RunningDeAllocs = ds.RunningAllocs, ds.RunningDeAllocs
+		d.TotalPages, d.TotalBigPages, d.TotalBytes = ds.TotalPages, ds.TotalBigPages, ds.TotalBytes
 		switch {
 		case d.Type == PagedPool:
 			p.paged = d
@@ -234,11 +230,7 @@ func (p *Pool) restoreSpecial(s SpecialSnapshot) error {
 	sp.init(delay)
 	sp.allocations, sp.frees, sp.fallbacks = s.Allocations, s.Frees, s.Fallbacks
 	add := func(a SpecialAllocation, into map[mm.VA]SpecialAllocation) error {
-		guard := a.Page + mm.PageBytes
-		if a.Mode == SpecialUnderrun {
-			guard = a.Page - mm.PageBytes
-		}
-		if !isSpecial(a.Page) || !isSpecial(a.Guard) || a.Page.PageOffset() != 0 || a.Guard != guard ||
+		if !isSpecial(a.Page) || !isSpecial(a.Guard) || a.Page.PageOffset() != 0 || a.Guard != specialGuard(a.Page, a.Mode) ||
 			a.Mode != SpecialOverrun && a.Mode != SpecialUnderrun || a.Bytes == 0 || a.Bytes > MaxSpecialBytes ||
 			a.VA != specialDataVA(a.Page, a.Bytes, a.Mode) {
 			return fmt.Errorf("pool: damaged snapshot: special allocation at %v", a.VA)

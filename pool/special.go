@@ -88,6 +88,15 @@ func (a SpecialAllocation) header() mm.VA {
 	return a.Page
 }
 
+// specialGuard is the guard page of the data page page in mode m: after
+// it for overruns, before it for underruns.
+func specialGuard(page mm.VA, m SpecialMode) mm.VA {
+	if m == SpecialUnderrun {
+		return page - mm.PageBytes
+	}
+	return page + mm.PageBytes
+}
+
 // specialDataVA is where n bytes go on page in mode m: against the end of
 // the page, 16-byte aligned, or at its start.
 func specialDataVA(page mm.VA, n uint64, m SpecialMode) mm.VA {
@@ -198,10 +207,11 @@ func (p *Pool) allocateSpecial(c *cpu.CPU, t Type, n uint64, tag Tag, mode Speci
 	if pair == 0 {
 		return 0, nil
 	}
-	page, guard := pair, pair+mm.PageBytes
+	page := pair
 	if mode == SpecialUnderrun {
-		page, guard = guard, page
+		page += mm.PageBytes
 	}
+	guard := specialGuard(page, mode)
 	a := SpecialAllocation{VA: specialDataVA(page, n, mode), Page: page, Guard: guard, Bytes: n, Tag: tag, Type: t, Owner: caller, Mode: mode}
 	if err := p.m.Fill(c, page, p.specialPattern(page), mm.PageBytes); err != nil {
 		return 0, err

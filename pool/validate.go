@@ -311,13 +311,8 @@ func (p *Pool) checkSpecialInvariants() {
 		if a.Page != page || a.VA != specialDataVA(page, a.Bytes, a.Mode) || a.Bytes == 0 || a.Bytes > MaxSpecialBytes {
 			panic(fmt.Sprintf("pool: special allocation %+v recorded at page %v", a, page))
 		}
-		if want := page + mm.PageBytes; a.Mode == SpecialUnderrun {
-			want = page - mm.PageBytes
-			if a.Guard != want {
-				panic(fmt.Sprintf("pool: underrun special allocation %+v: guard should be %v", a, want))
-			}
-		} else if a.Guard != want {
-			panic(fmt.Sprintf("pool: overrun special allocation %+v: guard should be %v", a, want))
+		if want := specialGuard(page, a.Mode); a.Guard != want {
+			panic(fmt.Sprintf("pool: special allocation %+v: guard should be %v", a, want))
 		}
 		data := p.m.PTE(page)
 		if !data.Valid() && (!a.Type.Paged() || data == 0 || noAccess(page)) || !noAccess(a.Guard) || sp.guards[a.Guard] != page {
