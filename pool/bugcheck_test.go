@@ -746,7 +746,7 @@ func TestSplitThatHaltsRecordsNoAllocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := checkPageWalk(bytes, x-HeaderBytes); err != nil {
+	if err := checkPageWalk(bytes, x-HeaderBytes, &r.p.pageOf(x).starts); err != nil {
 		t.Errorf("the page's headers do not walk to its end after the halt: %v", err)
 	}
 }

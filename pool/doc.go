@@ -36,9 +36,9 @@
 //
 // For each page of a pool region the pool records what the page is (small
 // blocks, the first or a later page of a big allocation, ListHeads) and,
-// for small-block pages, a blockMeta: a 32-bit blockRecord per unit that
-// says whether a block starts there and, for an allocated block, how many
-// bytes it was asked for (so the free knows where its canary is) and its
+// for small-block pages, where blocks start and a blockMeta: per allocated
+// block, a 32-bit blockRecord of how many bytes it was asked for (so the
+// free knows where its canary is) and its
 // allocation site: the code address that asked and the tag it asked with,
 // interned once in a table (for leak and corruption reports). The records
 // are small because a churning pool is bound by cache misses: 4 KiB of

@@ -61,68 +61,51 @@ const (
 )
 
 // pageInfo is the pool's own record of one page. The headers in the page
-// stay the truth about its blocks; blocks adds what the kernel would keep
-// elsewhere or not at all.
+// stay the truth about its blocks; starts and blocks add what the kernel
+// would keep elsewhere or not at all.
 type pageInfo struct {
-	kind   pageKind
-	desc   uint8 // index into Pool.descs
-	blocks *blockMeta
+	kind pageKind
+	desc uint8 // index into Pool.descs
+	// starts has bit u%64 of word u/64 set when a block's header is at
+	// unit u of a small-block page. It lives here, in the array of every
+	// page's pageInfo that stays in the host's cache, because every free
+	// asks it first and the page walk follows it (checkPageWalk).
+	starts [PageUnits / 64]uint64
+	blocks *blockMeta // small-block pages only
 }
 
-// blockMeta records each unit of a small-block page, by the unit of a
-// block's header: whether a block starts there and, for an allocated
-// block, its allocation.
-type blockMeta [PageUnits]blockRecord
-
-// blockRecord is what the pool knows of one unit beyond the headers, in
-// 32 bits: the bytes asked for in the low 12 (where the canary sits; 0
-// for a block that is not allocated), a start bit (a block's header is
-// here), and the block's allocation site in the top 19 (an index into
-// Pool.sites: the code address that asked and the tag it asked with, for
-// leak reports, which must name blocks whose page is in the pagefile).
-// An allocate/free loop is bound by host cache misses: one word answers
-// both "is this a block?" and "where is its canary?" in one miss, and
-// small records keep every pool page's records in a quarter of the cache
-// they would otherwise take.
-type blockRecord uint32
-
-const (
-	requestedBits = 12 // MaxSmallBytes < 1<<requestedBits
-	siteShift     = requestedBits + 1
-
-	// freeBlock is the record of a block that is not allocated: a start
-	// with no allocation.
-	freeBlock blockRecord = 1 << requestedBits
-)
-
-func makeRecord(requested uint64, site uint32) blockRecord {
-	return blockRecord(site<<siteShift|uint32(requested)) | freeBlock
-}
-
-func (r blockRecord) requested() uint64 { return uint64(r & (freeBlock - 1)) }
-func (r blockRecord) site() uint32      { return uint32(r >> siteShift) }
-func (r blockRecord) start() bool       { return r&freeBlock != 0 }
-
-func (b *blockMeta) isStart(u Units) bool { return b[u].start() }
-func (b *blockMeta) setStart(u Units)     { b[u] = freeBlock }
-func (b *blockMeta) clearStart(u Units)   { b[u] = 0 }
-
-// starts returns the units where blocks start as a bitmap: unit u is bit
-// u%64 of word u/64 (the form dumps keep).
-func (b *blockMeta) starts() (s [PageUnits / 64]uint64) {
-	for u, r := range b {
-		if r.start() {
-			s[u/64] |= 1 << (u % 64)
-		}
-	}
-	return s
-}
+func (pi *pageInfo) isStart(u Units) bool { return pi.starts[u/64]&(1<<(u%64)) != 0 }
+func (pi *pageInfo) setStart(u Units)     { pi.starts[u/64] |= 1 << (u % 64) }
+func (pi *pageInfo) clearStart(u Units)   { pi.starts[u/64] &^= 1 << (u % 64) }
 
 // holdsBlockAt reports whether va is where the data of a block this page
 // records starts. pi may be nil (va is in no pool page).
 func (pi *pageInfo) holdsBlockAt(va mm.VA) bool {
-	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.blocks.isStart(unitOf(va)-1)
+	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.isStart(unitOf(va)-1)
 }
+
+// blockMeta records, per unit of a small-block page, the allocation of an
+// allocated block whose header is there.
+type blockMeta [PageUnits]blockRecord
+
+// blockRecord is what the pool knows of an allocated block beyond its
+// header, in 32 bits: the bytes asked for in the low 12 (where the canary
+// sits; 0 for a block that is not allocated) and the block's allocation
+// site in the rest (an index into Pool.sites: the code address that asked
+// and the tag it asked with, for leak reports, which must name blocks
+// whose page is in the pagefile). Small records keep the records of every
+// pool page a quarter of the host cache they would otherwise take, and an
+// allocate/free loop is bound by cache misses.
+type blockRecord uint32
+
+const requestedBits = 12 // MaxSmallBytes < 1<<requestedBits
+
+func makeRecord(requested uint64, site uint32) blockRecord {
+	return blockRecord(site<<requestedBits | uint32(requested))
+}
+
+func (r blockRecord) requested() uint64 { return uint64(r & (1<<requestedBits - 1)) }
+func (r blockRecord) site() uint32      { return uint32(r >> requestedBits) }
 
 // regionPages maps the pages of one region, from its base, to their
 // pageInfo. It grows as the region's bump pointer does.

@@ -12,9 +12,9 @@ type allocSite struct {
 
 // maxSites bounds the table by the bits a record has for the index. Like
 // PoolTrackTable's overflow entry, site 0 absorbs what does not fit: a run
-// with over half a million distinct callers and tags reports the rest as owner
+// with over a million distinct callers and tags reports the rest as owner
 // 0, tag 0 (docs/pool.md).
-const maxSites = 1 << (32 - siteShift)
+const maxSites = 1 << (32 - requestedBits)
 
 // siteTable interns allocation sites. Index 0 is the unknown site.
 type siteTable struct {

@@ -104,8 +104,8 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		}
 		putHeader(page, frag.PageOffset(), fh)
 		binary.LittleEndian.PutUint64(page[frag.PageOffset()+8:], 0) // ProcessBilled
-		pi.blocks.setStart(unitOf(frag))
-		pi.blocks.setStart(unitOf(entry))
+		pi.setStart(unitOf(frag))
+		pi.setStart(unitOf(entry))
 	}
 	h.BlockSize = uint8(u)
 	binary.LittleEndian.PutUint64(page[entry.PageOffset()+8:], 0) // ProcessBilled
@@ -150,8 +150,9 @@ func (p *Pool) newPage(c *cpu.CPU, d *Descriptor) (mm.VA, error) {
 	} else {
 		b = new(blockMeta)
 	}
-	b.setStart(0)
-	p.regionPagesOf(page).set(page, pageInfo{kind: pageSmall, desc: d.slot, blocks: b})
+	pi := pageInfo{kind: pageSmall, desc: d.slot, blocks: b}
+	pi.setStart(0)
+	p.regionPagesOf(page).set(page, pi)
 	d.TotalPages++
 	return page, nil
 }
@@ -199,7 +200,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	u := Units(h.BlockSize)
 	bytes := uint64(u) * UnitBytes
-	pi.blocks[k] = freeBlock
+	pi.blocks[k] = 0
 	d.RunningDeAllocs++
 	d.TotalBytes -= bytes
 	p.tags.free(h.PoolTag, d.Type == PagedPool, bytes)
@@ -221,7 +222,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		}
 		l.TotalFrees++ // a miss: the list is full
 	}
-	if err := checkPageWalk(page, entry); err != nil {
+	if err := checkPageWalk(page, entry, &pi.starts); err != nil {
 		return err
 	}
 	return p.coalesce(c, d, pi, page, entry, h)
@@ -248,14 +249,14 @@ func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageB
 			return err
 		}
 		size += Units(nh.BlockSize)
-		pi.blocks.clearStart(unitOf(next))
+		pi.clearStart(unitOf(next))
 	}
 	if h.PreviousSize != 0 && ph.Free() {
 		if err := p.removeFree(c, d, prev, Units(ph.BlockSize)); err != nil {
 			return err
 		}
 		size += Units(ph.BlockSize)
-		pi.blocks.clearStart(unitOf(entry))
+		pi.clearStart(unitOf(entry))
 		start, prevSize = prev, ph.PreviousSize
 	}
 	if start.PageOffset() == 0 && size == PageUnits {

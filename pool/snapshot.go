@@ -87,7 +87,7 @@ func (p *Pool) Snapshot() *Snapshot {
 			}
 			ps := PageSnapshot{VA: rp.base + mm.VA(i)*mm.PageBytes, Kind: uint8(pi.kind), Desc: pi.desc}
 			if b := pi.blocks; b != nil {
-				ps.Starts = b.starts()
+				ps.Starts = pi.starts
 				ps.Requested = make([]uint16, PageUnits)
 				ps.Owner = make([]uint64, PageUnits)
 				ps.Tags = make([]uint32, PageUnits)
@@ -176,14 +176,11 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 				if n > MaxSmallBytes || n != 0 && (!start || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes) {
 					return bad("block record of page %v", ps.VA)
 				}
-				switch {
-				case n != 0:
+				if n != 0 {
 					b[k] = makeRecord(n, p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
-				case start:
-					b[k] = freeBlock
 				}
 			}
-			pi.blocks = b
+			pi.starts, pi.blocks = ps.Starts, b
 		}
 		p.regionPagesOf(ps.VA).set(ps.VA, pi)
 	}

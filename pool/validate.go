@@ -57,7 +57,7 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 		}
 		off += uint64(h.BlockSize) * UnitBytes
 	}
-	return checkPageWalk(bytes, page)
+	return checkPageWalk(bytes, page, &pi.starts)
 }
 
 // ValidateAll validates every small-block page of both pools, then every
@@ -137,7 +137,7 @@ func (p *Pool) CheckInvariants() {
 				panic(fmt.Sprintf("pool: resident page %v stopped being readable at %v", page, at))
 			}
 			u := unitOf(at)
-			if !pi.blocks.isStart(u) {
+			if !pi.isStart(u) {
 				panic(fmt.Sprintf("pool: header at %v is not a recorded block start", at))
 			}
 			if h.BlockSize == 0 {
@@ -160,8 +160,8 @@ func (p *Pool) CheckInvariants() {
 			}
 			at += mm.VA(h.BlockSize) * UnitBytes
 		}
-		if starts := pi.blocks.starts(); walked != starts {
-			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, starts, walked))
+		if walked != pi.starts {
+			panic(fmt.Sprintf("pool: page %v: recorded block starts %x, the headers start blocks at %x", page, pi.starts, walked))
 		}
 	}
 	for _, a := range p.special.live {
