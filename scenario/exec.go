@@ -69,15 +69,6 @@ func (r *runner) addr(a Addr) (mm.VA, error) {
 // exec runs one leaf step on c. A bugcheck comes back as the error (the
 // machine has halted); any other error is a failed expectation.
 func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
-	before := r.m.Stats()
-	res, err := r.execVerb(c, step)
-	after := r.m.Stats()
-	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
-		after.DemandZeroFaults - before.DemandZeroFaults}
-	return res, err
-}
-
-func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 	var res result
 	switch step.Verb {
 	case "alloc":

@@ -163,7 +163,10 @@ func (r *runner) runStep(step *Step) bool {
 	c.PC = r.st.pc(step)
 	res, err := r.exec(c, step)
 	c.PC = cpu.KernelImageBase
-	r.afterStep(step, before)
+	after := r.m.Stats()
+	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
+		after.DemandZeroFaults - before.DemandZeroFaults}
+	r.afterStep(step, before, after)
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
 		r.bc = b
 		r.out.step(step, c, res)
