@@ -64,6 +64,16 @@ func init() {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 }
 
+// CommandNames returns the names of the debugger's commands in .help's
+// order, so a prompt's tab completion follows the table.
+func CommandNames() []string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	return names
+}
+
 // Run executes one command line and writes its output. An unknown command
 // or bad arguments are reported in the output, as kd does, and returned.
 func (t *Target) Run(w io.Writer, line string) error {

@@ -277,23 +277,8 @@ type Expect struct {
 }
 
 // ExpectBugcheck is an expected bugcheck; nil parameters match anything.
+// A parameter that names an allocation is known only at run time.
 type ExpectBugcheck struct {
 	Code uint32
-	P    [4]*ExpectValue
-}
-
-// ExpectValue is a bugcheck parameter: a literal (Name == "") or a bound
-// name's address plus Offset, known only at run time.
-type ExpectValue struct {
-	Literal uint64
-	Name    string
-	Offset  int64
-}
-
-// String renders v as a scenario would write it.
-func (v ExpectValue) String() string {
-	if v.Name == "" {
-		return "0x" + strconv.FormatUint(v.Literal, 16)
-	}
-	return nameOffset(v.Name, v.Offset)
+	P    [4]*Addr
 }

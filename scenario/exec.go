@@ -54,7 +54,8 @@ func Plural(n uint64, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// addr resolves an address operand.
+// addr resolves an address operand: a literal, or a bound name plus its
+// offset. The one error is a name no step has bound yet.
 func (r *runner) addr(a Addr) (mm.VA, error) {
 	if a.IsLiteral {
 		return mm.VA(a.Literal), nil
@@ -69,15 +70,6 @@ func (r *runner) addr(a Addr) (mm.VA, error) {
 // exec runs one leaf step on c. A bugcheck comes back as the error (the
 // machine has halted); any other error is a failed expectation.
 func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
-	before := r.m.Stats()
-	res, err := r.execVerb(c, step)
-	after := r.m.Stats()
-	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
-		after.DemandZeroFaults - before.DemandZeroFaults}
-	return res, err
-}
-
-func (r *runner) execVerb(c *cpu.CPU, step *Step) (result, error) {
 	var res result
 	switch step.Verb {
 	case "alloc":
@@ -200,16 +192,16 @@ func (r *runner) pageOp(t *Target, all func() int, some func(mm.VA, uint64) int)
 	if t.All {
 		return all(), nil
 	}
-	va, ok := r.names[t.Name]
-	if !ok {
-		return 0, fmt.Errorf("%s is not bound yet", t.Name)
+	va, err := r.addr(Addr{Name: t.Name})
+	if err != nil {
+		return 0, err
 	}
-	n := r.p.Requested(mm.VA(va))
+	n := r.p.Requested(va)
 	if n == 0 {
 		n = 1
 	}
-	first := mm.VA(va).PageBase()
-	last := (mm.VA(va) + mm.VA(n) - 1).PageBase()
+	first := va.PageBase()
+	last := (va + mm.VA(n) - 1).PageBase()
 	return some(first, uint64(last-first)/mm.PageBytes+1), nil
 }
 

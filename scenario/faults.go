@@ -111,19 +111,17 @@ func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
 	return r.m.PTE(pages[r.faultRng.IntN(len(pages))]).Frame(), true
 }
 
-// afterStep logs the pagefile errors the step's I/O ran into.
-func (r *runner) afterStep(step *Step, before mm.Stats) {
-	if r.m.Pagefile == nil {
-		return
-	}
-	after := r.m.Pagefile.Stats()
-	for range after.ReadErrors - before.Pagefile.ReadErrors {
+// afterStep logs the pagefile errors the step's I/O ran into, from the
+// memory statistics before and after it (without a pagefile, both hold
+// zero pagefile counters).
+func (r *runner) afterStep(step *Step, before, after mm.Stats) {
+	for range after.Pagefile.ReadErrors - before.Pagefile.ReadErrors {
 		r.addInjection(injection{Kind: "pagefile_read_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
 			Detail: "a pagefile read failed during this step"})
 	}
-	for range after.WriteErrors - before.Pagefile.WriteErrors {
+	for range after.Pagefile.WriteErrors - before.Pagefile.WriteErrors {
 		r.addInjection(injection{Kind: "pagefile_write_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
-			Detail: fmt.Sprintf("a pagefile write failed during this step (status 0x%x); the page stays modified and is retried", r.m.Stats().LastWriteStatus)})
+			Detail: fmt.Sprintf("a pagefile write failed during this step (status 0x%x); the page stays modified and is retried", after.LastWriteStatus)})
 	}
 }
 

@@ -688,13 +688,13 @@ func (l *loader) expect(n ast.Node) *Expect {
 
 // expectValue reads a bugcheck parameter: a number (a negative one as
 // two's complement, as ULONG_PTR holds it) or a bound name plus offset.
-func (l *loader) expectValue(n ast.Node, key string) *ExpectValue {
+func (l *loader) expectValue(n ast.Node, key string) *Addr {
 	if iv, ok := l.value(n).(*ast.IntegerNode); ok {
 		switch x := iv.Value.(type) {
 		case int64:
-			return &ExpectValue{Literal: uint64(x)}
+			return &Addr{Literal: uint64(x), IsLiteral: true}
 		case uint64:
-			return &ExpectValue{Literal: x}
+			return &Addr{Literal: x, IsLiteral: true}
 		}
 	}
 	s, ok := l.text(n, key)
@@ -706,11 +706,10 @@ func (l *loader) expectValue(n ast.Node, key string) *ExpectValue {
 		l.errorf(n, key, "%v", err)
 		return nil
 	}
-	if a.IsLiteral {
-		return &ExpectValue{Literal: a.Literal}
+	if !a.IsLiteral {
+		l.need(a.Name, n, key, true)
 	}
-	l.need(a.Name, n, key, true)
-	return &ExpectValue{Name: a.Name, Offset: a.Offset}
+	return &a
 }
 
 // checkNames reports each use of a name that no alloc binds in time: in

@@ -111,8 +111,8 @@ func TestLoadFullScenario(t *testing.T) {
 			{Pos: fullAt(55, 5), Verb: "unload", Line: "unload: mydrv.sys", Unload: "mydrv.sys"},
 		},
 		Schedule: "round-robin",
-		Expect: &Expect{Bugcheck: &ExpectBugcheck{Code: 0xD1, P: [4]*ExpectValue{
-			{Name: "buf"}, {Literal: 2}, {Literal: 0}, {Name: "buf", Offset: 0x10},
+		Expect: &Expect{Bugcheck: &ExpectBugcheck{Code: 0xD1, P: [4]*Addr{
+			{Name: "buf"}, {Literal: 2, IsLiteral: true}, {Literal: 0, IsLiteral: true}, {Name: "buf", Offset: 0x10},
 		}}},
 	}
 	compareScenario(t, got, want)

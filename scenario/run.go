@@ -163,7 +163,10 @@ func (r *runner) runStep(step *Step) bool {
 	c.PC = r.st.pc(step)
 	res, err := r.exec(c, step)
 	c.PC = cpu.KernelImageBase
-	r.afterStep(step, before)
+	after := r.m.Stats()
+	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
+		after.DemandZeroFaults - before.DemandZeroFaults}
+	r.afterStep(step, before, after)
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
 		r.bc = b
 		r.out.step(step, c, res)
@@ -292,18 +295,15 @@ func (r *runner) matchBugcheck(want *ExpectBugcheck) string {
 		if v == nil {
 			continue
 		}
-		w := v.Literal
-		if v.Name != "" {
-			base, ok := r.names[v.Name]
-			if !ok {
-				wrong = append(wrong, fmt.Sprintf("P%d = %s, but %s was never bound", i+1, v, v.Name))
-				continue
-			}
-			w = base + uint64(v.Offset)
+		va, err := r.addr(*v)
+		if err != nil {
+			wrong = append(wrong, fmt.Sprintf("P%d = %s, but %s was never bound", i+1, v, v.Name))
+			continue
 		}
+		w := uint64(va)
 		switch {
 		case r.bc.P[i] == w:
-		case v.Name == "":
+		case v.IsLiteral:
 			wrong = append(wrong, fmt.Sprintf("P%d = %s, got 0x%x", i+1, v, r.bc.P[i]))
 		default:
 			wrong = append(wrong, fmt.Sprintf("P%d = %s (0x%x), got 0x%x", i+1, v, w, r.bc.P[i]))

@@ -55,3 +55,38 @@ func TestRoundRobinOrder(t *testing.T) {
 		})
 	}
 }
+
+// A name another thread has not bound yet fails each step that uses it,
+// whatever its verb, and an expected parameter naming it fails too.
+func TestNameUsedBeforeAnotherThreadBindsIt(t *testing.T) {
+	s := loadInline(t, "unbound.yaml", `name: unbound
+machine: {cpus: 1}
+threads:
+  - name: early
+    steps:
+      - trim: buf
+      - free: buf+0x10
+      - alloc: {pool: NonPagedPool, size: 16, as: x}
+      - free: x
+      - free: x
+  - name: late
+    steps:
+      - irql: PASSIVE_LEVEL
+      - irql: PASSIVE_LEVEL
+      - irql: PASSIVE_LEVEL
+      - irql: PASSIVE_LEVEL
+      - irql: PASSIVE_LEVEL
+      - alloc: {pool: NonPagedPool, size: 16, as: buf}
+expect:
+  bugcheck: {code: 0xC2, p1: 7, p4: buf+8}
+`)
+	_, o, _ := runInline(t, s, Options{})
+	want := []string{
+		"unbound.yaml:6:9: trim: buf: buf is not bound yet",
+		"unbound.yaml:7:9: free: buf+0x10: buf is not bound yet",
+		"expected P4 = buf+0x8, but buf was never bound",
+	}
+	if !slices.Equal(o.Failures, want) {
+		t.Errorf("failures:\n%s\nwant:\n%s", strings.Join(o.Failures, "\n"), strings.Join(want, "\n"))
+	}
+}

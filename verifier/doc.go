@@ -13,7 +13,8 @@
 //	                      number of allocations, for some tags, or systematically: the first
 //	                      time each call site (code address) allocates
 //	special pool          the allocation gets a page of its own next to a guard page; when
-//	                      special pool has no room it falls back to the normal pool, counted
+//	                      special pool has no room it falls back to the normal pool, which
+//	                      special pool counts (pool.SpecialStats)
 //	pool tracking         each outstanding allocation is recorded against its driver, so an
 //	                      unload that leaves any is 0xC4/0x62
 //	a free of an address no allocation returned is 0xC4/0x10

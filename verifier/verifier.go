@@ -65,7 +65,6 @@ type Stats struct {
 	AllocationsAttempted                uint64
 	AllocationsSucceeded                uint64
 	SucceededSpecialPool                uint64
-	SpecialPoolFallbacks                uint64
 	AllocationsWithNoTag                uint64
 	AllocationsFailed                   uint64 // NULL returned, injected or not
 	FailedDeliberately                  uint64 // injected
@@ -163,8 +162,6 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 		if ok {
 			va, special = sva, true
 			v.Stats.SucceededSpecialPool++
-		} else if n <= pool.MaxSpecialBytes {
-			v.Stats.SpecialPoolFallbacks++
 		}
 	}
 	if va == 0 {

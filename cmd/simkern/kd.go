@@ -329,11 +329,19 @@ func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 	return -1
 }
 
-// completer offers the command names for tab completion.
+// completer offers the command names for tab completion: the live
+// session's own, then kd's from its table, so none is left out.
 func completer() readline.AutoCompleter {
-	names := []string{"p", "p-", "g", "bp alloc", "bp free", "bp bugcheck", "bl", "bc", ".restart", "!tt", "q",
-		"!pool", "!poolused", "!poolfind", "!poolval", "!vm", "!pte", "!pfn", "!irql", "!analyze -v",
-		"!lookaside", "dt _POOL_HEADER", "db", "dd", "dq", ".help"}
+	names := []string{"p", "p-", "g", "bp alloc", "bp free", "bp bugcheck", "bl", "bc", ".restart", "!tt", "q"}
+	for _, n := range kd.CommandNames() {
+		switch n { // completed with the argument they always take
+		case "!analyze":
+			n += " -v"
+		case "dt":
+			n += " _POOL_HEADER"
+		}
+		names = append(names, n)
+	}
 	items := make([]readline.PrefixCompleterInterface, len(names))
 	for i, n := range names {
 		items[i] = readline.PcItem(n)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -750,5 +751,18 @@ func TestKDSkipsAnOverlongLine(t *testing.T) {
 	}
 	if !strings.Contains(out, "A command line over 65536 bytes: ignored.") || !strings.Contains(out, "kd> !irql\nDebugger saved IRQL for processor 0x0 -- 0 (LOW_LEVEL)") {
 		t.Errorf("the long line was not skipped, or !irql did not run after it:\n%.400s", out)
+	}
+}
+
+// TestCompletionOffersEveryKDCommand: tab after a command's full name
+// offers the space (or the fixed argument) that follows it, for every
+// command in kd's table.
+func TestCompletionOffersEveryKDCommand(t *testing.T) {
+	c := completer()
+	for _, name := range kd.CommandNames() {
+		suffixes, _ := c.Do([]rune(name), len(name))
+		if !slices.ContainsFunc(suffixes, func(s []rune) bool { return len(s) > 0 && s[0] == ' ' }) {
+			t.Errorf("tab completion does not offer %s (after it, it offers %q)", name, suffixes)
+		}
 	}
 }
