@@ -13,9 +13,9 @@ func (m *Machine) trimPage(f PFN) {
 	e.Modified = e.Modified || p.Dirty()
 	m.setPTE(e.VA, TransitionPTE(f, protFor(p.NoExecute())))
 	if e.Modified || e.Slot == 0 {
-		m.setState(f, StateModified)
+		m.setState(f, StateModified, true)
 	} else {
-		m.setState(f, StateStandby)
+		m.setState(f, StateStandby, true)
 	}
 	m.stats.Trimmed++
 }
@@ -107,7 +107,7 @@ func (m *Machine) writePage(f PFN) bool {
 		return false
 	}
 	e.Modified = false
-	m.setState(f, StateStandby)
+	m.setState(f, StateStandby, true)
 	m.stats.PagesWritten++
 	return true
 }
@@ -125,8 +125,8 @@ func (m *Machine) WriteModified() int {
 func (m *Machine) evict(f PFN) {
 	e := m.entry(f)
 	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
-	m.setState(f, StateFree)
-	e.Pageable, e.Modified, e.VA, e.Slot = false, false, 0, 0
+	m.setState(f, StateFree, false)
+	e.Modified, e.VA, e.Slot = false, 0, 0
 	m.stats.Evicted++
 }
 
