@@ -51,6 +51,12 @@ func fixed(a1, a2, a3, a4 string) func([4]uint64) [4]string {
 var accessArgs = fixed("memory referenced", "value 0 = read operation, 1 = write operation",
 	"if non-zero, the address which referenced memory.", "(reserved)")
 
+// irqlAccessArgs is shared by 0xC5 and 0xD1, whose parameters describe an
+// access at a raised IRQL: the address, the IRQL, read or write, and the
+// code that did it. 0xA's differ: its third is a bitfield.
+var irqlAccessArgs = fixed("memory referenced", "IRQL", "value 0 = read operation, 1 = write operation",
+	"address which referenced memory")
+
 var codes = map[Code]info{
 	IrqlNotGreaterOrEqual: {
 		name: "IRQL_NOT_GREATER_OR_EQUAL",
@@ -136,8 +142,7 @@ var codes = map[Code]info{
 		name: "DRIVER_CORRUPTED_EXPOOL",
 		text: "The system pool was corrupted, most likely by a driver, and the damage\n" +
 			"was found at an IRQL too high to recover.",
-		args: fixed("memory referenced", "IRQL", "value 0 = read operation, 1 = write operation",
-			"address which referenced memory"),
+		args: irqlAccessArgs,
 	},
 	PageFaultInFreedSpecialPool: {
 		name: "PAGE_FAULT_IN_FREED_SPECIAL_POOL",
@@ -155,8 +160,7 @@ var codes = map[Code]info{
 		text: "A driver touched pageable (or invalid) memory at an IRQL too high to wait\n" +
 			"for a page fault. This is usually a driver using a bad address, or pageable\n" +
 			"data at DISPATCH_LEVEL or above.",
-		args: fixed("memory referenced", "IRQL", "value 0 = read operation, 1 = write operation",
-			"address which referenced memory"),
+		args: irqlAccessArgs,
 	},
 	DriverPageFaultInFreedSpecialPool: {
 		name: "DRIVER_PAGE_FAULT_IN_FREED_SPECIAL_POOL",

@@ -8,11 +8,12 @@ import (
 
 // Reads and writes through translation. Each access first asks the CPU's
 // TLB; a hit costs one compare and touches the frame's bytes directly. A
-// miss, or a write to a page whose D bit is still clear, takes translate,
-// which walks the tables, resolves a fault if there is one, sets A and D,
-// and fills the TLB. A halted machine has empty TLBs (Halt flushes them),
-// so the hit paths need not ask whether it halted: every access of a
-// halted machine misses and gets the bugcheck from the slow path.
+// miss, or a write to a page whose D bit is still clear, takes
+// translateSlow, which walks the tables, resolves a fault if there is one,
+// sets A and D, and fills the TLB. A halted machine has empty TLBs (Halt
+// flushes them), so the hit paths need not ask whether it halted: every
+// access of a halted machine misses and gets the bugcheck from the slow
+// path.
 
 // ReadU64 reads the little-endian u64 at va. The TLB-hit path is a few
 // instructions; everything else is readU64Slow.
@@ -72,7 +73,7 @@ func (m *Machine) writeU64Slow(c *cpu.CPU, va VA, v uint64) error {
 // Read copies len(buf) bytes from va, page by page.
 func (m *Machine) Read(c *cpu.CPU, va VA, buf []byte) error {
 	for len(buf) > 0 {
-		data, err := m.translate(c, va, false)
+		data, err := m.Page(c, va, false)
 		if err != nil {
 			return err
 		}
@@ -86,7 +87,7 @@ func (m *Machine) Read(c *cpu.CPU, va VA, buf []byte) error {
 // Write copies data to va, page by page.
 func (m *Machine) Write(c *cpu.CPU, va VA, data []byte) error {
 	for len(data) > 0 {
-		page, err := m.translate(c, va, true)
+		page, err := m.Page(c, va, true)
 		if err != nil {
 			return err
 		}
@@ -100,7 +101,7 @@ func (m *Machine) Write(c *cpu.CPU, va VA, data []byte) error {
 // Fill writes n copies of b at va.
 func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 	for n > 0 {
-		page, err := m.translate(c, va, true)
+		page, err := m.Page(c, va, true)
 		if err != nil {
 			return err
 		}
@@ -117,15 +118,6 @@ func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 	return nil
 }
 
-// translate returns the bytes of the page holding va, ready for a read or
-// (with write) a write, resolving any page fault on the way.
-func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
-	if d := c.TLB.Cached(uint64(va), write); d != nil {
-		return d, nil
-	}
-	return m.translateSlow(c, va, write)
-}
-
 // Page returns the bytes of the page holding va, ready for reading or
 // (with write) writing, resolving any page fault on the way; it is what
 // one access costs, for code that then makes many in the same page.
@@ -135,10 +127,13 @@ func (m *Machine) translate(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, er
 // page-out), because that may trim and reuse this page's frame. Callers
 // use it for the accesses of one operation within one page, nothing more.
 func (m *Machine) Page(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
-	return m.translate(c, va, write)
+	if d := c.TLB.Cached(uint64(va), write); d != nil {
+		return d, nil
+	}
+	return m.translateSlow(c, va, write)
 }
 
-// translateSlow is translate after the TLB has been asked: it walks the
+// translateSlow is Page after the TLB has been asked: it walks the
 // tables, and counts the TLB miss that made it walk.
 func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
 	if m.halted != nil {

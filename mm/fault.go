@@ -102,17 +102,11 @@ func ioStatus(err error) uint32 {
 	return StatusIODeviceError
 }
 
-// makeResident moves f to the working set as an Active pageable frame.
+// makeResident moves f, a fresh frame from getFrame or one back from
+// standby or modified, to the working set as an Active pageable frame.
 func (m *Machine) makeResident(f PFN, page VA) {
-	e := m.entry(f)
-	e.VA = page
-	e.Pageable = true
-	if e.State == StateActive { // a fresh frame from getFrame
-		m.activeNonpageable--
-		m.pushTail(&m.workingSet, f)
-		return
-	}
-	m.setState(f, StateActive) // back from standby or modified
+	m.entry(f).VA = page
+	m.setState(f, StateActive, true)
 }
 
 // hardFault reads a page back from its pagefile slot into a new frame.

@@ -73,8 +73,8 @@ func (m *Machine) releaseFrame(f PFN) {
 	if e.Slot != 0 {
 		m.Pagefile.Release(e.Slot)
 	}
-	m.setState(f, StateFree)
-	e.Pageable, e.PageTable, e.Modified, e.VA, e.Slot = false, false, false, 0, 0
+	m.setState(f, StateFree, false)
+	e.PageTable, e.Modified, e.VA, e.Slot = false, false, 0, 0
 }
 
 // getFrame returns a frame, making room if it must. It fails only when

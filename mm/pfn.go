@@ -173,15 +173,18 @@ func (m *Machine) listOf(f PFN, e *PFNEntry) *pfnList {
 	return nil
 }
 
-// setState moves f from its list to the tail of the list for s.
-func (m *Machine) setState(f PFN, s PageState) {
+// setState moves f from its list to the tail of the list for s and
+// pageable. A frame's list, or the Active nonpageable count, follows from
+// State and Pageable together, so both change here; only activate, for a
+// frame off every list, sets them itself.
+func (m *Machine) setState(f PFN, s PageState, pageable bool) {
 	e := m.entry(f)
 	if l := m.listOf(f, e); l != nil {
 		m.unlink(l, f)
 	} else if e.State == StateActive {
 		m.activeNonpageable--
 	}
-	e.State = s
+	e.State, e.Pageable = s, pageable
 	if l := m.listOf(f, e); l != nil {
 		m.pushTail(l, f)
 	} else {

@@ -4,18 +4,19 @@ package mm
 // machine does none of them: its memory stays as the bugcheck left it, for
 // the debugger to read.
 
-// trimPage takes one Active pageable frame out of memory: its PTE becomes
-// a transition PTE and the frame goes to the modified list if it is dirty
-// or has no pagefile copy, else to the standby list.
-func (m *Machine) trimPage(f PFN) {
+// trimPage takes the Active pageable frame of p, its valid PTE, out of
+// memory: the PTE becomes a transition PTE and the frame goes to the
+// modified list if it is dirty or has no pagefile copy, else to the
+// standby list.
+func (m *Machine) trimPage(p PTE) {
+	f := p.Frame()
 	e := m.entry(f)
-	p := m.pteOf(e.VA)
 	e.Modified = e.Modified || p.Dirty()
 	m.setPTE(e.VA, TransitionPTE(f, protFor(p.NoExecute())))
 	if e.Modified || e.Slot == 0 {
-		m.setState(f, StateModified)
+		m.setState(f, StateModified, true)
 	} else {
-		m.setState(f, StateStandby)
+		m.setState(f, StateStandby, true)
 	}
 	m.stats.Trimmed++
 }
@@ -33,7 +34,7 @@ func (m *Machine) trimOldest(n int) int {
 		if !ok {
 			break
 		}
-		m.trimPage(f)
+		m.trimPage(m.pteOf(m.entry(f).VA))
 	}
 	return done
 }
@@ -59,7 +60,7 @@ func (m *Machine) Trim(va VA, pages uint64) int {
 			continue
 		}
 		if e := m.entry(p.Frame()); e.State == StateActive && e.Pageable {
-			m.trimPage(p.Frame())
+			m.trimPage(p)
 			done++
 		}
 	}
@@ -107,7 +108,7 @@ func (m *Machine) writePage(f PFN) bool {
 		return false
 	}
 	e.Modified = false
-	m.setState(f, StateStandby)
+	m.setState(f, StateStandby, true)
 	m.stats.PagesWritten++
 	return true
 }
@@ -125,8 +126,8 @@ func (m *Machine) WriteModified() int {
 func (m *Machine) evict(f PFN) {
 	e := m.entry(f)
 	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
-	m.setState(f, StateFree)
-	e.Pageable, e.Modified, e.VA, e.Slot = false, false, 0, 0
+	m.setState(f, StateFree, false)
+	e.Modified, e.VA, e.Slot = false, 0, 0
 	m.stats.Evicted++
 }
 

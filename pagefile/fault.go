@@ -76,9 +76,12 @@ type faultSet struct {
 	prob []Fault
 }
 
-// inject records f. It panics on a Fault that breaks its own rules, which
-// is a bug in the caller (the scenario loader validates user input).
-func (p *Pagefile) inject(f Fault) {
+// Inject adds a fault; it fires on a later Read or Write. It panics on a
+// Fault that sets neither or both of Nth and Probability, a probability
+// outside (0, 1], a probability fault when Config.Rand is nil, or an
+// unknown Op: each is a bug in the caller (the scenario loader validates
+// user input).
+func (p *Pagefile) Inject(f Fault) {
 	if f.Op >= numOps {
 		panic(fmt.Sprintf("pagefile: Inject: unknown op %d", f.Op))
 	}

@@ -191,11 +191,6 @@ func (p *Pagefile) misuse(op string, slot uint64) {
 	panic(fmt.Sprintf("pagefile: %s of slot %d, %s: simkern bug", op, slot, why))
 }
 
-// Inject adds a fault; it fires on a later Read or Write. It panics on a
-// Fault that sets neither or both of Nth and Probability, a probability
-// outside (0, 1], or a probability fault when Config.Rand is nil.
-func (p *Pagefile) Inject(f Fault) { p.inject(f) }
-
 // Stats is a snapshot of the pagefile's counters.
 type Stats struct {
 	Slots       uint64 `json:"slots"`        // total, the reserved slot 0 included
