@@ -75,25 +75,23 @@ func CommandNames() []string {
 }
 
 // Run executes one command line and writes its output. An unknown command
-// or bad arguments are reported in the output, as kd does, and returned.
-func (t *Target) Run(w io.Writer, line string) error {
+// or bad arguments are reported in the output, as kd does: they are the
+// user's to read, not the caller's to handle.
+func (t *Target) Run(w io.Writer, line string) {
 	fields := strings.Fields(line)
 	if len(fields) == 0 {
-		return nil
+		return
 	}
 	name := strings.ToLower(fields[0])
 	for _, c := range commands {
 		if c.name == name {
-			err := c.run(t, w, fields[1:])
-			if err != nil {
+			if err := c.run(t, w, fields[1:]); err != nil {
 				fmt.Fprintf(w, "%s\n", err)
 			}
-			return err
+			return
 		}
 	}
-	err := fmt.Errorf("No export %s found (try .help)", strings.TrimPrefix(fields[0], "!"))
-	fmt.Fprintln(w, err)
-	return err
+	fmt.Fprintf(w, "No export %s found (try .help)\n", strings.TrimPrefix(fields[0], "!"))
 }
 
 func (t *Target) help(w io.Writer, _ []string) error {
