@@ -38,10 +38,12 @@ func BenchmarkTranslateRead(b *testing.B) {
 			sink += v
 		}
 	})
+	// i goes on from run to run: restarting it would let a short run
+	// (-benchtime 100x, -count 2) revisit pages the last run left cached.
+	i := uint64(0)
 	b.Run("TLBMiss", func(b *testing.B) {
 		b.ReportAllocs()
 		misses := c.TLB.Misses
-		i := uint64(0)
 		for b.Loop() {
 			i = (i + 1) % pages
 			v, err := m.ReadU64(c, va+VA(i*PageBytes)+64)
