@@ -54,8 +54,11 @@
 // to there (header, neighbours, canary, PreviousSize of the next block,
 // the page walk) on the page's bytes, translating again only to write
 // after its checks or after touching another page; free-list links, which
-// point into other pages, cost a translation each. Nothing on these paths
-// allocates Go memory. What remains is work Windows does too, plus the
+// point into other pages, cost a translation each. The page walk, a chain
+// of reads each waiting on the last, is answered from the headers at the
+// recorded block starts, read independently, whenever they chain to the
+// page end (the walk would then visit exactly them); only a page where
+// they do not is walked. Nothing on these paths allocates Go memory. What remains is work Windows does too, plus the
 // canary; docs/pool.md measures it against the host's malloc.
 //
 // # Freeing
