@@ -126,6 +126,11 @@ func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 // a frame (an access to another page, an allocation, a trim or a
 // page-out), because that may trim and reuse this page's frame. Callers
 // use it for the accesses of one operation within one page, nothing more.
+//
+// The page is nil exactly when the error is not (the machine halted), so
+// a caller on a hot path tests the page instead: the compiler then knows
+// it is not nil, and does not read the page's first cache line to check,
+// a host cache miss of its own when the access is elsewhere in the page.
 func (m *Machine) Page(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
 	if d := c.TLB.Cached(uint64(va), write); d != nil {
 		return d, nil

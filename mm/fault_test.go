@@ -231,23 +231,37 @@ func TestUnresolvableFaults(t *testing.T) {
 			},
 		},
 	}
+	// Each access is made twice: as an 8-byte access, and through Page,
+	// whose callers rely on its page being nil exactly when it fails.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := newMachine(t, machineSpec{})
-			c := m.cpu0()
-			a, want := tt.setup(t, m, c)
-			check(t, m)
-
-			var err error
-			if a.write {
-				err = m.WriteU64(c, a.va, 0x1122334455667788)
-			} else {
-				_, err = m.ReadU64(c, a.va)
+		for _, viaPage := range []bool{false, true} {
+			name := tt.name
+			if viaPage {
+				name += " (through Page)"
 			}
-			wantBugcheck(t, "the access", err, want.Code, want.P)
-			check(t, m)
-			requireHalted(t, m, err)
-		})
+			t.Run(name, func(t *testing.T) {
+				m := newMachine(t, machineSpec{})
+				c := m.cpu0()
+				a, want := tt.setup(t, m, c)
+				check(t, m)
+
+				var err error
+				switch {
+				case viaPage:
+					var page *[PageBytes]byte
+					if page, err = m.Page(c, a.va, a.write); page != nil {
+						t.Errorf("Page returned a page along with %v", err)
+					}
+				case a.write:
+					err = m.WriteU64(c, a.va, 0x1122334455667788)
+				default:
+					_, err = m.ReadU64(c, a.va)
+				}
+				wantBugcheck(t, "the access", err, want.Code, want.P)
+				check(t, m)
+				requireHalted(t, m, err)
+			})
+		}
 	}
 }
 

@@ -34,14 +34,14 @@ func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, ent
 func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	entry := data - HeaderBytes
 	page, err := p.m.Page(c, entry, false)
-	if err != nil {
+	if page == nil {
 		return 0, err
 	}
 	h := headerAt(page, entry.PageOffset())
 	if err := checkHeader(page, entry, h, false); err != nil {
 		return 0, err
 	}
-	if page, err = p.m.Page(c, entry, true); err != nil {
+	if page, err = p.m.Page(c, entry, true); page == nil {
 		return 0, err
 	}
 	return p.commit(page, d, p.pageOf(entry), entry, h, t, n, tag, caller), nil
@@ -73,7 +73,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		h = Header{PoolIndex: d.Index, PoolTag: freeTag}
 	} else {
 		page, err := p.m.Page(c, block, false)
-		if err != nil {
+		if page == nil {
 			return 0, err
 		}
 		h = headerAt(page, block.PageOffset())
@@ -82,7 +82,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		}
 	}
 	page, err := p.m.Page(c, block, true)
-	if err != nil {
+	if page == nil {
 		return 0, err
 	}
 	pi := p.pageOf(block)
@@ -119,7 +119,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 			return 0, err
 		}
 		// Linking touched other pages: translate this one again.
-		if page, err = p.m.Page(c, entry, true); err != nil {
+		if page, err = p.m.Page(c, entry, true); page == nil {
 			return 0, err
 		}
 	}
@@ -180,7 +180,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	entry := va - HeaderBytes
 	page, err := p.m.Page(c, entry, false)
-	if err != nil {
+	if page == nil {
 		return err
 	}
 	h := headerAt(page, entry.PageOffset())
@@ -213,7 +213,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		r.tick()
 		l := &r.lists[lookasideClass(d)][u-1]
 		if l.Len() < l.Depth {
-			if page, err = p.m.Page(c, entry, true); err != nil {
+			if page, err = p.m.Page(c, entry, true); page == nil {
 				return err
 			}
 			page[entry.PageOffset()+3] = h.PoolType &^ poolInUse
@@ -264,7 +264,7 @@ func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageB
 		return nil
 	}
 	page, err := p.m.Page(c, start, true)
-	if err != nil {
+	if page == nil {
 		return err
 	}
 	putHeader(page, start.PageOffset(), Header{PreviousSize: prevSize, PoolIndex: d.Index, BlockSize: uint8(size), PoolTag: h.PoolTag})
