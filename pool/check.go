@@ -189,8 +189,8 @@ func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
 }
 
 // checkHeader: a block's header must agree with itself and its neighbours
-// (ExpCheckPoolHeader), read from the bytes of its page. atFree turns a disagreeing next header into the
-// 0x20 form the free path reports.
+// (ExpCheckPoolHeader), read from the bytes of its page. atFree turns a
+// disagreeing next header into the 0x20 form the free path reports.
 //
 //	BlockSize 0                                   0x19/8
 //	PreviousSize 0 but not at the page start      0x19/7
