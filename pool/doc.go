@@ -58,8 +58,9 @@
 // of reads each waiting on the last, is answered from the headers at the
 // recorded block starts, read independently, whenever they chain to the
 // page end (the walk would then visit exactly them); only a page where
-// they do not is walked. Nothing on these paths allocates Go memory. What remains is work Windows does too, plus the
-// canary; docs/pool.md measures it against the host's malloc.
+// they do not is walked. Nothing on these paths allocates Go memory. What
+// remains is work Windows does too, plus the canary; docs/pool.md measures
+// it against the host's malloc.
 //
 // # Freeing
 //
