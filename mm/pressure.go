@@ -4,13 +4,12 @@ package mm
 // machine does none of them: its memory stays as the bugcheck left it, for
 // the debugger to read.
 
-// trimPage takes the Active pageable frame of p, its valid PTE, out of
-// memory: the PTE becomes a transition PTE and the frame goes to the
-// modified list if it is dirty or has no pagefile copy, else to the
-// standby list.
-func (m *Machine) trimPage(p PTE) {
-	f := p.Frame()
+// trimPage takes one Active pageable frame out of memory: its PTE becomes
+// a transition PTE and the frame goes to the modified list if it is dirty
+// or has no pagefile copy, else to the standby list.
+func (m *Machine) trimPage(f PFN) {
 	e := m.entry(f)
+	p := m.pteOf(e.VA)
 	e.Modified = e.Modified || p.Dirty()
 	m.setPTE(e.VA, TransitionPTE(f, protFor(p.NoExecute())))
 	if e.Modified || e.Slot == 0 {
@@ -34,7 +33,7 @@ func (m *Machine) trimOldest(n int) int {
 		if !ok {
 			break
 		}
-		m.trimPage(m.pteOf(m.entry(f).VA))
+		m.trimPage(f)
 	}
 	return done
 }
@@ -60,7 +59,7 @@ func (m *Machine) Trim(va VA, pages uint64) int {
 			continue
 		}
 		if e := m.entry(p.Frame()); e.State == StateActive && e.Pageable {
-			m.trimPage(p)
+			m.trimPage(p.Frame())
 			done++
 		}
 	}
