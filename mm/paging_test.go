@@ -577,3 +577,37 @@ func TestCommitKeepsAFrameForEveryCommittedPage(t *testing.T) {
 		})
 	}
 }
+
+// A bit flip can point one page's PTE at another page's frame. Trimming
+// the first page then trims that frame by the frame's own PTE: its dirty
+// bit, not the alias's, decides that the frame must be written, so the
+// owner's unsaved write is not dropped with a stale pagefile copy.
+func TestTrimThroughAnAliasedPTEUsesTheFramesOwnPTE(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	c := m.cpu0()
+	a := mustAllocate(t, m, RegionPagedPool, 2)
+	b := a + PageBytes
+	for _, step := range []func() error{
+		func() error { return m.WriteU64(c, b, 1) },
+		func() error { m.PageOut(b, 1); return nil }, // b gets a pagefile copy
+		func() error { _, err := m.ReadU64(c, b); return err },
+		func() error { return m.WriteU64(c, b, 2) }, // the copy is stale now
+		func() error { _, err := m.ReadU64(c, a); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := m.pteOf(b).Frame()
+	if e := m.entry(frame); e.Slot == 0 || !m.pteOf(b).Dirty() {
+		t.Fatalf("setup: b's frame has slot %d, PTE %#x; want a slot and a dirty PTE", e.Slot, uint64(m.pteOf(b)))
+	}
+	m.setPTE(a, ValidPTE(frame, m.pteOf(a).NoExecute())) // clean, and b's frame
+	for _, c := range m.CPUs.CPUs {
+		c.TLB.Flush()
+	}
+	m.Trim(a, 1)
+	if got := m.entry(frame).State; got != StateModified {
+		t.Errorf("b's frame went to %v, want %v: its write would be lost", got, StateModified)
+	}
+}

@@ -6,7 +6,9 @@ package mm
 
 // trimPage takes one Active pageable frame out of memory: its PTE becomes
 // a transition PTE and the frame goes to the modified list if it is dirty
-// or has no pagefile copy, else to the standby list.
+// or has no pagefile copy, else to the standby list. It reads the frame's
+// own PTE, even when the caller holds one: a bit flip may have pointed
+// another PTE at this frame, and only the owner's says if it is dirty.
 func (m *Machine) trimPage(f PFN) {
 	e := m.entry(f)
 	p := m.pteOf(e.VA)
