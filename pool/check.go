@@ -239,12 +239,13 @@ func checkHeader(page *[mm.PageBytes]byte, entry mm.VA, h Header, atFree bool) e
 // starts (pageInfo.starts).
 //
 // The walk is a chain of reads, each address taken from the header read
-// before it. When the headers at the recorded starts lead each to the
-// next and the last to the page end, the walk would visit exactly those
-// headers and succeed; that is checked first, with reads that do not wait
-// on each other. Only a page that fails it is walked, for the verdict.
+// before it. When entry is a recorded start and the headers at the
+// recorded starts lead each to the next and the last to the page end, the
+// walk would visit exactly those headers and succeed; that is checked
+// first, with reads that do not wait on each other. Any other case is
+// walked, for the verdict.
 func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *[PageUnits / 64]uint64) error {
-	if u := unitOf(entry); starts[u/64]&(1<<(u%64)) != 0 && startsChain(page, starts) {
+	if u := unitOf(entry); entry%UnitBytes == 0 && starts[u/64]&(1<<(u%64)) != 0 && startsChain(page, starts) {
 		return nil
 	}
 	at := walkBlocks(page, 0, entry.PageOffset())

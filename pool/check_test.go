@@ -99,44 +99,54 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 	}
 }
 
-// The page walk answers from the recorded starts only when the serial
-// walk would succeed: over random layouts, some damaged in a header or in
-// the records, whenever startsChain holds, walking from the page start
-// by BlockSize passes every recorded start and ends at the page end.
-func TestStartsChainAgreesWithTheWalk(t *testing.T) {
+// The page walk's shortcut (startsChain) gives the serial walk's verdict:
+// over random layouts, some damaged in a header or in the records, and
+// random entries (recorded starts, other units, unaligned offsets),
+// checkPageWalk fails exactly when walking from the page start by
+// BlockSize misses the entry or the page end.
+func TestPageWalkShortcutAgreesWithTheWalk(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	held := 0
+	const page = mm.VA(0xfffffa8000010000)
+	shortcuts := 0
 	for range 20000 {
-		var page [mm.PageBytes]byte
+		var bytes [mm.PageBytes]byte
 		var starts [PageUnits / 64]uint64
+		var recorded []uint64
 		for u := uint64(0); u < PageUnits; {
 			size := min(1+rng.Uint64N(40), PageUnits-u)
-			page[u*UnitBytes+2] = byte(size)
+			bytes[u*UnitBytes+2] = byte(size)
 			starts[u/64] |= 1 << (u % 64)
+			recorded = append(recorded, u*UnitBytes)
 			u += size
 		}
-		switch rng.IntN(3) {
-		case 0: // a damaged BlockSize
-			page[rng.IntN(PageUnits)*UnitBytes+2] = byte(rng.IntN(256))
+		switch rng.IntN(4) {
+		case 0: // a damaged BlockSize, zero or past the page end included
+			bytes[rng.IntN(PageUnits)*UnitBytes+2] = byte(rng.IntN(256))
 		case 1: // a record that says a block starts, or does not, wrongly
 			u := rng.IntN(PageUnits)
 			starts[u/64] ^= 1 << (u % 64)
 		}
-		if !startsChain(&page, &starts) {
-			continue
+		if startsChain(&bytes, &starts) {
+			shortcuts++
 		}
-		held++
-		for u := uint64(0); u < PageUnits; u++ {
-			if starts[u/64]&(1<<(u%64)) == 0 {
-				continue
+		for range 4 {
+			var off uint64
+			switch rng.IntN(3) {
+			case 0:
+				off = recorded[rng.IntN(len(recorded))]
+			case 1:
+				off = rng.Uint64N(PageUnits) * UnitBytes
+			default:
+				off = rng.Uint64N(mm.PageBytes)
 			}
-			off := u * UnitBytes
-			if at := walkBlocks(&page, 0, off); at != off || walkBlocks(&page, at, mm.PageBytes) != mm.PageBytes {
-				t.Fatalf("startsChain holds, but the walk misses the start at %#x or the page end", off)
+			at := walkBlocks(&bytes, 0, off)
+			walkFails := at != off || walkBlocks(&bytes, at, mm.PageBytes) != mm.PageBytes
+			if err := checkPageWalk(&bytes, page+mm.VA(off), &starts); (err != nil) != walkFails {
+				t.Fatalf("entry at %#x: checkPageWalk says %v, the serial walk fails: %v", off, err, walkFails)
 			}
 		}
 	}
-	if held < 1000 {
-		t.Fatalf("startsChain held on only %d of the layouts: the test checks too little", held)
+	if shortcuts < 1000 {
+		t.Fatalf("the shortcut applied to only %d of the layouts: the test checks too little", shortcuts)
 	}
 }

@@ -36,15 +36,15 @@
 //
 // For each page of a pool region the pool records what the page is (small
 // blocks, the first or a later page of a big allocation, ListHeads) and,
-// for small-block pages, where blocks start and a blockMeta: per allocated
-// block, a 32-bit blockRecord of how many bytes it was asked for (so the
-// free knows where its canary is) and its
-// allocation site: the code address that asked and the tag it asked with,
-// interned once in a table (for leak and corruption reports). The records
-// are small because a churning pool is bound by cache misses: 4 KiB of
-// records per page would double what the host caches. The headers stay the truth about
-// sizes and neighbours; the record only answers what the kernel would know
-// from elsewhere (the verifier's tables, the caller's own pointer).
+// for a small-block page, a bitmap of where its blocks start and, per
+// allocated block, a 32-bit blockRecord: how many bytes it was asked for
+// (so the free knows where its canary is) and its allocation site, the
+// code address that asked and the tag it asked with, interned once in a
+// table (for leak and corruption reports). The records are small because
+// a churning pool is bound by cache misses: 4 KiB of records per page
+// would double what the host caches. The headers stay the truth about
+// sizes and neighbours; the records only answer what the kernel would
+// know from elsewhere (the verifier's tables, the caller's own pointer).
 //
 // # What an operation costs
 //

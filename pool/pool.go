@@ -137,6 +137,9 @@ func (p *Pool) smallPages() iter.Seq2[mm.VA, *pageInfo] {
 	}
 }
 
+// set records pi for the page at va. It may grow r.pages, moving every
+// pageInfo: a *pageInfo taken before a call that can set (newPage,
+// allocateBig) must be taken again after it.
 func (r *regionPages) set(va mm.VA, pi pageInfo) {
 	i := uint64(va-r.base) >> mm.PageShift
 	for uint64(len(r.pages)) <= i {
