@@ -533,7 +533,10 @@ func TestHaltRefusesCachedPages(t *testing.T) {
 	m.Halt(first)
 	for _, c := range m.CPUs.CPUs {
 		_, rerr := m.ReadU64(c, va)
-		_, perr := m.Page(c, va, false)
+		page, perr := m.Page(c, va, false)
+		if page != nil {
+			t.Errorf("CPU %d: Page of a cached page after the halt returned its bytes", c.Number)
+		}
 		for op, err := range map[string]error{"ReadU64": rerr, "WriteU64": m.WriteU64(c, va, 8), "Page": perr} {
 			if err != first {
 				t.Errorf("CPU %d: %s of a cached page after the halt = %v, want %v", c.Number, op, err, first)
