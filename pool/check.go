@@ -244,8 +244,8 @@ func checkHeader(page *[mm.PageBytes]byte, entry mm.VA, h Header, atFree bool) e
 // walk would visit exactly those headers and succeed; that is checked
 // first, with reads that do not wait on each other. Any other case is
 // walked, for the verdict.
-func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *[PageUnits / 64]uint64) error {
-	if u := unitOf(entry); entry%UnitBytes == 0 && starts[u/64]&(1<<(u%64)) != 0 && startsChain(page, starts) {
+func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *unitSet) error {
+	if entry%UnitBytes == 0 && starts.has(unitOf(entry)) && startsChain(page, starts) {
 		return nil
 	}
 	at := walkBlocks(page, 0, entry.PageOffset())
@@ -258,7 +258,7 @@ func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *[PageUnits / 6
 // startsChain reports whether the first recorded start is the page start
 // and the BlockSize at each leads to the next, and from the last to the
 // page end.
-func startsChain(page *[mm.PageBytes]byte, starts *[PageUnits / 64]uint64) bool {
+func startsChain(page *[mm.PageBytes]byte, starts *unitSet) bool {
 	want := uint64(0) // where the previous block says the next starts
 	for i, w := range starts {
 		for ; w != 0; w &= w - 1 {

@@ -110,12 +110,12 @@ func TestPageWalkShortcutAgreesWithTheWalk(t *testing.T) {
 	shortcuts := 0
 	for range 20000 {
 		var bytes [mm.PageBytes]byte
-		var starts [PageUnits / 64]uint64
+		var starts unitSet
 		var recorded []uint64
 		for u := uint64(0); u < PageUnits; {
 			size := min(1+rng.Uint64N(40), PageUnits-u)
 			bytes[u*UnitBytes+2] = byte(size)
-			starts[u/64] |= 1 << (u % 64)
+			starts.add(Units(u))
 			recorded = append(recorded, u*UnitBytes)
 			u += size
 		}

@@ -93,7 +93,7 @@ func (p *Pool) insertFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units, atHea
 			return err
 		}
 	}
-	d.nonEmpty[(u-1)/64] |= 1 << ((u - 1) % 64)
+	d.nonEmpty.add(u - 1)
 	return nil
 }
 
@@ -114,7 +114,7 @@ func (p *Pool) removeFree(c *cpu.CPU, d *Descriptor, block mm.VA, u Units) error
 		return err
 	}
 	if flink == blink && flink == d.listHead(u) {
-		d.nonEmpty[(u-1)/64] &^= 1 << ((u - 1) % 64)
+		d.nonEmpty.remove(u - 1)
 	}
 	return nil
 }
@@ -137,7 +137,7 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 			return 0, 0, err
 		}
 		if first == head { // a stale hint
-			d.nonEmpty[i/64] &^= 1 << (i % 64)
+			d.nonEmpty.remove(Units(i))
 			i++
 			continue
 		}

@@ -42,7 +42,7 @@ type Descriptor struct {
 	// nonEmpty has bit i set when list i may hold a block: a hint that
 	// spares the allocator reading 256 heads. Every removal re-checks the
 	// real head, so a stale bit costs a read, never a wrong answer.
-	nonEmpty [PageUnits / 64]uint64
+	nonEmpty unitSet
 
 	RunningAllocs, RunningDeAllocs uint64
 	TotalPages, TotalBigPages      uint64 // small-block pages; pages of big allocations
@@ -66,22 +66,27 @@ const (
 type pageInfo struct {
 	kind pageKind
 	desc uint8 // index into Pool.descs
-	// starts has bit u%64 of word u/64 set when a block's header is at
-	// unit u of a small-block page. It lives here, in the array of every
+	// starts holds u when a block's header is at unit u of a
+	// small-block page. It lives here, in the array of every
 	// page's pageInfo that stays in the host's cache, because every free
 	// asks it first and the page walk follows it (checkPageWalk).
-	starts [PageUnits / 64]uint64
+	starts unitSet
 	blocks *blockMeta // small-block pages only
 }
 
-func (pi *pageInfo) isStart(u Units) bool { return pi.starts[u/64]&(1<<(u%64)) != 0 }
-func (pi *pageInfo) setStart(u Units)     { pi.starts[u/64] |= 1 << (u % 64) }
-func (pi *pageInfo) clearStart(u Units)   { pi.starts[u/64] &^= 1 << (u % 64) }
+// unitSet is a set of the PageUnits unit indexes of a page, a bit each
+// (bit u%64 of word u/64): where a page's blocks start, which of a
+// descriptor's free lists may hold blocks.
+type unitSet [PageUnits / 64]uint64
+
+func (s *unitSet) has(u Units) bool { return s[u/64]&(1<<(u%64)) != 0 }
+func (s *unitSet) add(u Units)      { s[u/64] |= 1 << (u % 64) }
+func (s *unitSet) remove(u Units)   { s[u/64] &^= 1 << (u % 64) }
 
 // holdsBlockAt reports whether va is where the data of a block this page
 // records starts. pi may be nil (va is in no pool page).
 func (pi *pageInfo) holdsBlockAt(va mm.VA) bool {
-	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.isStart(unitOf(va)-1)
+	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.starts.has(unitOf(va)-1)
 }
 
 // blockMeta records, per unit of a small-block page, the allocation of an

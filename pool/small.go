@@ -104,8 +104,8 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		}
 		putHeader(page, frag.PageOffset(), fh)
 		binary.LittleEndian.PutUint64(page[frag.PageOffset()+8:], 0) // ProcessBilled
-		pi.setStart(unitOf(frag))
-		pi.setStart(unitOf(entry))
+		pi.starts.add(unitOf(frag))
+		pi.starts.add(unitOf(entry))
 	}
 	h.BlockSize = uint8(u)
 	binary.LittleEndian.PutUint64(page[entry.PageOffset()+8:], 0) // ProcessBilled
@@ -151,7 +151,7 @@ func (p *Pool) newPage(c *cpu.CPU, d *Descriptor) (mm.VA, error) {
 		b = new(blockMeta)
 	}
 	pi := pageInfo{kind: pageSmall, desc: d.slot, blocks: b}
-	pi.setStart(0)
+	pi.starts.add(0)
 	p.regionPagesOf(page).set(page, pi)
 	d.TotalPages++
 	return page, nil
@@ -249,14 +249,14 @@ func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageB
 			return err
 		}
 		size += Units(nh.BlockSize)
-		pi.clearStart(unitOf(next))
+		pi.starts.remove(unitOf(next))
 	}
 	if h.PreviousSize != 0 && ph.Free() {
 		if err := p.removeFree(c, d, prev, Units(ph.BlockSize)); err != nil {
 			return err
 		}
 		size += Units(ph.BlockSize)
-		pi.clearStart(unitOf(entry))
+		pi.starts.remove(unitOf(entry))
 		start, prevSize = prev, ph.PreviousSize
 	}
 	if start.PageOffset() == 0 && size == PageUnits {

@@ -167,20 +167,18 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits || len(ps.Tags) != PageUnits {
 				return bad("block record of page %v", ps.VA)
 			}
-			b := new(blockMeta)
-			for k := range b {
+			pi.starts, pi.blocks = ps.Starts, new(blockMeta)
+			for k := range pi.blocks {
 				// The canary must fit the page: the checks index its bytes;
 				// and only a block start can be allocated.
 				n := uint64(ps.Requested[k])
-				start := ps.Starts[k/64]&(1<<(k%64)) != 0
-				if n > MaxSmallBytes || n != 0 && (!start || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes) {
+				if n > MaxSmallBytes || n != 0 && (!pi.starts.has(Units(k)) || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes) {
 					return bad("block record of page %v", ps.VA)
 				}
 				if n != 0 {
-					b[k] = makeRecord(n, p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
+					pi.blocks[k] = makeRecord(n, p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
 				}
 			}
-			pi.starts, pi.blocks = ps.Starts, b
 		}
 		p.regionPagesOf(ps.VA).set(ps.VA, pi)
 	}

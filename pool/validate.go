@@ -130,20 +130,20 @@ func (p *Pool) CheckInvariants() {
 		if !p.m.Resident(page) {
 			continue // paged out: nothing to compare without faulting
 		}
-		var walked [PageUnits / 64]uint64
+		var walked unitSet
 		for at := page; at < page+mm.PageBytes; {
 			h, ok := p.PeekHeader(at)
 			if !ok {
 				panic(fmt.Sprintf("pool: resident page %v stopped being readable at %v", page, at))
 			}
 			u := unitOf(at)
-			if !pi.isStart(u) {
+			if !pi.starts.has(u) {
 				panic(fmt.Sprintf("pool: header at %v is not a recorded block start", at))
 			}
 			if h.BlockSize == 0 {
 				panic(fmt.Sprintf("pool: zero block size at %v", at))
 			}
-			walked[u/64] |= 1 << (u % 64)
+			walked.add(u)
 			if req := pi.blocks[u].requested(); h.Allocated() != (req != 0) {
 				panic(fmt.Sprintf("pool: block at %v: header %+v, but %d bytes recorded as requested", at, h, req))
 			}
@@ -255,7 +255,7 @@ func (p *Pool) CheckInvariants() {
 					panic(fmt.Sprintf("pool: free list %d of %v node %d loops", u, d.Type, d.Node))
 				}
 			}
-			if n > 0 && d.nonEmpty[(u-1)/64]&(1<<((u-1)%64)) == 0 {
+			if n > 0 && !d.nonEmpty.has(u-1) {
 				panic(fmt.Sprintf("pool: free list %d of %v node %d holds %d blocks but its hint bit is clear", u, d.Type, d.Node, n))
 			}
 		}
