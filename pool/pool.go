@@ -71,7 +71,7 @@ type pageInfo struct {
 	// page's pageInfo that stays in the host's cache, because every free
 	// asks it first and the page walk follows it (checkPageWalk).
 	starts unitSet
-	blocks *blockMeta // small-block pages only
+	blocks []blockRecord // small-block pages only: PageUnits records
 }
 
 // unitSet is a set of the PageUnits unit indexes of a page, a bit each
@@ -89,18 +89,18 @@ func (pi *pageInfo) holdsBlockAt(va mm.VA) bool {
 	return pi != nil && pi.kind == pageSmall && va%UnitBytes == 0 && va.PageOffset() >= HeaderBytes && pi.starts.has(unitOf(va)-1)
 }
 
-// blockMeta records, per unit of a small-block page, the allocation of an
-// allocated block whose header is there.
-type blockMeta [PageUnits]blockRecord
-
 // blockRecord is what the pool knows of an allocated block beyond its
-// header, in 32 bits: the bytes asked for in the low 12 (where the canary
-// sits; 0 for a block that is not allocated) and the block's allocation
-// site in the rest (an index into Pool.sites: the code address that asked
-// and the tag it asked with, for leak reports, which must name blocks
-// whose page is in the pagefile). Small records keep the records of every
-// pool page a quarter of the host cache they would otherwise take, and an
-// allocate/free loop is bound by cache misses.
+// header, kept in pageInfo.blocks at the unit of the header, in 32 bits:
+// the bytes asked for in the low 12 (where the canary sits; 0 for a block
+// that is not allocated) and the block's allocation site in the rest (an
+// index into Pool.sites: the code address that asked and the tag it asked
+// with, for leak reports, which must name blocks whose page is in the
+// pagefile). Small records keep the records of every pool page a quarter
+// of the host cache they would otherwise take, and an allocate/free loop
+// is bound by cache misses. pageInfo.blocks is a slice, not a pointer to
+// an array, because Go checks a pointer for nil by reading what it points
+// to: a host cache miss on the records' first line, where a slice's bounds
+// check reads only the length beside it.
 type blockRecord uint32
 
 const requestedBits = 12 // MaxSmallBytes < 1<<requestedBits
@@ -168,7 +168,7 @@ type Pool struct {
 
 	special specialPool // Driver Verifier's special pool (special.go)
 
-	freeMeta []*blockMeta // blockMeta of released pages, for reuse
+	freeMeta [][]blockRecord // the cleared records of released pages, for reuse
 	sites    siteTable
 
 	// peekPage receives a page the validator peeks at (bytesOf with no

@@ -143,12 +143,12 @@ func (p *Pool) newPage(c *cpu.CPU, d *Descriptor) (mm.VA, error) {
 	if page == 0 {
 		return 0, nil
 	}
-	var b *blockMeta
+	var b []blockRecord
 	if n := len(p.freeMeta); n > 0 {
 		b = p.freeMeta[n-1]
 		p.freeMeta = p.freeMeta[:n-1]
 	} else {
-		b = new(blockMeta)
+		b = make([]blockRecord, PageUnits)
 	}
 	pi := pageInfo{kind: pageSmall, desc: d.slot, blocks: b}
 	pi.starts.add(0)
@@ -161,7 +161,7 @@ func (p *Pool) newPage(c *cpu.CPU, d *Descriptor) (mm.VA, error) {
 func (p *Pool) releasePage(d *Descriptor, page mm.VA) {
 	rp := p.regionPagesOf(page)
 	pi := rp.info(page)
-	*pi.blocks = blockMeta{}
+	clear(pi.blocks)
 	p.freeMeta = append(p.freeMeta, pi.blocks)
 	*pi = pageInfo{}
 	p.m.FreePages(page, 1)

@@ -167,7 +167,7 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits || len(ps.Tags) != PageUnits {
 				return bad("block record of page %v", ps.VA)
 			}
-			pi.starts, pi.blocks = ps.Starts, new(blockMeta)
+			pi.starts, pi.blocks = ps.Starts, make([]blockRecord, PageUnits)
 			for k := range pi.blocks {
 				// The canary must fit the page: the checks index its bytes;
 				// and only a block start can be allocated.
