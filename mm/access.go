@@ -120,22 +120,29 @@ func (m *Machine) Fill(c *cpu.CPU, va VA, b byte, n uint64) error {
 
 // Page returns the bytes of the page holding va, ready for reading or
 // (with write) writing, resolving any page fault on the way; it is what
-// one access costs, for code that then makes many in the same page.
+// one access costs, for code that then makes many in the same page. On
+// an error (the machine halted) the bytes are nil.
 //
-// The pointer is valid until the next call into the machine that can take
+// The bytes are valid until the next call into the machine that can take
 // a frame (an access to another page, an allocation, a trim or a
 // page-out), because that may trim and reuse this page's frame. Callers
-// use it for the accesses of one operation within one page, nothing more.
+// use them for the accesses of one operation within one page, nothing
+// more.
 //
-// The page is nil exactly when the error is not (the machine halted), so
-// a caller on a hot path tests the page instead: the compiler then knows
-// it is not nil, and does not read the page's first cache line to check,
-// a host cache miss of its own when the access is elsewhere in the page.
-func (m *Machine) Page(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte, error) {
+// They come as a slice of PageBytes, not a pointer to the frame's array:
+// Go checks a pointer for nil by reading through it, a read of the page's
+// first cache line (a host cache miss of its own when the access is
+// elsewhere in the page) in every function that takes one, where a
+// slice's bounds check compares its length and reads nothing.
+func (m *Machine) Page(c *cpu.CPU, va VA, write bool) ([]byte, error) {
 	if d := c.TLB.Cached(uint64(va), write); d != nil {
-		return d, nil
+		return d[:], nil
 	}
-	return m.translateSlow(c, va, write)
+	d, err := m.translateSlow(c, va, write)
+	if d == nil {
+		return nil, err
+	}
+	return d[:], nil
 }
 
 // translateSlow is Page after the TLB has been asked: it walks the

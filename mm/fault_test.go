@@ -248,7 +248,7 @@ func TestUnresolvableFaults(t *testing.T) {
 				var err error
 				switch {
 				case viaPage:
-					var page *[PageBytes]byte
+					var page []byte
 					if page, err = m.Page(c, a.va, a.write); page != nil {
 						t.Errorf("Page returned a page along with %v", err)
 					}

@@ -75,7 +75,7 @@ func (p *Pool) allocateBig(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64)
 	p.big.t.ReplaceOrInsert(BigAllocation{VA: va, Tag: tag, Bytes: n, Pages: pages, Type: t, Owner: caller})
 	if room := pages * mm.PageBytes; room > n {
 		page, err := p.m.Page(c, va+mm.VA(n), true)
-		if page == nil {
+		if err != nil {
 			return 0, err
 		}
 		p.putCanary(page, va, n, room)

@@ -23,12 +23,12 @@ var errNotResident = errors.New("pool: page not resident")
 // the CPU (c not nil), or a peeked copy for the validator (c nil), which
 // never faults. The live pointer is good until the next access to another
 // page (see mm.Machine.Page).
-func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA) (*[mm.PageBytes]byte, error) {
+func (p *Pool) bytesOf(c *cpu.CPU, va mm.VA) ([]byte, error) {
 	if c == nil {
 		if p.m.Peek(va.PageBase(), p.peekPage[:]) != mm.PageBytes {
 			return nil, errNotResident
 		}
-		return &p.peekPage, nil
+		return p.peekPage[:], nil
 	}
 	return p.m.Page(c, va, false)
 }
@@ -121,7 +121,7 @@ func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 }
 
 // checkCanaryIn is checkCanary on the bytes of the page holding the canary.
-func (p *Pool) checkCanaryIn(page *[mm.PageBytes]byte, data mm.VA, requested, room uint64) error {
+func (p *Pool) checkCanaryIn(page []byte, data mm.VA, requested, room uint64) error {
 	n := min(canaryBytes, room-requested)
 	off := (data + mm.VA(requested)).PageOffset()
 	want := p.canary(data)
@@ -142,7 +142,7 @@ func (p *Pool) checkCanaryIn(page *[mm.PageBytes]byte, data mm.VA, requested, ro
 
 // putCanary writes the canary after the requested bytes, into the bytes
 // of the page that holds it.
-func (p *Pool) putCanary(page *[mm.PageBytes]byte, data mm.VA, requested, room uint64) {
+func (p *Pool) putCanary(page []byte, data mm.VA, requested, room uint64) {
 	n := min(canaryBytes, room-requested)
 	off := (data + mm.VA(requested)).PageOffset()
 	k := p.canary(data)
@@ -202,7 +202,7 @@ func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
 // It reads the neighbours' PreviousSize, PoolIndex and BlockSize bytes
 // straight from the page; offsets are masked to the page, which they are
 // inside once the range checks before them pass.
-func checkHeader(page *[mm.PageBytes]byte, entry mm.VA, h Header, atFree bool) error {
+func checkHeader(page []byte, entry mm.VA, h Header, atFree bool) error {
 	off := entry.PageOffset()
 	prevBytes := uint64(h.PreviousSize) * UnitBytes
 	prev := entry - mm.VA(prevBytes)
@@ -244,7 +244,7 @@ func checkHeader(page *[mm.PageBytes]byte, entry mm.VA, h Header, atFree bool) e
 // walk would visit exactly those headers and succeed; that is checked
 // first, with reads that do not wait on each other. Any other case is
 // walked, for the verdict.
-func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *unitSet) error {
+func checkPageWalk(page []byte, entry mm.VA, starts *unitSet) error {
 	if entry%UnitBytes == 0 && starts.has(unitOf(entry)) && startsChain(page, starts) {
 		return nil
 	}
@@ -258,7 +258,7 @@ func checkPageWalk(page *[mm.PageBytes]byte, entry mm.VA, starts *unitSet) error
 // startsChain reports whether the first recorded start is the page start
 // and the BlockSize at each leads to the next, and from the last to the
 // page end.
-func startsChain(page *[mm.PageBytes]byte, starts *unitSet) bool {
+func startsChain(page []byte, starts *unitSet) bool {
 	want := uint64(0) // where the previous block says the next starts
 	for i, w := range starts {
 		for ; w != 0; w &= w - 1 {
@@ -274,7 +274,7 @@ func startsChain(page *[mm.PageBytes]byte, starts *unitSet) bool {
 
 // walkBlocks follows the BlockSize fields of a page's headers from offset
 // off until it reaches end or a zero size, and returns where it stopped.
-func walkBlocks(page *[mm.PageBytes]byte, off, end uint64) uint64 {
+func walkBlocks(page []byte, off, end uint64) uint64 {
 	for off < end {
 		size := uint64(page[(off+2)&pageMask]) // BlockSize; off+2 is inside the page
 		if size == 0 {

@@ -126,7 +126,7 @@ func TestPageWalkShortcutAgreesWithTheWalk(t *testing.T) {
 			u := rng.IntN(PageUnits)
 			starts[u/64] ^= 1 << (u % 64)
 		}
-		if startsChain(&bytes, &starts) {
+		if startsChain(bytes[:], &starts) {
 			shortcuts++
 		}
 		for range 4 {
@@ -139,9 +139,9 @@ func TestPageWalkShortcutAgreesWithTheWalk(t *testing.T) {
 			default:
 				off = rng.Uint64N(mm.PageBytes)
 			}
-			at := walkBlocks(&bytes, 0, off)
-			walkFails := at != off || walkBlocks(&bytes, at, mm.PageBytes) != mm.PageBytes
-			if err := checkPageWalk(&bytes, page+mm.VA(off), &starts); (err != nil) != walkFails {
+			at := walkBlocks(bytes[:], 0, off)
+			walkFails := at != off || walkBlocks(bytes[:], at, mm.PageBytes) != mm.PageBytes
+			if err := checkPageWalk(bytes[:], page+mm.VA(off), &starts); (err != nil) != walkFails {
 				t.Fatalf("entry at %#x: checkPageWalk says %v, the serial walk fails: %v", off, err, walkFails)
 			}
 		}

@@ -83,13 +83,13 @@ func (h Header) Free() bool { return h.PoolType == 0 }
 
 // headerAt decodes the header at offset off of a page's bytes (the first
 // eight bytes, enough for every check; ProcessBilled is read only by dt).
-func headerAt(page *[mm.PageBytes]byte, off uint64) Header {
+func headerAt(page []byte, off uint64) Header {
 	return headerFromWord0(binary.LittleEndian.Uint64(page[off:]))
 }
 
 // putHeader writes the first eight bytes of h at offset off of a page's
 // bytes.
-func putHeader(page *[mm.PageBytes]byte, off uint64, h Header) {
+func putHeader(page []byte, off uint64, h Header) {
 	binary.LittleEndian.PutUint64(page[off:], h.word0())
 }
 

@@ -36,7 +36,7 @@ func (p *Pool) readLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error
 		return mm.VA(f), mm.VA(b), err
 	}
 	page, err := p.m.Page(c, entry, false)
-	if page == nil {
+	if err != nil {
 		return 0, 0, err
 	}
 	off := entryOffset(entry)
@@ -47,7 +47,7 @@ func (p *Pool) readLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error
 // names itself, never one read out of a link).
 func (p *Pool) writeLinks(c *cpu.CPU, entry, flink, blink mm.VA) error {
 	page, err := p.m.Page(c, entry, true)
-	if page == nil {
+	if err != nil {
 		return err
 	}
 	off := entryOffset(entry)

@@ -14,7 +14,7 @@ import (
 // are page (translated for writing): the header says it is in use, the
 // canary follows the requested bytes, and the counters and the pool's own
 // record learn of it.
-func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, entry mm.VA, h Header, t Type, n uint64, tag Tag, caller uint64) mm.VA {
+func (p *Pool) commit(page []byte, d *Descriptor, pi *pageInfo, entry mm.VA, h Header, t Type, n uint64, tag Tag, caller uint64) mm.VA {
 	h.PoolType = headerTypeAllocated(t)
 	h.PoolTag = tag
 	putHeader(page, entry.PageOffset(), h)
@@ -34,14 +34,14 @@ func (p *Pool) commit(page *[mm.PageBytes]byte, d *Descriptor, pi *pageInfo, ent
 func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	entry := data - HeaderBytes
 	page, err := p.m.Page(c, entry, false)
-	if page == nil {
+	if err != nil {
 		return 0, err
 	}
 	h := headerAt(page, entry.PageOffset())
 	if err := checkHeader(page, entry, h, false); err != nil {
 		return 0, err
 	}
-	if page, err = p.m.Page(c, entry, true); page == nil {
+	if page, err = p.m.Page(c, entry, true); err != nil {
 		return 0, err
 	}
 	return p.commit(page, d, p.pageOf(entry), entry, h, t, n, tag, caller), nil
@@ -73,7 +73,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		h = Header{PoolIndex: d.Index, PoolTag: freeTag}
 	} else {
 		page, err := p.m.Page(c, block, false)
-		if page == nil {
+		if err != nil {
 			return 0, err
 		}
 		h = headerAt(page, block.PageOffset())
@@ -82,7 +82,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		}
 	}
 	page, err := p.m.Page(c, block, true)
-	if page == nil {
+	if err != nil {
 		return 0, err
 	}
 	pi := p.pageOf(block)
@@ -119,7 +119,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 			return 0, err
 		}
 		// Linking touched other pages: translate this one again.
-		if page, err = p.m.Page(c, entry, true); page == nil {
+		if page, err = p.m.Page(c, entry, true); err != nil {
 			return 0, err
 		}
 	}
@@ -131,7 +131,7 @@ var freeTag = TagOf("Free")
 
 // setPreviousSize updates the PreviousSize of the block at va, in the
 // bytes of its page, unless va is the end of that page.
-func setPreviousSize(page *[mm.PageBytes]byte, va mm.VA, u Units) {
+func setPreviousSize(page []byte, va mm.VA, u Units) {
 	if off := va.PageOffset(); off != 0 {
 		page[off] = uint8(u)
 	}
@@ -180,7 +180,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	entry := va - HeaderBytes
 	page, err := p.m.Page(c, entry, false)
-	if page == nil {
+	if err != nil {
 		return err
 	}
 	h := headerAt(page, entry.PageOffset())
@@ -213,7 +213,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 		r.tick()
 		l := &r.lists[lookasideClass(d)][u-1]
 		if l.Len() < l.Depth {
-			if page, err = p.m.Page(c, entry, true); page == nil {
+			if page, err = p.m.Page(c, entry, true); err != nil {
 				return err
 			}
 			page[entry.PageOffset()+3] = h.PoolType &^ poolInUse
@@ -231,7 +231,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 // coalesce merges the block being freed with free neighbours and puts the
 // result on its free list, or gives the page back when it is wholly free.
 // page is the block's page, as read by the free.
-func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageBytes]byte, entry mm.VA, h Header) error {
+func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page []byte, entry mm.VA, h Header) error {
 	start, size, prevSize := entry, Units(h.BlockSize), h.PreviousSize
 	next := entry + mm.VA(size)*UnitBytes
 	var nh, ph Header
@@ -264,7 +264,7 @@ func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page *[mm.PageB
 		return nil
 	}
 	page, err := p.m.Page(c, start, true)
-	if page == nil {
+	if err != nil {
 		return err
 	}
 	putHeader(page, start.PageOffset(), Header{PreviousSize: prevSize, PoolIndex: d.Index, BlockSize: uint8(size), PoolTag: h.PoolTag})
