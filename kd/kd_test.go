@@ -242,3 +242,26 @@ func TestPoolOfNonPoolPages(t *testing.T) {
 		}
 	}
 }
+
+// A !poolused row ends with the tag's description straight after the last
+// column: the description and a space, then ", Binary: bin" when
+// pooltag.txt names a binary (the real rows "TDI AcdObjectInfoG " and
+// "ACPI Pooltags , Binary: acpi.sys").
+func TestPoolusedDescriptions(t *testing.T) {
+	f := newFixture(t)
+	tags, err := ParsePoolTags("pooltag.txt", strings.NewReader("Irp  - nt!io - Io, IRP packets\nTour - <unknown> - Wmi General purpose allocation\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.t.Tags = tags
+	tests := []struct{ tag, row string }{
+		{"Irp", " Irp         1      128         0        0Io, IRP packets , Binary: nt!io\n"},
+		{"Tour", " Tour        1      336         1      528Wmi General purpose allocation \n"},
+		{"Zzzz", " Zzzz        1       48         0        0UNKNOWN pooltag 'Zzzz', please update pooltag.txt\n"},
+	}
+	for _, tt := range tests {
+		if out := f.run(t, "!poolused 0 "+tt.tag); !strings.Contains(out, tt.row) {
+			t.Errorf("!poolused 0 %s:\n%s\nwant the row %q", tt.tag, out, tt.row)
+		}
+	}
+}

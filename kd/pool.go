@@ -117,7 +117,7 @@ func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
 		return
 	}
 	fmt.Fprintf(w, "\t\tPooltag %s : %s", tag, e.Description)
-	if e.Binary != "" && e.Binary != "<unknown>" {
+	if e.namesBinary() {
 		fmt.Fprintf(w, ", Binary : %s", e.Binary)
 	}
 	fmt.Fprintln(w)
@@ -225,14 +225,17 @@ func addStats(a, b pool.TagStats) pool.TagStats {
 	return a
 }
 
-// describe is the description !poolused appends to a row.
+// describe is the description !poolused appends to a row. The real
+// command prints the description and a space, then ", Binary: bin" when
+// pooltag.txt names one: hence the space before the comma, and a trailing
+// space when there is no binary.
 func (t *Target) describe(tag pool.Tag) string {
 	e, ok := t.tags().Lookup(tag)
 	if !ok {
 		return fmt.Sprintf("UNKNOWN pooltag '%s', please update pooltag.txt", tag)
 	}
-	if e.Binary == "" || e.Binary == "<unknown>" {
-		return e.Description
+	if !e.namesBinary() {
+		return e.Description + " "
 	}
 	return e.Description + " , Binary: " + e.Binary
 }
