@@ -1,6 +1,7 @@
 package kd
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -262,6 +263,54 @@ func TestPoolusedDescriptions(t *testing.T) {
 	for _, tt := range tests {
 		if out := f.run(t, "!poolused 0 "+tt.tag); !strings.Contains(out, tt.row) {
 			t.Errorf("!poolused 0 %s:\n%s\nwant the row %q", tt.tag, out, tt.row)
+		}
+	}
+}
+
+// A large allocation is one block, its header line the "large page
+// allocation" line: flag 1 prints its whole body after the owner line, as
+// for a small block, from wherever in it the address points.
+func TestPoolFlag1OnLargeAllocation(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	const size = 0x1010 // a page and one row
+	va, err := f.p.Allocate(c, pool.NonPagedPool, size, pool.TagOf("BigN"))
+	if err != nil || va == 0 {
+		t.Fatalf("Allocate: %v, %v", va, err)
+	}
+	f.names["large"] = uint64(va)
+	if err := f.m.Write(c, va, []byte("ABCD")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Write(c, va+size-4, []byte("WXYZ")); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("Pool page %%s region is Nonpaged pool\n"+
+		"*%s : large page allocation, Tag is BigN, size is 0x1010 bytes\n"+
+		"\t\tPooltag BigN : large allocations in simkern's examples\n", va)
+	first := fmt.Sprintf("    %s  44434241 00000000 00000000 00000000\n", va)
+	last := fmt.Sprintf("    %s  00000000 00000000 00000000 5a595857\n\n", va+size-16)
+	tests := []struct {
+		cmd  string
+		at   mm.VA
+		body bool
+	}{
+		{"!pool large", va, false},
+		{"!pool large 1", va, true},
+		{"!pool large 3", va, true},
+		{"!pool large+800 1", va + 0x800, true},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		want := fmt.Sprintf(head, tt.at)
+		if !tt.body {
+			if out != want {
+				t.Errorf("%s:\n%s\nwant\n%s", tt.cmd, out, want)
+			}
+			continue
+		}
+		if rows := strings.Count(out, "\n    "); !strings.HasPrefix(out, want+first) || !strings.HasSuffix(out, last) || rows != size/16 {
+			t.Errorf("%s:\n%s\nwant\n%s%s... %d rows in all, ending\n%s", tt.cmd, out, want, first, size/16, last)
 		}
 	}
 }

@@ -41,14 +41,11 @@ func (t *Target) pool(w io.Writer, args []string) error {
 	switch kind {
 	case pool.KindBig:
 		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s, size is 0x%x bytes\n", big.VA, big.Tag, big.Bytes)
-		t.ownerLine(w, big.Tag)
+		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSpecial:
 		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag)
-		t.ownerLine(w, big.Tag)
-		if flags&1 != 0 {
-			t.dumpDwords(w, big.VA, (big.Bytes+pool.UnitBytes-1)&^(pool.UnitBytes-1))
-		}
+		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSmall:
 	default:
@@ -123,6 +120,18 @@ func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
 	fmt.Fprintln(w)
 }
 
+// wholeAllocation ends the entry of a large or special pool allocation,
+// which is one block: its header line is followed by the owner line and,
+// with flag 1, its body. The body is the bytes the header line's size
+// counts, from the address the allocation returned (neither kind has a
+// pool header in front of its data).
+func (t *Target) wholeAllocation(w io.Writer, a pool.BigAllocation, flags uint64) {
+	t.ownerLine(w, a.Tag)
+	if flags&1 != 0 {
+		t.dumpDwords(w, a.VA, a.Bytes)
+	}
+}
+
 // notPool is what !pool says of an address no pool page holds; only an
 // address that cannot be read gets the last line (a freed big nonpaged
 // allocation, still mapped, can be read).
@@ -135,8 +144,9 @@ func (t *Target) notPool(w io.Writer, va mm.VA) {
 	}
 }
 
-// dumpDwords prints a block's body as !pool 1 does: rows of an indented
-// address and four DWORDs, then a blank line.
+// dumpDwords prints n bytes of a block's body as !pool 1 does: rows of an
+// indented address and four DWORDs (the last row whole, past n), then a
+// blank line.
 func (t *Target) dumpDwords(w io.Writer, va mm.VA, n uint64) {
 	var row [16]byte
 	for off := uint64(0); off < n; off += 16 {
