@@ -212,11 +212,13 @@ func TestPoolTagRemIsAWord(t *testing.T) {
 	}
 }
 
-// !pool of a page no pool block holds says it is not valid pool; only an
-// address that cannot be read adds that it could not be read. A freed big
-// nonpaged allocation stays mapped, so its bytes can still be read.
+// !pool of a page no pool block holds, or of a pool page not in memory,
+// says it is not valid pool; only an address that cannot be read adds that
+// it could not be read. A freed big nonpaged allocation stays mapped, so
+// its bytes can still be read.
 func TestPoolOfNonPoolPages(t *testing.T) {
 	f := newFixture(t)
+	f.m.PageOutAll() // the paged block's page goes to the pagefile
 	c := f.m.CPUs.CPUs[0]
 	stale, err := f.p.Allocate(c, pool.NonPagedPool, 9000, pool.TagOf("Gone"))
 	if err != nil || stale == 0 {
@@ -232,6 +234,7 @@ func TestPoolOfNonPoolPages(t *testing.T) {
 	}{
 		{"!pool stale", false},
 		{"!pool 0xfffffa8100000000", true},
+		{"!pool paged", true},
 	}
 	for _, tt := range tests {
 		out := f.run(t, tt.cmd)

@@ -54,7 +54,7 @@ func (t *Target) pool(w io.Writer, args []string) error {
 	}
 	blocks, problem, resident := t.Pool.PageBlocks(page)
 	if !resident {
-		fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", page)
+		t.notPool(w, va)
 		return nil
 	}
 	for _, b := range blocks {
@@ -132,9 +132,11 @@ func (t *Target) wholeAllocation(w io.Writer, a pool.BigAllocation, flags uint64
 	}
 }
 
-// notPool is what !pool says of an address no pool page holds; only an
-// address that cannot be read gets the last line (a freed big nonpaged
-// allocation, still mapped, can be read).
+// notPool is what !pool says of an address no pool page holds, or whose
+// page is not in memory: a debugger that cannot read a page cannot tell a
+// paged-out pool page from no pool at all, which is why the last line
+// says "paged out". Only an address that cannot be read gets that line (a
+// freed big nonpaged allocation, still mapped, can be read).
 func (t *Target) notPool(w io.Writer, va mm.VA) {
 	fmt.Fprintf(w, "%s is not a valid large pool allocation, checking large session pool...\n", va)
 	fmt.Fprintf(w, "%s is not valid pool. Checking for freed (or corrupt) pool\n", va)
