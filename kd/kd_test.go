@@ -1,6 +1,7 @@
 package kd
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -211,11 +212,13 @@ func TestPoolTagRemIsAWord(t *testing.T) {
 	}
 }
 
-// !pool of a page no pool block holds says it is not valid pool; only an
-// address that cannot be read adds that it could not be read. A freed big
-// nonpaged allocation stays mapped, so its bytes can still be read.
+// !pool of a page no pool block holds, or of a pool page not in memory,
+// says it is not valid pool; only an address that cannot be read adds that
+// it could not be read. A freed big nonpaged allocation stays mapped, so
+// its bytes can still be read.
 func TestPoolOfNonPoolPages(t *testing.T) {
 	f := newFixture(t)
+	f.m.PageOutAll() // the paged block's page goes to the pagefile
 	c := f.m.CPUs.CPUs[0]
 	stale, err := f.p.Allocate(c, pool.NonPagedPool, 9000, pool.TagOf("Gone"))
 	if err != nil || stale == 0 {
@@ -231,6 +234,7 @@ func TestPoolOfNonPoolPages(t *testing.T) {
 	}{
 		{"!pool stale", false},
 		{"!pool 0xfffffa8100000000", true},
+		{"!pool paged", true},
 	}
 	for _, tt := range tests {
 		out := f.run(t, tt.cmd)
@@ -239,6 +243,77 @@ func TestPoolOfNonPoolPages(t *testing.T) {
 		}
 		if got := strings.Contains(out, "could not be read"); got != tt.unreadable {
 			t.Errorf("%s:\n%s\nsays it could not be read: %v, want %v", tt.cmd, out, got, tt.unreadable)
+		}
+	}
+}
+
+// A !poolused row ends with the tag's description straight after the last
+// column: the description and a space, then ", Binary: bin" when
+// pooltag.txt names a binary (the real rows "TDI AcdObjectInfoG " and
+// "ACPI Pooltags , Binary: acpi.sys").
+func TestPoolusedDescriptions(t *testing.T) {
+	f := newFixture(t)
+	tags, err := ParsePoolTags("pooltag.txt", strings.NewReader("Irp  - nt!io - Io, IRP packets\nTour - <unknown> - Wmi General purpose allocation\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.t.Tags = tags
+	tests := []struct{ tag, row string }{
+		{"Irp", " Irp         1      128         0        0Io, IRP packets , Binary: nt!io\n"},
+		{"Tour", " Tour        1      336         1      528Wmi General purpose allocation \n"},
+		{"Zzzz", " Zzzz        1       48         0        0UNKNOWN pooltag 'Zzzz', please update pooltag.txt\n"},
+	}
+	for _, tt := range tests {
+		if out := f.run(t, "!poolused 0 "+tt.tag); !strings.Contains(out, tt.row) {
+			t.Errorf("!poolused 0 %s:\n%s\nwant the row %q", tt.tag, out, tt.row)
+		}
+	}
+}
+
+// A large allocation is one block, its header line the "large page
+// allocation" line: flag 1 prints its whole body after the owner line, as
+// for a small block, from wherever in it the address points.
+func TestPoolFlag1OnLargeAllocation(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	const size = 0x1010 // a page and one row
+	va, err := f.p.Allocate(c, pool.NonPagedPool, size, pool.TagOf("BigN"))
+	if err != nil || va == 0 {
+		t.Fatalf("Allocate: %v, %v", va, err)
+	}
+	f.names["large"] = uint64(va)
+	if err := f.m.Write(c, va, []byte("ABCD")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Write(c, va+size-4, []byte("WXYZ")); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("Pool page %%s region is Nonpaged pool\n"+
+		"*%s : large page allocation, Tag is BigN, size is 0x1010 bytes\n"+
+		"\t\tPooltag BigN : large allocations in simkern's examples\n", va)
+	first := fmt.Sprintf("    %s  44434241 00000000 00000000 00000000\n", va)
+	last := fmt.Sprintf("    %s  00000000 00000000 00000000 5a595857\n\n", va+size-16)
+	tests := []struct {
+		cmd  string
+		at   mm.VA
+		body bool
+	}{
+		{"!pool large", va, false},
+		{"!pool large 1", va, true},
+		{"!pool large 3", va, true},
+		{"!pool large+800 1", va + 0x800, true},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		want := fmt.Sprintf(head, tt.at)
+		if !tt.body {
+			if out != want {
+				t.Errorf("%s:\n%s\nwant\n%s", tt.cmd, out, want)
+			}
+			continue
+		}
+		if rows := strings.Count(out, "\n    "); !strings.HasPrefix(out, want+first) || !strings.HasSuffix(out, last) || rows != size/16 {
+			t.Errorf("%s:\n%s\nwant\n%s%s... %d rows in all, ending\n%s", tt.cmd, out, want, first, size/16, last)
 		}
 	}
 }

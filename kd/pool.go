@@ -41,14 +41,11 @@ func (t *Target) pool(w io.Writer, args []string) error {
 	switch kind {
 	case pool.KindBig:
 		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s, size is 0x%x bytes\n", big.VA, big.Tag, big.Bytes)
-		t.ownerLine(w, big.Tag)
+		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSpecial:
 		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag)
-		t.ownerLine(w, big.Tag)
-		if flags&1 != 0 {
-			t.dumpDwords(w, big.VA, (big.Bytes+pool.UnitBytes-1)&^(pool.UnitBytes-1))
-		}
+		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSmall:
 	default:
@@ -57,7 +54,7 @@ func (t *Target) pool(w io.Writer, args []string) error {
 	}
 	blocks, problem, resident := t.Pool.PageBlocks(page)
 	if !resident {
-		fmt.Fprintf(w, "Address %s could not be read. It may be a freed, invalid or paged out page\n", page)
+		t.notPool(w, va)
 		return nil
 	}
 	for _, b := range blocks {
@@ -117,15 +114,29 @@ func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
 		return
 	}
 	fmt.Fprintf(w, "\t\tPooltag %s : %s", tag, e.Description)
-	if e.Binary != "" && e.Binary != "<unknown>" {
+	if e.namesBinary() {
 		fmt.Fprintf(w, ", Binary : %s", e.Binary)
 	}
 	fmt.Fprintln(w)
 }
 
-// notPool is what !pool says of an address no pool page holds; only an
-// address that cannot be read gets the last line (a freed big nonpaged
-// allocation, still mapped, can be read).
+// wholeAllocation ends the entry of a large or special pool allocation,
+// which is one block: its header line is followed by the owner line and,
+// with flag 1, its body. The body is the bytes the header line's size
+// counts, from the address the allocation returned (neither kind has a
+// pool header in front of its data).
+func (t *Target) wholeAllocation(w io.Writer, a pool.BigAllocation, flags uint64) {
+	t.ownerLine(w, a.Tag)
+	if flags&1 != 0 {
+		t.dumpDwords(w, a.VA, a.Bytes)
+	}
+}
+
+// notPool is what !pool says of an address no pool page holds, or whose
+// page is not in memory: a debugger that cannot read a page cannot tell a
+// paged-out pool page from no pool at all, which is why the last line
+// says "paged out". Only an address that cannot be read gets that line (a
+// freed big nonpaged allocation, still mapped, can be read).
 func (t *Target) notPool(w io.Writer, va mm.VA) {
 	fmt.Fprintf(w, "%s is not a valid large pool allocation, checking large session pool...\n", va)
 	fmt.Fprintf(w, "%s is not valid pool. Checking for freed (or corrupt) pool\n", va)
@@ -135,8 +146,9 @@ func (t *Target) notPool(w io.Writer, va mm.VA) {
 	}
 }
 
-// dumpDwords prints a block's body as !pool 1 does: rows of an indented
-// address and four DWORDs, then a blank line.
+// dumpDwords prints n bytes of a block's body as !pool 1 does: rows of an
+// indented address and four DWORDs (the last row whole, past n), then a
+// blank line.
 func (t *Target) dumpDwords(w io.Writer, va mm.VA, n uint64) {
 	var row [16]byte
 	for off := uint64(0); off < n; off += 16 {
@@ -225,14 +237,17 @@ func addStats(a, b pool.TagStats) pool.TagStats {
 	return a
 }
 
-// describe is the description !poolused appends to a row.
+// describe is the description !poolused appends to a row. The real
+// command prints the description and a space, then ", Binary: bin" when
+// pooltag.txt names one: hence the space before the comma, and a trailing
+// space when there is no binary.
 func (t *Target) describe(tag pool.Tag) string {
 	e, ok := t.tags().Lookup(tag)
 	if !ok {
 		return fmt.Sprintf("UNKNOWN pooltag '%s', please update pooltag.txt", tag)
 	}
-	if e.Binary == "" || e.Binary == "<unknown>" {
-		return e.Description
+	if !e.namesBinary() {
+		return e.Description + " "
 	}
 	return e.Description + " , Binary: " + e.Binary
 }

@@ -18,6 +18,10 @@ type PoolTagEntry struct {
 	Description string
 }
 
+// namesBinary reports whether the line names the binary that owns the tag
+// (the column may be <unknown>).
+func (e PoolTagEntry) namesBinary() bool { return e.Binary != "" && e.Binary != "<unknown>" }
+
 // PoolTags is a parsed pooltag.txt. Lookups try exact tags first, then
 // patterns in file order, as the debugger does.
 type PoolTags struct {
