@@ -88,7 +88,7 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		}
 		// Entry is the verifier's record of the driver, which simkern
 		// keeps in Go: 0, as in 0xC4 / 0x62's P3.
-		fmt.Fprintf(w, "%016x %-17s%08x       %08x    %s\n", 0, state, d.NonPagedBytes, d.PagedBytes, d.Name)
+		fmt.Fprintf(w, "%016x %-17s%08x       %08x    %s\n", 0, state, d.NonPaged.Bytes, d.Paged.Bytes, d.Name)
 	}
 	return nil
 }

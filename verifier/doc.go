@@ -19,6 +19,12 @@
 //	                      unload that leaves any is 0xC4/0x62
 //	a free of an address no allocation returned is 0xC4/0x10
 //
+// Each verified driver's allocations are counted per pool, outstanding
+// and at their peak (Driver.NonPaged and Paged, which !verifier 3 prints),
+// whoever frees them. Windows keeps these counters only with pool
+// tracking; simkern keeps them always, as it does the bytes !verifier
+// lists for each driver, so they mean the same with the option or without.
+//
 // Force IRQL checking is a hook the scenario calls when a verified driver
 // raises the IRQL to DISPATCH_LEVEL or above: every pageable page is
 // trimmed, so a paged access at that IRQL faults (0xD1) every time, not

@@ -2,12 +2,14 @@ package verifier
 
 import (
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/invariants"
 	"simkern/mm"
 	"simkern/pool"
 )
@@ -56,7 +58,45 @@ type Driver struct {
 	Unloaded    bool
 	Outstanding map[mm.VA]Allocation // with pool tracking
 
-	NonPagedBytes, PagedBytes uint64 // outstanding
+	// NonPaged and Paged count every allocation the driver made through
+	// the verifier, with pool tracking or without, until it is freed
+	// (by whoever frees it).
+	NonPaged, Paged PoolUse
+}
+
+// PoolUse is a driver's use of one pool: the individual counters Windows
+// keeps per verified driver, which !verifier 3 prints.
+//
+// Invariant: PeakAllocations >= Allocations and PeakBytes >= Bytes; a
+// peak never goes down, so it still shows what freed allocations held.
+type PoolUse struct {
+	Allocations, Bytes         uint64 // outstanding; Bytes as requested
+	PeakAllocations, PeakBytes uint64 // the most outstanding at any one time
+}
+
+// add counts an allocation of n bytes.
+func (u *PoolUse) add(n uint64) {
+	u.Allocations++
+	u.Bytes += n
+	u.PeakAllocations = max(u.PeakAllocations, u.Allocations)
+	u.PeakBytes = max(u.PeakBytes, u.Bytes)
+}
+
+// remove counts the free of an allocation of n bytes that add counted.
+func (u *PoolUse) remove(n uint64) {
+	if invariants.Enabled && (u.Allocations == 0 || u.Bytes < n) {
+		panic(fmt.Sprintf("verifier: freeing %d bytes from a driver's record of %d allocations holding %d bytes", n, u.Allocations, u.Bytes))
+	}
+	u.Allocations--
+	u.Bytes -= n
+}
+
+// use is the driver's record of the pool that t allocates from.
+func (d *Driver) use(t pool.Type) *PoolUse {
+	if t.Paged() {
+		return &d.Paged
+	}
+	return &d.NonPaged
 }
 
 // Stats are the counters !verifier prints.
@@ -237,15 +277,14 @@ func (v *Verifier) track(driver string, a Allocation) {
 	if v.Settings.PoolTracking {
 		d.Outstanding[a.VA] = a
 	}
+	d.use(a.Type).add(a.Bytes)
 	s := &v.Stats
 	if a.Type.Paged() {
-		d.PagedBytes += a.Bytes
 		s.CurrentPagedAllocs++
 		s.CurrentPagedBytes += a.Bytes
 		s.PeakPagedAllocs = max(s.PeakPagedAllocs, s.CurrentPagedAllocs)
 		s.PeakPagedBytes = max(s.PeakPagedBytes, s.CurrentPagedBytes)
 	} else {
-		d.NonPagedBytes += a.Bytes
 		s.CurrentNPAllocs++
 		s.CurrentNPBytes += a.Bytes
 		s.PeakNPAllocs = max(s.PeakNPAllocs, s.CurrentNPAllocs)
@@ -262,13 +301,12 @@ func (v *Verifier) untrack(va mm.VA) {
 	delete(v.live, va)
 	delete(v.owner, va)
 	delete(d.Outstanding, va)
+	d.use(a.Type).remove(a.Bytes)
 	s := &v.Stats
 	if a.Type.Paged() {
-		d.PagedBytes -= a.Bytes
 		s.CurrentPagedAllocs--
 		s.CurrentPagedBytes -= a.Bytes
 	} else {
-		d.NonPagedBytes -= a.Bytes
 		s.CurrentNPAllocs--
 		s.CurrentNPBytes -= a.Bytes
 	}

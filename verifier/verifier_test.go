@@ -1,7 +1,9 @@
 package verifier
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -438,8 +440,8 @@ func TestPoolTrackingRecordsOutstandingAllocations(t *testing.T) {
 	if o := driverNamed(t, r.v, other).Allocations(); len(o) != 1 || o[0].VA != mine {
 		t.Errorf("other.sys Allocations() = %+v, want only %v", o, mine)
 	}
-	if ad := driverNamed(t, r.v, acme); ad.NonPagedBytes != 64+32 || ad.PagedBytes != 0 {
-		t.Errorf("acme.sys holds %d nonpaged and %d paged bytes, want 96 and 0", ad.NonPagedBytes, ad.PagedBytes)
+	if ad := driverNamed(t, r.v, acme); ad.NonPaged.Bytes != 64+32 || ad.Paged.Bytes != 0 {
+		t.Errorf("acme.sys holds %d nonpaged and %d paged bytes, want 96 and 0", ad.NonPaged.Bytes, ad.Paged.Bytes)
 	}
 	s := r.v.Stats
 	if s.CurrentNPAllocs != 3 || s.CurrentNPBytes != 64+32+64 || s.PeakNPAllocs != 4 || s.CurrentPagedAllocs != 0 || s.PeakPagedBytes != 300 {
@@ -897,5 +899,135 @@ func TestOverrunWithoutPoolTrackingIsThePools(t *testing.T) {
 	var b *bugcheck.Error
 	if !errors.As(err, &b) || b.Code != bugcheck.BadPoolHeader || b.P[0] != 0x21 || b.P[1] != uint64(va) {
 		t.Errorf("free after an overrun: %v, want 0x19/0x21 for %v", err, va)
+	}
+}
+
+// poolStep is one call in a TestDriverPoolUse row: driver allocates bytes
+// from pool, or (bytes 0) frees the row's allocation number free, counted
+// from 0 in the order the row allocated them.
+type poolStep struct {
+	driver string
+	pool   pool.Type
+	bytes  uint64
+	free   int
+}
+
+func allocStep(driver string, t pool.Type, n uint64) poolStep {
+	return poolStep{driver: driver, pool: t, bytes: n}
+}
+func freeStep(driver string, i int) poolStep { return poolStep{driver: driver, free: i} }
+
+// TestDriverPoolUse: a verified driver's counters, nonpaged and paged
+// apart, after a sequence of allocations and frees: what it holds now and
+// the most it held at once, which frees never lower. The counters survive
+// a snapshot, as a crash dump carries them.
+func TestDriverPoolUse(t *testing.T) {
+	tracking := Settings{Drivers: []string{acme, other}, PoolTracking: true}
+	np, paged := pool.NonPagedPool, pool.PagedPool
+	for _, tc := range []struct {
+		name     string
+		settings Settings
+		steps    []poolStep
+
+		// acme.sys's counters after the steps.
+		wantNonPaged, wantPaged PoolUse
+	}{
+		{
+			name:     "nonpaged and paged are counted apart, and the peaks stay after everything is freed",
+			settings: tracking,
+			steps: []poolStep{allocStep(acme, np, 64), allocStep(acme, paged, 300), allocStep(acme, np, 32), allocStep(acme, paged, 100),
+				freeStep(acme, 0), freeStep(acme, 1), freeStep(acme, 2), freeStep(acme, 3)},
+			wantNonPaged: PoolUse{PeakAllocations: 2, PeakBytes: 96},
+			wantPaged:    PoolUse{PeakAllocations: 2, PeakBytes: 400},
+		},
+		{
+			name:     "a peak is the most held at once, not the sum of everything allocated",
+			settings: tracking,
+			steps:    []poolStep{allocStep(acme, np, 100), freeStep(acme, 0), allocStep(acme, np, 40), allocStep(acme, np, 40), freeStep(acme, 2)},
+			// 100 bytes in one allocation, later 80 in two.
+			wantNonPaged: PoolUse{Allocations: 1, Bytes: 40, PeakAllocations: 2, PeakBytes: 100},
+		},
+		{
+			name:     "frees by another driver and by the kernel count against the driver that allocated",
+			settings: tracking,
+			steps: []poolStep{allocStep(acme, np, 64), allocStep(acme, np, 48), allocStep(acme, paged, 200), allocStep(other, np, 500),
+				freeStep(other, 0), freeStep("", 2)},
+			wantNonPaged: PoolUse{Allocations: 1, Bytes: 48, PeakAllocations: 2, PeakBytes: 112},
+			wantPaged:    PoolUse{PeakAllocations: 1, PeakBytes: 200},
+		},
+		{
+			name:         "without pool tracking the counters are kept all the same",
+			settings:     Settings{Drivers: []string{acme}},
+			steps:        []poolStep{allocStep(acme, np, 64), allocStep(acme, paged, 32), freeStep(acme, 0)},
+			wantNonPaged: PoolUse{PeakAllocations: 1, PeakBytes: 64},
+			wantPaged:    PoolUse{Allocations: 1, Bytes: 32, PeakAllocations: 1, PeakBytes: 32},
+		},
+		{
+			name:         "an allocation low resources simulation failed is not counted",
+			settings:     Settings{Drivers: []string{acme}, PoolTracking: true, LowResources: &LowResources{Systematic: true}},
+			steps:        []poolStep{allocStep(acme, np, 64), allocStep(acme, np, 64), allocStep(acme, np, 16)}, // the first fails
+			wantNonPaged: PoolUse{Allocations: 2, Bytes: 80, PeakAllocations: 2, PeakBytes: 80},
+		},
+		{
+			name:         "a large allocation counts the bytes asked for, not its pages",
+			settings:     tracking,
+			steps:        []poolStep{allocStep(acme, np, 10000), allocStep(acme, paged, 5000)},
+			wantNonPaged: PoolUse{Allocations: 1, Bytes: 10000, PeakAllocations: 1, PeakBytes: 10000},
+			wantPaged:    PoolUse{Allocations: 1, Bytes: 5000, PeakAllocations: 1, PeakBytes: 5000},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, spec{settings: tc.settings})
+			var vas []mm.VA // 0 for an allocation that failed
+			for _, s := range tc.steps {
+				if s.bytes == 0 {
+					r.free(s.driver, vas[s.free])
+					continue
+				}
+				r.c.PC = pcOf(s.driver)
+				va, _, err := r.v.Allocate(r.c, s.driver, s.pool, s.bytes, tagAcme)
+				if err != nil {
+					t.Fatalf("Allocate(%s, %v, %d): %v", s.driver, s.pool, s.bytes, err)
+				}
+				vas = append(vas, va)
+			}
+			d := driverNamed(t, r.v, acme)
+			if d.NonPaged != tc.wantNonPaged || d.Paged != tc.wantPaged {
+				t.Errorf("acme.sys counts\n  nonpaged %+v\n  paged    %+v\nwant\n  nonpaged %+v\n  paged    %+v",
+					d.NonPaged, d.Paged, tc.wantNonPaged, tc.wantPaged)
+			}
+
+			// The slow way: the drivers' current counts add up to the
+			// verifier's totals.
+			var sum Stats
+			for _, d := range r.v.Drivers() {
+				sum.CurrentNPAllocs += d.NonPaged.Allocations
+				sum.CurrentNPBytes += d.NonPaged.Bytes
+				sum.CurrentPagedAllocs += d.Paged.Allocations
+				sum.CurrentPagedBytes += d.Paged.Bytes
+			}
+			s := r.v.Stats
+			if sum.CurrentNPAllocs != s.CurrentNPAllocs || sum.CurrentNPBytes != s.CurrentNPBytes ||
+				sum.CurrentPagedAllocs != s.CurrentPagedAllocs || sum.CurrentPagedBytes != s.CurrentPagedBytes {
+				t.Errorf("drivers hold %d nonpaged allocations (%d bytes) and %d paged (%d bytes); the totals say %d (%d), %d (%d)",
+					sum.CurrentNPAllocs, sum.CurrentNPBytes, sum.CurrentPagedAllocs, sum.CurrentPagedBytes,
+					s.CurrentNPAllocs, s.CurrentNPBytes, s.CurrentPagedAllocs, s.CurrentPagedBytes)
+			}
+
+			// Through gob and back, as a crash dump takes it.
+			var b bytes.Buffer
+			if err := gob.NewEncoder(&b).Encode(r.v.Snapshot()); err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			var snap Snapshot
+			if err := gob.NewDecoder(&b).Decode(&snap); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			restored := driverNamed(t, Restore(r.p, &snap), acme)
+			if restored.NonPaged != d.NonPaged || restored.Paged != d.Paged {
+				t.Errorf("restored from a snapshot: nonpaged %+v, paged %+v; the live verifier has %+v, %+v",
+					restored.NonPaged, restored.Paged, d.NonPaged, d.Paged)
+			}
+		})
 	}
 }
