@@ -93,28 +93,28 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 	return nil
 }
 
+// verifierDriver prints one driver's section of !verifier 3, as Windows 7
+// prints it under the driver's line: its counters, nonpaged then paged, a
+// blank line, and the allocation table.
 func (t *Target) verifierDriver(w io.Writer, name string) error {
 	v := t.Verifier
 	for _, d := range v.Drivers() {
 		if d.Name != name {
 			continue
 		}
-		allocs := d.Allocations()
-		var np, paged int
-		for _, a := range allocs {
-			if a.Type.Paged() {
-				paged++
-			} else {
-				np++
-			}
+		row := func(label string, nonPaged, paged uint64) {
+			fmt.Fprintf(w, "%-26s%08x    %08x\n", label, nonPaged, paged)
 		}
-		fmt.Fprintf(w, "Current Pool Allocations  %08x    %08x\n", np, paged)
+		row("Current Pool Allocations", d.NonPaged.Allocations, d.Paged.Allocations)
+		row("Current Pool Bytes", d.NonPaged.Bytes, d.Paged.Bytes)
+		row("Peak Pool Allocations", d.NonPaged.PeakAllocations, d.Paged.PeakAllocations)
+		row("Peak Pool Bytes", d.NonPaged.PeakBytes, d.Paged.PeakBytes)
 		if !v.Settings.PoolTracking {
-			fmt.Fprintln(w, "(pool tracking is off: allocations are not recorded per driver)")
+			fmt.Fprintln(w, "\n(pool tracking is off: allocations are not recorded per driver)")
 			return nil
 		}
 		fmt.Fprintln(w, "\nPoolAddress  SizeInBytes    Tag       CallersAddress")
-		for _, a := range allocs {
+		for _, a := range d.Allocations() {
 			fmt.Fprintf(w, "%016x     0x%08x     %s      %016x\n", uint64(a.VA), a.Bytes, a.Tag, a.Caller)
 		}
 		return nil
