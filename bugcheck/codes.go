@@ -79,7 +79,7 @@ var codes = map[Code]info{
 	MemoryManagement: {
 		name: "MEMORY_MANAGEMENT",
 		text: "The memory manager found its own structures inconsistent.",
-		args: fixed("type of memory management violation", "", "", ""),
+		args: memoryManagementArgs,
 	},
 	KmodeExceptionNotHandled: {
 		name: "KMODE_EXCEPTION_NOT_HANDLED",
@@ -258,6 +258,16 @@ func badPoolCallerArgs(p [4]uint64) [4]string {
 		return [4]string{"Attempt to free a paged pool address in the middle of an allocation", "(reserved)", "(reserved)", "Start offset from paged pool start, in pages"}
 	}
 	return [4]string{}
+}
+
+func memoryManagementArgs(p [4]uint64) [4]string {
+	switch p[0] {
+	case 0x41792:
+		return [4]string{"A corrupted PTE has been detected", "Address of the PTE", "Low bits of the PTE", "High bits of the PTE"}
+	case 0x61941:
+		return [4]string{"The paging hierarchy is corrupt", "The address whose page tables are missing", "(reserved)", "(reserved)"}
+	}
+	return [4]string{"type of memory management violation"}
 }
 
 func specialPoolArgs(p [4]uint64) [4]string {

@@ -154,6 +154,9 @@ func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte
 	c.TLB.Misses++
 	for range 2 { // a resolved fault is followed by one more walk
 		leaf, p, missing, ok := m.walk(va)
+		if va.Canonical() && p.Valid() && (!ok || m.badFrame(p)) {
+			return nil, m.Halt(corruptPTE(missing.EntryAddress(va), p))
+		}
 		// walk looks at bits 47-12 only, so a non-canonical address would
 		// reach the page of its canonical twin: let fault refuse it.
 		if ok && p.Valid() && va.Canonical() {

@@ -107,8 +107,12 @@ func (m *Machine) FreePages(va VA, pages uint64) {
 		panic(fmt.Sprintf("mm: FreePages(%v, %d): not pool pages", va, pages))
 	}
 	if v.idle != nil {
-		node := m.nodeOf(m.pteOf(va).Frame())
-		v.idle[node].insert(extent{va, pages})
+		p := m.pteOf(va)
+		if !p.Valid() || m.badFrame(p) {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(va), p))
+			return
+		}
+		v.idle[m.nodeOf(p.Frame())].insert(extent{va, pages})
 		return
 	}
 	m.unmapRange(va, pages)
@@ -123,22 +127,35 @@ func (m *Machine) unmapRange(va VA, pages uint64) {
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		p := m.pteOf(page)
-		m.releaseBacking(p)
+		if !m.releaseBacking(page, p) {
+			return
+		}
 		if p != 0 {
 			m.setPTE(page, 0)
 		}
 	}
 }
 
-// releaseBacking frees what holds a page's bytes, as its PTE says: a
-// frame (valid, or in transition on a list) or a pagefile slot.
-func (m *Machine) releaseBacking(p PTE) {
+// releaseBacking frees what holds page's bytes, as its PTE p says: a
+// frame (valid, or in transition on a list) or a pagefile slot. A PTE
+// naming a frame that is not page's, or a slot not in use, is corrupt: the
+// machine halts, nothing is freed, and it reports false.
+func (m *Machine) releaseBacking(page VA, p PTE) bool {
 	switch {
 	case p.Valid() || p.Transition():
+		if m.badFrame(p) || m.entry(p.Frame()).VA != page {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+			return false
+		}
 		m.releaseFrame(p.Frame())
 	case p.Software() && p.Slot() != 0:
+		if m.Pagefile == nil || !m.Pagefile.InUse(p.Slot()) {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+			return false
+		}
 		m.Pagefile.Release(p.Slot())
 	}
+	return true
 }
 
 // charge takes pages of commit, giving back idle nonpaged pages if that

@@ -25,7 +25,7 @@ func (m *Machine) PTEChain(va VA) [4]PTEEntry {
 		}
 		p := readPTE(m.table(f), l.index(va))
 		out[l].Value = p
-		if !p.Valid() {
+		if !p.Valid() || m.badFrame(p) {
 			present = false
 			continue
 		}
@@ -51,7 +51,7 @@ func (m *Machine) Peek(va VA, buf []byte) int {
 	done := 0
 	for done < len(buf) {
 		p := m.pteOf(va)
-		if !p.Valid() && !p.Transition() {
+		if !p.Valid() && !p.Transition() || m.badFrame(p) {
 			break
 		}
 		n := copy(buf[done:], m.table(p.Frame())[va.PageOffset():])

@@ -29,6 +29,9 @@ const (
 //	transition PTE                    soft fault
 //	pagefile PTE                      hard fault (0x7A if the read fails)
 //	demand-zero PTE                   a zeroed frame
+//
+// A transition or pagefile PTE the PFN database or the pagefile does not
+// back (corruptPTE) is 0x1A/0x41792 instead of a fault resolved.
 func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, leaf bool) *bugcheck.Error {
 	rw50 := uint64(0)
 	if write {
@@ -57,9 +60,15 @@ func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, lea
 	case p == 0 || p.Software() && p.Protection() == ProtNoAccess:
 		return bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(va), rw50, c.PC, 0).At("MmAccessFault: freed PTE")
 	case p.Transition():
+		if !m.inTransition(va, p) {
+			return corruptPTE(LevelPTE.EntryAddress(va), p)
+		}
 		m.softFault(va, p)
 		return nil
 	case p.Slot() != 0:
+		if m.Pagefile == nil || !m.Pagefile.InUse(p.Slot()) {
+			return corruptPTE(LevelPTE.EntryAddress(va), p)
+		}
 		return m.hardFault(c, va, p)
 	default:
 		return m.demandZeroFault(c, va, p)
@@ -82,6 +91,16 @@ func irqlFault(c *cpu.CPU, va VA, write bool) *bugcheck.Error {
 		code = bugcheck.IrqlNotLessOrEqual
 	}
 	return bugcheck.New(code, uint64(va), uint64(c.IRQL()), b2u(write), c.PC).At("MmAccessFault: IRQL")
+}
+
+// inTransition reports whether the transition PTE p at va names the frame
+// that is on the standby or modified list for va's page.
+func (m *Machine) inTransition(va VA, p PTE) bool {
+	if m.badFrame(p) {
+		return false
+	}
+	e := m.entry(p.Frame())
+	return (e.State == StateStandby || e.State == StateModified) && e.VA == va.PageBase()
 }
 
 // softFault takes a transition page's frame back from the standby or

@@ -1,6 +1,10 @@
 package mm
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"simkern/bugcheck"
+)
 
 func readPTE(table *[PageBytes]byte, i uint64) PTE {
 	return PTE(binary.LittleEndian.Uint64(table[i*8:]))
@@ -22,18 +26,45 @@ func (m *Machine) table(f PFN) *[PageBytes]byte {
 var zeroPage [PageBytes]byte
 
 // walk follows va down the page tables. It returns the leaf table frame
-// and va's PTE there, or the level whose entry is not valid (the PTE of
-// that level is returned then). ok is true when the walk reached the leaf.
+// and va's PTE there, or the level whose entry stopped the walk and that
+// entry: one not valid, or one valid but naming no frame of the machine
+// (corrupt, see corruptPTE). ok is true when the walk reached the leaf.
 func (m *Machine) walk(va VA) (leaf PFN, pte PTE, missing Level, ok bool) {
 	f := m.pml4
 	for l := LevelPXE; l < LevelPTE; l++ {
 		p := readPTE(m.table(f), l.index(va))
-		if !p.Valid() {
+		if !p.Valid() || m.badFrame(p) {
 			return 0, p, l, false
 		}
 		f = p.Frame()
 	}
 	return f, readPTE(m.table(f), LevelPTE.index(va)), LevelPTE, true
+}
+
+// Page tables are memory like any other: a stray write through the
+// self-map or a bit flip can put anything in them. So the memory manager
+// never follows a table entry it cannot vouch for: a valid or transition
+// entry must name one of the machine's frames (badFrame), a transition
+// PTE the frame in transition for its address, a pagefile PTE a slot in
+// use. An entry that does not is MEMORY_MANAGEMENT 0x41792, a corrupted
+// PTE, when the processor or the memory manager meets it; page tables
+// missing under a page the PFN database says is mapped are 0x61941, a
+// corrupt paging hierarchy. Windows raises these two for the same
+// finds (docs/mm.md says where simkern looks).
+
+// badFrame reports whether p, read as a valid or transition entry, names
+// a frame past the machine's memory.
+func (m *Machine) badFrame(p PTE) bool { return uint64(p.Frame()) >= m.frames }
+
+// corruptPTE is the bugcheck for the entry p found at address at.
+func corruptPTE(at VA, p PTE) *bugcheck.Error {
+	return bugcheck.New(bugcheck.MemoryManagement, 0x41792, uint64(at), uint64(p)&0xffffffff, uint64(p)>>32).At("MiCheckPte: corrupted PTE")
+}
+
+// corruptTables is the bugcheck for a page the PFN database maps whose
+// page tables are gone.
+func corruptTables(va VA) *bugcheck.Error {
+	return bugcheck.New(bugcheck.MemoryManagement, 0x61941, uint64(va), 0, 0).At("MiLocatePte: paging hierarchy corrupt")
 }
 
 // ensureTables makes sure every table above va's PTE exists and returns
@@ -44,6 +75,10 @@ func (m *Machine) ensureTables(va VA) (PFN, bool) {
 		t := m.frameData(f)
 		i := l.index(va)
 		p := readPTE(t, i)
+		if p.Valid() && m.badFrame(p) {
+			m.Halt(corruptPTE(l.EntryAddress(va), p))
+			return 0, false
+		}
 		if !p.Valid() {
 			// A page table is memory like any other: it is charged
 			// against the commit limit, so that the frames cannot run out
@@ -68,12 +103,14 @@ func (m *Machine) ensureTables(va VA) (PFN, bool) {
 	return f, true
 }
 
-// setPTE writes va's PTE, whose tables must exist, and shoots down the
-// old translation on every CPU.
+// setPTE writes va's PTE and shoots down the old translation on every
+// CPU. va is a page the memory manager mapped, so its tables exist unless
+// something wrote over them: then the machine halts (corruptTables).
 func (m *Machine) setPTE(va VA, p PTE) {
 	leaf, _, _, ok := m.walk(va)
 	if !ok {
-		panic("mm: setPTE on an address without page tables: " + va.String())
+		m.Halt(corruptTables(va))
+		return
 	}
 	writePTE(m.frameData(leaf), LevelPTE.index(va), p)
 	m.CPUs.Shootdown(uint64(va))

@@ -56,9 +56,14 @@ func (m *Machine) Trim(va VA, pages uint64) int {
 	}
 	done := 0
 	for i := uint64(0); i < pages; i++ {
-		p := m.pteOf(va.PageBase() + VA(i*PageBytes))
+		page := va.PageBase() + VA(i*PageBytes)
+		p := m.pteOf(page)
 		if !p.Valid() {
 			continue
+		}
+		if m.badFrame(p) {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+			return done
 		}
 		if e := m.entry(p.Frame()); e.State == StateActive && e.Pageable {
 			m.trimPage(p.Frame())
@@ -141,10 +146,15 @@ func (m *Machine) PageOut(va VA, pages uint64) int {
 	}
 	m.Trim(va, pages)
 	done := 0
-	for i := uint64(0); i < pages; i++ {
-		p := m.pteOf(va.PageBase() + VA(i*PageBytes))
+	for i := uint64(0); i < pages && m.halted == nil; i++ {
+		page := va.PageBase() + VA(i*PageBytes)
+		p := m.pteOf(page)
 		if !p.Transition() {
 			continue
+		}
+		if !m.inTransition(page, p) {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+			break
 		}
 		f := p.Frame()
 		if m.entry(f).State == StateModified && (m.Pagefile == nil || !m.writePage(f)) {

@@ -83,10 +83,10 @@ func (m *Machine) AllocateSpecialPair(node int, nx, guardFirst, pageable bool) V
 // Preconditions: va is in the special pool region, and its page was
 // mapped by AllocateSpecialPair and not yet freed.
 func (m *Machine) SetNoAccess(va VA) {
-	p := m.pteOf(va)
-	if RegionOf(va) != RegionSpecialPool || p == 0 {
-		panic(fmt.Sprintf("mm: SetNoAccess(%v): not a mapped special pool page (PTE %#x)", va, uint64(p)))
+	if RegionOf(va) != RegionSpecialPool || va >= m.regions[RegionSpecialPool].next {
+		panic(fmt.Sprintf("mm: SetNoAccess(%v): not a special pool page ever mapped", va))
 	}
-	m.releaseBacking(p)
-	m.setPTE(va.PageBase(), NoAccessPTE())
+	if m.releaseBacking(va.PageBase(), m.pteOf(va)) {
+		m.setPTE(va.PageBase(), NoAccessPTE())
+	}
 }

@@ -1,0 +1,218 @@
+package mm
+
+import (
+	"testing"
+
+	"simkern/bugcheck"
+)
+
+// Page tables are memory: a scenario may write anything into them through
+// the self-map, and a bit flip may land there. Whatever an entry holds,
+// following it must end in a bugcheck (0x1A), never in a Go panic or in
+// the memory manager freeing what is not the page's.
+func TestCorruptPageTables(t *testing.T) {
+	tests := []struct {
+		name string
+		// corrupt returns the entry address it writes and the value.
+		corrupt func(s setup) (at VA, p PTE)
+		// act does what meets the entry, and returns its error.
+		act func(s setup) error
+		// p1 and p2 of the 0x1A expected; p3 and p4 follow from the PTE
+		// for 0x41792, and are 0 for 0x61941.
+		p1 uint64
+		p2 func(s setup, at VA) VA
+	}{
+		{
+			name:    "a leaf PTE naming a frame past memory, read",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), ValidPTE(s.past, true) },
+			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a PDE naming a frame past memory, read",
+			corrupt: func(s setup) (VA, PTE) { return LevelPDE.EntryAddress(s.va), ValidPTE(s.past, true) },
+			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a transition PTE naming a frame past memory, read",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), TransitionPTE(s.past, ProtReadWrite) },
+			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name: "a transition PTE naming another page's active frame, read",
+			corrupt: func(s setup) (VA, PTE) {
+				return LevelPTE.EntryAddress(s.va), TransitionPTE(s.m.pteOf(s.other).Frame(), ProtReadWrite)
+			},
+			act: func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:  0x41792, p2: entryAt,
+		},
+		{
+			name:    "a pagefile PTE naming a slot not in use, read",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), PagefilePTE(77, ProtReadWrite) },
+			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a zeroed PDE under working-set pages, trimmed",
+			corrupt: func(s setup) (VA, PTE) { return LevelPDE.EntryAddress(s.va), 0 },
+			act:     func(s setup) error { s.m.TrimAll(); return s.m.Halted() },
+			p1:      0x61941, p2: func(s setup, _ VA) VA { return s.va },
+		},
+		{
+			name:    "a leaf PTE naming a frame past memory, trimmed by address",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), ValidPTE(s.past, true) },
+			act:     func(s setup) error { s.m.Trim(s.va, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a leaf PTE naming a frame past memory, freed",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), ValidPTE(s.past, true) },
+			act:     func(s setup) error { s.m.FreePages(s.va, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name: "a leaf PTE naming another page's frame, freed",
+			corrupt: func(s setup) (VA, PTE) {
+				return LevelPTE.EntryAddress(s.va), ValidPTE(s.m.pteOf(s.other).Frame(), true)
+			},
+			act: func(s setup) error { s.m.FreePages(s.va, 1); return s.m.Halted() },
+			p1:  0x41792, p2: entryAt,
+		},
+		{
+			name:    "a transition PTE naming a frame past memory, paged out by address",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), TransitionPTE(s.past, ProtReadWrite) },
+			act:     func(s setup) error { s.m.PageOut(s.va, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a nonpaged PTE naming a frame past memory, freed",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.np), ValidPTE(s.past, true) },
+			act:     func(s setup) error { s.m.FreePages(s.np, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(t, machineSpec{})
+			c := m.cpu0()
+			s := setup{m: m, va: mustAllocate(t, m, RegionPagedPool, 2), np: mustAllocate(t, m, RegionNonPagedPool, 1), past: PFN(m.Frames() + 0x10)}
+			s.other = s.va + PageBytes
+			for _, va := range []VA{s.va, s.other} {
+				if err := m.WriteU64(c, va, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			at, p := tt.corrupt(s)
+			if err := m.WriteU64(c, at, uint64(p)); err != nil {
+				t.Fatalf("writing %#x at %v: %v", uint64(p), at, err)
+			}
+			for _, c := range m.CPUs.CPUs {
+				c.TLB.Flush() // as the INVLPG a real writer would follow with
+			}
+			want := [4]uint64{tt.p1, uint64(tt.p2(s, at)), 0, 0}
+			if tt.p1 == 0x41792 {
+				want[2], want[3] = uint64(p)&0xffffffff, uint64(p)>>32
+			}
+			wantBugcheck(t, tt.name, tt.act(s), bugcheck.MemoryManagement, want)
+			requireHalted(t, m, m.Halted())
+			m.CheckInvariants()
+			// The debugger still reads what it can, and never follows the
+			// entry either.
+			var b [8]byte
+			if n := m.Peek(s.va, b[:]); n != 0 && n != len(b) {
+				t.Errorf("Peek read %d bytes", n)
+			}
+			_ = m.PTEChain(s.va)
+		})
+	}
+}
+
+// setup is what each case of TestCorruptPageTables starts from.
+type setup struct {
+	m     *Machine
+	va    VA  // a resident paged pool page (valid PTE)
+	other VA  // a second resident paged pool page
+	np    VA  // a nonpaged pool page
+	past  PFN // a frame number past the machine's memory
+}
+
+// entryAt is P2 for a corrupted PTE: the entry's own address.
+func entryAt(_ setup, at VA) VA { return at }
+
+// FuzzCorruptTables runs a stream of allocations, accesses, trims,
+// page-outs and frees in which some operations write arbitrary values
+// into page-table entries through the self-map or flip bits in any frame.
+// Whatever that does, the machine either goes on or halts with a
+// bugcheck: it never panics, and its frame ledger stays whole.
+//
+// Input: groups of four bytes: an opcode, two argument bytes and a value
+// byte (spread into the u64 a corruption writes).
+func FuzzCorruptTables(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 6, 0, 3, 0x41, 3, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0})
+	f.Add([]byte{0, 3, 0, 0, 1, 1, 0, 0, 3, 1, 0, 7, 6, 1, 1, 0xff, 7, 9, 200, 3, 4, 0, 0, 0, 5, 1, 0, 0, 2, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := newMachine(t, machineSpec{ramBytes: 1 << 20, pagefileBytes: 4 << 20})
+		c := m.cpu0()
+		var live []VA
+		pick := func(b byte) (VA, bool) {
+			if len(live) == 0 {
+				return 0, false
+			}
+			return live[int(b)%len(live)], true
+		}
+		for i := 0; i+4 <= len(data) && m.Halted() == nil; i += 4 {
+			op, a, b, v := data[i]%8, data[i+1], data[i+2], data[i+3]
+			switch op {
+			case 0, 1:
+				r := RegionPagedPool
+				if op == 1 {
+					r = RegionNonPagedPool
+				}
+				if va := m.AllocatePages(r, uint64(a%4)+1, 0, true); va != 0 {
+					live = append(live, va)
+				}
+			case 2:
+				if va, ok := pick(a); ok {
+					m.FreePages(va, 1)
+					live = slicesDelete(live, va)
+				}
+			case 3:
+				if va, ok := pick(a); ok {
+					_ = m.WriteU64(c, va+VA(b)*8, uint64(v))
+				}
+			case 4:
+				if va, ok := pick(a); ok {
+					_, _ = m.ReadU64(c, va+VA(b)*8)
+				}
+			case 5:
+				if a%2 == 0 {
+					m.TrimAll()
+				} else {
+					m.PageOutAll()
+				}
+			case 6: // write an entry of one of the four levels
+				if va, ok := pick(a); ok {
+					at := Level(b % 4).EntryAddress(va)
+					_ = m.WriteU64(c, at, uint64(v)*0x0101_0000_0101_0001>>(b/4%8))
+					c.TLB.Flush()
+				}
+			case 7: // flip a bit anywhere in memory
+				_ = m.FlipBit(PFN(uint64(a)<<8|uint64(b))%PFN(m.Frames()), int(v)%(PageBytes/8), v%64)
+				c.TLB.Flush()
+			}
+			m.CheckInvariants()
+		}
+	})
+}
+
+// slicesDelete removes the first va from live, keeping the order.
+func slicesDelete(live []VA, va VA) []VA {
+	for i, x := range live {
+		if x == va {
+			return append(live[:i], live[i+1:]...)
+		}
+	}
+	return live
+}
