@@ -29,6 +29,12 @@ const (
 	MaxFileBytes     = 16 << 20    // size of a scenario file
 	MaxNesting       = 32          // repeats inside repeats
 	maxStepVisits    = 1_000_000   // steps the loader reads, aliases expanded
+
+	// The YAML itself (shape.go), far above what a scenario needs: 32
+	// nested repeats in block style are about 100 levels deep.
+	MaxYAMLDepth  = 200     // maps and lists inside one another
+	MaxYAMLKeys   = 1000    // keys in one block map
+	MaxYAMLTokens = 500_000 // keys, values, brackets, ... in a file
 )
 
 // Defaults Parse fills in.

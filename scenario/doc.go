@@ -96,7 +96,14 @@
 //	steps executed     10,000,000 (repeats multiplied out, never expanded)
 //	pool operations    100,000,000 (workload ops and replayed trace lines)
 //	trace file         512 MiB, 10,000,000 operations
-//	scenario file      16 MiB
+//	scenario file      16 MiB; 500,000 YAML tokens; maps and lists
+//	                   nested at most 200 deep; 1,000 keys in a block map
+//
+// The YAML limits are checked before go-yaml's parser runs (shape.go):
+// its cost grows with the square of the nesting depth, of the keys in a
+// block map and of the documents in a file, and it spends about a
+// kilobyte a token, so a small file could otherwise take gigabytes and
+// minutes. A second document is refused there too.
 //
 // Repeats are counted, not expanded, so the loader's memory follows the
 // file's size. Aliases could make a small file describe an enormous tree:

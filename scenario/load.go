@@ -71,6 +71,9 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 		return whole(fmt.Sprintf("the file is larger than %d MiB; no scenario needs that much", MaxFileBytes>>20))
 	}
 	text := trimBOM(data)
+	if e := checkShape(name, text); e != nil {
+		return nil, e
+	}
 	file, err := parseYAML(text)
 	if err != nil {
 		return nil, syntaxError(name, text, err)
