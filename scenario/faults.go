@@ -59,6 +59,9 @@ func (r *runner) armFaults() {
 		default:
 			continue
 		}
+		if f.Nth == 0 && f.Probability == 0 {
+			continue // probability: 0 never fires
+		}
 		if r.m.Pagefile != nil {
 			r.m.Pagefile.Inject(pagefile.Fault{Op: op, Nth: f.Nth, Probability: f.Probability, Status: f.Status})
 		}

@@ -128,6 +128,30 @@ func TestPagefileWriteErrorIsSurvived(t *testing.T) {
 	}
 }
 
+// TestPagefileFaultWithProbabilityZeroNeverFires: probability 0 is a
+// valid probability (the loader takes it, as low_resources does); the
+// fault never fires, and the run is the run without it. (It used to
+// reach pagefile.Inject, which panics on a fault that sets neither nth
+// nor a probability.)
+func TestPagefileFaultWithProbabilityZeroNeverFires(t *testing.T) {
+	for _, fault := range []string{
+		"  - pagefile_read_error: {probability: 0}",
+		"  - pagefile_write_error: {probability: 0.0, status: 0xC0000185}",
+		"  - pagefile_read_error: {probability: 0}\n  - pagefile_write_error: {probability: 0}\n  - pagefile_read_error: {nth: 9}",
+	} {
+		t.Run(fault, func(t *testing.T) {
+			s := loadInline(t, "pagefile.yaml", fmt.Sprintf(pagefileScenario, fault))
+			_, o, out := runInline(t, s, Options{JSON: true})
+			if o.Bugcheck != nil || o.Exit != ExitOK || len(o.Failures) != 0 {
+				t.Fatalf("outcome %+v (bugcheck %v), want a clean run\n%s", o, o.Bugcheck, out)
+			}
+			if got := injections(t, out); len(got) != 0 {
+				t.Errorf("injection events %+v, want none", got)
+			}
+		})
+	}
+}
+
 // flipScenario allocates and fills buf, then reads it: the bit flips
 // before step 3, the read.
 func flipScenario(seed uint64, fault string) string {
