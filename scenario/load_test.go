@@ -850,3 +850,35 @@ func TestNullMeansNotGiven(t *testing.T) {
 		t.Errorf("null values should read as absent: %s", showValue(s))
 	}
 }
+
+// TestReadExpectForms: the format gives expect as text or bytes; bytes
+// may be written {bytes: [...]} or, as write's bytes: is, a plain list.
+func TestReadExpectForms(t *testing.T) {
+	for _, tc := range []struct {
+		expect string
+		want   []byte
+	}{
+		{`"AB"`, []byte("AB")},
+		{"{bytes: [0x41, 66]}", []byte("AB")},
+		{"[0x41, 66]", []byte("AB")},
+		{"[0, 255, 7]", []byte{0, 255, 7}},
+	} {
+		src := "name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: " + tc.expect + "}\n"
+		s, err := Parse("t.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("expect: %s: %v", tc.expect, err)
+			continue
+		}
+		r := s.Steps[1].Read
+		if !r.HasExpect || string(r.Expect) != string(tc.want) || r.Length != uint64(len(tc.want)) {
+			t.Errorf("expect: %s: read %+v, want expect %v and that length", tc.expect, r, tc.want)
+		}
+	}
+	for _, tc := range []struct{ expect, pos, key, msg string }{
+		{"[1, 256]", "t.yaml:4:31", "steps[1].read.expect[1]", "at most 255"},
+		{"[]", "t.yaml:4:27", "steps[1].read.expect", "expect is empty"},
+	} {
+		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: "+tc.expect+"}\n"))
+		checkError(t, err, tc.pos, tc.key, tc.msg)
+	}
+}

@@ -615,6 +615,8 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 					eo.missing("bytes", "the expected bytes, such as [0x41, 0x42]")
 				}
 			}
+		case *ast.SequenceNode: // expect: [1, 2, 3], as bytes: [1, 2, 3] in write
+			r.Expect, r.HasExpect = l.byteList(v, key)
 		default:
 			if s, ok := l.text(v, key); ok {
 				if uint64(len(s)) > MaxIOBytes {
