@@ -88,8 +88,10 @@
 // eats memory. The constants are in ast.go.
 //
 //	machine.ram        1 MiB .. 1 TiB
-//	machine.pagefile   0 .. 1 TiB (0: no pagefile; pagefile faults refused)
-//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus
+//	machine.pagefile   0, or 8 KiB .. 1 TiB (0: no pagefile; pagefile faults
+//	                   refused; a pagefile's first 4 KiB slot is reserved)
+//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus, 16 KiB of RAM each
+//	                   (every node has its own pool descriptors)
 //	alloc size         0 .. 4 GiB (0 is allowed: the pool decides what it means)
 //	write/read length  1 .. 16 MiB each; 64 MiB of data in the whole file
 //	repeat times       0 .. 1,000,000, nested at most 32 deep

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -313,7 +314,14 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 		l.ramOK = ok
 	}
 	if v := o.get("pagefile"); v != nil {
-		m.Pagefile, _ = l.number(v, o.key("pagefile"), MaxPagefileBytes, true)
+		pf, ok := l.number(v, o.key("pagefile"), MaxPagefileBytes, true)
+		if ok && pf > 0 && pf < MinPagefileBytes {
+			l.errorf(v, o.key("pagefile"), "%s is too small: a pagefile needs at least 8 KiB (two 4 KiB slots, the first reserved), or 0 for none", spellNumber(pf, true))
+			ok = false
+		}
+		if ok {
+			m.Pagefile = pf
+		}
 	}
 	if v := o.get("cpus"); v != nil {
 		c, ok := l.number(v, o.key("cpus"), MaxCPUs, false)
@@ -334,6 +342,9 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 			l.errorf(v, o.key("numa_nodes"), "a machine needs at least 1 NUMA node")
 		case l.cpusOK && nodes > uint64(m.CPUs):
 			l.errorf(v, o.key("numa_nodes"), "%d nodes for %d CPUs: every node needs a CPU", nodes, m.CPUs)
+		case l.ramOK && m.RAM/nodes < MinNodeRAMBytes:
+			l.errorf(v, o.key("numa_nodes"), "%d nodes need at least %s of RAM (16 KiB a node), and machine.ram is %s",
+				nodes, humanize.IBytes(nodes*MinNodeRAMBytes), humanize.IBytes(m.RAM))
 		default:
 			m.NUMANodes = int(nodes)
 		}

@@ -342,6 +342,14 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nmachine: {cpus: 2, numa_nodes: 3}\n" + steps, "t.yaml:2:32", "machine.numa_nodes", "every node needs a CPU"},
 		{"zero NUMA nodes are refused",
 			"name: x\nmachine: {numa_nodes: 0}\n" + steps, "t.yaml:2:23", "machine.numa_nodes", "at least 1 NUMA node"},
+		{"a pagefile smaller than two slots is refused (the machine could not be built)",
+			"name: x\nmachine: {pagefile: 5000}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small: a pagefile needs at least 8 KiB"},
+		{"a pagefile of one byte is refused",
+			"name: x\nmachine: {pagefile: 1}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small"},
+		{"NUMA nodes with less than 16 KiB of RAM each are refused (their pool descriptors would not fit)",
+			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 4.0 MiB of RAM"},
+		{"NUMA nodes are checked against the RAM wherever ram: stands",
+			"name: x\nmachine:\n  numa_nodes: 128\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
 
 		// Step values.
 		{"an alloc above 4 GiB is refused",
@@ -880,5 +888,26 @@ func TestReadExpectForms(t *testing.T) {
 	} {
 		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: "+tc.expect+"}\n"))
 		checkError(t, err, tc.pos, tc.key, tc.msg)
+	}
+}
+
+// TestSmallestMachinesBoot: a machine at the loader's lower limits (the
+// least RAM for its NUMA nodes, the smallest pagefile) must boot: a
+// machine the loader takes but cannot be built fails the run as if the
+// host had (exit 1), not the file (exit 2).
+func TestSmallestMachinesBoot(t *testing.T) {
+	for nodes := uint64(1); nodes <= MaxCPUs; nodes++ {
+		ram := max(MinRAMBytes, nodes*MinNodeRAMBytes)
+		src := fmt.Sprintf("name: x\nmachine: {ram: %d, pagefile: %d, cpus: %d, numa_nodes: %d}\nsteps:\n  - trim: all\n",
+			ram, MinPagefileBytes, nodes, nodes)
+		s, err := Parse("t.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%d nodes: %v", nodes, err)
+		}
+		sess, err := NewSession(s, Options{})
+		if err != nil {
+			t.Fatalf("%d nodes, %d bytes of RAM: the loader takes the machine, but: %v", nodes, ram, err)
+		}
+		sess.Close()
 	}
 }
