@@ -254,7 +254,7 @@ type WorkloadStep struct {
 	Ops              uint64
 	Pool             pool.Type
 	MinSize, MaxSize uint64
-	Live             uint64 // <= Ops; default 1
+	Live             uint64 // default 1; above Ops, the workload only allocates
 	Tag              pool.Tag
 	Verify, Keep     bool
 }

@@ -408,8 +408,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - trim: b\n  - repeat: {times: 2, steps: [{alloc: {pool: 1, size: 1, as: b}}]}\n", "t.yaml:3:11", "steps[0].trim", "used before"},
 
 		// Workloads and repeats.
-		{"workload live above ops is refused",
-			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 16-1024, live: 50}\n", "t.yaml:3:56", "steps[0].workload.live", "live (50) is more than ops (10)"},
+		{"workload live 0 is refused",
+			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 16-1024, live: 0}\n", "t.yaml:3:56", "steps[0].workload.live", "live must be at least 1"},
 		{"a backwards size range is refused",
 			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 1024-16}\n", "t.yaml:3:41", "steps[0].workload.sizes", "runs backwards"},
 		{"a size range from 0 is refused",
