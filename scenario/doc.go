@@ -53,7 +53,8 @@
 //
 // # Values
 //
-// Numbers are YAML integers or text holding one: decimal, 0x, 0o or 0b.
+// Numbers are YAML integers or text holding one: decimal, 0x, 0o or 0b
+// (010 is ten, not YAML 1.1's octal eight: intValue).
 // Sizes (machine.ram, machine.pagefile, alloc size, workload sizes, write
 // and read length) may carry a unit: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB,
 // in any case. "64M" is refused rather than guessed at. Addresses are a

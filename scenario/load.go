@@ -704,7 +704,7 @@ func (l *loader) expect(n ast.Node) *Expect {
 // two's complement, as ULONG_PTR holds it) or a bound name plus offset.
 func (l *loader) expectValue(n ast.Node, key string) *Addr {
 	if iv, ok := l.value(n).(*ast.IntegerNode); ok {
-		switch x := iv.Value.(type) {
+		switch x := intValue(iv).(type) {
 		case int64:
 			return &Addr{Literal: uint64(x), IsLiteral: true}
 		case uint64:

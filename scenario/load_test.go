@@ -911,3 +911,47 @@ func TestSmallestMachinesBoot(t *testing.T) {
 		sess.Close()
 	}
 }
+
+// TestLeadingZerosAreDecimal: numbers are decimal unless they say 0x, 0o
+// or 0b. go-yaml, following YAML 1.1, reads a plain 010 as octal 8; the
+// loader reads it as 10, the same as the text "010".
+func TestLeadingZerosAreDecimal(t *testing.T) {
+	src := `name: x
+machine: {seed: 010, cpus: 02}
+steps:
+  - alloc: {pool: NonPagedPool, size: 0100, as: a}
+  - alloc: {pool: NonPagedPool, size: "0100", as: b}
+  - write: {at: a, fill: 0101, length: 017}
+  - alloc: {pool: NonPagedPool, size: 0o17, as: c}
+  - alloc: {pool: NonPagedPool, size: 0, as: d}
+  - repeat: {times: 09, steps: [{trim: all}]}
+expect:
+  bugcheck: {code: 0xC2, p1: 010, p2: -010}
+`
+	s, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want uint64
+	}{
+		{"seed 010", s.Machine.Seed, 10},
+		{"cpus 02", uint64(s.Machine.CPUs), 2},
+		{"size 0100", s.Steps[0].Alloc.Size, 100},
+		{`size "0100"`, s.Steps[1].Alloc.Size, 100},
+		{"fill 0101", uint64(s.Steps[2].Write.Data[0]), 101},
+		{"length 017", uint64(len(s.Steps[2].Write.Data)), 17},
+		{"size 0o17", s.Steps[3].Alloc.Size, 15},
+		{"size 0", s.Steps[4].Alloc.Size, 0},
+		{"times 09", uint64(s.Steps[5].Repeat.Times), 9},
+		{"p1 010", s.Expect.Bugcheck.P[0].Literal, 10},
+		{"p2 -010", s.Expect.Bugcheck.P[1].Literal, uint64(1<<64 - 10)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	_, err = Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: 1, size: -010}\n"))
+	checkError(t, err, "t.yaml:3:28", "steps[0].alloc.size", "must not be negative, got -10")
+}
