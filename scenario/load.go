@@ -366,6 +366,7 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 	}
 	before := l.nerrs
 	var out []string
+	seen := map[string]bool{} // not slices.Contains: a long list would cost its square
 	for i, it := range items {
 		k := keyIndex(key, i)
 		s, ok := l.text(it, k)
@@ -376,10 +377,11 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 			l.errorf(it, k, "the name is empty")
 			continue
 		}
-		if slices.Contains(out, s) {
+		if seen[s] {
 			l.errorf(it, k, "%q is listed twice", s)
 			continue
 		}
+		seen[s] = true
 		out = append(out, s)
 	}
 	return out, l.nerrs == before
@@ -623,6 +625,7 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 	}
 	var out []Thread
 	var t tally
+	named := map[string]bool{}
 	for i, it := range items {
 		path := keyIndex("threads", i)
 		o, ok := l.object(it, path, []string{"name", "cpu", "steps"})
@@ -635,11 +638,10 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 				th.Name = s
 			}
 		}
-		for _, prev := range out {
-			if prev.Name == th.Name {
-				l.errorf(it, o.key("name"), "two threads are named %q", th.Name)
-			}
+		if named[th.Name] {
+			l.errorf(it, o.key("name"), "two threads are named %q", th.Name)
 		}
+		named[th.Name] = true
 		if v := o.get("cpu"); v != nil {
 			th.CPU, _ = l.cpuIndex(v, o.key("cpu"))
 		}

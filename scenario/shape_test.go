@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCostlyShapesAreRefusedCheaply: shapes whose cost in go-yaml's parser
@@ -115,6 +116,34 @@ func TestRoughTokens(t *testing.T) {
 		}
 		if l, _ := roughTokens([]byte(tc.src), tc.want-1); l == 0 {
 			t.Errorf("roughTokens(%q) did not pass %d", tc.src, tc.want-1)
+		}
+	}
+}
+
+// TestLongListsLoadInLinearTime: a list of names is checked for repeats
+// with a set, not by searching the names before each (100,000 drivers
+// took a dozen seconds that way), and so are thread names.
+func TestLongListsLoadInLinearTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads two large files")
+	}
+	var drivers, threads strings.Builder
+	drivers.WriteString("name: x\nsteps: [{trim: all}]\ndrivers: [")
+	for i := range 100_000 {
+		fmt.Fprintf(&drivers, "d%d.sys, ", i)
+	}
+	drivers.WriteString("last.sys]\n")
+	threads.WriteString("name: x\nthreads:\n")
+	for i := range 25_000 {
+		fmt.Fprintf(&threads, "  - {name: t%d, steps: [{trim: all}]}\n", i)
+	}
+	for name, src := range map[string]string{"drivers": drivers.String(), "threads": threads.String()} {
+		start := time.Now()
+		if _, err := Parse("t.yaml", []byte(src)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: loading took %v", name, d)
 		}
 	}
 }
