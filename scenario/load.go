@@ -79,6 +79,14 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	if err != nil {
 		return nil, syntaxError(name, text, err)
 	}
+	// go-yaml makes a document of a directive (%YAML 1.2) before "---";
+	// YAML makes it part of the document that follows.
+	for len(file.Docs) > 1 {
+		if _, ok := file.Docs[0].Body.(*ast.DirectiveNode); !ok {
+			break
+		}
+		file.Docs = file.Docs[1:]
+	}
 	if len(file.Docs) > 1 {
 		d := file.Docs[1]
 		p := Pos{File: name, Line: 1, Col: 1}

@@ -955,3 +955,28 @@ expect:
 	_, err = Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: 1, size: -010}\n"))
 	checkError(t, err, "t.yaml:3:28", "steps[0].alloc.size", "must not be negative, got -10")
 }
+
+// TestDocumentMarkers: a %YAML directive belongs to the document after
+// it (go-yaml makes a document of its own of it, which the loader took
+// for a second document); --- and ... around the one document are fine.
+func TestDocumentMarkers(t *testing.T) {
+	const doc = "name: x\nsteps: [{trim: all}]\n"
+	for _, src := range []string{
+		"%YAML 1.2\n---\n" + doc,
+		"%YAML 1.2\n---\n" + doc + "...\n",
+		"---\n" + doc + "...\n# the end\n",
+		"--- # a comment\n" + doc,
+	} {
+		if _, err := Parse("t.yaml", []byte(src)); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+	for _, tc := range []struct{ src, pos string }{
+		{"%YAML 1.2\n---\n" + doc + "---\n" + doc, "t.yaml:5:1"},
+		{"---\n---\n" + doc, "t.yaml:2:1"},
+		{doc + "...\n" + doc, "t.yaml:4:1"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src))
+		checkError(t, err, tc.pos, "", "one YAML document; this is a second")
+	}
+}

@@ -108,12 +108,13 @@ func checkShape(name string, data []byte) *Error {
 	var s scanner.Scanner
 	s.Init(string(data))
 	var (
-		stack    []level
-		flow     int  // open [ and {
-		content  bool // the document has begun
-		ended    bool // ... ended it
-		prev     *token.Token
-		headerAt *token.Token
+		stack     []level
+		flow      int  // open [ and {
+		content   bool // the document has begun
+		ended     bool // ... ended it
+		prev      *token.Token
+		directive int // the line of a directive
+		headerAt  *token.Token
 	)
 	at := func(tk *token.Token, format string, args ...any) *Error {
 		p := Pos{File: name, Line: 1, Col: 1}
@@ -135,6 +136,7 @@ func checkShape(name string, data []byte) *Error {
 			case token.CommentType:
 				continue
 			case token.DirectiveType:
+				directive = tk.Position.Line // %YAML 1.2: its words are no content
 				prev = tk
 				continue
 			case token.DocumentHeaderType:
@@ -147,6 +149,9 @@ func checkShape(name string, data []byte) *Error {
 			case token.DocumentEndType:
 				ended = true
 				prev = tk
+				continue
+			}
+			if tk.Position.Line == directive {
 				continue
 			}
 			if ended {
