@@ -18,7 +18,8 @@ const (
 	MaxRAMBytes      = 1 << 40  // machine.ram upper bound (1 TiB)
 	MaxPagefileBytes = 1 << 40  // machine.pagefile upper bound (1 TiB)
 	MinPagefileBytes = 8 << 10  // a pagefile's two 4 KiB slots, the first reserved
-	MinNodeRAMBytes  = 16 << 10 // RAM each NUMA node needs: its pool descriptors and more
+	MinNodeRAMBytes  = 12 << 10 // RAM each NUMA node needs: its nonpaged pool descriptors' pages, a share of the rest
+	pageBytes        = 4096     // machine.ram is used in whole pages
 	MaxCPUs          = 256      // machine.cpus upper bound
 	MaxAllocBytes    = 4 << 30  // largest alloc size, workload size or trace size (4 GiB)
 	MaxIOBytes       = 16 << 20 // largest single write or read (16 MiB)

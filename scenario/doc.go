@@ -91,7 +91,7 @@
 //	machine.ram        1 MiB .. 1 TiB
 //	machine.pagefile   0, or 8 KiB .. 1 TiB (0: no pagefile; pagefile faults
 //	                   refused; a pagefile's first 4 KiB slot is reserved)
-//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus, 16 KiB of RAM each
+//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus, 12 KiB of RAM each
 //	                   (every node has its own pool descriptors)
 //	alloc size         0 .. 4 GiB (0 is allowed: the pool decides what it means)
 //	write/read length  1 .. 16 MiB each; 64 MiB of data in the whole file

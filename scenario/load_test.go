@@ -346,10 +346,10 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nmachine: {pagefile: 5000}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small: a pagefile needs at least 8 KiB"},
 		{"a pagefile of one byte is refused",
 			"name: x\nmachine: {pagefile: 1}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small"},
-		{"NUMA nodes with less than 16 KiB of RAM each are refused (their pool descriptors would not fit)",
-			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 4.0 MiB of RAM"},
+		{"NUMA nodes with less than 12 KiB of RAM each are refused (their pool descriptors would not fit)",
+			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 3.0 MiB of RAM"},
 		{"NUMA nodes are checked against the RAM wherever ram: stands",
-			"name: x\nmachine:\n  numa_nodes: 128\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
+			"name: x\nmachine:\n  numa_nodes: 86\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
 
 		// Step values.
 		{"an alloc above 4 GiB is refused",
@@ -909,6 +909,12 @@ func TestSmallestMachinesBoot(t *testing.T) {
 			t.Fatalf("%d nodes, %d bytes of RAM: the loader takes the machine, but: %v", nodes, ram, err)
 		}
 		sess.Close()
+		if less := ram - pageBytes; less >= MinRAMBytes {
+			src = fmt.Sprintf("name: x\nmachine: {ram: %d, cpus: %d, numa_nodes: %d}\nsteps:\n  - trim: all\n", less, nodes, nodes)
+			if _, err := Parse("t.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "nodes need at least") {
+				t.Fatalf("%d nodes, %d bytes of RAM: %v, want the machine refused", nodes, less, err)
+			}
+		}
 	}
 }
 
