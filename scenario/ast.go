@@ -17,6 +17,9 @@ const (
 	MinRAMBytes      = 1 << 20  // machine.ram lower bound (1 MiB)
 	MaxRAMBytes      = 1 << 40  // machine.ram upper bound (1 TiB)
 	MaxPagefileBytes = 1 << 40  // machine.pagefile upper bound (1 TiB)
+	MinPagefileBytes = 8 << 10  // a pagefile's two 4 KiB slots, the first reserved
+	MinNodeRAMBytes  = 12 << 10 // RAM each NUMA node needs: its nonpaged pool descriptors' pages, a share of the rest
+	pageBytes        = 4096     // machine.ram is used in whole pages
 	MaxCPUs          = 256      // machine.cpus upper bound
 	MaxAllocBytes    = 4 << 30  // largest alloc size, workload size or trace size (4 GiB)
 	MaxIOBytes       = 16 << 20 // largest single write or read (16 MiB)
@@ -29,6 +32,12 @@ const (
 	MaxFileBytes     = 16 << 20    // size of a scenario file
 	MaxNesting       = 32          // repeats inside repeats
 	maxStepVisits    = 1_000_000   // steps the loader reads, aliases expanded
+
+	// The YAML itself (shape.go), far above what a scenario needs: 32
+	// nested repeats in block style are about 100 levels deep.
+	MaxYAMLDepth  = 200     // maps and lists inside one another
+	MaxYAMLKeys   = 1000    // keys in one block map
+	MaxYAMLTokens = 500_000 // keys, values, brackets, ... in a file
 )
 
 // Defaults Parse fills in.
@@ -246,7 +255,7 @@ type WorkloadStep struct {
 	Ops              uint64
 	Pool             pool.Type
 	MinSize, MaxSize uint64
-	Live             uint64 // <= Ops; default 1
+	Live             uint64 // default 1; above Ops, the workload only allocates
 	Tag              pool.Tag
 	Verify, Keep     bool
 }

@@ -17,7 +17,10 @@ import (
 // Drivers load 16 MiB apart from FFFFF880`01000000 (the system PTE region,
 // where Windows loads drivers); kernel steps sit in the kernel image from
 // nt+0x400000 to its end. Within an image, step k of the file (in file
-// order, counting repeats' and threads' steps) is at +0x10*(k+1). An image
+// order, counting repeats' and threads' steps) is at +0x10*(k+1). A list
+// of steps an alias reaches again is numbered once: the loader shares it,
+// and walking every path to it could take 2^32 visits (repeats with
+// times: 0 run nothing, so no step limit stops such a file). An image
 // holds about a million steps (the kernel's range 131,071); a file with
 // more shares addresses between steps, and then a report names the code
 // address but no line.
@@ -54,6 +57,12 @@ func newSites(s *Scenario) *sites {
 	}
 	var walk func([]Step)
 	walk = func(steps []Step) {
+		if len(steps) == 0 {
+			return
+		}
+		if _, ok := st.index[&steps[0]]; ok {
+			return // the same list again, through an alias: numbered already
+		}
 		for i := range steps {
 			step := &steps[i]
 			st.index[step] = len(st.steps)

@@ -1,6 +1,10 @@
 package scenario
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 // Every step maps to an address of its own and back, until an image runs
 // out of addresses; past that, a shared address names no line rather
@@ -37,5 +41,29 @@ func TestBlameAddressesMapBackToTheirSteps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAliasedListsAreNumberedOnce: lists reached again through aliases
+// (here 2^27 paths to the innermost, under repeats with times: 0, so the
+// step limits see nothing to run) are numbered once, so the run starts at
+// once instead of walking every path.
+func TestAliasedListsAreNumberedOnce(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: x\nsteps:\n  - trim: all\n  - repeat:\n      times: 0\n      steps: &l0 [{trim: all}, {trim: all}]\n")
+	for i := 1; i < 28; i++ {
+		fmt.Fprintf(&b, "  - repeat:\n      times: 0\n      steps: &l%d [{repeat: {times: 0, steps: *l%d}}, {repeat: {times: 0, steps: *l%d}}]\n", i, i-1, i-1)
+	}
+	s, err := Parse("bomb.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newSites(s)
+	if n := len(st.steps); n > 2000 {
+		t.Errorf("%d step sites for a file of 84 steps, read in a few hundred contexts", n)
+	}
+	o, err := Run(s, Options{})
+	if err != nil || o.Exit != ExitOK || o.Steps != 1 {
+		t.Fatalf("Run: %+v, %v; want one step run", o, err)
 	}
 }

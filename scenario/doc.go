@@ -53,7 +53,8 @@
 //
 // # Values
 //
-// Numbers are YAML integers or text holding one: decimal, 0x, 0o or 0b.
+// Numbers are YAML integers or text holding one: decimal, 0x, 0o or 0b
+// (010 is ten, not YAML 1.1's octal eight: intValue).
 // Sizes (machine.ram, machine.pagefile, alloc size, workload sizes, write
 // and read length) may carry a unit: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB,
 // in any case. "64M" is refused rather than guessed at. Addresses are a
@@ -88,15 +89,24 @@
 // eats memory. The constants are in ast.go.
 //
 //	machine.ram        1 MiB .. 1 TiB
-//	machine.pagefile   0 .. 1 TiB (0: no pagefile; pagefile faults refused)
-//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus
+//	machine.pagefile   0, or 8 KiB .. 1 TiB (0: no pagefile; pagefile faults
+//	                   refused; a pagefile's first 4 KiB slot is reserved)
+//	machine.cpus       1 .. 256;  numa_nodes 1 .. cpus, 12 KiB of RAM each
+//	                   (every node has its own pool descriptors)
 //	alloc size         0 .. 4 GiB (0 is allowed: the pool decides what it means)
 //	write/read length  1 .. 16 MiB each; 64 MiB of data in the whole file
 //	repeat times       0 .. 1,000,000, nested at most 32 deep
 //	steps executed     10,000,000 (repeats multiplied out, never expanded)
 //	pool operations    100,000,000 (workload ops and replayed trace lines)
 //	trace file         512 MiB, 10,000,000 operations
-//	scenario file      16 MiB
+//	scenario file      16 MiB; 500,000 YAML tokens; maps and lists
+//	                   nested at most 200 deep; 1,000 keys in a block map
+//
+// The YAML limits are checked before go-yaml's parser runs (shape.go):
+// its cost grows with the square of the nesting depth, of the keys in a
+// block map and of the documents in a file, and it spends about a
+// kilobyte a token, so a small file could otherwise take gigabytes and
+// minutes. A second document is refused there too.
 //
 // Repeats are counted, not expanded, so the loader's memory follows the
 // file's size. Aliases could make a small file describe an enormous tree:

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"simkern/bugcheck"
 	"simkern/examples"
@@ -123,6 +124,30 @@ func TestPagefileWriteErrorIsSurvived(t *testing.T) {
 			}
 			if sum == nil || sum.Memory.WriteErrors != uint64(len(tc.lines)) || sum.Memory.ReadErrors != 0 {
 				t.Errorf("summary memory %+v: want %d write errors, no read error", sum, len(tc.lines))
+			}
+		})
+	}
+}
+
+// TestPagefileFaultWithProbabilityZeroNeverFires: probability 0 is a
+// valid probability (the loader takes it, as low_resources does); the
+// fault never fires, and the run is the run without it. (It used to
+// reach pagefile.Inject, which panics on a fault that sets neither nth
+// nor a probability.)
+func TestPagefileFaultWithProbabilityZeroNeverFires(t *testing.T) {
+	for _, fault := range []string{
+		"  - pagefile_read_error: {probability: 0}",
+		"  - pagefile_write_error: {probability: 0.0, status: 0xC0000185}",
+		"  - pagefile_read_error: {probability: 0}\n  - pagefile_write_error: {probability: 0}\n  - pagefile_read_error: {nth: 9}",
+	} {
+		t.Run(fault, func(t *testing.T) {
+			s := loadInline(t, "pagefile.yaml", fmt.Sprintf(pagefileScenario, fault))
+			_, o, out := runInline(t, s, Options{JSON: true})
+			if o.Bugcheck != nil || o.Exit != ExitOK || len(o.Failures) != 0 {
+				t.Fatalf("outcome %+v (bugcheck %v), want a clean run\n%s", o, o.Bugcheck, out)
+			}
+			if got := injections(t, out); len(got) != 0 {
+				t.Errorf("injection events %+v, want none", got)
 			}
 		})
 	}
@@ -613,5 +638,28 @@ func TestReplayDoesNotCountNullAsLive(t *testing.T) {
 	}
 	if want := "-> 2 allocations, 0 frees, 2 returned NULL, peak 0 live"; !strings.Contains(out.String(), want) {
 		t.Errorf("the replay reports\n%s\nwant a line with %q", out.String(), want)
+	}
+}
+
+// TestManyFaultsDoNotSlowEveryStep: the bit flips due before a step are
+// looked up, not found by going through every fault at every step (50,000
+// faults made each step cost 50,000 checks: a long repeat ran for hours).
+func TestManyFaultsDoNotSlowEveryStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two long scenarios")
+	}
+	const body = "steps:\n  - alloc: {pool: NonPagedPool, size: 64, as: a}\n  - repeat: {times: 50000, steps: [{irql: 0}]}\n"
+	faults := "faults:\n" + strings.Repeat("  - bit_flip: {step: 1, frame: 0x10, bit: 3}\n", 30_000)
+	run := func(src string) time.Duration {
+		s := loadInline(t, "many.yaml", src)
+		start := time.Now()
+		if _, err := Run(s, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	baseline := run("name: few\n" + body)
+	if d := run("name: many\n" + faults + body); d > 10*baseline+time.Second {
+		t.Errorf("50,000 steps with 30,000 faults took %v, without them %v", d, baseline)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -71,9 +72,20 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 		return whole(fmt.Sprintf("the file is larger than %d MiB; no scenario needs that much", MaxFileBytes>>20))
 	}
 	text := trimBOM(data)
+	if e := checkShape(name, text); e != nil {
+		return nil, e
+	}
 	file, err := parseYAML(text)
 	if err != nil {
 		return nil, syntaxError(name, text, err)
+	}
+	// go-yaml makes a document of a directive (%YAML 1.2) before "---";
+	// YAML makes it part of the document that follows.
+	for len(file.Docs) > 1 {
+		if _, ok := file.Docs[0].Body.(*ast.DirectiveNode); !ok {
+			break
+		}
+		file.Docs = file.Docs[1:]
 	}
 	if len(file.Docs) > 1 {
 		d := file.Docs[1]
@@ -310,7 +322,14 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 		l.ramOK = ok
 	}
 	if v := o.get("pagefile"); v != nil {
-		m.Pagefile, _ = l.number(v, o.key("pagefile"), MaxPagefileBytes, true)
+		pf, ok := l.number(v, o.key("pagefile"), MaxPagefileBytes, true)
+		if ok && pf > 0 && pf < MinPagefileBytes {
+			l.errorf(v, o.key("pagefile"), "%s is too small: a pagefile needs at least 8 KiB (two 4 KiB slots, the first reserved), or 0 for none", spellNumber(pf, true))
+			ok = false
+		}
+		if ok {
+			m.Pagefile = pf
+		}
 	}
 	if v := o.get("cpus"); v != nil {
 		c, ok := l.number(v, o.key("cpus"), MaxCPUs, false)
@@ -331,6 +350,9 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 			l.errorf(v, o.key("numa_nodes"), "a machine needs at least 1 NUMA node")
 		case l.cpusOK && nodes > uint64(m.CPUs):
 			l.errorf(v, o.key("numa_nodes"), "%d nodes for %d CPUs: every node needs a CPU", nodes, m.CPUs)
+		case l.ramOK && m.RAM/pageBytes < nodes*MinNodeRAMBytes/pageBytes:
+			l.errorf(v, o.key("numa_nodes"), "%d nodes need at least %s of RAM (12 KiB a node), and machine.ram is %s",
+				nodes, humanize.IBytes(nodes*MinNodeRAMBytes), humanize.IBytes(m.RAM))
 		default:
 			m.NUMANodes = int(nodes)
 		}
@@ -352,6 +374,7 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 	}
 	before := l.nerrs
 	var out []string
+	seen := map[string]bool{} // not slices.Contains: a long list would cost its square
 	for i, it := range items {
 		k := keyIndex(key, i)
 		s, ok := l.text(it, k)
@@ -362,10 +385,11 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 			l.errorf(it, k, "the name is empty")
 			continue
 		}
-		if slices.Contains(out, s) {
+		if seen[s] {
 			l.errorf(it, k, "%q is listed twice", s)
 			continue
 		}
+		seen[s] = true
 		out = append(out, s)
 	}
 	return out, l.nerrs == before
@@ -609,6 +633,7 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 	}
 	var out []Thread
 	var t tally
+	named := map[string]bool{}
 	for i, it := range items {
 		path := keyIndex("threads", i)
 		o, ok := l.object(it, path, []string{"name", "cpu", "steps"})
@@ -621,11 +646,10 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 				th.Name = s
 			}
 		}
-		for _, prev := range out {
-			if prev.Name == th.Name {
-				l.errorf(it, o.key("name"), "two threads are named %q", th.Name)
-			}
+		if named[th.Name] {
+			l.errorf(it, o.key("name"), "two threads are named %q", th.Name)
 		}
+		named[th.Name] = true
 		if v := o.get("cpu"); v != nil {
 			th.CPU, _ = l.cpuIndex(v, o.key("cpu"))
 		}
@@ -690,7 +714,7 @@ func (l *loader) expect(n ast.Node) *Expect {
 // two's complement, as ULONG_PTR holds it) or a bound name plus offset.
 func (l *loader) expectValue(n ast.Node, key string) *Addr {
 	if iv, ok := l.value(n).(*ast.IntegerNode); ok {
-		switch x := iv.Value.(type) {
+		switch x := intValue(iv).(type) {
 		case int64:
 			return &Addr{Literal: uint64(x), IsLiteral: true}
 		case uint64:

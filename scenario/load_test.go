@@ -342,6 +342,14 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nmachine: {cpus: 2, numa_nodes: 3}\n" + steps, "t.yaml:2:32", "machine.numa_nodes", "every node needs a CPU"},
 		{"zero NUMA nodes are refused",
 			"name: x\nmachine: {numa_nodes: 0}\n" + steps, "t.yaml:2:23", "machine.numa_nodes", "at least 1 NUMA node"},
+		{"a pagefile smaller than two slots is refused (the machine could not be built)",
+			"name: x\nmachine: {pagefile: 5000}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small: a pagefile needs at least 8 KiB"},
+		{"a pagefile of one byte is refused",
+			"name: x\nmachine: {pagefile: 1}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small"},
+		{"NUMA nodes with less than 12 KiB of RAM each are refused (their pool descriptors would not fit)",
+			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 3.0 MiB of RAM"},
+		{"NUMA nodes are checked against the RAM wherever ram: stands",
+			"name: x\nmachine:\n  numa_nodes: 86\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
 
 		// Step values.
 		{"an alloc above 4 GiB is refused",
@@ -400,8 +408,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - trim: b\n  - repeat: {times: 2, steps: [{alloc: {pool: 1, size: 1, as: b}}]}\n", "t.yaml:3:11", "steps[0].trim", "used before"},
 
 		// Workloads and repeats.
-		{"workload live above ops is refused",
-			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 16-1024, live: 50}\n", "t.yaml:3:56", "steps[0].workload.live", "live (50) is more than ops (10)"},
+		{"workload live 0 is refused",
+			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 16-1024, live: 0}\n", "t.yaml:3:56", "steps[0].workload.live", "live must be at least 1"},
 		{"a backwards size range is refused",
 			"name: x\nsteps:\n  - workload: {ops: 10, pool: 0, sizes: 1024-16}\n", "t.yaml:3:41", "steps[0].workload.sizes", "runs backwards"},
 		{"a size range from 0 is refused",
@@ -848,5 +856,133 @@ func TestNullMeansNotGiven(t *testing.T) {
 	if s.Description != "" || s.Machine.CPUs != 1 || s.Drivers != nil || s.Faults != nil || s.Expect != nil ||
 		s.Verifier.LowResources != nil || s.Steps[0].Alloc.Tag != pool.TagOf("None") {
 		t.Errorf("null values should read as absent: %s", showValue(s))
+	}
+}
+
+// TestReadExpectForms: the format gives expect as text or bytes; bytes
+// may be written {bytes: [...]} or, as write's bytes: is, a plain list.
+func TestReadExpectForms(t *testing.T) {
+	for _, tc := range []struct {
+		expect string
+		want   []byte
+	}{
+		{`"AB"`, []byte("AB")},
+		{"{bytes: [0x41, 66]}", []byte("AB")},
+		{"[0x41, 66]", []byte("AB")},
+		{"[0, 255, 7]", []byte{0, 255, 7}},
+	} {
+		src := "name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: " + tc.expect + "}\n"
+		s, err := Parse("t.yaml", []byte(src))
+		if err != nil {
+			t.Errorf("expect: %s: %v", tc.expect, err)
+			continue
+		}
+		r := s.Steps[1].Read
+		if !r.HasExpect || string(r.Expect) != string(tc.want) || r.Length != uint64(len(tc.want)) {
+			t.Errorf("expect: %s: read %+v, want expect %v and that length", tc.expect, r, tc.want)
+		}
+	}
+	for _, tc := range []struct{ expect, pos, key, msg string }{
+		{"[1, 256]", "t.yaml:4:31", "steps[1].read.expect[1]", "at most 255"},
+		{"[]", "t.yaml:4:27", "steps[1].read.expect", "expect is empty"},
+	} {
+		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: "+tc.expect+"}\n"))
+		checkError(t, err, tc.pos, tc.key, tc.msg)
+	}
+}
+
+// TestSmallestMachinesBoot: a machine at the loader's lower limits (the
+// least RAM for its NUMA nodes, the smallest pagefile) must boot: a
+// machine the loader takes but cannot be built fails the run as if the
+// host had (exit 1), not the file (exit 2).
+func TestSmallestMachinesBoot(t *testing.T) {
+	for nodes := uint64(1); nodes <= MaxCPUs; nodes++ {
+		ram := max(MinRAMBytes, nodes*MinNodeRAMBytes)
+		src := fmt.Sprintf("name: x\nmachine: {ram: %d, pagefile: %d, cpus: %d, numa_nodes: %d}\nsteps:\n  - trim: all\n",
+			ram, MinPagefileBytes, nodes, nodes)
+		s, err := Parse("t.yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%d nodes: %v", nodes, err)
+		}
+		sess, err := NewSession(s, Options{})
+		if err != nil {
+			t.Fatalf("%d nodes, %d bytes of RAM: the loader takes the machine, but: %v", nodes, ram, err)
+		}
+		sess.Close()
+		if less := ram - pageBytes; less >= MinRAMBytes {
+			src = fmt.Sprintf("name: x\nmachine: {ram: %d, cpus: %d, numa_nodes: %d}\nsteps:\n  - trim: all\n", less, nodes, nodes)
+			if _, err := Parse("t.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "nodes need at least") {
+				t.Fatalf("%d nodes, %d bytes of RAM: %v, want the machine refused", nodes, less, err)
+			}
+		}
+	}
+}
+
+// TestLeadingZerosAreDecimal: numbers are decimal unless they say 0x, 0o
+// or 0b. go-yaml, following YAML 1.1, reads a plain 010 as octal 8; the
+// loader reads it as 10, the same as the text "010".
+func TestLeadingZerosAreDecimal(t *testing.T) {
+	src := `name: x
+machine: {seed: 010, cpus: 02}
+steps:
+  - alloc: {pool: NonPagedPool, size: 0100, as: a}
+  - alloc: {pool: NonPagedPool, size: "0100", as: b}
+  - write: {at: a, fill: 0101, length: 017}
+  - alloc: {pool: NonPagedPool, size: 0o17, as: c}
+  - alloc: {pool: NonPagedPool, size: 0, as: d}
+  - repeat: {times: 09, steps: [{trim: all}]}
+expect:
+  bugcheck: {code: 0xC2, p1: 010, p2: -010}
+`
+	s, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want uint64
+	}{
+		{"seed 010", s.Machine.Seed, 10},
+		{"cpus 02", uint64(s.Machine.CPUs), 2},
+		{"size 0100", s.Steps[0].Alloc.Size, 100},
+		{`size "0100"`, s.Steps[1].Alloc.Size, 100},
+		{"fill 0101", uint64(s.Steps[2].Write.Data[0]), 101},
+		{"length 017", uint64(len(s.Steps[2].Write.Data)), 17},
+		{"size 0o17", s.Steps[3].Alloc.Size, 15},
+		{"size 0", s.Steps[4].Alloc.Size, 0},
+		{"times 09", uint64(s.Steps[5].Repeat.Times), 9},
+		{"p1 010", s.Expect.Bugcheck.P[0].Literal, 10},
+		{"p2 -010", s.Expect.Bugcheck.P[1].Literal, uint64(1<<64 - 10)},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	_, err = Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: 1, size: -010}\n"))
+	checkError(t, err, "t.yaml:3:28", "steps[0].alloc.size", "must not be negative, got -10")
+}
+
+// TestDocumentMarkers: a %YAML directive belongs to the document after
+// it (go-yaml makes a document of its own of it, which the loader took
+// for a second document); --- and ... around the one document are fine.
+func TestDocumentMarkers(t *testing.T) {
+	const doc = "name: x\nsteps: [{trim: all}]\n"
+	for _, src := range []string{
+		"%YAML 1.2\n---\n" + doc,
+		"%YAML 1.2\n---\n" + doc + "...\n",
+		"---\n" + doc + "...\n# the end\n",
+		"--- # a comment\n" + doc,
+	} {
+		if _, err := Parse("t.yaml", []byte(src)); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+	for _, tc := range []struct{ src, pos string }{
+		{"%YAML 1.2\n---\n" + doc + "---\n" + doc, "t.yaml:5:1"},
+		{"---\n---\n" + doc, "t.yaml:2:1"},
+		{doc + "...\n" + doc, "t.yaml:4:1"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src))
+		checkError(t, err, tc.pos, "", "one YAML document; this is a second")
 	}
 }

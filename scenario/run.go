@@ -82,6 +82,7 @@ type runner struct {
 	// an injected NULL was bound to to its injection's number.
 	injections []injection
 	nullNames  map[string]int
+	flips      map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
 	failures   []string
 	executed   uint64
 	bc         *bugcheck.Error

@@ -615,6 +615,8 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 					eo.missing("bytes", "the expected bytes, such as [0x41, 0x42]")
 				}
 			}
+		case *ast.SequenceNode: // expect: [1, 2, 3], as bytes: [1, 2, 3] in write
+			r.Expect, r.HasExpect = l.byteList(v, key)
 		default:
 			if s, ok := l.text(v, key); ok {
 				if uint64(len(s)) > MaxIOBytes {
@@ -741,12 +743,10 @@ func (l *loader) workload(o *yamlMap, n ast.Node, path string) *WorkloadStep {
 		return nil
 	}
 	w := &WorkloadStep{Live: 1, Tag: defaultWorkloadTag}
-	opsOK := false
 	if v := o.get("ops"); v != nil {
-		w.Ops, opsOK = l.number(v, o.key("ops"), MaxOps, false)
-		if opsOK && w.Ops == 0 {
+		var ok bool
+		if w.Ops, ok = l.number(v, o.key("ops"), MaxOps, false); ok && w.Ops == 0 {
 			l.errorf(v, o.key("ops"), "ops must be at least 1")
-			opsOK = false
 		}
 	} else {
 		o.missing("ops", "allocations plus frees to do")
@@ -767,9 +767,7 @@ func (l *loader) workload(o *yamlMap, n ast.Node, path string) *WorkloadStep {
 		case !ok:
 		case live == 0:
 			l.errorf(v, o.key("live"), "live must be at least 1")
-		case opsOK && live > w.Ops:
-			l.errorf(v, o.key("live"), "live (%d) is more than ops (%d): the workload would end before that many blocks are alive", live, w.Ops)
-		default:
+		default: // above ops, the workload only allocates, as the format's words say
 			w.Live = live
 		}
 	}

@@ -507,7 +507,7 @@ func (l *loader) number(n ast.Node, key string, max uint64, units bool) (uint64,
 	)
 	switch x := l.value(n).(type) {
 	case *ast.IntegerNode:
-		switch i := x.Value.(type) {
+		switch i := intValue(x).(type) {
 		case int64:
 			if i < 0 {
 				l.errorf(n, key, "must not be negative, got %d", i)
@@ -557,6 +557,34 @@ func (l *loader) number(n ast.Node, key string, max uint64, units bool) (uint64,
 		return 0, false
 	}
 	return v, true
+}
+
+// intValue is an integer node's value (int64 or uint64). go-yaml reads
+// 017 as octal, as YAML 1.1 did; the format's numbers are decimal unless
+// they say 0o, so there a leading zero is only a zero, as in "017"
+// written as text.
+func intValue(iv *ast.IntegerNode) any {
+	tk := iv.GetToken()
+	if tk == nil {
+		return iv.Value
+	}
+	digits, neg := strings.TrimPrefix(tk.Value, "+"), false
+	if rest, ok := strings.CutPrefix(digits, "-"); ok {
+		digits, neg = rest, true
+	}
+	if len(digits) < 2 || digits[0] != '0' || strings.Trim(digits, "0123456789") != "" {
+		return iv.Value
+	}
+	v, err := strconv.ParseUint(digits, 10, 64)
+	switch {
+	case err != nil:
+		return iv.Value
+	case neg && v <= 1<<63:
+		return -int64(v)
+	case neg:
+		return iv.Value
+	}
+	return v
 }
 
 // spell prints a number for an error: sizes with binary units.

@@ -88,3 +88,30 @@ steps:
 		}
 	}
 }
+
+// TestWorkloadLiveAboveOps: the format says a workload allocates until
+// live blocks are alive, and stops when ops operations are done; with
+// live above ops it never gets to free, so it makes ops allocations
+// (and, with keep, leaves them). That used to be refused at load.
+func TestWorkloadLiveAboveOps(t *testing.T) {
+	for _, tc := range []struct {
+		keep string
+		want string
+	}{
+		{"false", `"workload":{"allocs":10,"frees":10,"failures":0,"peak_live":10,"left":0}`},
+		{"true", `"workload":{"allocs":10,"frees":0,"failures":0,"peak_live":10,"left":10}`},
+	} {
+		s, err := Parse("live.yaml", []byte("name: live\nsteps:\n  - workload: {ops: 10, pool: NonPagedPool, sizes: 16-64, live: 50, keep: "+tc.keep+"}\n"))
+		if err != nil {
+			t.Fatalf("keep %s: %v", tc.keep, err)
+		}
+		var out bytes.Buffer
+		o, err := Run(s, Options{Out: &out, JSON: true})
+		if err != nil || o.Exit != ExitOK {
+			t.Fatalf("keep %s: %+v, %v", tc.keep, o, err)
+		}
+		if !bytes.Contains(out.Bytes(), []byte(tc.want)) {
+			t.Errorf("keep %s: want %s in\n%s", tc.keep, tc.want, out.Bytes())
+		}
+	}
+}

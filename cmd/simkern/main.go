@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // runWithInput is run with a standard input (kd reads commands from it).
-func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// A panic is a bug in simkern, not in the input: it exits 1, as a host
+// failure does, rather than 2 (Go's own status for a panic), which would
+// blame the file.
+func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "simkern: internal error, a bug in simkern (please report it with the scenario): %v\n%s", r, debug.Stack())
+			code = scenario.ExitFailed
+		}
+	}()
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.Execute()

@@ -1020,3 +1020,31 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 		t.Errorf("the pagefile holds %d bytes and the page's text %v", len(b), bytes.Contains(b, []byte("kept on disk")))
 	}
 }
+
+// TestInternalErrorsDoNotBlameTheFile: a file that loads is fine, so
+// whatever the run does, it must not exit 2 (Go's status for a panic).
+// These scenarios write garbage into page tables through the self-map;
+// they once panicked in mm. A panic must come out as exit 1 with
+// "simkern: internal error", a bugcheck as exit 1 with its report.
+func TestInternalErrorsDoNotBlameTheFile(t *testing.T) {
+	for _, tc := range []struct{ name, write, then string }{
+		{"a PTE pointing past RAM", "{at: 0xFFFFF6FC50000000, u64: 0xffffffffffffffff}", "read: {at: p, length: 1}"},
+		{"a zeroed PDE", "{at: 0xFFFFF6FB7E280000, u64: 0}", "page_out: all"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "pt.yaml")
+			src := "name: pt\nsteps:\n  - alloc: {pool: PagedPool, size: 100, as: p}\n  - write: " + tc.write + "\n  - " + tc.then + "\n"
+			if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr strings.Builder
+			code := run([]string{"run", path}, &stdout, &stderr)
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\nstderr: %.500s", code, stderr.String())
+			}
+			if e := stderr.String(); e != "" && !strings.HasPrefix(e, "simkern: internal error, a bug in simkern") {
+				t.Errorf("stderr %.300q: want nothing, or an internal error", e)
+			}
+		})
+	}
+}
