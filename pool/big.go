@@ -64,14 +64,7 @@ func (p *Pool) allocateBig(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64)
 	if va == 0 {
 		return 0, nil
 	}
-	rp, di := p.regionPagesOf(va), d.slot
-	for i := uint64(0); i < pages; i++ {
-		kind := pageBigBody
-		if i == 0 {
-			kind = pageBigFirst
-		}
-		rp.set(va+mm.VA(i*mm.PageBytes), pageInfo{kind: kind, desc: di})
-	}
+	p.regionPagesOf(va).set(va, pageInfo{kind: pageBigFirst, desc: d.slot})
 	p.big.t.ReplaceOrInsert(BigAllocation{VA: va, Tag: tag, Bytes: n, Pages: pages, Type: t, Owner: caller})
 	if room := pages * mm.PageBytes; room > n {
 		page, err := p.m.Page(c, va+mm.VA(n), true)
@@ -106,10 +99,7 @@ func (p *Pool) freeBig(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	}
 	d := p.descs[p.pageOf(va).desc]
 	p.big.t.Delete(b)
-	rp := p.regionPagesOf(va)
-	for i := uint64(0); i < b.Pages; i++ {
-		rp.set(va+mm.VA(i*mm.PageBytes), pageInfo{})
-	}
+	p.regionPagesOf(va).set(va, pageInfo{})
 	p.m.FreePages(va, b.Pages)
 	d.RunningDeAllocs++
 	d.TotalBigPages -= b.Pages

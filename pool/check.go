@@ -293,13 +293,14 @@ func walkBlocks(page []byte, off, end uint64) uint64 {
 // pool page that no allocation owns, 0x42 elsewhere in the system half,
 // and 0x40 (P3: where the system half starts) for a user-mode address.
 func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
+	big, inBig := p.big.containing(va)
 	switch {
 	case va.Canonical() && !va.Kernel():
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x40, uint64(va), uint64(mm.SystemRangeStart), 0).At("checkFreeAddress: user-mode address")
-	case pi != nil && pi.kind == pageBigBody && va.PageOffset() == 0 && mm.RegionOf(va) == mm.RegionPagedPool:
+	case inBig && va != big.VA && va.PageOffset() == 0 && mm.RegionOf(va) == mm.RegionPagedPool:
 		pages := uint64(va-mm.RegionPagedPool.Base()) >> mm.PageShift
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x41286, 0, 0, pages).At("checkFreeAddress: inside a paged allocation")
-	case pi != nil && pi.kind != pageNone:
+	case inBig || pi != nil && pi.kind != pageNone:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x99, uint64(va), 0, 0).At("checkFreeAddress: inside a block")
 	case mm.RegionOf(va) == mm.RegionNonPagedPool:
 		return bugcheck.New(bugcheck.BadPoolCaller, 0x44, uint64(va), 0, 0).At("checkFreeAddress: not allocated")

@@ -49,15 +49,21 @@ type Descriptor struct {
 	TotalBytes                     uint64 // block bytes in use, headers included
 }
 
-// pageKind says what a page of a pool region is to the pool.
+// pageKind says what a page of a pool region is to the pool. Only the
+// first page of a big allocation has a record: the big page table knows
+// the rest, so a huge allocation that touches one page costs one record.
+// The values are what dumps hold.
 type pageKind uint8
 
 const (
-	pageNone       pageKind = iota // not the pool's (never used, or given back)
-	pageSmall                      // carved into blocks
-	pageBigFirst                   // first page of a big allocation
-	pageBigBody                    // a later page of a big allocation
-	pageDescriptor                 // holds a descriptor's ListHeads
+	pageNone       pageKind = 0 // not the pool's (never used, or given back)
+	pageSmall      pageKind = 1 // carved into blocks
+	pageBigFirst   pageKind = 2 // first page of a big allocation
+	pageDescriptor pageKind = 4 // holds a descriptor's ListHeads
+
+	// pageBigBodyOld marked a big allocation's later pages in dumps
+	// written before only first pages had records; Restore skips it.
+	pageBigBodyOld pageKind = 3
 )
 
 // pageInfo is the pool's own record of one page. The headers in the page
@@ -113,28 +119,54 @@ func (r blockRecord) requested() uint64 { return uint64(r & (1<<requestedBits - 
 func (r blockRecord) site() uint32      { return uint32(r >> requestedBits) }
 
 // regionPages maps the pages of one region, from its base, to their
-// pageInfo. It grows as the region's bump pointer does.
+// pageInfo, in chunks of pageChunk records made when a page in them is
+// first recorded: pages far apart (small blocks after a huge big
+// allocation) cost a chunk each, not a record for every page between.
+// A chunk never moves, so a *pageInfo stays good.
 type regionPages struct {
-	base  mm.VA
-	pages []pageInfo
+	base   mm.VA
+	chunks []*[pageChunk]pageInfo
 }
 
+const pageChunk = 512 // 2 MiB of region a chunk
+
+// info returns the record of the page at va, or nil when no page of its
+// chunk was ever recorded.
 func (r *regionPages) info(va mm.VA) *pageInfo {
 	i := uint64(va-r.base) >> mm.PageShift
-	if i >= uint64(len(r.pages)) { // below base, i wraps to a huge number
+	if i/pageChunk >= uint64(len(r.chunks)) { // below base, i wraps to a huge number
 		return nil
 	}
-	return &r.pages[i]
+	c := r.chunks[i/pageChunk]
+	if c == nil {
+		return nil
+	}
+	return &c[i%pageChunk]
 }
 
-// smallPages yields every small-block page of both pools, nonpaged
-// first, each in address order, with the pool's record of it.
-func (p *Pool) smallPages() iter.Seq2[mm.VA, *pageInfo] {
+// set records pi for the page at va.
+func (r *regionPages) set(va mm.VA, pi pageInfo) {
+	i := uint64(va-r.base) >> mm.PageShift
+	for uint64(len(r.chunks)) <= i/pageChunk {
+		r.chunks = append(r.chunks, nil)
+	}
+	if r.chunks[i/pageChunk] == nil {
+		r.chunks[i/pageChunk] = new([pageChunk]pageInfo)
+	}
+	r.chunks[i/pageChunk][i%pageChunk] = pi
+}
+
+// recorded yields every page of the region with a record other than
+// pageNone, in address order.
+func (r *regionPages) recorded() iter.Seq2[mm.VA, *pageInfo] {
 	return func(yield func(mm.VA, *pageInfo) bool) {
-		for r := range p.pages {
-			rp := &p.pages[r]
-			for i := range rp.pages {
-				if pi := &rp.pages[i]; pi.kind == pageSmall && !yield(rp.base+mm.VA(i)*mm.PageBytes, pi) {
+		for ci, c := range r.chunks {
+			if c == nil {
+				continue
+			}
+			for i := range c {
+				va := r.base + mm.VA(ci*pageChunk+i)*mm.PageBytes
+				if pi := &c[i]; pi.kind != pageNone && !yield(va, pi) {
 					return
 				}
 			}
@@ -142,15 +174,18 @@ func (p *Pool) smallPages() iter.Seq2[mm.VA, *pageInfo] {
 	}
 }
 
-// set records pi for the page at va. It may grow r.pages, moving every
-// pageInfo: a *pageInfo taken before a call that can set (newPage,
-// allocateBig) must be taken again after it.
-func (r *regionPages) set(va mm.VA, pi pageInfo) {
-	i := uint64(va-r.base) >> mm.PageShift
-	for uint64(len(r.pages)) <= i {
-		r.pages = append(r.pages, pageInfo{})
+// smallPages yields every small-block page of both pools, nonpaged
+// first, each in address order, with the pool's record of it.
+func (p *Pool) smallPages() iter.Seq2[mm.VA, *pageInfo] {
+	return func(yield func(mm.VA, *pageInfo) bool) {
+		for r := range p.pages {
+			for va, pi := range p.pages[r].recorded() {
+				if pi.kind == pageSmall && !yield(va, pi) {
+					return
+				}
+			}
+		}
 	}
-	r.pages[i] = pi
 }
 
 // Pool is the executive's pool manager on one machine.

@@ -80,12 +80,8 @@ func (p *Pool) Snapshot() *Snapshot {
 			d.nonEmpty, d.RunningAllocs, d.RunningDeAllocs, d.TotalPages, d.TotalBigPages, d.TotalBytes})
 	}
 	for r := range p.pages {
-		rp := &p.pages[r]
-		for i, pi := range rp.pages {
-			if pi.kind == pageNone {
-				continue
-			}
-			ps := PageSnapshot{VA: rp.base + mm.VA(i)*mm.PageBytes, Kind: uint8(pi.kind), Desc: pi.desc}
+		for va, pi := range p.pages[r].recorded() {
+			ps := PageSnapshot{VA: va, Kind: uint8(pi.kind), Desc: pi.desc}
 			if b := pi.blocks; b != nil {
 				ps.Starts = pi.starts
 				ps.Requested = make([]uint16, PageUnits)
@@ -161,6 +157,9 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 		if r != mm.RegionNonPagedPool && r != mm.RegionPagedPool || ps.VA.PageOffset() != 0 ||
 			ps.Kind > uint8(pageDescriptor) || int(ps.Desc) >= len(p.descs) || ps.VA-p.regionPagesOf(ps.VA).base >= 1<<33 {
 			return bad("pool page %v", ps.VA)
+		}
+		if pageKind(ps.Kind) == pageBigBodyOld {
+			continue
 		}
 		pi := pageInfo{kind: pageKind(ps.Kind), desc: ps.Desc}
 		if pi.kind == pageSmall {

@@ -277,3 +277,32 @@ func TestFreeTagsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// A huge big allocation costs the pool one record, and small blocks
+// after it a chunk of records of their own, not a record for every page
+// in between: host memory follows the pages used, not the addresses.
+func TestPageRecordsFollowPagesUsed(t *testing.T) {
+	r := newRig(t, spec{ramBytes: 16 * mib, pagefileBytes: 5 << 30}) // commit for 4 GiB
+	huge, err := r.p.Allocate(r.c, PagedPool, 1<<32, TagOf("Huge")) // 4 GiB, demand-zero
+	if err != nil || huge == 0 {
+		t.Fatalf("Allocate(4 GiB) = %v, %v", huge, err)
+	}
+	small, err := r.p.Allocate(r.c, PagedPool, 100, TagOf("Smal"))
+	if err != nil || small == 0 {
+		t.Fatalf("Allocate(100) = %v, %v", small, err)
+	}
+	made := 0
+	for _, c := range r.p.pages[1].chunks {
+		if c != nil {
+			made++
+		}
+	}
+	if made > 2 {
+		t.Errorf("%d chunks of page records for two allocations, want at most 2", made)
+	}
+	if err := r.p.Free(r.c, huge+mm.PageBytes); err == nil {
+		t.Fatalf("freeing the second page of the huge allocation did not bugcheck")
+	} else if bc := (*bugcheck.Error)(nil); !errors.As(err, &bc) || bc.Code != bugcheck.BadPoolCaller || bc.P[0] != 0x41286 {
+		t.Errorf("freeing the second page of the huge allocation: %v, want 0xC2/0x41286", err)
+	}
+}

@@ -251,7 +251,7 @@ func (p *Pool) CheckInvariants() {
 					panic(fmt.Sprintf("pool: free list %d of %v node %d links %v of another descriptor", u, d.Type, d.Node, block))
 				}
 				delete(freeBlocks, block)
-				if n++; n > PageUnits*len(p.pages[0].pages)+PageUnits*len(p.pages[1].pages) {
+				if n++; n > PageUnits*pageChunk*(len(p.pages[0].chunks)+len(p.pages[1].chunks)) {
 					panic(fmt.Sprintf("pool: free list %d of %v node %d loops", u, d.Type, d.Node))
 				}
 			}

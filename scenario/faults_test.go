@@ -663,3 +663,21 @@ func TestManyFaultsDoNotSlowEveryStep(t *testing.T) {
 		t.Errorf("50,000 steps with 30,000 faults took %v, without them %v", d, baseline)
 	}
 }
+
+// A step that halts the machine without an access failing (page_out
+// meeting page tables a write wiped) is the step the report names, and
+// nothing after it runs.
+func TestHaltInsideAStepStopsAtThatStep(t *testing.T) {
+	s := loadInline(t, "wiped-pde.yaml", "name: wiped\nsteps:\n"+
+		"  - alloc: {pool: PagedPool, size: 100, as: p}\n"+
+		"  - write: {at: 0xFFFFF6FB7E280000, u64: 0}\n"+ // the PDE over paged pool's first page
+		"  - page_out: all\n"+
+		"  - alloc: {pool: PagedPool, size: 100, as: q}\n")
+	_, o, out := runInline(t, s, Options{})
+	if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.MemoryManagement || o.Bugcheck.P[0] != 0x61941 {
+		t.Fatalf("bugcheck %v, want 0x1A/0x61941\n%s", o.Bugcheck, out)
+	}
+	if o.Steps != 3 || !strings.Contains(out, "halted at wiped-pde.yaml:5:5: page_out: all") {
+		t.Errorf("%d steps ran, want the machine to halt at the page_out, the third:\n%s", o.Steps, out)
+	}
+}

@@ -163,6 +163,9 @@ func (r *runner) runStep(step *Step) bool {
 	c := r.cpus.CPUs[step.CPU]
 	c.PC = r.st.pc(step)
 	res, err := r.exec(c, step)
+	if h := r.m.Halted(); err == nil && h != nil {
+		err = h // the step halted the machine without an access failing: a trim that met corrupt page tables
+	}
 	c.PC = cpu.KernelImageBase
 	after := r.m.Stats()
 	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
