@@ -283,7 +283,7 @@ func TestFreeTagsAccepted(t *testing.T) {
 // in between: host memory follows the pages used, not the addresses.
 func TestPageRecordsFollowPagesUsed(t *testing.T) {
 	r := newRig(t, spec{ramBytes: 16 * mib, pagefileBytes: 5 << 30}) // commit for 4 GiB
-	huge, err := r.p.Allocate(r.c, PagedPool, 1<<32, TagOf("Huge")) // 4 GiB, demand-zero
+	huge, err := r.p.Allocate(r.c, PagedPool, 1<<32, TagOf("Huge"))  // 4 GiB, demand-zero
 	if err != nil || huge == 0 {
 		t.Fatalf("Allocate(4 GiB) = %v, %v", huge, err)
 	}
