@@ -279,7 +279,7 @@ func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
 }
 
 // pageOf returns the pool's record of the page holding va, or nil.
-// Each region's record covers only the pages its pool has used, so the
+// Each region's records cover only the chunks its pool has used, so the
 // bounds check of info is the whole region test.
 func (p *Pool) pageOf(va mm.VA) *pageInfo {
 	if pi := p.pages[0].info(va); pi != nil {
