@@ -1,7 +1,9 @@
 package pagefile
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -66,8 +68,11 @@ func (e *IOError) Error() string {
 
 // faultSet holds the active faults of one Op.
 type faultSet struct {
-	// nth holds the Nth faults that have not fired yet, in injection order.
-	nth []Fault
+	// nth holds the Nth faults that have not fired or gone by, by Nth and
+	// then in injection order once sorted; Inject appends and leaves
+	// sorting to the next operation, so many injections cost one sort.
+	nth    []Fault
+	sorted bool
 
 	// prob holds the probability faults, in injection order. One draw per
 	// operation is shared among them: fault i fires when the draw falls in
@@ -94,6 +99,7 @@ func (p *Pagefile) Inject(f Fault) {
 		panic(fmt.Sprintf("pagefile: Inject: %s fault sets both Nth (%d) and Probability (%g)", f.Op, f.Nth, f.Probability))
 	case f.Nth != 0:
 		set.nth = append(set.nth, f)
+		set.sorted = false
 	case f.Probability != 0:
 		if !(f.Probability > 0 && f.Probability <= 1) { // NaN fails too
 			panic(fmt.Sprintf("pagefile: Inject: %s fault probability %g outside (0, 1]", f.Op, f.Probability))
@@ -119,11 +125,19 @@ func (p *Pagefile) fire(op Op, n, slot uint64) *IOError {
 	if len(set.prob) > 0 {
 		draw = p.rand.Float64()
 	}
-	for i, f := range set.nth {
-		if f.Nth == n {
-			set.nth = append(set.nth[:i], set.nth[i+1:]...)
-			return p.fired(f, slot)
-		}
+	if !set.sorted {
+		slices.SortStableFunc(set.nth, func(a, b Fault) int { return cmp.Compare(a.Nth, b.Nth) })
+		set.sorted = true
+	}
+	// Operations are numbered upwards, so the faults ahead of n have gone
+	// by (or share the Nth of one that fired) and never will fire.
+	for len(set.nth) > 0 && set.nth[0].Nth < n {
+		set.nth = set.nth[1:]
+	}
+	if len(set.nth) > 0 && set.nth[0].Nth == n {
+		f := set.nth[0]
+		set.nth = set.nth[1:]
+		return p.fired(f, slot)
 	}
 	if draw >= 0 {
 		lo := 0.0

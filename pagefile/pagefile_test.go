@@ -461,6 +461,22 @@ func TestNthFaults(t *testing.T) {
 			ops:    "rrr",
 			want:   []failure{{op: 1, status: StatusDeviceDataError, injection: 1}},
 		},
+		{
+			name:   "faults injected out of order fire at their own Nth",
+			faults: []Fault{{Op: OpRead, Nth: 4, Status: 0xC0000004}, {Op: OpRead, Nth: 2, Status: 0xC0000002}, {Op: OpRead, Nth: 3, Status: 0xC0000003}},
+			ops:    "rrrrr",
+			want: []failure{
+				{op: 1, status: 0xC0000002, injection: 1},
+				{op: 2, status: 0xC0000003, injection: 2},
+				{op: 3, status: 0xC0000004, injection: 3},
+			},
+		},
+		{
+			name:   "of two faults on the same Nth the first injected fires, and the other has gone by",
+			faults: []Fault{{Op: OpWrite, Nth: 2, Status: 0xC0000001}, {Op: OpWrite, Nth: 2, Status: 0xC0000002}},
+			ops:    "wwww",
+			want:   []failure{{op: 1, status: 0xC0000001, injection: 1}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1077,7 +1093,19 @@ func FuzzSlots(f *testing.F) {
 }
 
 func BenchmarkWriteRead(b *testing.B) {
+	for _, faults := range []int{0, 50000} {
+		b.Run(fmt.Sprintf("faults=%d", faults), func(b *testing.B) { benchmarkWriteRead(b, faults) })
+	}
+}
+
+// benchmarkWriteRead writes and reads slots with faults injected that
+// fire only after the run (a campaign injects many): they must not slow
+// each operation down.
+func benchmarkWriteRead(b *testing.B, faults int) {
 	p := openTest(b, 1024, nil)
+	for i := range faults {
+		p.Inject(Fault{Op: Op(i % 2), Nth: 1<<62 - uint64(i)})
+	}
 	var slots []uint64
 	for range 1023 {
 		slots = append(slots, mustAllocate(b, p))
