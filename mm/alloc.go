@@ -149,7 +149,7 @@ func (m *Machine) releaseBacking(page VA, p PTE) bool {
 		}
 		m.releaseFrame(p.Frame())
 	case p.Software() && p.Slot() != 0:
-		if m.Pagefile == nil || !m.Pagefile.InUse(p.Slot()) {
+		if !m.slotHolds(p.Slot(), page) {
 			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
 			return false
 		}

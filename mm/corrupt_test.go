@@ -1,6 +1,7 @@
 package mm
 
 import (
+	"fmt"
 	"testing"
 
 	"simkern/bugcheck"
@@ -53,6 +54,30 @@ func TestCorruptPageTables(t *testing.T) {
 			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), PagefilePTE(77, ProtReadWrite) },
 			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
 			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a pagefile PTE naming another page's slot, read",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), pagedOut(s, s.other) },
+			act:     func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name:    "a pagefile PTE naming another page's slot, freed",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), pagedOut(s, s.other) },
+			act:     func(s setup) error { s.m.FreePages(s.va, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name: "a pagefile PTE naming the slot its page's frame still holds, read",
+			corrupt: func(s setup) (VA, PTE) {
+				pagedOut(s, s.va)
+				if _, err := s.m.ReadU64(s.m.cpu0(), s.va); err != nil { // back in: the frame keeps the slot
+					panic(err)
+				}
+				return LevelPTE.EntryAddress(s.va), PagefilePTE(s.m.entry(s.m.pteOf(s.va).Frame()).Slot, ProtReadWrite)
+			},
+			act: func(s setup) error { _, err := s.m.ReadU64(s.m.cpu0(), s.va); return err },
+			p1:  0x41792, p2: entryAt,
 		},
 		{
 			name:    "a zeroed PDE under working-set pages, trimmed",
@@ -138,6 +163,14 @@ type setup struct {
 	past  PFN // a frame number past the machine's memory
 }
 
+// pagedOut pages va out to the pagefile and returns its pagefile PTE.
+func pagedOut(s setup, va VA) PTE {
+	if s.m.PageOut(va, 1) != 1 || !s.m.pteOf(va).Software() || s.m.pteOf(va).Slot() == 0 {
+		panic(fmt.Sprintf("%v did not go to the pagefile: PTE %#x", va, uint64(s.m.pteOf(va))))
+	}
+	return s.m.pteOf(va)
+}
+
 // entryAt is P2 for a corrupted PTE: the entry's own address.
 func entryAt(_ setup, at VA) VA { return at }
 
@@ -163,7 +196,7 @@ func FuzzCorruptTables(f *testing.F) {
 			return live[int(b)%len(live)], true
 		}
 		for i := 0; i+4 <= len(data) && m.Halted() == nil; i += 4 {
-			op, a, b, v := data[i]%8, data[i+1], data[i+2], data[i+3]
+			op, a, b, v := data[i]%9, data[i+1], data[i+2], data[i+3]
 			switch op {
 			case 0, 1:
 				r := RegionPagedPool
@@ -201,6 +234,15 @@ func FuzzCorruptTables(f *testing.F) {
 			case 7: // flip a bit anywhere in memory
 				_ = m.FlipBit(PFN(uint64(a)<<8|uint64(b))%PFN(m.Frames()), int(v)%(PageBytes/8), v%64)
 				c.TLB.Flush()
+			case 8: // copy one page's PTE onto another's: shared frames and slots
+				from, ok1 := pick(a)
+				to, ok2 := pick(b)
+				if ok1 && ok2 {
+					if p, err := m.ReadU64(c, LevelPTE.EntryAddress(from)); err == nil {
+						_ = m.WriteU64(c, LevelPTE.EntryAddress(to), p)
+						c.TLB.Flush()
+					}
+				}
 			}
 			m.CheckInvariants()
 		}

@@ -66,7 +66,7 @@ func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, lea
 		m.softFault(va, p)
 		return nil
 	case p.Slot() != 0:
-		if m.Pagefile == nil || !m.Pagefile.InUse(p.Slot()) {
+		if !m.slotHolds(p.Slot(), va.PageBase()) {
 			return corruptPTE(LevelPTE.EntryAddress(va), p)
 		}
 		return m.hardFault(c, va, p)
@@ -141,6 +141,7 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(ioStatus(err)), uint64(p), uint64(va)).At("MiResolvePageFileFault")
 	}
 	m.entry(f).Slot = slot
+	m.Pagefile.SetOwner(slot, slotOwner(va.PageBase(), true))
 	m.makeResident(f, va.PageBase())
 	m.setPTE(va, ValidPTE(f, p.Protection().nx()))
 	m.stats.HardFaults++

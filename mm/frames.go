@@ -118,8 +118,7 @@ func (m *Machine) repurposeStandby(zero bool) (PFN, bool) {
 	if !ok {
 		return 0, false
 	}
-	e := m.entry(f)
-	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
+	m.leaveInPagefile(f)
 	m.activate(f, zero)
 	m.stats.Repurposed++
 	return f, true

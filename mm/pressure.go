@@ -101,7 +101,7 @@ func (m *Machine) writeModified(n int) int {
 func (m *Machine) writePage(f PFN) bool {
 	e := m.entry(f)
 	if e.Slot == 0 {
-		slot, ok := m.Pagefile.Allocate()
+		slot, ok := m.Pagefile.Allocate(slotOwner(e.VA, true))
 		if !ok {
 			m.stats.PagefileFull++
 			return false
@@ -130,11 +130,42 @@ func (m *Machine) WriteModified() int {
 // evict drops a standby frame: the page now lives only in its pagefile
 // slot, so the next touch is a hard fault.
 func (m *Machine) evict(f PFN) {
-	e := m.entry(f)
-	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
+	m.leaveInPagefile(f)
 	m.setState(f, StateFree, false)
+	e := m.entry(f)
 	e.Modified, e.VA, e.Slot = false, 0, 0
 	m.stats.Evicted++
+}
+
+// leaveInPagefile hands a standby frame's page over to its pagefile slot:
+// the transition PTE becomes a pagefile PTE, and the slot is no longer
+// held by a frame. The caller then reuses or frees the frame.
+func (m *Machine) leaveInPagefile(f PFN) {
+	e := m.entry(f)
+	m.setPTE(e.VA, PagefilePTE(e.Slot, m.pteOf(e.VA).Protection()))
+	m.Pagefile.SetOwner(e.Slot, slotOwner(e.VA, false))
+}
+
+// A slot's owner, as mm records it in the pagefile: the page whose copy
+// it holds, plus slotHeldByFrame while a frame still holds that page
+// (resident, standby or modified), when the page's PTE is valid or in
+// transition and no pagefile PTE may name the slot. A pagefile PTE is
+// followed only to a slot that its own page owns outright (slotHolds): a
+// PTE copied from another page, or left stale, is a corrupted PTE, never
+// two frames sharing one slot.
+const slotHeldByFrame = 1
+
+func slotOwner(page VA, held bool) uint64 {
+	if held {
+		return uint64(page) | slotHeldByFrame
+	}
+	return uint64(page)
+}
+
+// slotHolds reports whether a pagefile PTE of page may name slot: the slot
+// is in use and holds page's copy, and no frame holds it.
+func (m *Machine) slotHolds(slot uint64, page VA) bool {
+	return m.Pagefile != nil && m.Pagefile.Owner(slot) == slotOwner(page, false)
 }
 
 // PageOut trims the pages of [va, va+pages), writes the dirty ones and

@@ -73,8 +73,9 @@ func (m *Machine) Stats() Stats {
 func (s Stats) Available() uint64 { return s.Zeroed + s.Free + s.Standby }
 
 // CheckInvariants verifies the frame ledger: every frame is in exactly one
-// state, and each list's count matches its links. A failure is a simkern
-// bug. It runs only when built with -tags invariants.
+// state, each list's count matches its links, and the pagefile slot a
+// frame keeps is recorded as held by that frame's page. A failure is a
+// simkern bug. It runs only when built with -tags invariants.
 func (m *Machine) CheckInvariants() {
 	if !invariants.Enabled {
 		return
@@ -92,8 +93,12 @@ func (m *Machine) CheckInvariants() {
 		var n uint64
 		prev := noFrame
 		for f := l.head; f != noFrame; f = m.entry(PFN(f)).flink {
-			if m.entry(PFN(f)).blink != prev {
+			e := m.entry(PFN(f))
+			if e.blink != prev {
 				panic(fmt.Sprintf("mm: list link broken at frame %#x", f))
+			}
+			if e.Slot != 0 && m.Pagefile.Owner(e.Slot) != slotOwner(e.VA, true) {
+				panic(fmt.Sprintf("mm: frame %#x keeps slot %d for %v, but the slot's owner is %#x", f, e.Slot, e.VA, m.Pagefile.Owner(e.Slot)))
 			}
 			prev = f
 			n++

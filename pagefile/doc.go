@@ -5,7 +5,7 @@
 // The pieces, one line each:
 //
 //	Pagefile    the host file, the slot bitmap, the counters and the faults
-//	slotChunk   one piece of the bitmap: chunkSlots bits and how many are set
+//	slotChunk   one piece of the bitmap: chunkSlots bits, how many are set, owners
 //	Fault       a planned I/O failure, asked before every Read and Write
 //	IOError     what a Read or Write returns when a Fault fires
 //
@@ -17,8 +17,16 @@
 // calls Release and the slot is free again:
 //
 //	Free   -> InUse   Allocate (always the lowest free slot)
-//	InUse  -> InUse   Write, Read (any number of times)
+//	InUse  -> InUse   Write, Read, SetOwner (any number of times)
 //	InUse  -> Free    Release
+//
+// Each slot in use also records its owner, a word the caller chooses and
+// the pagefile never interprets. mm records the page the slot holds and
+// whether a frame still holds it too, and follows a pagefile PTE only to
+// a slot its own page owns: a PTE that a scenario copied from another
+// page, or a bit flip bent, is then a bugcheck rather than two frames
+// sharing one slot and freeing it twice. Owners live in the chunks beside
+// the bits, so they cost host memory only where slots are in use.
 //
 // Allocate always hands out the lowest free slot, so the same scenario with
 // the same seed puts the same pages in the same slots, and !vm, dumps and

@@ -105,9 +105,34 @@ func (p *Pagefile) Path() string { return p.path }
 // Slots returns the number of slots, the reserved slot 0 included.
 func (p *Pagefile) Slots() uint64 { return p.bitmap.slots }
 
-// Allocate takes the lowest free slot. ok is false when every slot is in
-// use.
-func (p *Pagefile) Allocate() (slot uint64, ok bool) { return p.bitmap.allocate() }
+// Allocate takes the lowest free slot for owner, a nonzero word the
+// caller chooses (mm: the page the slot holds). ok is false when every
+// slot is in use.
+func (p *Pagefile) Allocate(owner uint64) (slot uint64, ok bool) {
+	if owner == 0 {
+		panic("pagefile: Allocate for owner 0")
+	}
+	if slot, ok = p.bitmap.allocate(); ok {
+		p.bitmap.setOwner(slot, owner)
+	}
+	return slot, ok
+}
+
+// Owner returns the owner slot was allocated for or last given, or 0 when
+// slot is not in use. A slot restored from a dump that kept no owners
+// has owner 0 too.
+func (p *Pagefile) Owner(slot uint64) uint64 { return p.bitmap.owner(slot) }
+
+// SetOwner gives slot, which is in use, a new nonzero owner.
+func (p *Pagefile) SetOwner(slot, owner uint64) {
+	if owner == 0 {
+		panic("pagefile: SetOwner to owner 0")
+	}
+	if !p.bitmap.inUse(slot) {
+		p.misuse("setting the owner", slot)
+	}
+	p.bitmap.setOwner(slot, owner)
+}
 
 // Release frees slot.
 // Preconditions: slot is in use (so it is neither 0 nor out of range).

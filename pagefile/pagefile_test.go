@@ -42,7 +42,7 @@ func pattern(buf *[SlotBytes]byte, slot uint64, stamp byte) {
 // mustAllocate allocates a slot or stops the test.
 func mustAllocate(t testing.TB, p *Pagefile) uint64 {
 	t.Helper()
-	s, ok := p.Allocate()
+	s, ok := p.Allocate(1)
 	if !ok {
 		t.Fatalf("Allocate: pagefile full at %d of %d slots", p.Stats().Used, p.Slots())
 	}
@@ -233,8 +233,8 @@ func TestAllocateRelease(t *testing.T) {
 			for i, st := range tt.steps {
 				switch st.kind {
 				case alloc:
-					if got, ok := p.Allocate(); !ok || got != st.slot {
-						t.Fatalf("step %d: Allocate() = %d, %v; want %d, true", i, got, ok, st.slot)
+					if got, ok := p.Allocate(1); !ok || got != st.slot {
+						t.Fatalf("step %d: Allocate(1) = %d, %v; want %d, true", i, got, ok, st.slot)
 					}
 				case allocN:
 					var got uint64
@@ -250,8 +250,8 @@ func TestAllocateRelease(t *testing.T) {
 						t.Fatalf("step %d: slot %d still in use after Release", i, st.slot)
 					}
 				case full:
-					if got, ok := p.Allocate(); ok {
-						t.Fatalf("step %d: Allocate() = %d, true; want the pagefile full", i, got)
+					if got, ok := p.Allocate(1); ok {
+						t.Fatalf("step %d: Allocate(1) = %d, true; want the pagefile full", i, got)
 					}
 				}
 				p.bitmap.check()
@@ -292,6 +292,9 @@ func TestMisusePanics(t *testing.T) {
 		{name: "writing a free slot is a simkern bug", do: func(p *Pagefile) { _ = p.Write(5, &buf) }, wantPanic: "write of slot 5, which is not allocated"},
 		{name: "writing slot 0 is a simkern bug", do: func(p *Pagefile) { _ = p.Write(0, &buf) }, wantPanic: "write of slot 0, which is reserved"},
 		{name: "reading far past the end is a simkern bug", do: func(p *Pagefile) { _ = p.Read(1<<40, &buf) }, wantPanic: "out of range"},
+		{name: "owning a free slot is a simkern bug", do: func(p *Pagefile) { p.SetOwner(3, 1) }, wantPanic: "setting the owner of slot 3, which is not allocated"},
+		{name: "an owner 0 is refused at allocation", do: func(p *Pagefile) { p.Allocate(0) }, wantPanic: "owner 0"},
+		{name: "an owner 0 is refused later", do: func(p *Pagefile) { p.SetOwner(1, 0) }, wantPanic: "owner 0"},
 		{name: "a fault with neither Nth nor Probability is refused", do: func(p *Pagefile) { p.Inject(Fault{Op: OpRead}) }, wantPanic: "neither Nth nor Probability"},
 		{name: "a fault with both Nth and Probability is refused", do: func(p *Pagefile) { p.Inject(Fault{Op: OpRead, Nth: 1, Probability: 0.5}) }, wantPanic: "both Nth"},
 		{name: "a probability above 1 is refused", do: func(p *Pagefile) { p.Inject(Fault{Op: OpWrite, Probability: 1.5}) }, wantPanic: "outside (0, 1]"},
@@ -991,6 +994,8 @@ func FuzzSlots(f *testing.F) {
 		p := openTest(t, slots, nil)
 		used := make([]bool, slots)    // shadow bitmap
 		stamp := make([]uint16, slots) // last byte written + 1; 0 = never written
+		owner := make([]uint64, slots) // shadow owners
+		nextOwner := uint64(0)
 		// lo is where the shadow starts looking for the lowest free slot:
 		// every slot in [1, lo) is in use. A release moves it back.
 		lo := uint64(1)
@@ -1004,7 +1009,7 @@ func FuzzSlots(f *testing.F) {
 		}
 		free := func(s uint64) {
 			p.Release(s)
-			used[s] = false
+			used[s], owner[s] = false, 0
 			lo = min(lo, s)
 		}
 		// pick returns a used slot near arg's position, or 0 if none.
@@ -1019,21 +1024,22 @@ func FuzzSlots(f *testing.F) {
 		}
 		allocate := func() {
 			want := lowestFree()
-			got, ok := p.Allocate()
+			nextOwner++
+			got, ok := p.Allocate(nextOwner)
 			if want == 0 {
 				if ok {
-					t.Fatalf("Allocate() = %d with every slot in use", got)
+					t.Fatalf("Allocate = %d with every slot in use", got)
 				}
 				return
 			}
 			if !ok || got != want {
-				t.Fatalf("Allocate() = %d, %v; the lowest free slot is %d", got, ok, want)
+				t.Fatalf("Allocate = %d, %v; the lowest free slot is %d", got, ok, want)
 			}
-			used[got] = true
+			used[got], owner[got] = true, nextOwner
 		}
 		var buf [SlotBytes]byte
 		for i := 2; i+1 < len(data); i += 2 {
-			op, arg := data[i]%6, data[i+1]
+			op, arg := data[i]%7, data[i+1]
 			switch op {
 			case 0:
 				allocate()
@@ -1072,6 +1078,14 @@ func FuzzSlots(f *testing.F) {
 						t.Fatalf("slot %d reads %#x..., want %#x... (stamp %d)", s, buf[:4], want[:4], stamp[s])
 					}
 				}
+			case 6:
+				if s := pick(arg); s != 0 {
+					owner[s] = uint64(arg)<<32 | uint64(i)
+					p.SetOwner(s, owner[s])
+				}
+			}
+			if s := 1 + uint64(arg)*(slots-1)/256; p.Owner(s) != owner[s] {
+				t.Fatalf("Owner(%d) = %#x, want %#x", s, p.Owner(s), owner[s])
 			}
 			p.bitmap.check()
 		}

@@ -24,6 +24,10 @@ type slotChunk struct {
 	// Invariant: used == the number of bits set in words, and used > 0 for
 	// a chunk reachable from Pagefile.chunks.
 	used uint32
+
+	// owners[i] is what the caller said holds slot chunkBase+i.
+	// Invariant: 0 for a slot not in use.
+	owners [chunkSlots]uint64
 }
 
 // slotBitmap tracks which slots are in use.
@@ -99,6 +103,19 @@ func (m *slotBitmap) allocate() (uint64, bool) {
 	return 0, false
 }
 
+// owner returns what holds slot, 0 when it is not in use.
+func (m *slotBitmap) owner(slot uint64) uint64 {
+	if !m.inUse(slot) {
+		return 0
+	}
+	return m.chunks[slot/chunkSlots].owners[slot%chunkSlots]
+}
+
+// setOwner records what holds slot. Preconditions: slot is in use.
+func (m *slotBitmap) setOwner(slot, owner uint64) {
+	m.chunks[slot/chunkSlots].owners[slot%chunkSlots] = owner
+}
+
 // take marks slot, found free by allocate, in use. slot may be past the
 // end of the pagefile (the last chunk is partial), and then it is full.
 func (m *slotBitmap) take(ci, slot uint64) (uint64, bool) {
@@ -132,6 +149,7 @@ func (m *slotBitmap) release(slot uint64) {
 	c := m.chunks[ci]
 	i := slot % chunkSlots
 	c.words[i/64] &^= 1 << (i % 64)
+	c.owners[i] = 0
 	c.used--
 	m.used--
 	m.hint = min(m.hint, slot)
@@ -175,6 +193,11 @@ func (m *slotBitmap) checkChunk(ci uint64) {
 	if uint32(n) != c.used {
 		panic(fmt.Sprintf("pagefile: chunk %d believes %d slots are in use; its bitmap holds %d", ci, c.used, n))
 	}
+	for i, o := range c.owners {
+		if o != 0 && c.words[i/64]&(1<<(i%64)) == 0 {
+			panic(fmt.Sprintf("pagefile: free slot %d has owner %#x", ci*chunkSlots+uint64(i), o))
+		}
+	}
 }
 
 // check panics if any invariant of the bitmap is broken. It walks every
@@ -213,7 +236,7 @@ func (m *slotBitmap) check() {
 			panic(fmt.Sprintf("pagefile: slot %d is free but below the hint %d", s, m.hint))
 		}
 	}
-	if m.spare != nil && (m.spare.used != 0 || m.spare.words != [chunkWords]uint64{}) {
+	if m.spare != nil && (m.spare.used != 0 || m.spare.words != [chunkWords]uint64{} || m.spare.owners != [chunkSlots]uint64{}) {
 		panic("pagefile: the spare chunk is not empty")
 	}
 }

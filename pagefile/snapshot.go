@@ -7,8 +7,9 @@ import "fmt"
 // for looking at, not for running on.
 type Snapshot struct {
 	Bytes uint64
-	Slots []uint64 // in use, ascending
-	Data  [][]byte // Data[i] holds Slots[i]
+	Slots  []uint64 // in use, ascending
+	Data   [][]byte // Data[i] holds Slots[i]
+	Owners []uint64 // Owners[i] owns Slots[i]; empty in dumps older than owners
 	Stats Stats
 }
 
@@ -23,6 +24,7 @@ func (p *Pagefile) Snapshot() (*Snapshot, error) {
 			return false
 		}
 		s.Slots = append(s.Slots, slot)
+		s.Owners = append(s.Owners, p.bitmap.owner(slot))
 		s.Data = append(s.Data, append([]byte(nil), p.scratch[:]...))
 		return true
 	})
@@ -32,8 +34,8 @@ func (p *Pagefile) Snapshot() (*Snapshot, error) {
 // Restore opens a new pagefile (a temporary file unless path is given)
 // holding what s holds.
 func Restore(s *Snapshot, path string) (*Pagefile, error) {
-	if len(s.Slots) != len(s.Data) {
-		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d slot contents", len(s.Slots), len(s.Data))
+	if len(s.Slots) != len(s.Data) || len(s.Owners) != 0 && len(s.Owners) != len(s.Slots) {
+		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d slot contents and %d owners", len(s.Slots), len(s.Data), len(s.Owners))
 	}
 	p, err := Open(Config{Bytes: s.Bytes, Path: path})
 	if err != nil {
@@ -47,6 +49,9 @@ func Restore(s *Snapshot, path string) (*Pagefile, error) {
 		}
 		prev = slot
 		p.bitmap.take(slot/chunkSlots, slot)
+		if len(s.Owners) > 0 {
+			p.bitmap.setOwner(slot, s.Owners[i])
+		}
 		if _, err := p.file.WriteAt(s.Data[i], int64(slot*SlotBytes)); err != nil {
 			p.Close()
 			return nil, fmt.Errorf("pagefile: restoring slot %d: %w", slot, err)
