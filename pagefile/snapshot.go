@@ -6,11 +6,11 @@ import "fmt"
 // their bytes, and the counters. Injected faults are not kept: a dump is
 // for looking at, not for running on.
 type Snapshot struct {
-	Bytes uint64
+	Bytes  uint64
 	Slots  []uint64 // in use, ascending
 	Data   [][]byte // Data[i] holds Slots[i]
 	Owners []uint64 // Owners[i] owns Slots[i]; empty in dumps older than owners
-	Stats Stats
+	Stats  Stats
 }
 
 // Snapshot copies every slot in use. It reads the host file directly, so
