@@ -110,25 +110,36 @@ func (t *Target) tags() *PoolTags {
 
 // Evaluate parses an address or number as the debugger does: hex by
 // default (0x and 0n prefixes allowed, backticks ignored), or a scenario
-// name, optionally plus or minus an offset.
+// name, optionally plus or minus an offset. Terms are added and
+// subtracted left to right, wrapping at 64 bits; the work is linear in
+// the length of s, however many terms it has.
 func (t *Target) Evaluate(s string) (uint64, error) {
 	s = strings.TrimSpace(s)
-	for _, op := range []byte{'+', '-'} {
-		if i := strings.LastIndexByte(s, op); i > 0 {
-			base, err := t.Evaluate(s[:i])
-			if err != nil {
-				return 0, err
-			}
-			off, err := t.Evaluate(s[i+1:])
-			if err != nil {
-				return 0, err
-			}
-			if op == '+' {
-				return base + off, nil
-			}
-			return base - off, nil
+	var sum uint64
+	op, start := byte('+'), 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && (i == 0 || s[i] != '+' && s[i] != '-') {
+			continue
+		}
+		v, err := t.term(s[start:i])
+		if err != nil {
+			return 0, err
+		}
+		if op == '+' {
+			sum += v
+		} else {
+			sum -= v
+		}
+		if i < len(s) {
+			op, start = s[i], i+1
 		}
 	}
+	return sum, nil
+}
+
+// term is one operand of Evaluate: a scenario name or a number.
+func (t *Target) term(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
 	if t.Names != nil {
 		if v, ok := t.Names(s); ok {
 			return v, nil
@@ -144,9 +155,21 @@ func (t *Target) Evaluate(s string) (uint64, error) {
 	}
 	v, err := strconv.ParseUint(n, base, 64)
 	if err != nil {
-		return 0, fmt.Errorf("Couldn't resolve error at '%s'", s)
+		return 0, fmt.Errorf("Couldn't resolve error at '%s'", shortTerm(s))
 	}
 	return v, nil
+}
+
+// shortTerm keeps an error about a hostile term to one line.
+func shortTerm(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	i := 61
+	for i > 0 && s[i]&0xC0 == 0x80 {
+		i-- // stay on a UTF-8 boundary
+	}
+	return s[:i] + "..."
 }
 
 // irqlName is how !irql names a level (0 is LOW_LEVEL there).

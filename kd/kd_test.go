@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"simkern/cpu"
 	"simkern/internal/golden"
@@ -147,10 +148,29 @@ func TestEvaluate(t *testing.T) {
 		{in: "irp+10", want: irp + 0x10},
 		{in: "irp-0n16", want: irp - 16},
 		{in: "zork", bad: true},
+		{in: "irp+10-0n16+1", want: irp + 0x10 - 16 + 1},
+		{in: "1-2", want: 1<<64 - 1},
+		{in: "irp+", bad: true},
+		{in: "irp++1", bad: true},
+		{in: "-1", bad: true},
+		{in: "+", bad: true},
+		// A kd: step or -c command with millions of terms: this used to
+		// recurse once per term (a fatal Go stack overflow for "+") and
+		// rescan the string at every level (hours for "-").
+		{in: "1" + strings.Repeat("+1", 8_000_000), want: 8_000_001},
+		{in: "0" + strings.Repeat("-1", 2_000_000), want: 1<<64 - 2_000_000},
+		{in: "0" + strings.Repeat("-1", 2_000_000) + "+zork", bad: true},
 	} {
+		start := time.Now()
 		got, err := f.t.Evaluate(tc.in)
 		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
-			t.Errorf("Evaluate(%q) = %#x, %v; want %#x (error %v)", tc.in, got, err, tc.want, tc.bad)
+			t.Errorf("Evaluate(%.40q) = %#x, %v; want %#x (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+		if err != nil && len(err.Error()) > 200 {
+			t.Errorf("Evaluate(%.40q): error of %d bytes", tc.in, len(err.Error()))
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Evaluate(%.40q) took %v: want linear time", tc.in, d)
 		}
 	}
 }
