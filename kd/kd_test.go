@@ -337,3 +337,34 @@ func TestPoolFlag1OnLargeAllocation(t *testing.T) {
 		}
 	}
 }
+
+// A dump whose range runs past ffffffff`ffffffff used to wrap to address 0
+// and go on printing rows there; it is a range error, as in kd, and a
+// range that ends exactly at the top is fine.
+func TestDumpRangeDoesNotWrap(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		cmd  string
+		rows int // rows printed; 0: a range error
+	}{
+		{"db ffffffffffffffff", 0},
+		{"db ffffffffffffffff L1", 1},
+		{"db fffffffffffffff8 L10000", 0},
+		{"dq ffffffffffffff00 L10000", 0},
+		{"dq ffffffffffffff00 L20", 16},
+		{"dd fffffffffffffff0 L4", 1},
+		{"dd fffffffffffffff0 L5", 0},
+		{"db irp L20", 2},
+	} {
+		out := f.run(t, tc.cmd)
+		if tc.rows == 0 {
+			if !strings.HasPrefix(out, "Range error") || strings.Count(out, "\n") != 1 {
+				t.Errorf("%s: want one Range error line, got:\n%.300s", tc.cmd, out)
+			}
+			continue
+		}
+		if n := strings.Count(out, "\n"); n != tc.rows || strings.Contains(out, "00000000`0000000") {
+			t.Errorf("%s: want %d rows below the top of the address space, got:\n%.300s", tc.cmd, tc.rows, out)
+		}
+	}
+}

@@ -45,6 +45,9 @@ func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64)
 		return err
 	}
 	total := count * uint64(size)
+	if addr+total-1 < addr { // count is at most 0x10000: no overflow in total
+		return fmt.Errorf("Range error: %s L%x runs past the end of the address space", backtick(addr), count)
+	}
 	for off := uint64(0); off < total; off += 16 {
 		row := min(16, total-off)
 		buf := make([]byte, row)
