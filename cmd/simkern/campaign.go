@@ -13,6 +13,8 @@ package main
 //	shardSeeds  ranges, I/N   -> the seeds whose position p has p mod N == I
 //	runAll      seeds         -> one seedResult per seed (a pool of workers)
 //	summarize   seedResults   -> one row per outcome class: count, first seeds
+//	runTally    a shard       -> the same rows, keeping nothing per seed
+//	                             (the table alone: no --json, no --out)
 //	minimize    failing rows  -> the shortest --steps that fails the same way
 //
 // A results file is the --json stream: one "seed" line per run, then one
@@ -32,6 +34,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -189,34 +192,64 @@ type outcomeRow struct {
 	first *seedResult
 }
 
-// summarize fills sum's rows, runs and exit status from results, which
-// are sorted by seed.
+// summarize fills sum's rows, runs and exit status from results.
 func summarize(sum *campaignSummary, results []seedResult) {
-	sum.Runs, sum.Outcomes, sum.Nondeterministic, sum.Exit = len(results), []outcomeRow{}, nil, scenario.ExitOK
-	rows := map[classKey]*outcomeRow{}
+	t := newTally()
 	for i := range results {
-		r := &results[i]
-		w := rows[r.key]
-		if w == nil {
-			w = &outcomeRow{Outcome: r.key.String(), Exit: r.Exit, key: r.key, first: r,
-				Reproduce: fmt.Sprintf("simkern run %s --seed %d", sum.File, r.Seed)}
-			rows[r.key] = w
-		}
-		w.Runs++
-		if len(w.First) < firstSeedsShown {
-			w.First = append(w.First, r.Seed)
-		}
-		if r.Nondeterministic {
-			sum.Nondeterministic = append(sum.Nondeterministic, r.Seed)
-		}
-		if r.Exit != scenario.ExitOK || r.Nondeterministic {
-			sum.Exit = scenario.ExitFailed
-		}
+		t.add(&results[i])
 	}
-	for _, w := range rows {
+	t.fill(sum)
+}
+
+// tally counts results one at a time, in any order, keeping per outcome
+// class only its count, its smallest seeds and the result of the smallest:
+// memory does not grow with the number of seeds, and the rows come out
+// the same whatever order the runs ended in.
+type tally struct {
+	rows             map[classKey]*outcomeRow
+	runs             int
+	nondeterministic []uint64
+	exit             int
+}
+
+func newTally() *tally { return &tally{rows: map[classKey]*outcomeRow{}, exit: scenario.ExitOK} }
+
+func (t *tally) add(r *seedResult) {
+	t.runs++
+	w := t.rows[r.key]
+	if w == nil {
+		w = &outcomeRow{Outcome: r.key.String(), Exit: r.Exit, key: r.key}
+		t.rows[r.key] = w
+	}
+	w.Runs++
+	if w.first == nil || r.Seed < w.first.Seed {
+		first := *r
+		w.first = &first
+	}
+	if i, _ := slices.BinarySearch(w.First, r.Seed); i < firstSeedsShown {
+		w.First = slices.Insert(w.First, i, r.Seed)
+		w.First = w.First[:min(len(w.First), firstSeedsShown)]
+	}
+	if r.Nondeterministic {
+		t.nondeterministic = append(t.nondeterministic, r.Seed)
+	}
+	if r.Exit != scenario.ExitOK || r.Nondeterministic {
+		t.exit = scenario.ExitFailed
+	}
+}
+
+// fill writes the tally into sum: rows by class, nondeterministic seeds
+// in order.
+func (t *tally) fill(sum *campaignSummary) {
+	sum.Runs, sum.Outcomes, sum.Nondeterministic, sum.Exit = t.runs, []outcomeRow{}, nil, t.exit
+	for _, w := range t.rows {
+		w.Reproduce = fmt.Sprintf("simkern run %s --seed %d", sum.File, w.first.Seed)
 		sum.Outcomes = append(sum.Outcomes, *w)
 	}
 	slices.SortFunc(sum.Outcomes, func(a, b outcomeRow) int { return a.key.compare(b.key) })
+	if len(t.nondeterministic) > 0 {
+		sum.Nondeterministic = slices.Sorted(slices.Values(t.nondeterministic))
+	}
 }
 
 // seedRange is the seeds lo to hi, both included.
@@ -291,20 +324,45 @@ func parseShard(s string) (i, n uint64, err error) {
 // shardSeeds lists the seeds of rs whose position in the list, counted
 // from 0, is i mod n.
 func shardSeeds(rs []seedRange, i, n uint64) []uint64 {
-	var out []uint64
-	var pos uint64
-	for _, r := range rs {
-		for s := r.lo; ; s++ {
-			if pos%n == i {
-				out = append(out, s)
-			}
-			pos++
-			if s == r.hi {
-				break
-			}
-		}
+	sh := newShard(rs, i, n)
+	out := make([]uint64, sh.count)
+	for k := range out {
+		out[k] = sh.seed(k)
 	}
 	return out
+}
+
+// shard is the seeds of rs at positions i, i+n, i+2n, ... without listing
+// them: seed(k) finds the k-th, so a campaign of millions of seeds costs
+// no memory per seed.
+type shard struct {
+	rs    []seedRange
+	start []uint64 // start[j]: the list position of rs[j].lo
+	i, n  uint64
+	count int
+}
+
+func newShard(rs []seedRange, i, n uint64) *shard {
+	sh := &shard{rs: rs, i: i, n: n}
+	var total uint64 // at most maxCampaignSeeds: parseSeeds checks
+	for _, r := range rs {
+		sh.start = append(sh.start, total)
+		total += r.hi - r.lo + 1
+	}
+	if total > i {
+		sh.count = int((total-i-1)/n + 1)
+	}
+	return sh
+}
+
+// seed returns the k-th seed of the shard, 0 <= k < count.
+func (sh *shard) seed(k int) uint64 {
+	pos := sh.i + uint64(k)*sh.n
+	j, found := slices.BinarySearch(sh.start, pos)
+	if !found {
+		j--
+	}
+	return sh.rs[j].lo + (pos - sh.start[j])
 }
 
 // runFunc runs s under seed for at most maxSteps steps, its report going
@@ -335,9 +393,20 @@ type campaign struct {
 // sorted by seed. The error is the host's (a pagefile it cannot create).
 func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
 	results := make([]seedResult, len(seeds))
+	err := c.runEach(len(seeds), func(k int) uint64 { return seeds[k] }, func(k int, r seedResult) { results[k] = r })
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
+	return results, nil
+}
+
+// runEach runs the seeds seedAt(0) to seedAt(n-1), parallel at a time,
+// and hands each result to done, one call at a time, in no set order.
+func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(k int, r seedResult)) error {
 	var bar *progressbar.ProgressBar
-	if c.progress != nil && len(seeds) > 0 {
-		bar = progressbar.NewOptions(len(seeds), progressbar.OptionSetWriter(c.progress),
+	if c.progress != nil && n > 0 {
+		bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(c.progress),
 			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
@@ -348,22 +417,25 @@ func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range min(c.parallel, len(seeds)) {
+	for range min(c.parallel, n) {
 		wg.Go(func() {
 			for !stop.Load() {
 				k := int(next.Add(1) - 1)
-				if k >= len(seeds) {
+				if k >= n {
 					return
 				}
-				r, err := c.runOne(seeds[k])
+				r, err := c.runOne(seedAt(k))
+				mu.Lock()
 				if err != nil {
-					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
-					mu.Unlock()
 					stop.Store(true)
+				} else {
+					done(k, r)
+				}
+				mu.Unlock()
+				if err != nil {
 					return
 				}
-				results[k] = r
 				if bar != nil {
 					_ = bar.Add(1)
 				}
@@ -374,11 +446,25 @@ func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	if firstErr != nil {
-		return nil, firstErr
+	return firstErr
+}
+
+// runTally runs the shard's seeds and counts their outcomes without
+// keeping a result per seed: what the table needs, in memory that does
+// not grow with the number of seeds.
+func (c *campaign) runTally(sh *shard, sum *campaignSummary) error {
+	if os.Getenv("GOGC") == "" {
+		// Each run allocates a machine and drops it; with nothing kept per
+		// seed the live heap is small, and the default target would
+		// collect every few runs, slowing a campaign by half.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
-	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
-	return results, nil
+	t := newTally()
+	if err := c.runEach(sh.count, sh.seed, func(_ int, r seedResult) { t.add(&r) }); err != nil {
+		return err
+	}
+	t.fill(sum)
+	return nil
 }
 
 // runOne runs one seed, twice with --check-determinism.
@@ -490,13 +576,17 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				c.progress = stderr
 			}
-			results, err := c.runAll(shardSeeds(rs, si, sn))
-			if err != nil {
-				return err
-			}
 			sum := &campaignSummary{Event: "campaign", Simkern: version, Scenario: s.Name, File: s.File,
 				SHA256: s.Hash, Seeds: seeds, Shard: shard, Determinism: det}
-			summarize(sum, results)
+			var results []seedResult // one per seed: only for a results file
+			if out != nil || jsonOut {
+				if results, err = c.runAll(shardSeeds(rs, si, sn)); err != nil {
+					return err
+				}
+				summarize(sum, results)
+			} else if err := c.runTally(newShard(rs, si, sn), sum); err != nil {
+				return err
+			}
 			if minimize {
 				for i := range sum.Outcomes {
 					w := &sum.Outcomes[i]

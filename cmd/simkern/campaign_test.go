@@ -11,11 +11,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"simkern/bugcheck"
 	"simkern/internal/golden"
 	"simkern/scenario"
 )
@@ -508,5 +510,85 @@ func TestShardSeedsDealsPositions(t *testing.T) {
 	}
 	if got := shardSeeds([]seedRange{{1<<64 - 2, 1<<64 - 1}}, 0, 1); !slices.Equal(got, []uint64{1<<64 - 2, 1<<64 - 1}) {
 		t.Errorf("the last seeds of all: %v", got)
+	}
+}
+
+// fakeOutcome is a cheap stand-in for a run: seeds fall into a few
+// classes, some with bugcheck parameters and failures to keep.
+func fakeOutcome(_ *scenario.Scenario, seed, _ uint64, _ bool, _ io.Writer) (*scenario.Outcome, error) {
+	switch seed % 7 {
+	case 1:
+		return &scenario.Outcome{Exit: 1, Steps: 3, Bugcheck: bugcheck.New(0xC2, 7, seed, 0x1234, 0)}, nil
+	case 4:
+		return &scenario.Outcome{Exit: 1, Steps: 2, Failures: []string{fmt.Sprintf("read at step %d", seed%3)}}, nil
+	case 5:
+		return &scenario.Outcome{Exit: 1, Steps: 3, Bugcheck: bugcheck.New(0x19, 0x21, seed, 0x28, seed*3)}, nil
+	}
+	return &scenario.Outcome{Steps: 3}, nil
+}
+
+// A campaign that only prints the table used to keep one result per seed
+// (about 700 bytes each: 700 MB for --seeds 1-1000000, 7 GB at the
+// 10,000,000 a --seeds list allows). runTally keeps nothing per seed, and
+// its table is the one the kept results give, for any list and shard.
+func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
+	for _, tc := range []struct {
+		seeds string
+		i, n  uint64
+	}{
+		{"1-2000", 0, 1},
+		{"500-900,1-100,5000", 0, 1},
+		{"1-1000,3000-3500", 2, 7},
+		{"18446744073709551610-18446744073709551615", 1, 2},
+		{"5", 1, 2}, // an empty shard
+	} {
+		rs, err := parseSeeds(tc.seeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds := shardSeeds(rs, tc.i, tc.n)
+		c := &campaign{run: fakeOutcome, parallel: 3}
+		results, err := c.runAll(seeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &campaignSummary{File: "f.yaml", Seeds: tc.seeds}
+		summarize(want, results)
+		got := &campaignSummary{File: "f.yaml", Seeds: tc.seeds}
+		if err := c.runTally(newShard(rs, tc.i, tc.n), got); err != nil {
+			t.Fatal(err)
+		}
+		var a, b strings.Builder
+		printTable(&a, want)
+		printTable(&b, got)
+		if a.String() != b.String() || got.Exit != want.Exit || got.Runs != len(seeds) {
+			t.Errorf("--seeds %s --shard %d/%d: the tally's table differs from the results':\n%s\nwant:\n%s", tc.seeds, tc.i, tc.n, b.String(), a.String())
+		}
+	}
+
+	// The live heap once nearly every seed has run, against before.
+	const n = 300_000
+	var calls atomic.Int64
+	var before, late runtime.MemStats
+	measure := func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		if calls.Add(1) == n-10 {
+			runtime.GC()
+			runtime.ReadMemStats(&late)
+		}
+		return fakeOutcome(s, seed, maxSteps, json, out)
+	}
+	rs, _ := parseSeeds(fmt.Sprintf("1-%d", n))
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := &campaign{run: measure, parallel: 2}
+	sum := &campaignSummary{File: "f.yaml"}
+	if err := c.runTally(newShard(rs, 0, 1), sum); err != nil {
+		t.Fatal(err)
+	}
+	if grew := int64(late.HeapAlloc) - int64(before.HeapAlloc); grew > 4<<20 {
+		t.Errorf("the live heap grew by %d bytes over %d seeds: %d bytes a seed", grew, n, grew/n)
+	}
+	if sum.Runs != n {
+		t.Errorf("%d runs counted, want %d", sum.Runs, n)
 	}
 }
