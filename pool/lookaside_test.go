@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"fmt"
 	"testing"
 
 	"simkern/mm"
@@ -175,6 +176,39 @@ func TestNUMA(t *testing.T) {
 				t.Errorf("CPU 1's lookaside list holds %d blocks, want %d", l1.Len(), before+1)
 			}
 			r.check()
+		})
+	}
+}
+
+// With the most NUMA nodes a machine may have, every descriptor stays
+// apart: a page records its descriptor in more than 8 bits, since two
+// nonpaged descriptors a node and the paged one outnumber 256.
+func TestNUMAManyNodes(t *testing.T) {
+	for _, nodes := range []int{128, 256} {
+		t.Run(fmt.Sprint(nodes, " nodes"), func(t *testing.T) {
+			r := newRig(t, spec{ramBytes: 64 * mib, cpus: nodes, nodes: nodes})
+			for i, d := range r.p.Descriptors() {
+				if int(d.slot) != i {
+					t.Errorf("descriptor %d (%v node %d) has slot %d", i, d.Type, d.Node, d.slot)
+				}
+			}
+			last := r.cpuN(nodes - 1)
+			for _, tt := range []struct {
+				t      Type
+				region mm.Region
+			}{{PagedPool, mm.RegionPagedPool}, {NonPagedPool, mm.RegionNonPagedPool}, {NonPagedPoolNx, mm.RegionNonPagedPool}, {PagedPool, mm.RegionPagedPool}} {
+				va := r.allocOn(last, tt.t, 100, "Many")
+				if got := mm.RegionOf(va); got != tt.region {
+					t.Errorf("%v allocation at %v is in %v, want %v", tt.t, va, got, tt.region)
+				}
+				if d := r.p.descs[r.p.pageOf(va).desc]; d != r.p.descriptorFor(last, tt.t) {
+					t.Errorf("%v allocation's page belongs to %v node %d", tt.t, d.Type, d.Node)
+				}
+				if err := r.p.Free(last, va); err != nil {
+					t.Fatal(err)
+				}
+				r.check()
+			}
 		})
 	}
 }

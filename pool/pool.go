@@ -23,8 +23,8 @@ type Config struct {
 // There is one nonpaged descriptor and one NX nonpaged descriptor per NUMA
 // node, and one paged descriptor.
 type Descriptor struct {
-	Type   Type  // NonPagedPool, NonPagedPoolNx or PagedPool
-	slot   uint8 // its index in Pool.descs
+	Type   Type   // NonPagedPool, NonPagedPoolNx or PagedPool
+	slot   uint16 // its index in Pool.descs (up to 2*256+1 descriptors)
 	Index  uint8
 	Node   int
 	Region mm.Region
@@ -71,7 +71,7 @@ const (
 // would keep elsewhere or not at all.
 type pageInfo struct {
 	kind pageKind
-	desc uint8 // index into Pool.descs
+	desc uint16 // index into Pool.descs
 	// starts holds u when a block's header is at unit u of a
 	// small-block page. It lives here, in the array of every
 	// page's pageInfo that stays in the host's cache, because every free
@@ -256,7 +256,7 @@ func newPool(m *mm.Machine, cfg Config, secret uint64) *Pool {
 }
 
 func (p *Pool) newDescriptor(t Type, index uint8, node int, r mm.Region, nx bool) *Descriptor {
-	d := &Descriptor{Type: t, slot: uint8(len(p.descs)), Index: index, Node: node, Region: r, NX: nx}
+	d := &Descriptor{Type: t, slot: uint16(len(p.descs)), Index: index, Node: node, Region: r, NX: nx}
 	p.descs = append(p.descs, d)
 	return d
 }

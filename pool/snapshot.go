@@ -50,7 +50,7 @@ type DescriptorSnapshot struct {
 type PageSnapshot struct {
 	VA        mm.VA
 	Kind      uint8
-	Desc      uint8
+	Desc      uint16
 	Starts    [PageUnits / 64]uint64
 	Requested []uint16 // small-block pages only
 	Owner     []uint64
