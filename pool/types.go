@@ -110,7 +110,7 @@ func ParseTag(s string) (Tag, error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		v, err := strconv.ParseUint(s[2:], 16, 32)
 		if err != nil {
-			return 0, fmt.Errorf("bad tag %q: a 0x tag must fit in 32 bits", s)
+			return 0, fmt.Errorf("bad tag %q: a 0x tag is 1 to 8 hex digits", s)
 		}
 		return Tag(v), nil
 	}

@@ -368,6 +368,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - irql: 16\n", "t.yaml:3:11", "steps[0].irql", "or a number 0-15"},
 		{"a tag of five characters is refused",
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: Abcde}\n", "t.yaml:3:36", "steps[0].alloc.tag", "a tag is 1 to 4 characters"},
+		{"a 0x tag with no digits is refused",
+			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: \"0x\"}\n", "t.yaml:3:36", "steps[0].alloc.tag", "a 0x tag is 1 to 8 hex digits"},
 		{"a tag with a control character is refused",
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: \"A\\tb\"}\n", "t.yaml:3:36", "steps[0].alloc.tag", "printable"},
 		{"a bad as: name is refused",
@@ -685,6 +687,7 @@ func TestParseSizes(t *testing.T) {
 		{"64M", 0, `unknown unit "M"`},
 		{"MiB", 0, "want a size"},
 		{"12 parsecs", 0, "unknown unit"},
+		{"1..5MiB", 0, `bad size "1..5MiB": want a number and a unit`},
 	} {
 		got, err := parseSize(tc.in)
 		switch {

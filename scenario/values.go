@@ -649,7 +649,7 @@ func parseSize(s string) (uint64, error) {
 	}
 	v, err := humanize.ParseBytes(num + unit)
 	if err != nil {
-		return 0, fmt.Errorf("bad size %q: %v", shortenText(s, 40), err)
+		return 0, fmt.Errorf("bad size %q: want a number and a unit, such as 64MiB or 1.5GiB", shortenText(s, 40))
 	}
 	if f, _ := strconv.ParseFloat(num, 64); f != math.Trunc(f) {
 		// humanize rounds fractions of a byte away; check they were whole.
