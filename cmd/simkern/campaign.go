@@ -373,7 +373,7 @@ func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writ
 	opt := scenario.Options{Seed: seed, SeedSet: true, JSON: json, Quiet: !json, Version: version, Out: out}
 	sess, err := scenario.NewSession(s, opt)
 	if err != nil {
-		return nil, err
+		return nil, hostError{err} // the file loaded: what fails is the host's
 	}
 	defer sess.Close()
 	sess.RunTo(maxSteps)

@@ -592,3 +592,18 @@ func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
 		t.Errorf("%d runs counted, want %d", sum.Runs, n)
 	}
 }
+
+// A pagefile the host cannot create is the host's failure, not the
+// file's: run and campaign both exit 1, naming the pagefile.
+func TestHostFailureExitsOne(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
+	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}} {
+		code, _, stderr := cli(args...)
+		if code != 1 || !strings.HasPrefix(stderr, "simkern: pagefile: ") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and simkern: pagefile: ...", args[0], code, stderr)
+		}
+	}
+}
