@@ -219,25 +219,35 @@ type Outstanding struct {
 }
 
 // OutstandingAllocations lists every allocation not freed yet, small, big
-// and special, in address order, at most limit of them (0: all).
+// and special, in address order, at most limit of them (0: all). With a
+// limit it holds at most twice that many at a time, so a report of the
+// first few leaks of millions of blocks costs no host memory per block.
 func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	var out []Outstanding
+	byVA := func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) }
+	add := func(o Outstanding) {
+		out = append(out, o)
+		if limit > 0 && len(out) == 2*limit {
+			slices.SortFunc(out, byVA)
+			out = out[:limit]
+		}
+	}
 	for page, pi := range p.smallPages() {
 		for k := Units(0); k < PageUnits; k++ {
 			if r := pi.blocks[k]; r.requested() != 0 {
 				data := page + mm.VA(k+1)*UnitBytes
 				s := p.sites.at(r.site())
-				out = append(out, Outstanding{VA: data, Bytes: r.requested(), Tag: s.tag, Owner: s.owner})
+				add(Outstanding{VA: data, Bytes: r.requested(), Tag: s.tag, Owner: s.owner})
 			}
 		}
 	}
 	for _, b := range p.BigAllocations() {
-		out = append(out, Outstanding{VA: b.VA, Bytes: b.Bytes, Tag: b.Tag, Owner: b.Owner})
+		add(Outstanding{VA: b.VA, Bytes: b.Bytes, Tag: b.Tag, Owner: b.Owner})
 	}
 	for _, a := range p.SpecialAllocations() {
-		out = append(out, Outstanding{VA: a.VA, Bytes: a.Bytes, Tag: a.Tag, Owner: a.Owner})
+		add(Outstanding{VA: a.VA, Bytes: a.Bytes, Tag: a.Tag, Owner: a.Owner})
 	}
-	slices.SortFunc(out, func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) })
+	slices.SortFunc(out, byVA)
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}

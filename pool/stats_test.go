@@ -1,8 +1,10 @@
 package pool
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"simkern/bugcheck"
@@ -304,5 +306,35 @@ func TestPageRecordsFollowPagesUsed(t *testing.T) {
 		t.Fatalf("freeing the second page of the huge allocation did not bugcheck")
 	} else if bc := (*bugcheck.Error)(nil); !errors.As(err, &bc) || bc.Code != bugcheck.BadPoolCaller || bc.P[0] != 0x41286 {
 		t.Errorf("freeing the second page of the huge allocation: %v, want 0xC2/0x41286", err)
+	}
+}
+
+// OutstandingAllocations with a limit gives the first allocations in
+// address order, the same as the whole list cut short, whichever kinds
+// (small in either pool, big) lie where.
+func TestOutstandingAllocationsLimit(t *testing.T) {
+	r := newRig(t, spec{ramBytes: 32 * mib})
+	for i := range 60 {
+		switch i % 4 {
+		case 0:
+			r.alloc(PagedPool, uint64(16+i*40), "Page")
+		case 1:
+			r.alloc(NonPagedPool, uint64(5000+i*100), "Bigg")
+		default:
+			r.alloc(NonPagedPool, uint64(8+i*30), "Smal")
+		}
+	}
+	all := r.p.OutstandingAllocations(0)
+	if len(all) != 60 {
+		t.Fatalf("%d outstanding allocations, want 60", len(all))
+	}
+	if !slices.IsSortedFunc(all, func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) }) {
+		t.Errorf("the whole list is not in address order")
+	}
+	for _, limit := range []int{1, 2, 7, 29, 30, 31, 59, 60, 61, 1000} {
+		got := r.p.OutstandingAllocations(limit)
+		if want := all[:min(limit, len(all))]; !slices.Equal(got, want) {
+			t.Errorf("limit %d: got %d allocations %v..., want the first %d of the whole list", limit, len(got), got[:min(3, len(got))], len(want))
+		}
 	}
 }
