@@ -58,10 +58,12 @@ func (h Header) Ulong1() uint32 {
 	return uint32(h.PreviousSize) | uint32(h.PoolIndex)<<8 | uint32(h.BlockSize)<<16 | uint32(h.PoolType)<<24
 }
 
-// word0 is the first eight bytes as stored (Ulong1, then the tag).
-func (h Header) word0() uint64 { return uint64(h.Ulong1()) | uint64(h.PoolTag)<<32 }
+// Word0 is the first eight bytes as stored (Ulong1, then the tag): what a
+// bugcheck parameter shows as a header's contents.
+func (h Header) Word0() uint64 { return uint64(h.Ulong1()) | uint64(h.PoolTag)<<32 }
 
-func headerFromWord0(w uint64) Header {
+// HeaderFromWord0 decodes the first eight bytes of a header.
+func HeaderFromWord0(w uint64) Header {
 	return Header{
 		PreviousSize: uint8(w),
 		PoolIndex:    uint8(w >> 8),
@@ -84,13 +86,13 @@ func (h Header) Free() bool { return h.PoolType == 0 }
 // headerAt decodes the header at offset off of a page's bytes (the first
 // eight bytes, enough for every check; ProcessBilled is read only by dt).
 func headerAt(page []byte, off uint64) Header {
-	return headerFromWord0(binary.LittleEndian.Uint64(page[off:]))
+	return HeaderFromWord0(binary.LittleEndian.Uint64(page[off:]))
 }
 
 // putHeader writes the first eight bytes of h at offset off of a page's
 // bytes.
 func putHeader(page []byte, off uint64, h Header) {
-	binary.LittleEndian.PutUint64(page[off:], h.word0())
+	binary.LittleEndian.PutUint64(page[off:], h.Word0())
 }
 
 // PeekHeader reads a header without faulting, for the debugger.
@@ -99,7 +101,7 @@ func (p *Pool) PeekHeader(va mm.VA) (Header, bool) {
 	if !ok {
 		return Header{}, false
 	}
-	h := headerFromWord0(w)
+	h := HeaderFromWord0(w)
 	h.ProcessBilled, _ = p.m.PeekU64(va + 8)
 	return h, true
 }

@@ -335,9 +335,11 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 }
 
 // checkFree: a verified driver may free only what an allocation returned
-// (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12). A
-// double free of a block still recognisable as one passes: the pool
-// reports it (0xC2/7, or 0xC1/0x20 for special pool) as Windows would.
+// (0xC4/0x10), at an IRQL its pool type allows (0xC4/0x11, 0x12), and not
+// a small block whose header says it is free already (0xC4/0x13: the
+// header's address and its first eight bytes; simkern never raises the
+// other code the reference gives for this, 0x14). A special pool
+// allocation freed twice is left to special pool (0xC1/0x20).
 func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 	if !v.p.IsBlockStart(va) {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")
@@ -358,7 +360,17 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 	case tooHigh:
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x12, irql, uint64(t), uint64(va)).At("verifier: nonpaged free above DISPATCH_LEVEL")
 	}
-	return nil
+	if kind, _ := v.p.Classify(va); kind != pool.KindSmall {
+		return nil
+	}
+	// A small block: its header says whether it was freed already. It is
+	// read through c, at an IRQL the checks above allowed for its type.
+	header := va - pool.HeaderBytes
+	w, err := v.p.Machine().ReadU64(c, header)
+	if err != nil || pool.HeaderFromWord0(w).Allocated() {
+		return err
+	}
+	return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x13, 0, uint64(header), w).At("verifier: free of pool already freed")
 }
 
 // checkOverrun: with pool tracking, a verified driver's allocation freed

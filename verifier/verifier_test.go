@@ -845,26 +845,37 @@ func TestForceIrqlChecking(t *testing.T) {
 	}
 }
 
-// A verified driver that frees the same block twice gets the double free
-// the pool reports (0xC2/7 for a small block, 0xCC for special pool: the
-// free reads the freed page's header), not 0xC4/0x10: the address was an
-// allocation's.
+// A verified driver that frees the same small block twice is caught by
+// the verifier, 0xC4/0x13 (the header's address and its first eight
+// bytes), before the pool's own 0xC2/7, whether the block sits on a
+// lookaside list or a free list; not 0xC4/0x10, since the address was an
+// allocation's. Special pool reports its own (0xC1/0x20).
 func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
+	c413 := func(va mm.VA, h uint64) *bugcheck.Error {
+		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x13, 0, uint64(va-pool.HeaderBytes), h)
+	}
 	for _, tc := range []struct {
 		name     string
 		settings Settings
+		size     uint64
 		want     func(va mm.VA, h uint64) *bugcheck.Error
 	}{
 		{
-			name:     "a small block: the pool's 0xC2/7",
+			name:     "a small block on a lookaside list",
 			settings: Settings{Drivers: []string{acme}, PoolTracking: true},
-			want: func(va mm.VA, h uint64) *bugcheck.Error {
-				return bugcheck.New(bugcheck.BadPoolCaller, 7, 0, h, uint64(va))
-			},
+			size:     64,
+			want:     c413,
+		},
+		{
+			name:     "a small block on a free list, without pool tracking",
+			settings: Settings{Drivers: []string{acme}},
+			size:     700,
+			want:     c413,
 		},
 		{
 			name:     "special pool: special pool's own 0xC1/0x20, the freed page being no-access",
 			settings: Settings{Drivers: []string{acme}, SpecialPool: pool.SpecialOverrun},
+			size:     64,
 			want: func(va mm.VA, _ uint64) *bugcheck.Error {
 				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
 			},
@@ -872,15 +883,17 @@ func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, spec{settings: tc.settings})
-			va := r.alloc(acme, pool.NonPagedPool, 64, tagAcme)
+			r.alloc(acme, pool.NonPagedPool, 16, tagAcme) // so the block is not the page's first, and a free list keeps it
+			va := r.alloc(acme, pool.NonPagedPool, tc.size, tagAcme)
+			r.alloc(acme, pool.NonPagedPool, 16, tagAcme)
 			r.free(acme, va)
 			var h uint64
 			if mm.RegionOf(va) != mm.RegionSpecialPool {
 				w, ok := r.m.PeekU64(va - pool.HeaderBytes)
-				if !ok {
-					t.Fatal("the freed block's header cannot be read")
+				if h := pool.HeaderFromWord0(w); !ok || h.Allocated() || tc.size > 488 && !h.Free() {
+					t.Fatalf("the freed block's header cannot be read, or is not on the list the case is for: %#x", w)
 				}
-				h = uint64(uint32(w))
+				h = w
 			}
 			r.c.PC = acmePC
 			err := r.v.Free(r.c, acme, va, 0, false)
