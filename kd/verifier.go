@@ -32,31 +32,30 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		level |= 0x2
 	}
 	if lr := s.LowResources; lr != nil {
-		level |= 0x4
 		if lr.Systematic {
-			level |= 0x40000
+			level |= 0x40000 // an option of its own, not a mode of 0x4
+		} else {
+			level |= 0x4
 		}
 	}
 	if s.PoolTracking {
 		level |= 0x8
 	}
-	// The layout of Windows 7's !verifier.
+	// The layout of Windows 7's !verifier, options in the order of their
+	// bits. The low resources options carry Windows 8.1's names.
 	fmt.Fprintf(w, "Verify Level %x ... enabled options are:\n", level)
-	option := func(name string) { fmt.Fprintf(w, "    %s\n", name) }
-	if s.SpecialPool != 0 {
-		option("Special pool")
-	}
-	if s.IRQLChecking {
-		option("Special irql")
-	}
-	if s.PoolTracking {
-		option("All pool allocations checked on unload")
-	}
-	if lr := s.LowResources; lr != nil {
-		if lr.Systematic {
-			option("Systematic low resources simulation")
-		} else {
-			option("Randomized low resources simulation")
+	for _, o := range []struct {
+		bit  uint32
+		name string
+	}{
+		{0x1, "Special pool"},
+		{0x2, "Special irql"},
+		{0x4, "Randomized low resources simulation"},
+		{0x8, "All pool allocations checked on unload"},
+		{0x40000, "Systematic low resources simulation"},
+	} {
+		if level&o.bit != 0 {
+			fmt.Fprintf(w, "    %s\n", o.name)
 		}
 	}
 	st := v.Stats

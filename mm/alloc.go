@@ -138,7 +138,8 @@ func (m *Machine) unmapRange(va VA, pages uint64) {
 
 // releaseBacking frees what holds page's bytes, as its PTE p says: a
 // frame (valid, or in transition on a list) or a pagefile slot. A PTE
-// naming a frame that is not page's, or a slot not in use, is corrupt: the
+// naming a frame that is not page's, or a slot page does not own outright
+// (slotHolds), is corrupt: the
 // machine halts, nothing is freed, and it reports false.
 func (m *Machine) releaseBacking(page VA, p PTE) bool {
 	switch {
@@ -175,7 +176,11 @@ func (m *Machine) charge(pages uint64) bool {
 }
 
 // releaseIdle unmaps up to pages idle nonpaged pages, lowest first, and
-// returns how many it released.
+// returns how many it released. An idle page must still be what
+// FreePages left, mapped to a nonpageable frame: one whose PTE a
+// corruption changed halts the machine (0x1A/0x41792) before anything is
+// freed, and releaseIdle reports 0, since what it backs (a pagefile slot
+// a fault is about to read, say) is not the memory manager's to give.
 func (m *Machine) releaseIdle(pages uint64) uint64 {
 	v := m.regions[RegionNonPagedPool]
 	var done uint64
@@ -184,6 +189,13 @@ func (m *Machine) releaseIdle(pages uint64) uint64 {
 			e, ok := v.idle[n].lowest()
 			if !ok {
 				break
+			}
+			for i := range e.pages {
+				page := e.base + VA(i*PageBytes)
+				if p := m.pteOf(page); !p.Valid() || m.badFrame(p) || m.entry(p.Frame()).Pageable {
+					m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+					return 0
+				}
 			}
 			m.unmapRange(e.base, e.pages)
 			v.free.insert(e)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/pagefile"
 )
 
 // Page tables are memory: a scenario may write anything into them through
@@ -257,4 +258,47 @@ func slicesDelete(live []VA, va VA) []VA {
 		}
 	}
 	return live
+}
+
+// An idle nonpaged page is given back to make room for a fault. If a
+// corruption made it pageable (a demand-zero PTE copied onto it, then
+// touched and paged out), freeing it would release the pagefile slot the
+// fault is about to read: the memory manager must stop at the corrupted
+// PTE instead, whichever page is being faulted in.
+func TestCorruptIdlePageMeetsAFault(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 << 20, pagefileBytes: 4 << 20})
+	c := m.cpu0()
+	y := mustAllocate(t, m, RegionNonPagedPool, 1)
+	_ = mustAllocate(t, m, RegionNonPagedPool, 1) // apart, so Y and Z stay separate extents
+	z := mustAllocate(t, m, RegionNonPagedPool, 1)
+	p := mustAllocate(t, m, RegionPagedPool, 1) // never touched: a demand-zero PTE
+	m.FreePages(y, 1)
+	m.FreePages(z, 1)
+	dz, err := m.ReadU64(c, LevelPTE.EntryAddress(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteU64(c, LevelPTE.EntryAddress(y), dz); err != nil {
+		t.Fatal(err)
+	}
+	c.TLB.Flush()
+	if _, err := m.ReadU64(c, y); err != nil { // demand zero: a pageable frame for Y
+		t.Fatal(err)
+	}
+	if n := m.PageOut(y, 1); n != 1 {
+		t.Fatalf("PageOut = %d", n)
+	}
+	yPTE := m.pteOf(y)
+	// No write can succeed, so the only room left is the idle pages.
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Probability: 1})
+	q := mustAllocate(t, m, RegionPagedPool, 512)
+	for i := 0; m.Stats().Available() > 0; i++ {
+		if err := m.WriteU64(c, q+VA(i)*PageBytes, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = m.ReadU64(c, y)
+	wantBugcheck(t, "reading Y", err, bugcheck.MemoryManagement,
+		[4]uint64{0x41792, uint64(LevelPTE.EntryAddress(y)), uint64(yPTE) & 0xffffffff, uint64(yPTE) >> 32})
+	m.CheckInvariants()
 }

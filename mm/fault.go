@@ -128,11 +128,30 @@ func (m *Machine) makeResident(f PFN, page VA) {
 	m.setState(f, StateActive, true)
 }
 
+// frameFor gets a frame for a fault on va, whose PTE was p. Making room
+// may trim, write out and free other pages; if that changed va's own PTE
+// (a corruption left another frame or an idle page standing for va) or
+// halted the machine, the frame goes back and the fault is not resolved.
+func (m *Machine) frameFor(c *cpu.CPU, va VA, p PTE, zero bool) (PFN, *bugcheck.Error) {
+	f, ok := m.getFrame(c.Node, zero)
+	switch {
+	case !ok:
+		return 0, m.noPages()
+	case m.halted != nil:
+		m.releaseFrame(f)
+		return 0, m.halted
+	case m.pteOf(va) != p:
+		m.releaseFrame(f)
+		return 0, corruptPTE(LevelPTE.EntryAddress(va), m.pteOf(va))
+	}
+	return f, nil
+}
+
 // hardFault reads a page back from its pagefile slot into a new frame.
 func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
-	f, ok := m.getFrame(c.Node, false)
-	if !ok {
-		return m.noPages()
+	f, err := m.frameFor(c, va, p, false)
+	if err != nil {
+		return err
 	}
 	slot := p.Slot()
 	if err := m.Pagefile.Read(slot, m.frameData(f)); err != nil {
@@ -150,9 +169,9 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 
 // demandZeroFault gives a never-touched pageable page a zeroed frame.
 func (m *Machine) demandZeroFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
-	f, ok := m.getFrame(c.Node, true)
-	if !ok {
-		return m.noPages()
+	f, err := m.frameFor(c, va, p, true)
+	if err != nil {
+		return err
 	}
 	m.entry(f).Modified = true // no pagefile copy yet
 	m.makeResident(f, va.PageBase())

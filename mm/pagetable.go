@@ -45,8 +45,9 @@ func (m *Machine) walk(va VA) (leaf PFN, pte PTE, missing Level, ok bool) {
 // self-map or a bit flip can put anything in them. So the memory manager
 // never follows a table entry it cannot vouch for: a valid or transition
 // entry must name one of the machine's frames (badFrame), a transition
-// PTE the frame in transition for its address, a pagefile PTE a slot in
-// use. An entry that does not is MEMORY_MANAGEMENT 0x41792, a corrupted
+// PTE the frame in transition for its address, a pagefile PTE a slot its
+// page owns outright (slotHolds), and an idle nonpaged page given back
+// must still be mapped to a nonpageable frame. An entry that does not is MEMORY_MANAGEMENT 0x41792, a corrupted
 // PTE, when the processor or the memory manager meets it; page tables
 // missing under a page the PFN database says is mapped are 0x61941, a
 // corrupt paging hierarchy. Windows raises these two for the same

@@ -20,19 +20,21 @@
 //	InUse  -> InUse   Write, Read, SetOwner (any number of times)
 //	InUse  -> Free    Release
 //
-// Each slot in use also records its owner, a word the caller chooses and
-// the pagefile never interprets. mm records the page the slot holds and
+// Each slot in use also records its owner, a nonzero word the caller
+// chooses and the pagefile does not interpret (Owner reports 0 for a free
+// slot, and for a slot restored from a dump that kept no owners). mm records the page the slot holds and
 // whether a frame still holds it too, and follows a pagefile PTE only to
 // a slot its own page owns: a PTE that a scenario copied from another
 // page, or a bit flip bent, is then a bugcheck rather than two frames
 // sharing one slot and freeing it twice. Owners live in the chunks beside
-// the bits, so they cost host memory only where slots are in use.
+// the bits (8 bytes a slot, so a chunk is about 33 KiB), made only where
+// slots are in use.
 //
 // Allocate always hands out the lowest free slot, so the same scenario with
 // the same seed puts the same pages in the same slots, and !vm, dumps and
-// golden files do not change from run to run. Reading or writing a slot
-// that is not in use, or releasing one twice, is a bug in simkern rather
-// than in the simulated kernel, so those panic.
+// golden files do not change from run to run. Reading, writing or owning
+// a slot that is not in use, releasing one twice, or an owner of 0, is a
+// bug in simkern rather than in the simulated kernel, so those panic.
 //
 // The reserved slot. Slot 0 is never handed out. In simkern's pagefile PTE
 // (mm/pte.go) a slot field of 0 means "demand zero": the page has never
@@ -44,13 +46,13 @@
 //
 // The sparse bitmap. Host memory follows the slots in use, not the size of
 // the pagefile: a 64 GiB pagefile (16M slots) that holds ten pages must cost
-// kilobytes, because scenarios ask for big pagefiles and run thousands of
-// seeds. The bitmap is therefore two levels, as the Go runtime keeps its
-// heap arena map: a top-level array with one pointer per chunkSlots slots,
-// and a chunk (chunkSlots bits plus a count of the bits set) allocated the
-// first time one of its slots is taken. A chunk that becomes empty again is
-// dropped, and one spare is kept so a page that goes in and out does not
-// churn the Go heap. Allocate starts at a hint, the lowest slot that might
+// tens of kilobytes, because scenarios ask for big pagefiles and run
+// thousands of seeds. The bitmap is therefore two levels, as the Go runtime
+// keeps its heap arena map: a top-level array with one pointer per
+// chunkSlots slots, and a chunk (chunkSlots bits, a count of the bits set,
+// and the slots' owners) allocated the first time one of its slots is
+// taken. A chunk that becomes empty again is dropped, and one spare is kept
+// so a page that goes in and out does not churn the Go heap. Allocate starts at a hint, the lowest slot that might
 // be free (every slot from 1 up to the hint is in use), skips chunks whose
 // count says they are full, and scans the rest a 64-bit word at a time.
 // The host file works the same way: Open sizes it with Truncate, so it is

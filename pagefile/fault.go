@@ -129,7 +129,7 @@ func (p *Pagefile) fire(op Op, n, slot uint64) *IOError {
 		slices.SortStableFunc(set.nth, func(a, b Fault) int { return cmp.Compare(a.Nth, b.Nth) })
 		set.sorted = true
 	}
-	// Operations are numbered upwards, so the faults ahead of n have gone
+	// Operations are numbered upwards, so the faults numbered below n have gone
 	// by (or share the Nth of one that fired) and never will fire.
 	for len(set.nth) > 0 && set.nth[0].Nth < n {
 		set.nth = set.nth[1:]

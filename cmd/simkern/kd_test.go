@@ -721,7 +721,7 @@ func TestVerifierCommand(t *testing.T) {
 			"0000000000000000 Unloaded         00000060       00000000    leaky.sys\n",
 		}},
 		{"low-resources", []string{
-			"Verify Level 40004 ... enabled options are:\n    Systematic low resources simulation\n",
+			"Verify Level 40000 ... enabled options are:\n    Systematic low resources simulation\n",
 			"Resource Allocations Failed Deliberately   0x1\n",
 		}},
 		{"tour", []string{"Driver Verifier is not enabled for any driver"}},
