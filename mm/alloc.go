@@ -139,8 +139,8 @@ func (m *Machine) unmapRange(va VA, pages uint64) {
 // releaseBacking frees what holds page's bytes, as its PTE p says: a
 // frame (valid, or in transition on a list) or a pagefile slot. A PTE
 // naming a frame that is not page's, or a slot page does not own outright
-// (slotHolds), is corrupt: the
-// machine halts, nothing is freed, and it reports false.
+// (slotHolds), is corrupt: the machine halts, nothing is freed, and it
+// reports false.
 func (m *Machine) releaseBacking(page VA, p PTE) bool {
 	switch {
 	case p.Valid() || p.Transition():
