@@ -302,3 +302,60 @@ func TestCorruptIdlePageMeetsAFault(t *testing.T) {
 		[4]uint64{0x41792, uint64(LevelPTE.EntryAddress(y)), uint64(yPTE) & 0xffffffff, uint64(yPTE) >> 32})
 	m.CheckInvariants()
 }
+
+// Making room for a fault trims the oldest pages, and a corruption may
+// have left a page's old frame still in the working set under a pagefile
+// PTE written back over its new one. Trimming that frame rewrites the PTE
+// the fault is resolving; the fault must then stop at the PTE it finds
+// rather than map over it.
+func TestFaultPTEChangedWhileMakingRoom(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 << 20, pagefileBytes: 4 << 20})
+	c := m.cpu0()
+	write := func(va VA) {
+		t.Helper()
+		if err := m.WriteU64(c, va, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(va VA) {
+		t.Helper()
+		if _, err := m.ReadU64(c, va); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPTE := func(va VA, p PTE) {
+		t.Helper()
+		if err := m.WriteU64(c, LevelPTE.EntryAddress(va), uint64(p)); err != nil {
+			t.Fatal(err)
+		}
+		c.TLB.Flush()
+	}
+	clean := mustAllocate(t, m, RegionPagedPool, 8)
+	y := mustAllocate(t, m, RegionPagedPool, 1)
+	untouched := mustAllocate(t, m, RegionPagedPool, 1)
+	for i := range VA(8) {
+		write(clean + i*PageBytes)
+	}
+	write(y)
+	m.PageOut(clean, 8)
+	saved := pagedOut(setup{m: m}, y)
+	for i := range VA(8) {
+		read(clean + i*PageBytes) // back in and clean: trimming makes them standby
+	}
+	setPTE(y, m.pteOf(untouched)) // demand zero: a second frame for Y...
+	read(y)
+	setPTE(y, saved) // ...left behind when the stale pagefile PTE is written back
+	m.Pagefile.Inject(pagefile.Fault{Op: pagefile.OpWrite, Probability: 1})
+	q := mustAllocate(t, m, RegionPagedPool, 512)
+	for i := VA(0); m.Stats().Available() > 0; i++ {
+		write(q + i*PageBytes)
+	}
+	_, err := m.ReadU64(c, y)
+	now := m.pteOf(y)
+	if !now.Transition() {
+		t.Fatalf("Y's PTE is %#x after the fault; the test wants the trimmer to have made it a transition PTE", uint64(now))
+	}
+	wantBugcheck(t, "reading Y", err, bugcheck.MemoryManagement,
+		[4]uint64{0x41792, uint64(LevelPTE.EntryAddress(y)), uint64(now) & 0xffffffff, uint64(now) >> 32})
+	m.CheckInvariants()
+}
