@@ -47,11 +47,12 @@ func (m *Machine) walk(va VA) (leaf PFN, pte PTE, missing Level, ok bool) {
 // entry must name one of the machine's frames (badFrame), a transition
 // PTE the frame in transition for its address, a pagefile PTE a slot its
 // page owns outright (slotHolds), and an idle nonpaged page given back
-// must still be mapped to a nonpageable frame. An entry that does not is MEMORY_MANAGEMENT 0x41792, a corrupted
-// PTE, when the processor or the memory manager meets it; page tables
-// missing under a page the PFN database says is mapped are 0x61941, a
-// corrupt paging hierarchy. Windows raises these two for the same
-// finds (docs/mm.md says where simkern looks).
+// must still be mapped to a nonpageable frame. An entry that does not is
+// MEMORY_MANAGEMENT 0x41792, a corrupted PTE, when the processor or the
+// memory manager meets it; page tables missing under a page the PFN
+// database says is mapped are 0x61941, a corrupt paging hierarchy.
+// Windows raises these two for the same finds (docs/mm.md says where
+// simkern looks).
 
 // badFrame reports whether p, read as a valid or transition entry, names
 // a frame past the machine's memory.

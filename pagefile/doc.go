@@ -22,13 +22,13 @@
 //
 // Each slot in use also records its owner, a nonzero word the caller
 // chooses and the pagefile does not interpret (Owner reports 0 for a free
-// slot, and for a slot restored from a dump that kept no owners). mm records the page the slot holds and
-// whether a frame still holds it too, and follows a pagefile PTE only to
-// a slot its own page owns: a PTE that a scenario copied from another
-// page, or a bit flip bent, is then a bugcheck rather than two frames
-// sharing one slot and freeing it twice. Owners live in the chunks beside
-// the bits (8 bytes a slot, so a chunk is about 33 KiB), made only where
-// slots are in use.
+// slot, and for a slot restored from a dump that kept no owners). mm
+// records the page the slot holds and whether a frame still holds it too,
+// and follows a pagefile PTE only to a slot its own page owns: a PTE that
+// a scenario copied from another page, or a bit flip bent, is then a
+// bugcheck rather than two frames sharing one slot and freeing it twice.
+// Owners live in the chunks beside the bits (8 bytes a slot, so a chunk
+// is about 33 KiB), made only where slots are in use.
 //
 // Allocate always hands out the lowest free slot, so the same scenario with
 // the same seed puts the same pages in the same slots, and !vm, dumps and
@@ -52,9 +52,10 @@
 // chunkSlots slots, and a chunk (chunkSlots bits, a count of the bits set,
 // and the slots' owners) allocated the first time one of its slots is
 // taken. A chunk that becomes empty again is dropped, and one spare is kept
-// so a page that goes in and out does not churn the Go heap. Allocate starts at a hint, the lowest slot that might
-// be free (every slot from 1 up to the hint is in use), skips chunks whose
-// count says they are full, and scans the rest a 64-bit word at a time.
+// so a page that goes in and out does not churn the Go heap. Allocate
+// starts at a hint, the lowest slot that might be free (every slot from 1
+// up to the hint is in use), skips chunks whose count says they are full,
+// and scans the rest a 64-bit word at a time.
 // The host file works the same way: Open sizes it with Truncate, so it is
 // sparse, disk use follows the slots written, and a slot never written
 // reads back as zeros.

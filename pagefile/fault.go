@@ -129,8 +129,8 @@ func (p *Pagefile) fire(op Op, n, slot uint64) *IOError {
 		slices.SortStableFunc(set.nth, func(a, b Fault) int { return cmp.Compare(a.Nth, b.Nth) })
 		set.sorted = true
 	}
-	// Operations are numbered upwards, so the faults numbered below n have gone
-	// by (or share the Nth of one that fired) and never will fire.
+	// Operations are numbered upwards, so the faults numbered below n have
+	// gone by (or shared the Nth of one that fired) and never will fire.
 	for len(set.nth) > 0 && set.nth[0].Nth < n {
 		set.nth = set.nth[1:]
 	}
