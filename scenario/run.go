@@ -132,6 +132,9 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 	}
 	if s.Verifier != nil {
 		r.v = verifier.New(p, verifierSettings(s.Verifier), seed)
+		for _, d := range s.Drivers {
+			r.v.Load(d)
+		}
 	}
 	r.armFaults()
 	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup, Analysis: r.currentAnalysis, Verifier: r.v}

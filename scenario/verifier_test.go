@@ -309,3 +309,42 @@ func inpageError(t *testing.T, sess *Session, name string, status uint64) *bugch
 	}
 	return bugcheck.New(bugcheck.KernelDataInpageError, uint64(mm.LevelPTE.EntryAddress(va)), status, uint64(pte), uint64(va))
 }
+
+// TestVerifierListsEveryVerifiedDriver: !verifier lists each verified
+// driver the file declares from the start, whether drivers names it or
+// says "*", and lists no unverified one, even before any allocation.
+func TestVerifierListsEveryVerifiedDriver(t *testing.T) {
+	for _, tc := range []struct {
+		drivers string
+		listed  []string
+		absent  []string
+	}{
+		{`"*"`, []string{"acme.sys", "beta.sys"}, nil},
+		{`[beta.sys]`, []string{"beta.sys"}, []string{"acme.sys"}},
+	} {
+		t.Run(tc.drivers, func(t *testing.T) {
+			s := loadInline(t, "list.yaml", `
+name: list
+drivers: [acme.sys, beta.sys]
+verifier: {drivers: `+tc.drivers+`}
+steps:
+  - kd: "!verifier 1"
+`)
+			_, o, out := runInline(t, s, Options{})
+			if o.Exit != ExitOK {
+				t.Fatalf("outcome %+v\n%s", o, out)
+			}
+			for _, d := range tc.listed {
+				row := fmt.Sprintf("%016x %-17s%08x       %08x    %s\n", 0, "Loaded", 0, 0, d)
+				if !strings.Contains(out, row) {
+					t.Errorf("no row %q in\n%s", row, out)
+				}
+			}
+			for _, d := range tc.absent {
+				if strings.Contains(out, "    "+d+"\n") {
+					t.Errorf("unverified %s is listed:\n%s", d, out)
+				}
+			}
+		})
+	}
+}

@@ -157,6 +157,15 @@ func (v *Verifier) driver(name string) *Driver {
 	return d
 }
 
+// Load tells the verifier that driver is loaded, so that a verified
+// driver is listed (with empty counters) before its first allocation, as
+// Windows lists every verified driver it has seen load.
+func (v *Verifier) Load(driver string) {
+	if v.Verified(driver) {
+		v.driver(driver)
+	}
+}
+
 // Verified reports whether driver's calls are checked. The kernel itself
 // ("") never is.
 func (v *Verifier) Verified(driver string) bool {
