@@ -62,6 +62,11 @@ type Machine struct {
 	// first, and returns the bugcheck to raise.
 	SpecialPoolFault func(c *cpu.CPU, va VA, write bool) *bugcheck.Error
 
+	// WriteFailed, when set, is told the status of each failed pagefile
+	// write as it fails: a run logs each injected error with its own
+	// status, where LastWriteStatus keeps only the last of a step's.
+	WriteFailed func(status uint32)
+
 	lastWriteStatus uint32
 	stats           Stats
 	halted          *bugcheck.Error

@@ -110,6 +110,9 @@ func (m *Machine) writePage(f PFN) bool {
 	}
 	if err := m.Pagefile.Write(e.Slot, m.frameData(f)); err != nil {
 		m.lastWriteStatus = ioStatus(err)
+		if m.WriteFailed != nil {
+			m.WriteFailed(m.lastWriteStatus)
+		}
 		m.stats.WriteErrors++
 		return false
 	}

@@ -121,18 +121,20 @@ func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
 	return r.m.PTE(pages[r.faultRng.IntN(len(pages))]).Frame(), true
 }
 
-// afterStep logs the pagefile errors the step's I/O ran into, from the
-// memory statistics before and after it (without a pagefile, both hold
-// zero pagefile counters).
+// afterStep logs the pagefile errors the step's I/O ran into: the reads
+// from the memory statistics before and after it (without a pagefile,
+// both hold zero pagefile counters), the writes as mm reported each one
+// with its status.
 func (r *runner) afterStep(step *Step, before, after mm.Stats) {
 	for range after.Pagefile.ReadErrors - before.Pagefile.ReadErrors {
 		r.addInjection(injection{Kind: "pagefile_read_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
 			Detail: "a pagefile read failed during this step"})
 	}
-	for range after.Pagefile.WriteErrors - before.Pagefile.WriteErrors {
+	for _, status := range r.failedWrites {
 		r.addInjection(injection{Kind: "pagefile_write_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
-			Detail: fmt.Sprintf("a pagefile write failed during this step (status 0x%x); the page stays modified and is retried", after.LastWriteStatus)})
+			Detail: fmt.Sprintf("a pagefile write failed during this step (status 0x%x); the page stays modified and is retried", status)})
 	}
+	r.failedWrites = r.failedWrites[:0]
 }
 
 // stepNames returns the names the step's address operands use.

@@ -129,6 +129,46 @@ func TestPagefileWriteErrorIsSurvived(t *testing.T) {
 	}
 }
 
+// TestPagefileWriteErrorsOfOneStepKeepTheirStatus: two writes that fail
+// in one page_out are logged each with the status its fault names, in the
+// order they failed (both used to show the last one's).
+func TestPagefileWriteErrorsOfOneStepKeepTheirStatus(t *testing.T) {
+	for _, tc := range []struct {
+		faults string
+		want   []string
+	}{
+		{"  - pagefile_write_error: {nth: 1, status: 0xC0000185}\n  - pagefile_write_error: {nth: 2}", []string{"0xc0000185", "0xc000009c"}},
+		{"  - pagefile_write_error: {nth: 2}\n  - pagefile_write_error: {nth: 1, status: 0xC0000185}", []string{"0xc0000185", "0xc000009c"}},
+		{"  - pagefile_write_error: {nth: 1}\n  - pagefile_write_error: {nth: 3, status: 0xC0000185}", []string{"0xc000009c", "0xc0000185"}},
+	} {
+		t.Run(tc.faults, func(t *testing.T) {
+			s := loadInline(t, "writes.yaml", `
+name: writes
+machine: {ram: 16MiB, pagefile: 16MiB}
+faults:
+`+tc.faults+`
+steps:
+  - alloc: {pool: PagedPool, size: 12KiB, tag: Pres, as: buf}
+  - write: {at: buf, fill: 0x41, length: 12288}
+  - page_out: buf
+`)
+			_, o, out := runInline(t, s, Options{JSON: true})
+			if o.Exit != ExitOK {
+				t.Fatalf("outcome %+v\n%s", o, out)
+			}
+			got := injections(t, out)
+			if len(got) != len(tc.want) {
+				t.Fatalf("injection events %+v, want %d", got, len(tc.want))
+			}
+			for i, in := range got {
+				if in.Kind != "pagefile_write_error" || !strings.Contains(in.Detail, "(status "+tc.want[i]+")") {
+					t.Errorf("injection %d = %+v, want a write error with status %s", i+1, in, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
 // TestPagefileFaultWithProbabilityZeroNeverFires: probability 0 is a
 // valid probability (the loader takes it, as low_resources does); the
 // fault never fires, and the run is the run without it. (It used to

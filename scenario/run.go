@@ -83,10 +83,13 @@ type runner struct {
 	injections []injection
 	nullNames  map[string]int
 	flips      map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
-	failures   []string
-	executed   uint64
-	bc         *bugcheck.Error
-	cur        *Step // the step running, for the bugcheck report
+	// failedWrites holds the status of each pagefile write that failed
+	// during the running step, in order (mm's WriteFailed).
+	failedWrites []uint32
+	failures     []string
+	executed     uint64
+	bc           *bugcheck.Error
+	cur          *Step // the step running, for the bugcheck report
 }
 
 // Run builds the machine s describes and runs it. The error is for the
@@ -137,6 +140,7 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 		}
 	}
 	r.armFaults()
+	m.WriteFailed = func(status uint32) { r.failedWrites = append(r.failedWrites, status) }
 	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup, Analysis: r.currentAnalysis, Verifier: r.v}
 	r.sched = newScheduler(s, r.rng)
 	r.out = newReporter(r, opt)
