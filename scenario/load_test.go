@@ -965,6 +965,25 @@ expect:
 	checkError(t, err, "t.yaml:3:28", "steps[0].alloc.size", "must not be negative, got -10")
 }
 
+// TestIRQLNumbers: irql: takes a level in any of the format's number
+// forms, as YAML integers or as text, as well as its name.
+func TestIRQLNumbers(t *testing.T) {
+	for _, v := range []string{"2", "0x2", `"0x02"`, "0o2", `"0o2"`, "0b10", `"0b10"`, "02", "DISPATCH_LEVEL", "dispatch_level"} {
+		s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: "+v+"\n"))
+		if err != nil {
+			t.Errorf("irql: %s: %v", v, err)
+			continue
+		}
+		if got := s.Steps[0].IRQL; got == nil || *got != cpu.DispatchLevel {
+			t.Errorf("irql: %s = %v, want DISPATCH_LEVEL", v, got)
+		}
+	}
+	for _, v := range []string{"0b10000", "0o20", "0x10"} {
+		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: "+v+"\n"))
+		checkError(t, err, "t.yaml:3:11", "steps[0].irql", "or a number 0-15")
+	}
+}
+
 // TestDocumentMarkers: a %YAML directive belongs to the document after
 // it (go-yaml makes a document of its own of it, which the loader took
 // for a second document); --- and ... around the one document are fine.
