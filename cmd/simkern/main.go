@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -172,6 +173,8 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			maxSteps := uint64(noStepLimit)
 			if cmd.Flags().Changed("steps") {
 				maxSteps = steps
+				// The reproduce line keeps --steps: without it the run goes on.
+				opt.Command = cmp.Or(opt.Command, "simkern run "+s.File) + fmt.Sprintf(" --steps %d", steps)
 			}
 			o, err := runScenario(s, opt, maxSteps, dumpPath, dumpAtEnd)
 			if err != nil {
