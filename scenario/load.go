@@ -313,7 +313,7 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 	if v := o.get("ram"); v != nil {
 		ram, ok := l.number(v, o.key("ram"), MaxRAMBytes, true)
 		if ok && ram < MinRAMBytes {
-			l.errorf(v, o.key("ram"), "%s is too small: at least 1 MiB", spellNumber(ram, true))
+			l.errorf(v, o.key("ram"), "%s is too small: at least 1 MiB", spellSize(ram))
 			ok = false
 		}
 		if ok {
@@ -324,7 +324,7 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 	if v := o.get("pagefile"); v != nil {
 		pf, ok := l.number(v, o.key("pagefile"), MaxPagefileBytes, true)
 		if ok && pf > 0 && pf < MinPagefileBytes {
-			l.errorf(v, o.key("pagefile"), "%s is too small: a pagefile needs at least 8 KiB (two 4 KiB slots, the first reserved), or 0 for none", spellNumber(pf, true))
+			l.errorf(v, o.key("pagefile"), "%s is too small: a pagefile needs at least 8 KiB (two 4 KiB slots, the first reserved), or 0 for none", spellSize(pf))
 			ok = false
 		}
 		if ok {

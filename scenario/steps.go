@@ -812,7 +812,7 @@ func (l *loader) sizeRange(n ast.Node, key string) (lo, hi uint64, ok bool) {
 	case lo > hi:
 		l.errorf(n, key, "the range %q runs backwards: %d is more than %d", shortenText(s.Value, 40), lo, hi)
 	case hi > MaxAllocBytes:
-		l.errorf(n, key, "%s is too large: at most %s", spellNumber(hi, true), spellNumber(MaxAllocBytes, true))
+		l.errorf(n, key, "%s is too large: at most %s", spellSize(hi), spellSize(MaxAllocBytes))
 	default:
 		return lo, hi, true
 	}

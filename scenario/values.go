@@ -504,9 +504,11 @@ func (l *loader) number(n ast.Node, key string, max uint64, units bool) (uint64,
 	var (
 		v   uint64
 		err error
+		hex bool // written in hex: errors answer in hex
 	)
 	switch x := l.value(n).(type) {
 	case *ast.IntegerNode:
+		hex = x.GetToken() != nil && isHex(x.GetToken().Value)
 		switch i := intValue(x).(type) {
 		case int64:
 			if i < 0 {
@@ -521,6 +523,7 @@ func (l *loader) number(n ast.Node, key string, max uint64, units bool) (uint64,
 		}
 	case *ast.StringNode:
 		s := strings.TrimSpace(x.Value)
+		hex = isHex(s)
 		if strings.HasPrefix(s, "-") {
 			l.errorf(n, key, "must not be negative, got %q", shortenText(x.Value, 40))
 			return 0, false
@@ -553,7 +556,14 @@ func (l *loader) number(n ast.Node, key string, max uint64, units bool) (uint64,
 		return 0, false
 	}
 	if v > max {
-		l.errorf(n, key, "%s is too large: at most %s", spellNumber(v, units), spellNumber(max, units))
+		got, limit := strconv.FormatUint(v, 10), strconv.FormatUint(max, 10)
+		switch {
+		case units:
+			got, limit = spellSize(v), spellSize(max)
+		case hex:
+			got, limit = fmt.Sprintf("%#x", v), fmt.Sprintf("%#x", max)
+		}
+		l.errorf(n, key, "%s is too large: at most %s", got, limit)
 		return 0, false
 	}
 	return v, true
@@ -587,12 +597,26 @@ func intValue(iv *ast.IntegerNode) any {
 	return v
 }
 
-// spell prints a number for an error: sizes with binary units.
-func spellNumber(v uint64, size bool) string {
-	if size && v >= 1024 {
-		return humanize.IBytes(v) + " (" + strconv.FormatUint(v, 10) + " bytes)"
+// spellSize prints a size for an error: in the largest binary unit that
+// divides it, then its bytes. Rounding ("1.0 TiB") would make a limit and
+// a value just past it read the same.
+func spellSize(v uint64) string {
+	b := strconv.FormatUint(v, 10) + " bytes"
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	u := -1
+	for u+1 < len(units) && v != 0 && v%(1<<(10*(u+2))) == 0 {
+		u++
 	}
-	return strconv.FormatUint(v, 10)
+	if u < 0 {
+		return b
+	}
+	return fmt.Sprintf("%d %s (%s)", v>>(10*(u+1)), units[u], b)
+}
+
+// isHex reports whether a number is written with 0x.
+func isHex(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return len(s) > 1 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
 }
 
 // parseUint reads decimal, 0x hex, 0o octal or 0b binary text.
@@ -631,9 +655,15 @@ func parseSize(s string) (uint64, error) {
 		i++
 	}
 	num, unit := s[:i], strings.TrimSpace(s[i:])
-	if unit == "" || strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") ||
-		strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0b") {
+	if unit == "" {
 		return parseUint(s)
+	}
+	if len(s) > 1 && s[0] == '0' && strings.ContainsRune("xXoObB", rune(s[1])) {
+		v, err := parseUint(s)
+		if err != nil {
+			return 0, fmt.Errorf("%v; a 0x, 0o or 0b number is bytes, a size with a unit is decimal (such as 64MiB)", err)
+		}
+		return v, nil
 	}
 	if num == "" {
 		return 0, fmt.Errorf("want a size such as 4096 or 64MiB, got %q", shortenText(s, 40))

@@ -325,7 +325,7 @@ expect:
 			args:   []string{"run", "$DIR/bad.yaml"},
 			exit:   2,
 			at:     "$DIR/bad.yaml:3:8",
-			stderr: []string{"machine.ram: 2.0 TiB (2199023255552 bytes) is too large: at most 1.0 TiB"},
+			stderr: []string{"machine.ram: 2 TiB (2199023255552 bytes) is too large: at most 1 TiB"},
 		},
 		{
 			name:   "a size with an ambiguous unit is refused",
