@@ -108,11 +108,11 @@ func specialDataVA(page mm.VA, n uint64, m SpecialMode) mm.VA {
 
 // SpecialStats counts what special pool has done and holds.
 type SpecialStats struct {
-	Allocations       uint64 // allocations special pool served
-	Frees             uint64
-	Fallbacks         uint64 // eligible requests it had no room for
-	PagesInUse        uint64 // data pages of live allocations
-	FreedPagesWaiting uint64 // freed page pairs whose reuse is delayed
+	Allocations       uint64 `json:"allocations"` // allocations special pool served
+	Frees             uint64 `json:"frees"`
+	Fallbacks         uint64 `json:"fallbacks"`           // eligible requests it had no room for
+	PagesInUse        uint64 `json:"pages_in_use"`        // data pages of live allocations
+	FreedPagesWaiting uint64 `json:"freed_pages_waiting"` // freed page pairs whose reuse is delayed
 }
 
 // specialPool is the pool's record of special pool.

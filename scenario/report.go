@@ -82,13 +82,16 @@ type Faults struct {
 
 // Summary is the state of the machine when the run ended.
 type Summary struct {
-	Steps     uint64           `json:"steps"`
-	Calls     Calls            `json:"calls"`
-	Pool      pool.Totals      `json:"pool"`
-	Tags      []SummaryTag     `json:"tags"`
-	Memory    mm.Stats         `json:"memory"`
-	Leaks     []SummaryLeak    `json:"leaks,omitempty"`
-	Lookaside []LookasideTotal `json:"lookaside,omitempty"`
+	Steps uint64      `json:"steps"`
+	Calls Calls       `json:"calls"`
+	Pool  pool.Totals `json:"pool"`
+	// Special is special pool's use, which Pool does not count; nil when
+	// the run placed nothing there.
+	Special   *pool.SpecialStats `json:"special_pool,omitempty"`
+	Tags      []SummaryTag       `json:"tags"`
+	Memory    mm.Stats           `json:"memory"`
+	Leaks     []SummaryLeak      `json:"leaks,omitempty"`
+	Lookaside []LookasideTotal   `json:"lookaside,omitempty"`
 }
 
 // Calls counts the ExAllocatePoolWithTag and ExFreePool(WithTag) calls a
@@ -333,6 +336,9 @@ func (rep *reporter) finish(o *Outcome) {
 // summary gathers the end state.
 func (r *runner) summary() *Summary {
 	s := &Summary{Steps: r.executed, Calls: r.calls, Pool: r.p.Totals(), Memory: r.m.Stats(), Tags: []SummaryTag{}}
+	if sp := r.p.SpecialStats(); sp.Allocations > 0 {
+		s.Special = &sp
+	}
 	for _, t := range r.p.Tags() {
 		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
 			continue
@@ -375,6 +381,10 @@ func (rep *reporter) printSummary(s *Summary) {
 	p := s.Pool
 	fmt.Fprintf(w, "  nonpaged pool  %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.NonPagedBytes), p.NonPagedPages, p.NonPagedBigPages)
 	fmt.Fprintf(w, "  paged pool     %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.PagedBytes), p.PagedPages, p.PagedBigPages)
+	if sp := s.Special; sp != nil {
+		fmt.Fprintf(w, "  special pool   %s in use (%s, %d freed; %s held back from reuse)\n",
+			Plural(sp.PagesInUse, "page"), Plural(sp.Allocations, "allocation"), sp.Frees, Plural(sp.FreedPagesWaiting, "freed page"))
+	}
 	fmt.Fprintf(w, "  pool calls     %d allocations, %d frees, %d NULL\n", s.Calls.Allocs, s.Calls.Frees, s.Calls.Null)
 	if len(s.Tags) > 0 {
 		fmt.Fprintf(w, "  in use by tag  %-4s  %8s %10s  %8s %10s\n", "Tag", "NP allocs", "NP used", "P allocs", "P used")
