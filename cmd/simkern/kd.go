@@ -116,7 +116,7 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		d.target = t
 		fmt.Fprintf(out, "Loading dump %s: simkern %s, %s, seed %d, %d steps\n", path, dump.Simkern, dump.ScenarioFile, dump.Seed, dump.Steps)
 		if dump.Bugcheck != nil {
-			fmt.Fprintf(out, "Bugcheck %X, {%x, %x, %x, %x}\n", uint32(dump.Bugcheck.Code), dump.Bugcheck.P[0], dump.Bugcheck.P[1], dump.Bugcheck.P[2], dump.Bugcheck.P[3])
+			fmt.Fprintln(out, dump.Bugcheck) // WinDbg's short "BugCheck D5, {...}" line
 		}
 		return d, nil
 	}

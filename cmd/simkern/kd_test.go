@@ -116,19 +116,19 @@ func TestKDDumpAnswersAsTheLiveRun(t *testing.T) {
 	}{
 		{
 			example: "overrun", name: "a", tag: "Ovrn",
-			bugcheck: "Bugcheck 19, {21, fffffa8000003010, 28,",
+			bugcheck: "BugCheck 19, {21, fffffa8000003010, 28,",
 			live:     map[string]string{"!analyze -v": "BAD_POOL_HEADER (19)", "!pool a": "*Ovrn"},
 			stepKD:   "!pool a", // the canary is damaged; the headers are not
 		},
 		{
 			example: "double-free", name: "buf", tag: "Dbl",
-			bugcheck: "Bugcheck C2, {7,",
+			bugcheck: "BugCheck C2, {7,",
 			live:     map[string]string{"!analyze -v": "BAD_POOL_CALLER (c2)", "!pool buf 2": "(Free )"},
 			stepKD:   "!pool buf 2", // the second free halts before it changes anything
 		},
 		{
 			example: "paged-at-dispatch", name: "buf", tag: "Acme",
-			bugcheck: "Bugcheck D1, {fffff8a000000010, 2, 0,",
+			bugcheck: "BugCheck D1, {fffff8a000000010, 2, 0,",
 			live: map[string]string{
 				"!analyze -v": "DRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)", "!pte buf": "not valid", "!irql": "-- 2 (DISPATCH_LEVEL)",
 			},
@@ -220,7 +220,7 @@ func TestKDDumpAtEnd(t *testing.T) {
 	}
 	_, stdout, _ = kdcli("", "kd", end, "-c", "q")
 	if want := "Loading dump " + end + ": simkern " + version + ", " + file + ", seed 1, 10 steps\n0: kd> q\n"; stdout != want {
-		t.Errorf("kd on an end-of-run dump printed\n%s\nwant\n%s(no Bugcheck line)", stdout, want)
+		t.Errorf("kd on an end-of-run dump printed\n%s\nwant\n%s(no BugCheck line)", stdout, want)
 	}
 }
 
