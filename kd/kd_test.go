@@ -368,3 +368,47 @@ func TestDumpRangeDoesNotWrap(t *testing.T) {
 		}
 	}
 }
+
+// !poolfind 0xVALUE (a TagValue) finds the tag with that 32-bit value,
+// the PROTECTED_POOL bit aside; it used to compare the printed form, so
+// 0x7872 also found a block tagged "rx.." with literal dots. A TagString
+// still matches the printed form, wildcards and all.
+func TestPoolfindTagValueIsExact(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	for name, tag := range map[string]pool.Tag{
+		"dots":      pool.TagOf("rx.."),
+		"value":     0x7872,
+		"protected": 0x7873 | pool.ProtectedTag,
+	} {
+		va, err := f.p.Allocate(c, pool.NonPagedPool, 64, tag)
+		if err != nil || va == 0 {
+			t.Fatalf("allocate %s: %v, %v", name, va, err)
+		}
+		f.names[name] = uint64(va) - pool.HeaderBytes
+	}
+	tests := []struct {
+		cmd   string
+		found []string // the names whose blocks it lists
+	}{
+		{"!poolfind 0x7872", []string{"value"}},
+		{"!poolfind 0x00007872", []string{"value"}},
+		{"!poolfind 0x7873", []string{"protected"}},
+		{"!poolfind 0x80007873", []string{"protected"}},
+		{"!poolfind 0x2e2e7872", []string{"dots"}},
+		{"!poolfind rx..", []string{"dots", "value"}},
+		{"!poolfind ?x*", []string{"dots", "value", "protected"}},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		var found []string
+		for _, name := range []string{"dots", "value", "protected"} {
+			if strings.Contains(out, fmt.Sprintf("\n%x size:", f.names[name])) {
+				found = append(found, name)
+			}
+		}
+		if strings.Join(found, " ") != strings.Join(tt.found, " ") {
+			t.Errorf("%s lists %v, want %v:\n%s", tt.cmd, found, tt.found, out)
+		}
+	}
+}
