@@ -412,3 +412,46 @@ func TestPoolfindTagValueIsExact(t *testing.T) {
 		}
 	}
 }
+
+// !pte's line under "not valid" says why, for each kind of invalid entry
+// kd can tell apart: a freed special pool page is freed, not a guard page
+// (it used to print "a guard page", wrong in a use-after-free lesson),
+// and an address no page table maps says so instead of "freed".
+func TestPteSaysWhyNotValid(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	alloc := func(name string) mm.VA {
+		va, ok, err := f.p.AllocateSpecial(c, pool.NonPagedPool, 48, pool.TagOf("Acme"), pool.SpecialOverrun)
+		if err != nil || !ok {
+			t.Fatalf("AllocateSpecial %s: %v, %v, %v", name, va, ok, err)
+		}
+		f.names[name] = uint64(va)
+		f.names[name+"guard"] = uint64(va.PageBase() + mm.PageBytes)
+		return va
+	}
+	alloc("live")
+	if err := f.p.Free(c, alloc("freed")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cmd, why string // why: the lines after the flags line
+	}{
+		{"!pte live", ""},
+		{"!pte liveguard", " No access (a guard page)\n Protect: 18 - NoAccess\n"},
+		{"!pte freed", " Page has been freed (special pool keeps it no-access)\n Protect: 18 - NoAccess\n"},
+		{"!pte freedguard", " No access (a guard page)\n Protect: 18 - NoAccess\n"},
+		{"!pte 0xfffff8b000000000", " No page table maps this address (its PPE is zero)\n"},
+		{"!pte irp+0x10000", " Page has been freed (or was never mapped)\n"},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		lines := strings.SplitAfterN(out, "\n", 5)
+		if len(lines) < 4 {
+			t.Errorf("%s:\n%s\nwant the VA, entries, contents and flags lines", tt.cmd, out)
+			continue
+		}
+		if got := strings.Join(lines[4:], ""); got != tt.why {
+			t.Errorf("%s:\n%s\nwant the lines after the flags\n%q\ngot %q", tt.cmd, out, tt.why, got)
+		}
+	}
+}
