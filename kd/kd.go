@@ -91,7 +91,13 @@ func (t *Target) Run(w io.Writer, line string) {
 			return
 		}
 	}
-	fmt.Fprintf(w, "No export %s found (try .help)\n", strings.TrimPrefix(fields[0], "!"))
+	if ext, ok := strings.CutPrefix(fields[0], "!"); ok {
+		fmt.Fprintf(w, "No export %s found\n", shortTerm(ext)) // kd's words for an extension no DLL exports
+		return
+	}
+	// A command kd has and simkern lacks (dc, dps, k), or one kd would
+	// call a syntax error: either way, say plainly that simkern lacks it.
+	fmt.Fprintf(w, "simkern does not support '%s' (.help lists the commands it has)\n", shortTerm(fields[0]))
 }
 
 func (t *Target) help(w io.Writer, _ []string) error {

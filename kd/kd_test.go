@@ -455,3 +455,22 @@ func TestPteSaysWhyNotValid(t *testing.T) {
 		}
 	}
 }
+
+// An unknown extension is kd's "No export NAME found"; a plain command
+// simkern lacks (dc and dps are real kd commands) says that simkern does
+// not support it, where kd would call it a syntax error. Both used to say
+// "No export".
+func TestUnknownCommands(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct{ cmd, want string }{
+		{"!nosuch", "No export nosuch found\n"},
+		{"!NoSuch irp", "No export NoSuch found\n"},
+		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
+		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
+		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
+	} {
+		if got := f.run(t, tt.cmd); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+}

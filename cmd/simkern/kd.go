@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -168,6 +169,10 @@ func (d *debugger) showNext() {
 	}
 }
 
+// liveCommands are exec's commands that run a live session; on a dump
+// they are not kd's unknown commands but ones with nothing to act on.
+var liveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
+
 // exec runs one command line and reports whether the session should end.
 func (d *debugger) exec(line string) (quit bool) {
 	fields := strings.Fields(line)
@@ -212,6 +217,8 @@ func (d *debugger) exec(line string) (quit bool) {
 		}
 	case live && cmd == "bc":
 		d.clearBreakpoints(fields[1:])
+	case !live && slices.Contains(liveCommands, cmd):
+		fmt.Fprintf(d.out, "%s: a dump has nothing to run (simkern kd on the scenario runs it live)\n", fields[0])
 	default:
 		d.kdTarget().Run(d.out, line)
 	}
