@@ -139,6 +139,7 @@ func TestEvaluate(t *testing.T) {
 		in   string
 		want uint64
 		bad  bool
+		msg  string // the error, when it is checked
 	}{
 		{in: "10", want: 0x10},
 		{in: "0x10", want: 0x10},
@@ -147,13 +148,26 @@ func TestEvaluate(t *testing.T) {
 		{in: "irp", want: irp},
 		{in: "irp+10", want: irp + 0x10},
 		{in: "irp-0n16", want: irp - 16},
-		{in: "zork", bad: true},
 		{in: "irp+10-0n16+1", want: irp + 0x10 - 16 + 1},
 		{in: "1-2", want: 1<<64 - 1},
-		{in: "irp+", bad: true},
-		{in: "irp++1", bad: true},
-		{in: "-1", bad: true},
-		{in: "+", bad: true},
+		{in: "zork", bad: true, msg: "Couldn't resolve error at 'zork'"},
+		// Unary minus and plus, as WinDbg's MASM evaluator has them: a
+		// sign right after an operator (or at the start) applies to the
+		// term that follows.
+		{in: "-1", want: 1<<64 - 1},
+		{in: "+1", want: 1},
+		{in: "--1", want: 1},
+		{in: "-0n16", want: 1<<64 - 16},
+		{in: "irp+-10", want: irp - 0x10},
+		{in: "irp--10", want: irp + 0x10},
+		{in: "irp++1", want: irp + 1},
+		// An operator with no term after it names the last term and
+		// what follows it: it used to point at ''.
+		{in: "irp+", bad: true, msg: "Couldn't resolve error at 'irp+'"},
+		{in: "irp+10-", bad: true, msg: "Couldn't resolve error at '10-'"},
+		{in: "+", bad: true, msg: "Couldn't resolve error at '+'"},
+		{in: "-", bad: true, msg: "Couldn't resolve error at '-'"},
+		{in: "1" + strings.Repeat("+1", 100) + "+", bad: true, msg: "Couldn't resolve error at '1+'"},
 		// A kd: step or -c command with millions of terms: this used to
 		// recurse once per term (a fatal Go stack overflow for "+") and
 		// rescan the string at every level (hours for "-").
@@ -165,6 +179,9 @@ func TestEvaluate(t *testing.T) {
 		got, err := f.t.Evaluate(tc.in)
 		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
 			t.Errorf("Evaluate(%.40q) = %#x, %v; want %#x (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+		if tc.msg != "" && (err == nil || err.Error() != tc.msg) {
+			t.Errorf("Evaluate(%.40q): error %v, want %q", tc.in, err, tc.msg)
 		}
 		if err != nil && len(err.Error()) > 200 {
 			t.Errorf("Evaluate(%.40q): error of %d bytes", tc.in, len(err.Error()))
