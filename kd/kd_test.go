@@ -491,3 +491,24 @@ func TestUnknownCommands(t *testing.T) {
 		}
 	}
 }
+
+// dt matches the type name as WinDbg does, without regard to case, with
+// or without the module (it used to want _POOL_HEADER exactly).
+func TestDtTypeNameIgnoresCase(t *testing.T) {
+	f := newFixture(t)
+	layout, header := f.run(t, "dt _POOL_HEADER"), f.run(t, "dt _POOL_HEADER irp-10")
+	for _, tt := range []struct {
+		cmd, want string
+	}{
+		{"dt _pool_header", layout},
+		{"dt nt!_pool_header", layout},
+		{"dt NT!_POOL_HEADER", layout},
+		{"dt Nt!_Pool_Header irp-10", header},
+		{"dt _POOL_HEAD", "usage: dt _POOL_HEADER [ADDR] (simkern knows this one type)\n"},
+		{"dt hal!_POOL_HEADER", "usage: dt _POOL_HEADER [ADDR] (simkern knows this one type)\n"},
+	} {
+		if got := f.run(t, tt.cmd); got != tt.want {
+			t.Errorf("%s:\n%s\nwant\n%s", tt.cmd, got, tt.want)
+		}
+	}
+}
