@@ -91,7 +91,13 @@ func (t *Target) Run(w io.Writer, line string) {
 			return
 		}
 	}
-	fmt.Fprintf(w, "No export %s found (try .help)\n", strings.TrimPrefix(fields[0], "!"))
+	if ext, ok := strings.CutPrefix(fields[0], "!"); ok {
+		fmt.Fprintf(w, "No export %s found\n", shortTerm(ext)) // kd's words for an extension no DLL exports
+		return
+	}
+	// A command kd has and simkern lacks (dc, dps, k), or one kd would
+	// call a syntax error: either way, say plainly that simkern lacks it.
+	fmt.Fprintf(w, "simkern does not support '%s' (.help lists the commands it has)\n", shortTerm(fields[0]))
 }
 
 func (t *Target) help(w io.Writer, _ []string) error {
@@ -111,30 +117,39 @@ func (t *Target) tags() *PoolTags {
 // Evaluate parses an address or number as the debugger does: hex by
 // default (0x and 0n prefixes allowed, backticks ignored), or a scenario
 // name, optionally plus or minus an offset. Terms are added and
-// subtracted left to right, wrapping at 64 bits; the work is linear in
-// the length of s, however many terms it has.
+// subtracted left to right, wrapping at 64 bits; a run of signs before a
+// term (-1, irp+-10) is unary minus and plus, as in WinDbg's MASM
+// evaluator, so only its '-' count matters. The work is linear in the
+// length of s, however many terms it has.
 func (t *Target) Evaluate(s string) (uint64, error) {
 	s = strings.TrimSpace(s)
 	var sum uint64
-	op, start := byte('+'), 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && (i == 0 || s[i] != '+' && s[i] != '-') {
-			continue
+	last := 0 // where the last term began: a trailing operator names it
+	for i := 0; ; {
+		neg := false
+		for ; i < len(s) && (s[i] == '+' || s[i] == '-'); i++ {
+			neg = neg != (s[i] == '-')
+		}
+		start := i
+		for i < len(s) && s[i] != '+' && s[i] != '-' {
+			i++
+		}
+		if i == start {
+			return 0, fmt.Errorf("Couldn't resolve error at '%s'", shortTerm(s[last:]))
 		}
 		v, err := t.term(s[start:i])
 		if err != nil {
 			return 0, err
 		}
-		if op == '+' {
-			sum += v
-		} else {
-			sum -= v
+		if neg {
+			v = -v
 		}
-		if i < len(s) {
-			op, start = s[i], i+1
+		sum += v
+		if i == len(s) {
+			return sum, nil
 		}
+		last = start
 	}
-	return sum, nil
 }
 
 // term is one operand of Evaluate: a scenario name or a number.

@@ -139,6 +139,7 @@ func TestEvaluate(t *testing.T) {
 		in   string
 		want uint64
 		bad  bool
+		msg  string // the error, when it is checked
 	}{
 		{in: "10", want: 0x10},
 		{in: "0x10", want: 0x10},
@@ -147,13 +148,26 @@ func TestEvaluate(t *testing.T) {
 		{in: "irp", want: irp},
 		{in: "irp+10", want: irp + 0x10},
 		{in: "irp-0n16", want: irp - 16},
-		{in: "zork", bad: true},
 		{in: "irp+10-0n16+1", want: irp + 0x10 - 16 + 1},
 		{in: "1-2", want: 1<<64 - 1},
-		{in: "irp+", bad: true},
-		{in: "irp++1", bad: true},
-		{in: "-1", bad: true},
-		{in: "+", bad: true},
+		{in: "zork", bad: true, msg: "Couldn't resolve error at 'zork'"},
+		// Unary minus and plus, as WinDbg's MASM evaluator has them: a
+		// sign right after an operator (or at the start) applies to the
+		// term that follows.
+		{in: "-1", want: 1<<64 - 1},
+		{in: "+1", want: 1},
+		{in: "--1", want: 1},
+		{in: "-0n16", want: 1<<64 - 16},
+		{in: "irp+-10", want: irp - 0x10},
+		{in: "irp--10", want: irp + 0x10},
+		{in: "irp++1", want: irp + 1},
+		// An operator with no term after it names the last term and
+		// what follows it: it used to point at ''.
+		{in: "irp+", bad: true, msg: "Couldn't resolve error at 'irp+'"},
+		{in: "irp+10-", bad: true, msg: "Couldn't resolve error at '10-'"},
+		{in: "+", bad: true, msg: "Couldn't resolve error at '+'"},
+		{in: "-", bad: true, msg: "Couldn't resolve error at '-'"},
+		{in: "1" + strings.Repeat("+1", 100) + "+", bad: true, msg: "Couldn't resolve error at '1+'"},
 		// A kd: step or -c command with millions of terms: this used to
 		// recurse once per term (a fatal Go stack overflow for "+") and
 		// rescan the string at every level (hours for "-").
@@ -165,6 +179,9 @@ func TestEvaluate(t *testing.T) {
 		got, err := f.t.Evaluate(tc.in)
 		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
 			t.Errorf("Evaluate(%.40q) = %#x, %v; want %#x (error %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+		if tc.msg != "" && (err == nil || err.Error() != tc.msg) {
+			t.Errorf("Evaluate(%.40q): error %v, want %q", tc.in, err, tc.msg)
 		}
 		if err != nil && len(err.Error()) > 200 {
 			t.Errorf("Evaluate(%.40q): error of %d bytes", tc.in, len(err.Error()))
@@ -365,6 +382,133 @@ func TestDumpRangeDoesNotWrap(t *testing.T) {
 		}
 		if n := strings.Count(out, "\n"); n != tc.rows || strings.Contains(out, "00000000`0000000") {
 			t.Errorf("%s: want %d rows below the top of the address space, got:\n%.300s", tc.cmd, tc.rows, out)
+		}
+	}
+}
+
+// !poolfind 0xVALUE (a TagValue) finds the tag with that 32-bit value,
+// the PROTECTED_POOL bit aside; it used to compare the printed form, so
+// 0x7872 also found a block tagged "rx.." with literal dots. A TagString
+// still matches the printed form, wildcards and all.
+func TestPoolfindTagValueIsExact(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	for name, tag := range map[string]pool.Tag{
+		"dots":      pool.TagOf("rx.."),
+		"value":     0x7872,
+		"protected": 0x7873 | pool.ProtectedTag,
+	} {
+		va, err := f.p.Allocate(c, pool.NonPagedPool, 64, tag)
+		if err != nil || va == 0 {
+			t.Fatalf("allocate %s: %v, %v", name, va, err)
+		}
+		f.names[name] = uint64(va) - pool.HeaderBytes
+	}
+	tests := []struct {
+		cmd   string
+		found []string // the names whose blocks it lists
+	}{
+		{"!poolfind 0x7872", []string{"value"}},
+		{"!poolfind 0x00007872", []string{"value"}},
+		{"!poolfind 0x7873", []string{"protected"}},
+		{"!poolfind 0x80007873", []string{"protected"}},
+		{"!poolfind 0x2e2e7872", []string{"dots"}},
+		{"!poolfind rx..", []string{"dots", "value"}},
+		{"!poolfind ?x*", []string{"dots", "value", "protected"}},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		var found []string
+		for _, name := range []string{"dots", "value", "protected"} {
+			if strings.Contains(out, fmt.Sprintf("\n%x size:", f.names[name])) {
+				found = append(found, name)
+			}
+		}
+		if strings.Join(found, " ") != strings.Join(tt.found, " ") {
+			t.Errorf("%s lists %v, want %v:\n%s", tt.cmd, found, tt.found, out)
+		}
+	}
+}
+
+// !pte's line under "not valid" says why, for each kind of invalid entry
+// kd can tell apart: a freed special pool page is freed, not a guard page
+// (it used to print "a guard page", wrong in a use-after-free lesson),
+// and an address no page table maps says so instead of "freed".
+func TestPteSaysWhyNotValid(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	alloc := func(name string) mm.VA {
+		va, ok, err := f.p.AllocateSpecial(c, pool.NonPagedPool, 48, pool.TagOf("Acme"), pool.SpecialOverrun)
+		if err != nil || !ok {
+			t.Fatalf("AllocateSpecial %s: %v, %v, %v", name, va, ok, err)
+		}
+		f.names[name] = uint64(va)
+		f.names[name+"guard"] = uint64(va.PageBase() + mm.PageBytes)
+		return va
+	}
+	alloc("live")
+	if err := f.p.Free(c, alloc("freed")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cmd, why string // why: the lines after the flags line
+	}{
+		{"!pte live", ""},
+		{"!pte liveguard", " No access (a guard page)\n Protect: 18 - NoAccess\n"},
+		{"!pte freed", " Page has been freed (special pool keeps it no-access)\n Protect: 18 - NoAccess\n"},
+		{"!pte freedguard", " No access (a guard page)\n Protect: 18 - NoAccess\n"},
+		{"!pte 0xfffff8b000000000", " No page table maps this address (its PPE is zero)\n"},
+		{"!pte irp+0x10000", " Page has been freed (or was never mapped)\n"},
+	}
+	for _, tt := range tests {
+		out := f.run(t, tt.cmd)
+		lines := strings.SplitAfterN(out, "\n", 5)
+		if len(lines) < 4 {
+			t.Errorf("%s:\n%s\nwant the VA, entries, contents and flags lines", tt.cmd, out)
+			continue
+		}
+		if got := strings.Join(lines[4:], ""); got != tt.why {
+			t.Errorf("%s:\n%s\nwant the lines after the flags\n%q\ngot %q", tt.cmd, out, tt.why, got)
+		}
+	}
+}
+
+// An unknown extension is kd's "No export NAME found"; a plain command
+// simkern lacks (dc and dps are real kd commands) says that simkern does
+// not support it, where kd would call it a syntax error. Both used to say
+// "No export".
+func TestUnknownCommands(t *testing.T) {
+	f := newFixture(t)
+	for _, tt := range []struct{ cmd, want string }{
+		{"!nosuch", "No export nosuch found\n"},
+		{"!NoSuch irp", "No export NoSuch found\n"},
+		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
+		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
+		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
+	} {
+		if got := f.run(t, tt.cmd); got != tt.want {
+			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+}
+
+// dt matches the type name as WinDbg does, without regard to case, with
+// or without the module (it used to want _POOL_HEADER exactly).
+func TestDtTypeNameIgnoresCase(t *testing.T) {
+	f := newFixture(t)
+	layout, header := f.run(t, "dt _POOL_HEADER"), f.run(t, "dt _POOL_HEADER irp-10")
+	for _, tt := range []struct {
+		cmd, want string
+	}{
+		{"dt _pool_header", layout},
+		{"dt nt!_pool_header", layout},
+		{"dt NT!_POOL_HEADER", layout},
+		{"dt Nt!_Pool_Header irp-10", header},
+		{"dt _POOL_HEAD", "usage: dt _POOL_HEADER [ADDR] (simkern knows this one type)\n"},
+		{"dt hal!_POOL_HEADER", "usage: dt _POOL_HEADER [ADDR] (simkern knows this one type)\n"},
+	} {
+		if got := f.run(t, tt.cmd); got != tt.want {
+			t.Errorf("%s:\n%s\nwant\n%s", tt.cmd, got, tt.want)
 		}
 	}
 }

@@ -113,9 +113,10 @@ var poolHeaderLayout = []struct{ off, name, kind string }{
 	{"0x00a", "PoolTagHash", "Uint2B"},
 }
 
-// dt knows one type: _POOL_HEADER (also as nt!_POOL_HEADER).
+// dt knows one type: _POOL_HEADER (also as nt!_POOL_HEADER). WinDbg
+// matches type names without regard to case, and so does dt here.
 func (t *Target) dt(w io.Writer, args []string) error {
-	if len(args) == 0 || strings.TrimPrefix(args[0], "nt!") != "_POOL_HEADER" {
+	if len(args) == 0 || !isPoolHeaderType(args[0]) {
 		return fmt.Errorf("usage: dt _POOL_HEADER [ADDR] (simkern knows this one type)")
 	}
 	if len(args) == 1 {
@@ -151,6 +152,15 @@ func (t *Target) dt(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "   +%s %-16s : %s\n", f.off, f.name, values[i])
 	}
 	return nil
+}
+
+// isPoolHeaderType reports whether name is _POOL_HEADER, with or without
+// nt!, in any case.
+func isPoolHeaderType(name string) bool {
+	if len(name) > 3 && strings.EqualFold(name[:3], "nt!") {
+		name = name[3:]
+	}
+	return strings.EqualFold(name, "_POOL_HEADER")
 }
 
 func hexOrZero(v uint64) string {

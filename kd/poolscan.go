@@ -10,30 +10,56 @@ import (
 	"simkern/pool"
 )
 
+// tagQuery is what !poolfind looks for: a TagString, matched against
+// the tag as printed (* and ? wildcards), or a TagValue (0x...), the
+// 32-bit tag itself, which a printed '.' cannot stand for.
+type tagQuery struct {
+	pattern string   // the TagString, padded to four characters
+	value   pool.Tag // the TagValue, PROTECTED_POOL stripped
+	isValue bool
+}
+
 // parseTagArg reads a !poolfind tag: up to four characters (padded with
 // spaces; * and ? are wildcards) or a 0x value.
-func parseTagArg(s string) (string, error) {
+func parseTagArg(s string) (tagQuery, error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		t, err := pool.ParseTag(s)
 		if err != nil {
-			return "", err
+			return tagQuery{}, err
 		}
-		return t.String(), nil
+		t &^= pool.ProtectedTag // a tag is the same tag with the bit or without, as the pool compares them
+		return tagQuery{value: t, isValue: true}, nil
 	}
 	if len(s) == 0 || len(s) > 4 {
-		return "", fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: a tag is 1 to 4 characters or a 0x value")
+		return tagQuery{}, fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: a tag is 1 to 4 characters or a 0x value")
 	}
 	if strings.ContainsAny(s, "*?") {
-		return s, nil
+		return tagQuery{pattern: s}, nil
 	}
-	return (s + "    ")[:4], nil
+	return tagQuery{pattern: (s + "    ")[:4]}, nil
+}
+
+// String is how the Searching lines name the tag: a TagValue both ways,
+// so a '.' in its printed form is not read as a literal dot.
+func (q tagQuery) String() string {
+	if q.isValue {
+		return fmt.Sprintf("%s (0x%x)", q.value, uint32(q.value))
+	}
+	return q.pattern
+}
+
+func (q tagQuery) matches(tag pool.Tag) bool {
+	if q.isValue {
+		return tag&^pool.ProtectedTag == q.value
+	}
+	return MatchTag(q.pattern, tag.String())
 }
 
 func (t *Target) poolfind(w io.Writer, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("usage: !poolfind TAG [POOLTYPE]")
 	}
-	pattern, err := parseTagArg(args[0])
+	q, err := parseTagArg(args[0])
 	if err != nil {
 		return err
 	}
@@ -53,17 +79,17 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 			return fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: POOLTYPE is 0 nonpaged, 1 paged, 2 special")
 		}
 	}
-	fmt.Fprintf(w, "Scanning large pool allocation table for Tag: %s\n", pattern)
+	fmt.Fprintf(w, "Scanning large pool allocation table for Tag: %s\n", q)
 	for _, b := range t.Pool.BigAllocations() {
-		if mm.RegionOf(b.VA) == region && MatchTag(pattern, b.Tag.String()) {
+		if mm.RegionOf(b.VA) == region && q.matches(b.Tag) {
 			fmt.Fprintf(w, "%s : tag %s, size     0x%x, %s pool\n", b.VA, b.Tag, b.Bytes, name)
 		}
 	}
 	end := region.Base() + mm.VA(region.Bytes())
-	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n", name, region.Base(), end, pattern)
+	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n", name, region.Base(), end, q)
 	if region == mm.RegionSpecialPool {
 		for _, a := range t.Pool.SpecialAllocations() {
-			if MatchTag(pattern, a.Tag.String()) {
+			if q.matches(a.Tag) {
 				fmt.Fprintf(w, "%s size: %x %s special pool, Tag is %s\n", a.VA, a.Bytes, pagedWord(a.Type), a.Tag)
 			}
 		}
@@ -76,7 +102,7 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 			continue
 		}
 		for _, b := range blocks {
-			if MatchTag(pattern, b.Header.PoolTag.String()) {
+			if q.matches(b.Header.PoolTag) {
 				fmt.Fprintf(w, "%s size: %4x previous size: %4x  %-11s %s\n", b.VA, b.Size, b.PrevSize, stateWord(b.State), b.Header.PoolTag)
 			}
 		}

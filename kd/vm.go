@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"simkern/bugcheck"
 	"simkern/mm"
 )
 
@@ -79,7 +80,7 @@ func (t *Target) pte(w io.Writer, args []string) error {
 			fmt.Fprintf(&flags, "pfn %-10x%s  ", uint64(p.Frame()), p.Flags())
 		case why == "":
 			fmt.Fprintf(&flags, "%-27s", "not valid")
-			why = explainInvalid(p)
+			why = t.explainInvalid(va, e)
 		}
 	}
 	fmt.Fprintln(w, strings.TrimRight(head.String(), " "))
@@ -91,21 +92,39 @@ func (t *Target) pte(w io.Writer, args []string) error {
 	return nil
 }
 
-// explainInvalid says what an invalid entry means, as the lines !pte
-// prints under "not valid".
-func explainInvalid(p mm.PTE) string {
+// explainInvalid says what the first invalid entry of va's chain means,
+// as the lines !pte prints under "not valid".
+func (t *Target) explainInvalid(va mm.VA, e mm.PTEEntry) string {
+	p := e.Value
 	prot := fmt.Sprintf(" Protect: %x - %s\n", uint8(p.Protection()), protectionNames[p.Protection()])
 	switch {
+	case p == 0 && e.Level != mm.LevelPTE:
+		return fmt.Sprintf(" No page table maps this address (its %s is zero)\n", e.Level)
 	case p == 0:
+		// mm keeps no record of a page once freed: a zero PTE reads the
+		// same either way.
 		return " Page has been freed (or was never mapped)\n"
 	case p.Transition():
 		return fmt.Sprintf(" Transition: %x\n%s", uint64(p.Frame()), prot)
+	case p.Protection() == mm.ProtNoAccess && t.freedSpecial(va):
+		return " Page has been freed (special pool keeps it no-access)\n" + prot
 	case p.Protection() == mm.ProtNoAccess:
 		return " No access (a guard page)\n" + prot
 	case p.Slot() != 0:
 		return fmt.Sprintf(" PageFile:  0\n Offset: %x\n%s", p.Slot()*mm.PageBytes, prot)
 	}
 	return " DemandZero\n" + prot
+}
+
+// freedSpecial reports whether va is on a freed special pool data page.
+// Only special pool makes no-access pages, freed data pages and guard
+// pages, and the one rule that tells them apart is the pool's answer to a
+// fault there (0xD5/0xCC freed, 0xD6/0xCD guard), the hook the pool
+// installs on its machine: asking it only reads the pool's records, and
+// keeps !pte agreeing with the bugcheck a touch would raise.
+func (t *Target) freedSpecial(va mm.VA) bool {
+	e := t.Machine.SpecialPoolFault(t.Machine.CPUs.CPUs[t.CPU], va, false)
+	return e != nil && (e.Code == bugcheck.DriverPageFaultInFreedSpecialPool || e.Code == bugcheck.PageFaultInFreedSpecialPool)
 }
 
 func (t *Target) pfn(w io.Writer, args []string) error {

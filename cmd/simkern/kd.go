@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,7 +117,7 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		d.target = t
 		fmt.Fprintf(out, "Loading dump %s: simkern %s, %s, seed %d, %d steps\n", path, dump.Simkern, dump.ScenarioFile, dump.Seed, dump.Steps)
 		if dump.Bugcheck != nil {
-			fmt.Fprintf(out, "Bugcheck %X, {%x, %x, %x, %x}\n", uint32(dump.Bugcheck.Code), dump.Bugcheck.P[0], dump.Bugcheck.P[1], dump.Bugcheck.P[2], dump.Bugcheck.P[3])
+			fmt.Fprintln(out, dump.Bugcheck) // WinDbg's short "BugCheck D5, {...}" line
 		}
 		return d, nil
 	}
@@ -168,6 +169,10 @@ func (d *debugger) showNext() {
 	}
 }
 
+// liveCommands are exec's commands that run a live session; on a dump
+// they are not kd's unknown commands but ones with nothing to act on.
+var liveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
+
 // exec runs one command line and reports whether the session should end.
 func (d *debugger) exec(line string) (quit bool) {
 	fields := strings.Fields(line)
@@ -212,6 +217,8 @@ func (d *debugger) exec(line string) (quit bool) {
 		}
 	case live && cmd == "bc":
 		d.clearBreakpoints(fields[1:])
+	case !live && slices.Contains(liveCommands, cmd):
+		fmt.Fprintf(d.out, "%s: a dump has nothing to run (simkern kd on the scenario runs it live)\n", fields[0])
 	default:
 		d.kdTarget().Run(d.out, line)
 	}

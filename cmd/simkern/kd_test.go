@@ -49,7 +49,7 @@ func exampleFile(t *testing.T, dir, name string) string {
 // debugger answers it with one fixed line.
 const kdMark = "!kdtest-mark"
 
-var kdMarkLine = regexp.MustCompile(`(?m)^\d+: kd> ` + regexp.QuoteMeta(kdMark) + `\nNo export kdtest-mark found \(try \.help\)\n`)
+var kdMarkLine = regexp.MustCompile(`(?m)^\d+: kd> ` + regexp.QuoteMeta(kdMark) + `\nNo export kdtest-mark found\n`)
 
 // kdSession runs `simkern kd FILE -c "CMD; ...; CMD"` as one session and
 // returns what each command printed (its prompt line left out). A marker
@@ -116,19 +116,19 @@ func TestKDDumpAnswersAsTheLiveRun(t *testing.T) {
 	}{
 		{
 			example: "overrun", name: "a", tag: "Ovrn",
-			bugcheck: "Bugcheck 19, {21, fffffa8000003010, 28,",
+			bugcheck: "BugCheck 19, {21, fffffa8000003010, 28,",
 			live:     map[string]string{"!analyze -v": "BAD_POOL_HEADER (19)", "!pool a": "*Ovrn"},
 			stepKD:   "!pool a", // the canary is damaged; the headers are not
 		},
 		{
 			example: "double-free", name: "buf", tag: "Dbl",
-			bugcheck: "Bugcheck C2, {7,",
+			bugcheck: "BugCheck C2, {7,",
 			live:     map[string]string{"!analyze -v": "BAD_POOL_CALLER (c2)", "!pool buf 2": "(Free )"},
 			stepKD:   "!pool buf 2", // the second free halts before it changes anything
 		},
 		{
 			example: "paged-at-dispatch", name: "buf", tag: "Acme",
-			bugcheck: "Bugcheck D1, {fffff8a000000010, 2, 0,",
+			bugcheck: "BugCheck D1, {fffff8a000000010, 2, 0,",
 			live: map[string]string{
 				"!analyze -v": "DRIVER_IRQL_NOT_LESS_OR_EQUAL (d1)", "!pte buf": "not valid", "!irql": "-- 2 (DISPATCH_LEVEL)",
 			},
@@ -220,7 +220,7 @@ func TestKDDumpAtEnd(t *testing.T) {
 	}
 	_, stdout, _ = kdcli("", "kd", end, "-c", "q")
 	if want := "Loading dump " + end + ": simkern " + version + ", " + file + ", seed 1, 10 steps\n0: kd> q\n"; stdout != want {
-		t.Errorf("kd on an end-of-run dump printed\n%s\nwant\n%s(no Bugcheck line)", stdout, want)
+		t.Errorf("kd on an end-of-run dump printed\n%s\nwant\n%s(no BugCheck line)", stdout, want)
 	}
 }
 
@@ -763,6 +763,27 @@ func TestCompletionOffersEveryKDCommand(t *testing.T) {
 		suffixes, _ := c.Do([]rune(name), len(name))
 		if !slices.ContainsFunc(suffixes, func(s []rune) bool { return len(s) > 0 && s[0] == ' ' }) {
 			t.Errorf("tab completion does not offer %s (after it, it offers %q)", name, suffixes)
+		}
+	}
+}
+
+// On a dump the commands that run a live session say there is nothing to
+// run; they used to be kd's unknown commands there ("No export p found").
+// A plain command neither has says simkern does not support it.
+func TestKDLiveCommandsOnADump(t *testing.T) {
+	dir := t.TempDir()
+	file := exampleFile(t, dir, "tour")
+	dump := filepath.Join(dir, "tour.dmp")
+	runDump(t, file, dump, "--dump-at-end")
+	cmds := []string{"p", "t", "g", "G", "p-", "!tt 3", ".restart", "bp alloc Tour", "bl", "bc *", "dc first"}
+	out := kdSession(t, dump, cmds...)
+	for i, c := range cmds {
+		want := strings.Fields(c)[0] + ": a dump has nothing to run (simkern kd on the scenario runs it live)\n"
+		if c == "dc first" {
+			want = "simkern does not support 'dc' (.help lists the commands it has)\n"
+		}
+		if out[i] != want {
+			t.Errorf("%s on a dump: got %q, want %q", c, out[i], want)
 		}
 	}
 }

@@ -957,7 +957,7 @@ func TestCrashDumps(t *testing.T) {
 		if code != 0 || stderr != "" {
 			t.Fatalf("kd on the dump: exit %d, stderr %q", code, stderr)
 		}
-		for _, want := range []string{"Loading dump " + dump, "seed 1, 4 steps", "Bugcheck C2, {7,", "kd> !pool buf 2", "*Dbl"} {
+		for _, want := range []string{"Loading dump " + dump, "seed 1, 4 steps", "BugCheck C2, {7,", "kd> !pool buf 2", "*Dbl"} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("kd output lacks %q:\n%s", want, stdout)
 			}
