@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"simkern/bugcheck"
 	"simkern/mm"
 )
 
@@ -106,7 +105,7 @@ func (t *Target) explainInvalid(va mm.VA, e mm.PTEEntry) string {
 		return " Page has been freed (or was never mapped)\n"
 	case p.Transition():
 		return fmt.Sprintf(" Transition: %x\n%s", uint64(p.Frame()), prot)
-	case p.Protection() == mm.ProtNoAccess && t.freedSpecial(va):
+	case p.Protection() == mm.ProtNoAccess && t.Pool.SpecialFreed(va):
 		return " Page has been freed (special pool keeps it no-access)\n" + prot
 	case p.Protection() == mm.ProtNoAccess:
 		return " No access (a guard page)\n" + prot
@@ -114,17 +113,6 @@ func (t *Target) explainInvalid(va mm.VA, e mm.PTEEntry) string {
 		return fmt.Sprintf(" PageFile:  0\n Offset: %x\n%s", p.Slot()*mm.PageBytes, prot)
 	}
 	return " DemandZero\n" + prot
-}
-
-// freedSpecial reports whether va is on a freed special pool data page.
-// Only special pool makes no-access pages, freed data pages and guard
-// pages, and the one rule that tells them apart is the pool's answer to a
-// fault there (0xD5/0xCC freed, 0xD6/0xCD guard), the hook the pool
-// installs on its machine: asking it only reads the pool's records, and
-// keeps !pte agreeing with the bugcheck a touch would raise.
-func (t *Target) freedSpecial(va mm.VA) bool {
-	e := t.Machine.SpecialPoolFault(t.Machine.CPUs.CPUs[t.CPU], va, false)
-	return e != nil && (e.Code == bugcheck.DriverPageFaultInFreedSpecialPool || e.Code == bugcheck.PageFaultInFreedSpecialPool)
 }
 
 func (t *Target) pfn(w io.Writer, args []string) error {

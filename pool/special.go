@@ -346,6 +346,14 @@ func (p *Pool) SpecialAllocations() []SpecialAllocation {
 	return out
 }
 
+// SpecialFreed reports whether va is on the data page of a freed special
+// pool allocation whose reuse is still held back: a no-access page, as a
+// guard page is, but one a touch of reports as freed (0xD5/0xCC).
+func (p *Pool) SpecialFreed(va mm.VA) bool {
+	_, ok := p.special.freed[va.PageBase()]
+	return ok
+}
+
 // SpecialAt returns the live special pool allocation whose data page or
 // guard page holds va.
 func (p *Pool) SpecialAt(va mm.VA) (SpecialAllocation, bool) {
