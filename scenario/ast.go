@@ -167,6 +167,7 @@ type Step struct {
 	CPU    int    // explicit, else inherited (enclosing repeat, thread), else 0
 	CPUSet bool   // the step itself gave cpu:
 	Driver string // "" means the kernel; inherited like CPU
+	Thread string // the threads: entry the step is in; "" under steps:
 
 	Alloc    *AllocStep
 	Free     *FreeStep

@@ -62,7 +62,7 @@ func (r *runner) addr(a Addr) (mm.VA, error) {
 	}
 	base, ok := r.names[a.Name]
 	if !ok {
-		return 0, fmt.Errorf("%s is not bound yet", a.Name)
+		return 0, fmt.Errorf("%s is not bound yet: no alloc bound it before this step ran", a.Name)
 	}
 	return mm.VA(base + uint64(a.Offset)), nil
 }

@@ -655,7 +655,7 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 		}
 		if v := o.get("steps"); v != nil {
 			var u tally
-			th.Steps, u = l.stepList(v, o.key("steps"), inherit{cpu: th.CPU}, 0)
+			th.Steps, u = l.stepList(v, o.key("steps"), inherit{cpu: th.CPU, thread: th.Name}, 0)
 			t = t.add(u)
 		} else {
 			o.missing("steps", "the thread's steps")

@@ -38,6 +38,7 @@ type Event struct {
 	Verb    string  `json:"verb,omitempty"`
 	Step    string  `json:"step,omitempty"`
 	CPU     *int    `json:"cpu,omitempty"`
+	Thread  string  `json:"thread,omitempty"` // the threads: entry's name
 	Driver  string  `json:"driver,omitempty"`
 	IRQL    *int    `json:"irql,omitempty"`
 	PC      string  `json:"pc,omitempty"`
@@ -219,7 +220,7 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 	if rep.enc != nil {
 		num, irql := c.Number, int(c.IRQL())
 		e := Event{Event: "step", Seq: rep.seq, File: step.Pos.File, Line: step.Pos.Line, Col: step.Pos.Col,
-			Verb: step.Verb, Step: step.Line, CPU: &num, Driver: step.Driver, IRQL: &irql,
+			Verb: step.Verb, Step: step.Line, CPU: &num, Thread: step.Thread, Driver: step.Driver, IRQL: &irql,
 			PC: fmt.Sprintf("0x%x", rep.r.st.pc(step)), Name: res.name, Output: res.output,
 			Result: res.text, Failed: res.failed, Workload: res.workload}
 		if res.hasAddr {
@@ -252,7 +253,10 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 	}
 	where := fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line)
 	ctx := ""
-	if rep.r.s.Machine.CPUs > 1 {
+	switch {
+	case step.Thread != "":
+		ctx = fmt.Sprintf("  [%s, cpu %d]", step.Thread, c.Number)
+	case rep.r.s.Machine.CPUs > 1:
 		ctx = fmt.Sprintf("  [cpu %d]", c.Number)
 	}
 	fmt.Fprintf(rep.w, "#%-4d %s  %s%s\n", rep.seq, where, step.Line, ctx)

@@ -82,11 +82,35 @@ expect:
 `)
 	_, o, _ := runInline(t, s, Options{})
 	want := []string{
-		"unbound.yaml:6:9: trim: buf: buf is not bound yet",
-		"unbound.yaml:7:9: free: buf+0x10: buf is not bound yet",
+		"unbound.yaml:6:9: trim: buf: buf is not bound yet: no alloc bound it before this step ran",
+		"unbound.yaml:7:9: free: buf+0x10: buf is not bound yet: no alloc bound it before this step ran",
 		"expected P4 = buf+0x8, but buf was never bound",
 	}
 	if !slices.Equal(o.Failures, want) {
 		t.Errorf("failures:\n%s\nwant:\n%s", strings.Join(o.Failures, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestStepsKnowTheirThread: every step of a thread, those inside its
+// repeats included, carries the thread's name, which the step line and
+// the JSON step event show even when threads share a CPU.
+func TestStepsKnowTheirThread(t *testing.T) {
+	s := loadInline(t, "threads.yaml", `name: threads
+threads:
+  - name: reader
+    steps:
+      - repeat: {times: 1, steps: [{trim: all}]}
+  - steps:
+      - trim: all
+`)
+	if got := s.Threads[0].Steps[0].Repeat.Steps[0].Thread; got != "reader" {
+		t.Errorf("a step in the first thread's repeat has Thread %q, want reader", got)
+	}
+	if got := s.Threads[1].Steps[0].Thread; got != "t2" {
+		t.Errorf("the unnamed second thread's step has Thread %q, want t2", got)
+	}
+	_, o, out := runInline(t, s, Options{})
+	if o.Exit != ExitOK || !strings.Contains(out, "trim: all  [reader, cpu 0]\n") || !strings.Contains(out, "trim: all  [t2, cpu 0]\n") {
+		t.Errorf("exit %d; want both threads named in their step lines:\n%s", o.Exit, out)
 	}
 }

@@ -44,6 +44,7 @@ var defaultWorkloadTag = pool.TagOf("Wrkl") // the format's example
 type inherit struct {
 	cpu    int
 	driver string
+	thread string
 }
 
 // tally counts what a list of steps does when run: steps executed and
@@ -116,7 +117,7 @@ func (l *loader) stepList(n ast.Node, path string, in inherit, depth int) ([]Ste
 func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tally) {
 	l.stepVisits++
 	l.seq++
-	st := Step{Pos: l.pos(n), CPU: in.cpu, Driver: in.driver}
+	st := Step{Pos: l.pos(n), CPU: in.cpu, Driver: in.driver, Thread: in.thread}
 	switch l.value(n).(type) {
 	case *ast.MappingNode, *ast.MappingValueNode:
 	default:
@@ -162,7 +163,7 @@ func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tal
 		}
 	}
 	l.placement(&st, o, inner, verb.key)
-	here := inherit{cpu: st.CPU, driver: st.Driver}
+	here := inherit{cpu: st.CPU, driver: st.Driver, thread: st.Thread}
 
 	t := tally{1, 0}
 	switch verb.key {
