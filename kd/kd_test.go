@@ -305,6 +305,17 @@ func TestPoolusedDescriptions(t *testing.T) {
 			t.Errorf("!poolused 0 %s:\n%s\nwant the row %q", tt.tag, out, tt.row)
 		}
 	}
+
+	// A tag with zero bytes: the row prints them as dots, the UNKNOWN
+	// line quotes the tag as a C string, right-aligned (Microsoft's
+	// sample: row "rx..", quoted '  rx').
+	if va, err := f.p.Allocate(f.m.CPUs.CPUs[0], pool.NonPagedPool, 20, pool.Tag(0x7872)); err != nil || va == 0 {
+		t.Fatalf("Allocate: %v, %v", va, err)
+	}
+	row := " rx..        1       48         0        0UNKNOWN pooltag '  rx', please update pooltag.txt\n"
+	if out := f.run(t, "!poolused 0 rx*"); !strings.Contains(out, row) {
+		t.Errorf("!poolused 0 rx*:\n%s\nwant the row %q", out, row)
+	}
 }
 
 // A large allocation is one block, its header line the "large page

@@ -237,6 +237,21 @@ func addStats(a, b pool.TagStats) pool.TagStats {
 	return a
 }
 
+// unknownTagText is a tag as the UNKNOWN pooltag line quotes it: the
+// debugger prints the tag as a C string, so it ends at the first zero byte
+// and is right-aligned ('  rx' for the row "rx.."), where the row prints
+// every byte.
+func unknownTagText(tag pool.Tag) string {
+	s := tag.String()
+	v := uint32(tag &^ pool.ProtectedTag)
+	for i := range 4 {
+		if byte(v>>(8*i)) == 0 {
+			return s[:i]
+		}
+	}
+	return s
+}
+
 // describe is the description !poolused appends to a row. The real
 // command prints the description and a space, then ", Binary: bin" when
 // pooltag.txt names one: hence the space before the comma, and a trailing
@@ -244,7 +259,7 @@ func addStats(a, b pool.TagStats) pool.TagStats {
 func (t *Target) describe(tag pool.Tag) string {
 	e, ok := t.tags().Lookup(tag)
 	if !ok {
-		return fmt.Sprintf("UNKNOWN pooltag '%s', please update pooltag.txt", tag)
+		return fmt.Sprintf("UNKNOWN pooltag '%4s', please update pooltag.txt", unknownTagText(tag))
 	}
 	if !e.namesBinary() {
 		return e.Description + " "
