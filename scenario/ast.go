@@ -249,6 +249,10 @@ type Target struct {
 type RepeatStep struct {
 	Times int
 	Steps []Step
+	// BodySteps counts the steps one pass runs, inner repeats multiplied
+	// out (saturating). A repeat whose passes run nothing is skipped
+	// whole, not passed through a million times.
+	BodySteps uint64
 }
 
 // WorkloadStep is a seeded random allocation workload.

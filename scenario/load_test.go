@@ -100,7 +100,7 @@ func TestLoadFullScenario(t *testing.T) {
 					{Pos: fullAt(49, 11), Verb: "alloc", Line: "alloc: {pool: NonPagedPool, size: 16, as: tmp}", CPU: 1,
 						Alloc: &AllocStep{Pool: pool.NonPagedPool, Size: 16, Tag: pool.TagOf("None"), As: "tmp"}},
 					{Pos: fullAt(50, 11), Verb: "free", Line: "free: tmp", CPU: 1, Free: &FreeStep{At: Addr{Name: "tmp"}}},
-				}}},
+				}, BodySteps: 2}},
 			{Pos: fullAt(51, 5), Verb: "workload",
 				Line: "workload: {ops: 100000, pool: NonPagedPool, sizes: 16-1024, live: 10000, tag: Wrkl, verify: true, keep: true}",
 				Workload: &WorkloadStep{Ops: 100000, Pool: pool.NonPagedPool, MinSize: 16, MaxSize: 1024, Live: 10000,

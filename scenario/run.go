@@ -219,7 +219,7 @@ func (th *thread) next() *Step {
 		step := &f.steps[f.i]
 		f.i++
 		if step.Repeat != nil {
-			if step.Repeat.Times > 0 && len(step.Repeat.Steps) > 0 {
+			if step.Repeat.Times > 0 && step.Repeat.BodySteps > 0 {
 				th.stack = append(th.stack, frame{steps: step.Repeat.Steps, left: step.Repeat.Times - 1})
 			}
 			continue

@@ -114,3 +114,19 @@ threads:
 		t.Errorf("exit %d; want both threads named in their step lines:\n%s", o.Exit, out)
 	}
 }
+
+// TestRepeatsThatRunNothingAreSkipped: a repeat whose passes run no step
+// (its body's only repeats run zero times) is skipped whole. It used to
+// make every pass, so a million by a million passes of nothing took half
+// an hour; the test's deadline would catch that.
+func TestRepeatsThatRunNothingAreSkipped(t *testing.T) {
+	s := loadInline(t, "empty.yaml", `name: empty
+steps:
+  - repeat: {times: 1000000, steps: [{repeat: {times: 1000000, steps: [{repeat: {times: 0, steps: [{trim: all}]}}]}}]}
+  - repeat: {times: 2, steps: [{repeat: {times: 1000000, steps: [{repeat: {times: 0, steps: [{trim: all}]}}]}}, {trim: all}]}
+`)
+	_, o, out := runInline(t, s, Options{})
+	if o.Exit != ExitOK || o.Steps != 2 {
+		t.Errorf("exit %d after %d steps, want 0 after the 2 trims:\n%s", o.Exit, o.Steps, out)
+	}
+}

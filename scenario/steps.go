@@ -714,6 +714,7 @@ func (l *loader) repeat(o *yamlMap, n ast.Node, path string, in inherit, depth i
 	}
 	var body tally
 	r.Steps, body = l.stepList(sv, o.key("steps"), in, depth+1)
+	r.BodySteps = body.steps
 	t := body.times(times)
 	at, key := tv, o.key("times")
 	if at == nil {
