@@ -58,7 +58,9 @@
 // and scans the rest a 64-bit word at a time.
 // The host file works the same way: Open sizes it with Truncate, so it is
 // sparse, disk use follows the slots written, and a slot never written
-// reads back as zeros.
+// reads back as zeros. A temporary file loses its name as soon as it is
+// open (where the host allows it), so a run that is killed leaves no
+// pagefile behind; the disk space goes with the process.
 //
 // Fault injection. Every Read and Write asks the active Faults first; this
 // is the one seam through which scenarios make the disk fail. A Fault

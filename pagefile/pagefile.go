@@ -21,7 +21,9 @@ type Config struct {
 	Bytes uint64
 
 	// Path is the host file, created or truncated; "" makes a temporary
-	// file (os.CreateTemp) that Close removes.
+	// file (os.CreateTemp) that leaves nothing behind: its name is removed
+	// at once where the host allows an open file to lose its name (Unix),
+	// so even a killed run leaves no file, and by Close elsewhere.
 	Path string
 
 	// Rand is the machine's seeded generator, drawn from by probability
@@ -33,7 +35,7 @@ type Config struct {
 type Pagefile struct {
 	file *os.File // nil once closed
 	path string
-	temp bool // Close removes path
+	temp bool // Close removes path (a temporary file Open could not unlink)
 
 	// bitmap says which slots are in use. Slot 0 never is.
 	bitmap slotBitmap
@@ -67,7 +69,7 @@ func Open(cfg Config) (*Pagefile, error) {
 	var err error
 	if cfg.Path == "" {
 		p.file, err = os.CreateTemp("", "simkern-pagefile-*.sys")
-		p.temp = true
+		p.temp = err == nil && os.Remove(p.file.Name()) != nil
 	} else {
 		p.file, err = os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
@@ -99,7 +101,8 @@ func (p *Pagefile) Close() error {
 	return nil
 }
 
-// Path returns the host file's name.
+// Path returns the host file's name (a temporary file's, once Open has
+// removed it, names nothing).
 func (p *Pagefile) Path() string { return p.path }
 
 // Slots returns the number of slots, the reserved slot 0 included.
