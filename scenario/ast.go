@@ -4,6 +4,7 @@ package scenario
 // never looks at the YAML again; see doc.go for the rules behind each field.
 
 import (
+	"io/fs"
 	"strconv"
 
 	"simkern/cpu"
@@ -265,14 +266,15 @@ type WorkloadStep struct {
 	Verify, Keep     bool
 }
 
-// ReplayStep replays a trace file, read and checked at load time.
+// ReplayStep replays a trace file. The loader reads it through once, to
+// check it and count it; the run reads it again as it replays.
 type ReplayStep struct {
 	Path string // resolved against the scenario file's directory
-	Ops  []TraceOp
+	FS   fs.FS  // the file system Path is in; nil: the host's
+	Ops  uint64 // operations in the file
 }
 
-// TraceOp is one line of a trace file. (Fields are ordered to pack: a
-// trace may hold ten million of these.)
+// TraceOp is one line of a trace file.
 type TraceOp struct {
 	ID     uint64
 	Size   uint64

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func TestLoadFullScenario(t *testing.T) {
 				Workload: &WorkloadStep{Ops: 100000, Pool: pool.NonPagedPool, MinSize: 16, MaxSize: 1024, Live: 10000,
 					Tag: pool.TagOf("Wrkl"), Verify: true, Keep: true}},
 			{Pos: fullAt(52, 5), Verb: "replay", Line: "replay: traces/boot.trace, cpu: 1", CPU: 1, CPUSet: true,
-				Replay: &ReplayStep{Path: "testdata/traces/boot.trace", Ops: trace}},
+				Replay: &ReplayStep{Path: "testdata/traces/boot.trace", Ops: uint64(len(trace))}},
 			{Pos: fullAt(54, 5), Verb: "free", Line: "free: buf", Free: &FreeStep{At: Addr{Name: "buf"}}},
 			{Pos: fullAt(55, 5), Verb: "unload", Line: "unload: mydrv.sys", Unload: "mydrv.sys"},
 		},
@@ -116,6 +117,15 @@ func TestLoadFullScenario(t *testing.T) {
 		}}},
 	}
 	compareScenario(t, got, want)
+	f, err := os.Open("testdata/traces/boot.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ops, err := ParseTrace("boot.trace", f)
+	if err != nil || !slices.Equal(ops, trace) {
+		t.Errorf("the trace holds %+v, %v; want %+v", ops, err, trace)
+	}
 }
 
 // compareScenario compares field by field, so a failure names the field.

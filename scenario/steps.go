@@ -200,7 +200,7 @@ func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tal
 	case "replay":
 		st.Replay = l.replay(verb.val, vpath, st.Pos)
 		if st.Replay != nil {
-			t.ops = uint64(len(st.Replay.Ops))
+			t.ops = st.Replay.Ops
 		}
 	}
 	return st, t
@@ -823,7 +823,7 @@ func (l *loader) sizeRange(n ast.Node, key string) (lo, hi uint64, ok bool) {
 
 // traceResult is one trace file, read once however many steps replay it.
 type traceResult struct {
-	ops []TraceOp
+	ops uint64
 	err *Error
 }
 
@@ -851,7 +851,7 @@ func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
 			maxCPU = l.cpus
 		}
 		var err error
-		tr.ops, err = readTrace(l.fsys, p, maxCPU)
+		tr.ops, err = checkTrace(l.fsys, p, maxCPU)
 		if err != nil {
 			if e, ok := err.(*Error); ok {
 				tr.err = e
@@ -865,5 +865,5 @@ func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
 		l.errIn(at, tr.err)
 		return nil
 	}
-	return &ReplayStep{Path: p, Ops: tr.ops}
+	return &ReplayStep{Path: p, FS: l.fsys, Ops: tr.ops}
 }

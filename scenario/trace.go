@@ -6,9 +6,11 @@ package scenario
 //	f ID                        free block ID
 //
 // A field that starts with # starts a comment, so tags may hold '#' but
-// not begin with it. The reader streams: it keeps the current line, the
-// ops and the set of live IDs, and a line costs no garbage, so a
-// million-line trace loads in a fraction of a second.
+// not begin with it. The reader streams: it keeps the current line and
+// the set of live IDs, hands each operation to its caller, and a line
+// costs no garbage. The loader reads a trace once to check and count it
+// and the run reads it again as it replays, so a trace of ten million
+// lines costs the memory of its live blocks, not of its lines.
 
 import (
 	"bufio"
@@ -24,17 +26,25 @@ import (
 
 const maxTraceLine = 64 << 10
 
-// ParseTrace reads a trace from r; name is used in errors. A bad line, a
-// free of an ID that is not allocated, or a second allocation of a live
-// ID is an *Error at that line and field.
+// ParseTrace reads a whole trace from r; name is used in errors. A bad
+// line, a free of an ID that is not allocated, or a second allocation of
+// a live ID is an *Error at that line and field.
 func ParseTrace(name string, r io.Reader) ([]TraceOp, error) {
-	return parseTrace(name, r, MaxCPUs, 0)
+	var ops []TraceOp
+	_, err := parseTrace(name, r, MaxCPUs, func(op TraceOp) error {
+		ops = append(ops, op)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ops, nil
 }
 
-// readTrace opens and parses the trace at path for a machine with cpus
-// CPUs. Only regular files are read, so a path like /dev/zero cannot hang
-// the loader.
-func readTrace(fsys fs.FS, path string, cpus int) ([]TraceOp, error) {
+// openTrace opens the trace at path, in fsys or (nil) on the host. Only
+// regular files are read, so a path like /dev/zero cannot hang the
+// loader, and only up to MaxTraceBytes.
+func openTrace(fsys fs.FS, path string) (fs.File, error) {
 	var f fs.File
 	var err error
 	if fsys != nil {
@@ -45,20 +55,32 @@ func readTrace(fsys fs.FS, path string, cpus int) ([]TraceOp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
 	}
-	defer f.Close()
 	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("the trace %s is not a regular file", path)
+	case fi.Size() > MaxTraceBytes:
+		err = fmt.Errorf("the trace %s is larger than %d MiB", path, MaxTraceBytes>>20)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
+		f.Close()
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("the trace %s is not a regular file", path)
+	return f, nil
+}
+
+// checkTrace reads the trace at path through, for a machine with cpus
+// CPUs, and returns how many operations it holds.
+func checkTrace(fsys fs.FS, path string, cpus int) (uint64, error) {
+	f, err := openTrace(fsys, path)
+	if err != nil {
+		return 0, err
 	}
-	if fi.Size() > MaxTraceBytes {
-		return nil, fmt.Errorf("the trace %s is larger than %d MiB", path, MaxTraceBytes>>20)
-	}
-	// About 16 bytes a line: reserve once instead of growing through
-	// copies, but not more than a million ops on the file's word alone.
-	return parseTrace(path, io.LimitReader(f, MaxTraceBytes), cpus, int(min(fi.Size()/16, 1<<20)))
+	defer f.Close()
+	n, err := parseTrace(path, f, cpus, func(TraceOp) error { return nil })
+	return uint64(n), err
 }
 
 // traceField is one whitespace-separated field and its column.
@@ -100,10 +122,14 @@ var traceTypes = func() []struct {
 	return out
 }()
 
-func parseTrace(name string, r io.Reader, cpus, hint int) ([]TraceOp, error) {
-	sc := bufio.NewScanner(r)
+// parseTrace reads a trace for a machine with cpus CPUs, handing each
+// operation to each in order, and returns how many there were. An error
+// from each ends the read and comes back as it is; a bad line is an
+// *Error.
+func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (int, error) {
+	sc := bufio.NewScanner(io.LimitReader(r, MaxTraceBytes))
 	sc.Buffer(make([]byte, 0, 64<<10), maxTraceLine)
-	ops := make([]TraceOp, 0, min(hint, MaxTraceOps))
+	ops := 0
 	live := map[uint64]int{} // ID -> line that allocated it
 	p := &traceParser{name: name}
 	var f [7]traceField
@@ -117,76 +143,81 @@ func parseTrace(name string, r io.Reader, cpus, hint int) ([]TraceOp, error) {
 		if n == 0 {
 			continue
 		}
-		if len(ops) >= MaxTraceOps {
-			return nil, p.errorf(1, "", "more than %d operations in one trace", MaxTraceOps)
+		if ops >= MaxTraceOps {
+			return ops, p.errorf(1, "", "more than %d operations in one trace", MaxTraceOps)
 		}
+		ops++
 		op := TraceOp{Line: p.line}
 		switch string(f[0].b) {
 		case "a":
 			if n < 5 || n > 6 {
-				return nil, p.errorf(1, "", "want `a ID POOL TAG SIZE [CPU]`, got %d fields", n)
+				return ops, p.errorf(1, "", "want `a ID POOL TAG SIZE [CPU]`, got %d fields", n)
 			}
 			op.Alloc = true
 		case "f":
 			if n != 2 {
-				return nil, p.errorf(1, "", "want `f ID`, got %d fields", n)
+				return ops, p.errorf(1, "", "want `f ID`, got %d fields", n)
 			}
 		default:
-			return nil, p.errorf(f[0].col, "op", "unknown operation %q: want a (allocate) or f (free)", shortenText(string(f[0].b), 20))
+			return ops, p.errorf(f[0].col, "op", "unknown operation %q: want a (allocate) or f (free)", shortenText(string(f[0].b), 20))
 		}
 		id, ok := traceUint(f[1].b)
 		if !ok {
-			return nil, p.errorf(f[1].col, "id", "bad id %q: want a whole number", shortenText(string(f[1].b), 24))
+			return ops, p.errorf(f[1].col, "id", "bad id %q: want a whole number", shortenText(string(f[1].b), 24))
 		}
 		op.ID = id
 		if !op.Alloc {
 			if _, ok := live[id]; !ok {
-				return nil, p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed already)", id)
+				return ops, p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed already)", id)
 			}
 			delete(live, id)
-			ops = append(ops, op)
+			if err := each(op); err != nil {
+				return ops, err
+			}
 			continue
 		}
 		if at, ok := live[id]; ok {
-			return nil, p.errorf(f[1].col, "id", "allocates id %d again; line %d allocated it and nothing freed it", id, at)
+			return ops, p.errorf(f[1].col, "id", "allocates id %d again; line %d allocated it and nothing freed it", id, at)
 		}
 		if op.Pool, ok = tracePool(f[2].b); !ok {
 			// The slow path gives the message, and agrees with pool
 			// on spellings the fast path does not know (0o, 0b, _).
 			t, err := pool.ParseType(string(f[2].b))
 			if err != nil {
-				return nil, p.errorf(f[2].col, "pool", "%v", err)
+				return ops, p.errorf(f[2].col, "pool", "%v", err)
 			}
 			op.Pool = t
 		}
 		if op.Tag, ok = traceTag(f[3].b); !ok {
 			t, err := pool.ParseTag(string(f[3].b))
 			if err != nil {
-				return nil, p.errorf(f[3].col, "tag", "%v", err)
+				return ops, p.errorf(f[3].col, "tag", "%v", err)
 			}
 			op.Tag = t
 		}
 		size, ok := traceUint(f[4].b)
 		if !ok || size > MaxAllocBytes {
-			return nil, p.errorf(f[4].col, "size", "bad size %q: want a whole number of bytes up to %d", shortenText(string(f[4].b), 24), uint64(MaxAllocBytes))
+			return ops, p.errorf(f[4].col, "size", "bad size %q: want a whole number of bytes up to %d", shortenText(string(f[4].b), 24), uint64(MaxAllocBytes))
 		}
 		op.Size = size
 		if n == 6 {
 			c, ok := traceUint(f[5].b)
 			if !ok || c >= uint64(cpus) {
-				return nil, p.errorf(f[5].col, "cpu", "bad cpu %q: the machine has CPUs 0 to %d", shortenText(string(f[5].b), 24), cpus-1)
+				return ops, p.errorf(f[5].col, "cpu", "bad cpu %q: the machine has CPUs 0 to %d", shortenText(string(f[5].b), 24), cpus-1)
 			}
 			op.CPU, op.CPUSet = int(c), true
 		}
 		live[id] = p.line
-		ops = append(ops, op)
+		if err := each(op); err != nil {
+			return ops, err
+		}
 	}
 	if err := sc.Err(); err != nil {
 		p.line++
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, p.errorf(1, "", "line longer than %d KiB", maxTraceLine>>10)
+			return ops, p.errorf(1, "", "line longer than %d KiB", maxTraceLine>>10)
 		}
-		return nil, p.errorf(1, "", "read error: %v", err)
+		return ops, p.errorf(1, "", "read error: %v", err)
 	}
 	return ops, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,12 +149,12 @@ func TestParseTraceMillionLines(t *testing.T) {
 }
 
 // TestParseTraceAllocatesNothingPerLine: ten times the lines must not cost
-// more allocations than the op slice's growth and the live set's.
+// more allocations than the live set's growth.
 func TestParseTraceAllocatesNothingPerLine(t *testing.T) {
 	count := func(n int) float64 {
 		data := bigTrace(n)
 		return testing.AllocsPerRun(5, func() {
-			if _, err := parseTrace("t", bytes.NewReader(data), MaxCPUs, n); err != nil {
+			if _, err := parseTrace("t", bytes.NewReader(data), MaxCPUs, func(TraceOp) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -170,5 +172,53 @@ func BenchmarkParseTrace(b *testing.B) {
 		if _, err := ParseTrace("big.trace", bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReplayReadsTheTraceAsItRuns: the loader checks a trace and the run
+// reads it again as it replays, so a trace changed in between makes the
+// replay step fail (and the run go on), never replay something unchecked.
+func TestReplayReadsTheTraceAsItRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, now, want string
+	}{
+		{"the same trace replays", "a 1 NonPagedPool Abcd 16\nf 1\n", ""},
+		{"a line gone bad", "a 1 NonPagedPool Abcd 16\nf 2\n", "the trace changed since the scenario was loaded: " + "%s:2:3: id: frees id 2"},
+		{"a line more", "a 1 NonPagedPool Abcd 16\nf 1\na 2 NonPagedPool Abcd 16\n", "the trace %s changed since the scenario was loaded: it held 2 operations, now 3"},
+		{"the file gone", "", "cannot read the trace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			trace := filepath.Join(dir, "t.trace")
+			if err := os.WriteFile(trace, []byte("a 1 NonPagedPool Abcd 16\nf 1\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n  - replay: t.trace\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.now == "" {
+				err = os.Remove(trace)
+			} else {
+				err = os.WriteFile(trace, []byte(tc.now), 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, o, out := runInline(t, s, Options{})
+			if tc.want == "" {
+				if o.Exit != ExitOK || !strings.Contains(out, "-> 1 allocations, 1 frees") {
+					t.Errorf("exit %d, want a clean replay:\n%s", o.Exit, out)
+				}
+				return
+			}
+			want := tc.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, trace)
+			}
+			if o.Exit != ExitFailed || len(o.Failures) != 1 || !strings.Contains(o.Failures[0], want) {
+				t.Errorf("exit %d, failures %q; want one naming %q", o.Exit, o.Failures, want)
+			}
+		})
 	}
 }

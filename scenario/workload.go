@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 
@@ -179,13 +180,20 @@ func checkPattern(va mm.VA, buf []byte) int {
 	return -1
 }
 
-// replay runs a trace file's operations. An allocation that returned NULL
-// makes the matching free a no-op, as a driver checking for NULL would.
+// replay runs a trace file's operations as it reads them. An allocation
+// that returned NULL makes the matching free a no-op, as a driver
+// checking for NULL would. The loader read the file already; should it
+// read differently now, the step fails there.
 func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
+	f, err := openTrace(rp.FS, rp.Path)
+	if err != nil {
+		return res, fmt.Errorf("%v (it was read when the scenario was loaded)", err)
+	}
+	defer f.Close()
 	ids := make(map[uint64]mm.VA)
-	for _, op := range rp.Ops {
+	n, err := parseTrace(rp.Path, f, len(r.cpus.CPUs), func(op TraceOp) error {
 		oc := c
 		if op.CPUSet && op.CPU != c.Number {
 			oc = r.cpus.CPUs[op.CPU]
@@ -194,32 +202,42 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 		if op.Alloc {
 			va, err := r.allocateCounted(oc, driver, op.Pool, op.Size, op.Tag, wr)
 			if err != nil {
-				return res, err
+				return err
 			}
 			if va == 0 {
 				delete(ids, op.ID) // freeing it later is a no-op
-				continue
+				return nil
 			}
 			ids[op.ID] = va
 			wr.PeakLive = max(wr.PeakLive, uint64(len(ids)))
-			continue
+			return nil
 		}
 		va := ids[op.ID]
 		delete(ids, op.ID)
 		if va == 0 {
-			continue
+			return nil
 		}
 		if err := r.free(oc, driver, va, 0, false); err != nil {
-			return res, err
+			return err
 		}
 		wr.Frees++
-	}
+		return nil
+	})
 	for _, oc := range r.cpus.CPUs {
 		if oc != c {
 			oc.PC = cpu.KernelImageBase
 		}
 	}
 	wr.Left = uint64(len(ids))
+	var bad *Error
+	switch {
+	case errors.As(err, &bad):
+		return res, fmt.Errorf("the trace changed since the scenario was loaded: %v", err)
+	case err != nil:
+		return res, err
+	case uint64(n) != rp.Ops:
+		return res, fmt.Errorf("the trace %s changed since the scenario was loaded: it held %d operations, now %d", rp.Path, rp.Ops, n)
+	}
 	res.text = wr.String()
 	return res, nil
 }
