@@ -3,6 +3,8 @@ package kd
 import (
 	"fmt"
 	"io"
+
+	"simkern/verifier"
 )
 
 // verifier prints Driver Verifier's settings and counters (!verifier), or
@@ -13,14 +15,15 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		fmt.Fprintln(w, "Driver Verifier is not enabled for any driver (the scenario has no verifier: section).")
 		return nil
 	}
-	if len(args) >= 2 {
-		flags, err := t.Evaluate(args[0])
-		if err != nil {
+	var flags uint64
+	if len(args) >= 1 {
+		var err error
+		if flags, err = t.Evaluate(args[0]); err != nil {
 			return err
 		}
-		if flags&2 != 0 {
-			return t.verifierDriver(w, args[1])
-		}
+	}
+	if len(args) >= 2 && flags&2 != 0 {
+		return t.verifierDriver(w, args[1])
 	}
 	s := v.Settings
 	// The verifier /flags bits of the options simkern models.
@@ -88,35 +91,46 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		// Entry is the verifier's record of the driver, which simkern
 		// keeps in Go: 0, as in 0xC4 / 0x62's P3.
 		fmt.Fprintf(w, "%016x %-17s%08x       %08x    %s\n", 0, state, d.NonPaged.Bytes, d.Paged.Bytes, d.Name)
+		if flags&2 != 0 {
+			// Flag 2 puts each driver's section under its line, set off
+			// by blank lines as in Microsoft's sample.
+			fmt.Fprintln(w)
+			t.driverSection(w, d)
+			fmt.Fprintln(w)
+		}
 	}
 	return nil
 }
 
 // verifierDriver prints one driver's section of !verifier 3, as Windows 7
-// prints it under the driver's line: its counters, nonpaged then paged, a
-// blank line, and the allocation table.
+// prints it under the driver's line.
 func (t *Target) verifierDriver(w io.Writer, name string) error {
 	v := t.Verifier
 	for _, d := range v.Drivers() {
-		if d.Name != name {
-			continue
-		}
-		row := func(label string, nonPaged, paged uint64) {
-			fmt.Fprintf(w, "%-26s%08x    %08x\n", label, nonPaged, paged)
-		}
-		row("Current Pool Allocations", d.NonPaged.Allocations, d.Paged.Allocations)
-		row("Current Pool Bytes", d.NonPaged.Bytes, d.Paged.Bytes)
-		row("Peak Pool Allocations", d.NonPaged.PeakAllocations, d.Paged.PeakAllocations)
-		row("Peak Pool Bytes", d.NonPaged.PeakBytes, d.Paged.PeakBytes)
-		if !v.Settings.PoolTracking {
-			fmt.Fprintln(w, "\n(pool tracking is off: allocations are not recorded per driver)")
+		if d.Name == name && v.Verified(name) {
+			t.driverSection(w, d)
 			return nil
 		}
-		fmt.Fprintln(w, "\nPoolAddress  SizeInBytes    Tag       CallersAddress")
-		for _, a := range d.Allocations() {
-			fmt.Fprintf(w, "%016x     0x%08x     %s      %016x\n", uint64(a.VA), a.Bytes, a.Tag, a.Caller)
-		}
-		return nil
 	}
 	return fmt.Errorf("!verifier: %s is not a verified driver", name)
+}
+
+// driverSection prints a verified driver's counters, nonpaged then paged,
+// a blank line, and its allocation table.
+func (t *Target) driverSection(w io.Writer, d *verifier.Driver) {
+	row := func(label string, nonPaged, paged uint64) {
+		fmt.Fprintf(w, "%-26s%08x    %08x\n", label, nonPaged, paged)
+	}
+	row("Current Pool Allocations", d.NonPaged.Allocations, d.Paged.Allocations)
+	row("Current Pool Bytes", d.NonPaged.Bytes, d.Paged.Bytes)
+	row("Peak Pool Allocations", d.NonPaged.PeakAllocations, d.Paged.PeakAllocations)
+	row("Peak Pool Bytes", d.NonPaged.PeakBytes, d.Paged.PeakBytes)
+	if !t.Verifier.Settings.PoolTracking {
+		fmt.Fprintln(w, "\n(pool tracking is off: allocations are not recorded per driver)")
+		return
+	}
+	fmt.Fprintln(w, "\nPoolAddress  SizeInBytes    Tag       CallersAddress")
+	for _, a := range d.Allocations() {
+		fmt.Fprintf(w, "%016x     0x%08x     %s      %016x\n", uint64(a.VA), a.Bytes, a.Tag, a.Caller)
+	}
 }

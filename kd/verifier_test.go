@@ -91,6 +91,32 @@ func TestVerifierDriverSection(t *testing.T) {
 	}
 }
 
+// TestVerifierFlag2ListsEachDriversSection: with flag 2 and no driver
+// name, each verified driver's section follows its line in the Driver
+// Verification List, between blank lines; without flag 2 it does not. A
+// driver the verifier does not check has no section to ask for.
+func TestVerifierFlag2ListsEachDriversSection(t *testing.T) {
+	f, a, c := verifierFixture(t, verifier.Settings{Drivers: []string{"acme.sys"}, PoolTracking: true})
+	line := fmt.Sprintf("%016x %-17s%08x       %08x    %s\n", 0, "Loaded", 0x60, 0, "acme.sys")
+	section := counters + "\nPoolAddress  SizeInBytes    Tag       CallersAddress\n" + allocationRow(a, 64) + allocationRow(c, 32)
+	for _, cmd := range []string{"!verifier 0xf", "!verifier 3"} {
+		if out := f.run(t, cmd); !strings.HasSuffix(out, line+"\n"+section+"\n") {
+			t.Errorf("%s printed\n%s\nwant it to end with the driver's line, then its section between blank lines:\n%s", cmd, out, line+"\n"+section)
+		}
+	}
+	for _, cmd := range []string{"!verifier", "!verifier 1"} {
+		if out := f.run(t, cmd); !strings.HasSuffix(out, line) {
+			t.Errorf("%s printed\n%s\nwant it to end with the driver's line", cmd, out)
+		}
+	}
+	if err := f.t.Verifier.Unload("other.sys", 0); err != nil {
+		t.Fatal(err)
+	}
+	if out := f.run(t, "!verifier 3 other.sys"); !strings.Contains(out, "other.sys is not a verified driver") {
+		t.Errorf("!verifier 3 other.sys (unverified, unloaded) printed\n%s", out)
+	}
+}
+
 // A dump carries the counters: !verifier and !verifier 3 on it answer as
 // the live machine did, peaks included.
 func TestVerifierOnADump(t *testing.T) {
