@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -186,9 +187,13 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	if restored, err = d.restore(); err != nil {
 		return nil, nil, damaged(err)
 	}
-	// The Target holds what the snapshots held: let them go.
+	// The Target holds what the snapshots held, and the pool's is several
+	// times the size of the pool's own records: let them go and collect
+	// them now, so the frames the pages fill take their memory rather than
+	// grow the heap past it.
 	ms := d.Machine
 	d.Machine, d.Pool, d.Verifier = nil, nil, nil
+	runtime.GC()
 
 	pages := uint64(0)
 	for _, e := range ms.Entries {
