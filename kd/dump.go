@@ -3,10 +3,12 @@ package kd
 import (
 	"bufio"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -17,12 +19,21 @@ import (
 )
 
 // A crash dump file is the magic "SIMKDUMP", a little-endian u32 format
-// version, then a gzip stream of one gob-encoded Dump. docs/dumps.md
-// describes it. A dump holds the whole machine, so it answers every
-// command exactly as the live machine did when it was written.
+// version, then one gzip stream: the Dump, gob-encoded, whose snapshots
+// hold the machine's and the pagefile's bookkeeping but no page of memory;
+// then a page record (pageRecordBytes: the PFN or slot, little-endian u64,
+// and the page) for each frame the machine's Entries mark HasBytes, in
+// their order, and for each pagefile slot in use, in the order of its
+// Slots. docs/dumps.md describes it. Pages go one at a time between the
+// file and the machine, so writing or reading a dump costs the machine
+// plus its bookkeeping, never a second copy of its memory. A dump holds
+// the whole machine, so it answers every command exactly as the live
+// machine did when it was written.
 const (
 	dumpMagic   = "SIMKDUMP"
-	DumpVersion = 2 // 2: the pool's block records keep each allocation's tag
+	DumpVersion = 3 // 3: the pages follow the Dump as records of their own
+
+	pageRecordBytes = 8 + mm.PageBytes
 )
 
 // Dump is everything a crash dump holds.
@@ -36,9 +47,12 @@ type Dump struct {
 	Names        []Binding       // in name order, so a dump's bytes are reproducible
 	Bugcheck     *bugcheck.Error // nil: written at the end of a run
 	Analysis     string          // !analyze -v as the run printed it
-	Machine      *mm.Snapshot
-	Pool         *pool.Snapshot
-	Verifier     *verifier.Snapshot // nil: the run had no verifier
+
+	// What the Target is restored from. ReadDump leaves them nil: the
+	// Target holds what they held.
+	Machine  *mm.Snapshot
+	Pool     *pool.Snapshot
+	Verifier *verifier.Snapshot // nil: the run had no verifier
 }
 
 // Binding is a scenario name and the address it was bound to.
@@ -57,7 +71,8 @@ func Bindings(names map[string]uint64) []Binding {
 	return out
 }
 
-// WriteDump writes d to w.
+// WriteDump writes d to w, reading the pages from the machine
+// d.Machine was taken from, which must not have changed since.
 func WriteDump(w io.Writer, d *Dump) error {
 	var head [12]byte
 	copy(head[:], dumpMagic)
@@ -67,6 +82,22 @@ func WriteDump(w io.Writer, d *Dump) error {
 	}
 	zw := gzip.NewWriter(w)
 	if err := gob.NewEncoder(zw).Encode(d); err != nil {
+		return err
+	}
+	var number [8]byte
+	page := func(n uint64, b *[mm.PageBytes]byte) error {
+		binary.LittleEndian.PutUint64(number[:], n)
+		if _, err := zw.Write(number[:]); err != nil {
+			return err
+		}
+		_, err := zw.Write(b[:])
+		return err
+	}
+	err := d.Machine.ForEachFrameBytes(func(f mm.PFN, b *[mm.PageBytes]byte) error { return page(uint64(f), b) })
+	if err == nil && d.Machine.Pagefile != nil {
+		err = d.Machine.Pagefile.ForEachSlotBytes(page)
+	}
+	if err != nil {
 		return err
 	}
 	return zw.Close()
@@ -82,73 +113,147 @@ func IsDump(head []byte) bool {
 // ErrNotDump says a file is not a simkern dump at all.
 var ErrNotDump = errors.New("not a simkern crash dump (no SIMKDUMP header)")
 
-// ReadDump reads a dump, refusing a truncated, corrupt or wrong-version
-// file with an error that says which.
-func ReadDump(r io.Reader) (d *Dump, err error) {
+// ReadDump reads a dump and restores its machine, pool and verifier as a
+// Target, refusing a truncated, corrupt or wrong-version file with an
+// error that says which. Each page goes straight from the file into the
+// restored machine, so reading costs little more than the Target holds.
+// The Dump it returns is the record: its Machine, Pool and Verifier are
+// nil. Close the Target's machine with Target.Machine.Close.
+func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	br := bufio.NewReader(r)
 	var head [12]byte
 	if n, err := io.ReadFull(br, head[:]); err != nil {
 		if IsDump(head[:n]) {
-			return nil, fmt.Errorf("truncated dump: the header ends after %d bytes", n)
+			return nil, nil, fmt.Errorf("truncated dump: the header ends after %d bytes", n)
 		}
-		return nil, ErrNotDump
+		return nil, nil, ErrNotDump
 	}
 	if string(head[:8]) != dumpMagic {
-		return nil, ErrNotDump
+		return nil, nil, ErrNotDump
 	}
 	version := uint32(head[8]) | uint32(head[9])<<8 | uint32(head[10])<<16 | uint32(head[11])<<24
 	if version != DumpVersion {
-		return nil, fmt.Errorf("dump format version %d; this simkern reads version %d", version, DumpVersion)
+		return nil, nil, fmt.Errorf("dump format version %d; this simkern reads version %d", version, DumpVersion)
 	}
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("truncated dump: it ends inside the compressed header")
+			return nil, nil, fmt.Errorf("truncated dump: it ends inside the compressed header")
 		}
-		return nil, fmt.Errorf("corrupt dump: %v", err)
+		return nil, nil, fmt.Errorf("corrupt dump: %v", err)
 	}
 	zr.Multistream(false) // bytes after the stream are damage, not another stream
+	var restored *Target
 	defer func() {
 		// gob panics on some malformed inputs; a dump is input, so that is
 		// an error, never a crash.
 		if p := recover(); p != nil {
-			d, err = nil, fmt.Errorf("corrupt dump: %v", p)
+			d, t, err = nil, nil, fmt.Errorf("corrupt dump: %v", p)
+		}
+		if err != nil && restored != nil {
+			restored.Machine.Close()
 		}
 	}()
-	// Decode straight from the stream, through a limit, so a dump that
+	// Read straight from the stream, through a limit: first the Dump's,
+	// then, once it has said how many pages follow, theirs. So a dump that
 	// claims to expand to gigabytes costs no more than it really holds.
-	lr := &io.LimitedReader{R: zr, N: maxDumpBytes}
-	d = new(Dump)
-	decodeErr := gob.NewDecoder(lr).Decode(d)
-	if decodeErr != nil && lr.N == 0 {
-		return nil, fmt.Errorf("corrupt dump: more than %d MiB uncompressed", maxDumpBytes>>20)
-	}
-	// Read the stream to its end: that checks its checksum, and tells a
-	// file cut short (truncated) from a whole one that holds damage.
-	if _, err := io.Copy(io.Discard, lr); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("truncated dump: %v", err)
+	// gob reads zb as it is (it is an io.ByteReader), so the pages after
+	// the Dump are left in it.
+	lr := &io.LimitedReader{R: zr, N: maxHeaderBytes}
+	zb := bufio.NewReader(lr)
+	over := fmt.Sprintf("the Dump takes more than %d MiB", maxHeaderBytes>>20)
+	// damaged reads the stream to its end before blaming cause: that checks
+	// its checksum, and tells a file cut short (truncated) from a whole one
+	// that holds damage. A read the limit cut short is the limit's fault.
+	damaged := func(cause error) error {
+		if lr.N == 0 {
+			return fmt.Errorf("corrupt dump: %s", over)
 		}
-		return nil, fmt.Errorf("corrupt dump: %v", err)
+		if _, err := io.Copy(io.Discard, lr); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("truncated dump: %v", err)
+			}
+			return fmt.Errorf("corrupt dump: %v", err)
+		}
+		return cause
 	}
-	if decodeErr != nil {
-		return nil, fmt.Errorf("corrupt dump: %v", decodeErr)
-	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, fmt.Errorf("corrupt dump: bytes after the end of the compressed stream")
+	d = new(Dump)
+	if err := gob.NewDecoder(zb).Decode(d); err != nil {
+		return nil, nil, damaged(fmt.Errorf("corrupt dump: %v", err))
 	}
 	if d.Machine == nil || d.Pool == nil {
-		return nil, fmt.Errorf("corrupt dump: no machine or pool in it")
+		return nil, nil, damaged(fmt.Errorf("corrupt dump: no machine or pool in it"))
 	}
-	return d, nil
+	if restored, err = d.restore(); err != nil {
+		return nil, nil, damaged(err)
+	}
+	// The Target holds what the snapshots held, and the pool's is several
+	// times the size of the pool's own records: let them go and collect
+	// them now, so the frames the pages fill take their memory rather than
+	// grow the heap past it.
+	ms := d.Machine
+	d.Machine, d.Pool, d.Verifier = nil, nil, nil
+	runtime.GC()
+
+	pages := uint64(0)
+	for _, e := range ms.Entries {
+		if e.HasBytes {
+			pages++
+		}
+	}
+	if ms.Pagefile != nil {
+		pages += uint64(len(ms.Pagefile.Slots))
+	}
+	lr.N = int64(pages)*pageRecordBytes + 1 // + 1: reach the stream's end, and its checksum
+	over = fmt.Sprintf("more than the %d pages the Dump announces", pages)
+	var rec [pageRecordBytes]byte
+	// next reads the page the Dump announces next: what's n.
+	next := func(what string, n uint64) (*[mm.PageBytes]byte, error) {
+		if _, err := io.ReadFull(zb, rec[:]); err != nil {
+			return nil, damaged(fmt.Errorf("corrupt dump: the stream ends without %s %#x's page", what, n))
+		}
+		if got := binary.LittleEndian.Uint64(rec[:8]); got != n {
+			return nil, damaged(fmt.Errorf("corrupt dump: a page for %#x where the Dump announces %s %#x's", got, what, n))
+		}
+		return (*[mm.PageBytes]byte)(rec[8:]), nil
+	}
+	for _, e := range ms.Entries {
+		if e.HasBytes {
+			b, err := next("frame", uint64(e.PFN))
+			if err != nil {
+				return nil, nil, err
+			}
+			restored.Machine.RestoreFrameBytes(e.PFN, b)
+		}
+	}
+	if ms.Pagefile != nil {
+		for _, slot := range ms.Pagefile.Slots {
+			b, err := next("slot", slot)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := restored.Machine.Pagefile.RestoreSlotBytes(slot, b); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if _, err := zb.ReadByte(); err != io.EOF {
+		return nil, nil, damaged(fmt.Errorf("corrupt dump: %s", over))
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return nil, nil, fmt.Errorf("corrupt dump: bytes after the end of the compressed stream")
+	}
+	return d, restored, nil
 }
 
-// maxDumpBytes bounds what a dump may expand to.
-const maxDumpBytes = 4 << 30
+// maxHeaderBytes bounds the Dump: the largest value gob writes on a
+// 64-bit host and room for gob's type descriptions, so every Dump a
+// writer could write reads.
+const maxHeaderBytes = 8<<30 + 1<<20
 
-// Open restores the dump's machine and pool and returns a Target on them.
-// Close the returned machine's pagefile with Target.Machine.Close.
-func (d *Dump) Open() (*Target, error) {
+// restore builds the Target: the machine (its frames and slots read as
+// zeros until their pages come), the pool and the verifier.
+func (d *Dump) restore() (*Target, error) {
 	m, err := mm.Restore(d.Machine, "")
 	if err != nil {
 		return nil, err

@@ -6,11 +6,16 @@ package kd
 // format these tests hold it to.
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,15 +26,10 @@ import (
 )
 
 // dumpOf captures a machine and its pool as `simkern run --dump` would.
-func dumpOf(tb testing.TB, m *mm.Machine, p *pool.Pool, names map[string]uint64) *Dump {
-	tb.Helper()
-	ms, err := m.Snapshot()
-	if err != nil {
-		tb.Fatalf("snapshot: %v", err)
-	}
+func dumpOf(m *mm.Machine, p *pool.Pool, names map[string]uint64) *Dump {
 	return &Dump{
 		Simkern: "test", ScenarioFile: "fixture.yaml", Scenario: []byte("name: fixture\n"), Seed: 7, Steps: 6,
-		Names: Bindings(names), Bugcheck: m.Halted(), Machine: ms, Pool: p.Snapshot(),
+		Names: Bindings(names), Bugcheck: m.Halted(), Machine: m.Snapshot(), Pool: p.Snapshot(),
 	}
 }
 
@@ -43,17 +43,12 @@ func encode(tb testing.TB, d *Dump) []byte {
 	return b.Bytes()
 }
 
-// open reads a dump file and opens it, closing its machine at the end of
-// the test.
+// open reads a dump file, closing its machine at the end of the test.
 func open(tb testing.TB, file []byte) (*Dump, *Target) {
 	tb.Helper()
-	d, err := ReadDump(bytes.NewReader(file))
+	d, t, err := ReadDump(bytes.NewReader(file))
 	if err != nil {
 		tb.Fatalf("ReadDump of a dump WriteDump just wrote: %v", err)
-	}
-	t, err := d.Open()
-	if err != nil {
-		tb.Fatalf("Open: %v", err)
 	}
 	tb.Cleanup(func() { t.Machine.Close() })
 	return d, t
@@ -136,7 +131,7 @@ func TestDumpAnswersAsTheLiveMachineDid(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t, f)
 			}
-			file := encode(t, dumpOf(t, f.m, f.p, f.names))
+			file := encode(t, dumpOf(f.m, f.p, f.names))
 			_, dt := open(t, file)
 			for _, cmd := range sameOnDump {
 				live, dumped := f.run(t, cmd), runOn(dt, cmd)
@@ -159,8 +154,9 @@ func TestDumpAnswersAsTheLiveMachineDid(t *testing.T) {
 }
 
 // A dump keeps its record (who wrote it, the scenario, the names, the
-// bugcheck and its analysis), and !analyze -v prints the analysis the run
-// printed rather than the bare one.
+// bugcheck and its analysis), ReadDump returns the record without the
+// snapshots, and !analyze -v prints the analysis the run printed rather
+// than the bare one.
 func TestDumpKeepsItsRecord(t *testing.T) {
 	f := newFixture(t)
 	c := f.m.CPUs.CPUs[0]
@@ -168,7 +164,7 @@ func TestDumpKeepsItsRecord(t *testing.T) {
 	if err := f.p.Free(c, mm.VA(f.names["irp"])); err == nil {
 		t.Fatal("a double free did not bugcheck")
 	}
-	d := dumpOf(t, f.m, f.p, f.names)
+	d := dumpOf(f.m, f.p, f.names)
 	d.Analysis = "the runner's analysis, with the scenario line\n"
 	got, dt := open(t, encode(t, d))
 
@@ -176,6 +172,9 @@ func TestDumpKeepsItsRecord(t *testing.T) {
 		got.Seed != d.Seed || got.Steps != d.Steps || got.Analysis != d.Analysis {
 		t.Errorf("record changed on the way through the file:\nwrote %s %s %q seed %d steps %d\nread  %s %s %q seed %d steps %d",
 			d.Simkern, d.ScenarioFile, d.Scenario, d.Seed, d.Steps, got.Simkern, got.ScenarioFile, got.Scenario, got.Seed, got.Steps)
+	}
+	if got.Machine != nil || got.Pool != nil || got.Verifier != nil {
+		t.Error("ReadDump's Dump keeps snapshots the Target already holds, and their memory with them")
 	}
 	if got.Bugcheck == nil || got.Bugcheck.Code != d.Bugcheck.Code || got.Bugcheck.P != d.Bugcheck.P {
 		t.Errorf("bugcheck %v, wrote %v", got.Bugcheck, d.Bugcheck)
@@ -198,7 +197,7 @@ func TestDumpKeepsItsRecord(t *testing.T) {
 func TestDumpCommandsChangeNothing(t *testing.T) {
 	f := newFixture(t)
 	f.m.PageOutAll()
-	_, dt := open(t, encode(t, dumpOf(t, f.m, f.p, f.names)))
+	_, dt := open(t, encode(t, dumpOf(f.m, f.p, f.names)))
 	before := dt.Machine.Stats()
 	first := make([]string, len(sameOnDump))
 	for i, cmd := range sameOnDump {
@@ -228,7 +227,7 @@ func gzipOf(tb testing.TB, version uint32, body []byte) []byte {
 	return b.Bytes()
 }
 
-// gobOf encodes v as the gob a dump's body holds.
+// gobOf encodes v as the gob a dump's body starts with.
 func gobOf(tb testing.TB, v any) []byte {
 	tb.Helper()
 	var b bytes.Buffer
@@ -236,6 +235,60 @@ func gobOf(tb testing.TB, v any) []byte {
 		tb.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// page is a page record as a test changes it.
+type page struct {
+	number uint64
+	data   []byte
+}
+
+// pagesOf splits a dump file into its Dump and its page records, for a
+// test to change and put back together with streamOf.
+func pagesOf(tb testing.TB, file []byte) (*Dump, []page) {
+	tb.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(file[12:]))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	zb := bufio.NewReader(zr)
+	d := new(Dump)
+	if err := gob.NewDecoder(zb).Decode(d); err != nil {
+		tb.Fatal(err)
+	}
+	var pages []page
+	for {
+		var rec [pageRecordBytes]byte
+		if _, err := io.ReadFull(zb, rec[:]); err == io.EOF {
+			return d, pages
+		} else if err != nil {
+			tb.Fatal(err)
+		}
+		pages = append(pages, page{binary.LittleEndian.Uint64(rec[:8]), rec[8:]})
+	}
+}
+
+// streamOf is a dump file of this version holding header, then pages.
+func streamOf(tb testing.TB, header any, pages []page) []byte {
+	tb.Helper()
+	b := bytes.NewBuffer(gobOf(tb, header))
+	for _, p := range pages {
+		b.Write(binary.LittleEndian.AppendUint64(nil, p.number))
+		b.Write(p.data)
+	}
+	return gzipOf(tb, DumpVersion, b.Bytes())
+}
+
+// framePages says how many of a Dump's pages are frames': the rest are
+// pagefile slots'.
+func framePages(d *Dump) int {
+	n := 0
+	for _, e := range d.Machine.Entries {
+		if e.HasBytes {
+			n++
+		}
+	}
+	return n
 }
 
 // smallDump is a real dump of a small machine: a few blocks in both
@@ -265,7 +318,61 @@ func smallDump(tb testing.TB) []byte {
 		names[fmt.Sprintf("b%d", i)] = uint64(va)
 	}
 	m.PageOutAll()
-	return encode(tb, dumpOf(tb, m, p, names))
+	return encode(tb, dumpOf(m, p, names))
+}
+
+// A dump goes between the file and the machine a page at a time: writing
+// one allocates a small part of the memory it holds (gzip's state, the
+// bookkeeping), and reading one little more than the frames it restores.
+func TestDumpsHoldNoSecondCopyOfMemory(t *testing.T) {
+	const pages = 4096
+	cs, err := cpu.NewSet(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mm.New(mm.Config{RAMBytes: 4 * pages * mm.PageBytes, CPUs: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := pool.New(m, pool.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	va := m.AllocatePages(mm.RegionNonPagedPool, pages, 0, false)
+	if va == 0 {
+		t.Fatalf("no room for %d pages", pages)
+	}
+	for i := range uint64(pages) {
+		if err := m.WriteU64(cs.CPUs[0], va+mm.VA(i*mm.PageBytes), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const held = pages * mm.PageBytes
+	allocated := func(fn func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fn()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+
+	var file bytes.Buffer
+	file.Grow(2 * held) // the file is the test's, not WriteDump's
+	if got := allocated(func() {
+		if err := WriteDump(&file, dumpOf(m, p, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}); got > held/4 {
+		t.Errorf("writing a dump of %d KiB of pages allocated %d KiB; want at most a quarter of it", held>>10, got>>10)
+	}
+	var dt *Target
+	if got := allocated(func() { _, dt = open(t, file.Bytes()) }); got > held+held/8 {
+		t.Errorf("reading a dump of %d KiB of pages allocated %d KiB; want the pages and at most an eighth more", held>>10, got>>10)
+	}
+	if v, err := dt.Machine.ReadU64(dt.Machine.CPUs.CPUs[0], va+(pages-1)*mm.PageBytes); err != nil || v != pages-1 {
+		t.Errorf("the restored machine's last page reads %d, %v; want %d", v, err, pages-1)
+	}
 }
 
 // TestDamagedDumps: every damaged file is refused with an error that says
@@ -274,14 +381,21 @@ func TestDamagedDumps(t *testing.T) {
 	good := smallDump(t)
 	valid := func(b []byte) []byte { return append([]byte(nil), b...) }
 	withVersion := func(v byte, at int) []byte { b := valid(good); b[at] = v; return b }
-	var goodDump Dump
-	{
-		d, err := ReadDump(bytes.NewReader(good))
-		if err != nil {
-			t.Fatal(err)
-		}
-		goodDump = *d
+	goodDump, goodPages := pagesOf(t, good)
+	frames := framePages(goodDump)
+	if frames < 2 || len(goodPages) < frames+1 {
+		t.Fatalf("the small dump has %d pages, %d of them frames'; the rows below want two frames and a slot", len(goodPages), frames)
 	}
+	if remade := streamOf(t, goodDump, goodPages); !bytes.Equal(remade, good) {
+		t.Fatal("pagesOf and streamOf do not put a dump back together as it was")
+	}
+	// withPages is the small dump with its pages changed by change.
+	withPages := func(change func(pages []page) []page) []byte {
+		return streamOf(t, goodDump, change(slices.Clone(goodPages)))
+	}
+	// unlisted is a frame the Dump announces no page for.
+	unlisted := goodDump.Machine.Entries[len(goodDump.Machine.Entries)-1].PFN + 1
+	first, second, slot, last := goodPages[0].number, goodPages[1].number, goodPages[frames].number, goodPages[len(goodPages)-1].number
 
 	tests := []struct {
 		name string
@@ -290,7 +404,6 @@ func TestDamagedDumps(t *testing.T) {
 		// Exactly one of these says what ReadDump must answer.
 		notDump bool   // errors.Is(err, ErrNotDump)
 		prefix  string // the error starts with it
-		opens   string // ReadDump succeeds; Open's error contains it
 	}{
 		{name: "an empty file is not a dump", file: nil, notDump: true},
 		{name: "a text file is not a dump", file: []byte("name: tour\nsteps: []\n"), notDump: true},
@@ -300,10 +413,11 @@ func TestDamagedDumps(t *testing.T) {
 		{name: "the magic alone is a truncated header", file: []byte("SIMKDUMP"), prefix: "truncated dump: the header ends after 8 bytes"},
 		{name: "the magic and half a version is a truncated header", file: []byte("SIMKDUMP\x01\x00"), prefix: "truncated dump: the header ends after 10 bytes"},
 		{name: "the header with no body", file: good[:12], prefix: "truncated dump: it ends inside the compressed header"},
-		{name: "version 1 (before tags) in byte 8", file: withVersion(1, 8), prefix: "dump format version 1; this simkern reads version 2"},
-		{name: "version 3 in byte 8", file: withVersion(3, 8), prefix: "dump format version 3; this simkern reads version 2"},
-		{name: "version 0", file: withVersion(0, 8), prefix: "dump format version 0; this simkern reads version 2"},
-		{name: "a version in the high byte is little-endian", file: withVersion(1, 11), prefix: "dump format version 16777218; this simkern reads version 2"},
+		{name: "version 1 (before tags) in byte 8", file: withVersion(1, 8), prefix: "dump format version 1; this simkern reads version 3"},
+		{name: "version 2 (every page inside the Dump) in byte 8", file: withVersion(2, 8), prefix: "dump format version 2; this simkern reads version 3"},
+		{name: "version 4 in byte 8", file: withVersion(4, 8), prefix: "dump format version 4; this simkern reads version 3"},
+		{name: "version 0", file: withVersion(0, 8), prefix: "dump format version 0; this simkern reads version 3"},
+		{name: "a version in the high byte is little-endian", file: withVersion(1, 11), prefix: "dump format version 16777219; this simkern reads version 3"},
 		{name: "not gzip after the header", file: append(valid(good[:12]), "plain text, not gzip"...), prefix: "corrupt dump: gzip: invalid header"},
 		{name: "the gzip trailer cut off", file: good[:len(good)-8], prefix: "truncated dump: unexpected EOF"},
 		{name: "the gzip checksum wrong", file: func() []byte { b := valid(good); b[len(b)-8] ^= 1; return b }(), prefix: "corrupt dump: gzip: invalid checksum"},
@@ -314,66 +428,104 @@ func TestDamagedDumps(t *testing.T) {
 		{name: "a dump with no machine", file: gzipOf(t, DumpVersion, gobOf(t, &Dump{Simkern: "x", Pool: goodDump.Pool})), prefix: "corrupt dump: no machine or pool in it"},
 		{name: "a dump with no pool", file: gzipOf(t, DumpVersion, gobOf(t, &Dump{Simkern: "x", Machine: goodDump.Machine})), prefix: "corrupt dump: no machine or pool in it"},
 		{
-			name: "a machine of no frames reads but does not open",
+			name: "a machine of no frames",
 			file: func() []byte {
-				d := goodDump
+				d := *goodDump
 				ms := *d.Machine
 				ms.Frames = 0
 				d.Machine = &ms
-				return gzipOf(t, DumpVersion, gobOf(t, &d))
+				return streamOf(t, &d, goodPages)
 			}(),
-			opens: "mm: damaged snapshot: 0 frames",
+			prefix: "mm: damaged snapshot: 0 frames",
 		},
 		{
-			name: "a page table root past the last frame reads but does not open",
+			name: "a page table root past the last frame",
 			file: func() []byte {
-				d := goodDump
+				d := *goodDump
 				ms := *d.Machine
 				ms.PML4 = mm.PFN(ms.Frames)
 				d.Machine = &ms
-				return gzipOf(t, DumpVersion, gobOf(t, &d))
+				return streamOf(t, &d, goodPages)
 			}(),
-			opens: "mm: damaged snapshot: PML4 frame",
+			prefix: "mm: damaged snapshot: PML4 frame",
 		},
 		{
-			name: "a pool of two CPUs on a machine of one reads but does not open",
+			name: "a pool of two CPUs on a machine of one",
 			file: func() []byte {
-				d := goodDump
+				d := *goodDump
 				ps := *d.Pool
 				ps.CPUs = append(ps.CPUs, ps.CPUs...)
 				d.Pool = &ps
-				return gzipOf(t, DumpVersion, gobOf(t, &d))
+				return streamOf(t, &d, goodPages)
 			}(),
-			opens: "pool: damaged snapshot: 2 CPUs for a machine of 1",
+			prefix: "pool: damaged snapshot: 2 CPUs for a machine of 1",
+		},
+
+		// The pages must be exactly those the Dump announces, in its order.
+		{
+			name:   "the Dump alone, its pages all missing",
+			file:   streamOf(t, goodDump, nil),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends without frame %#x's page", first),
+		},
+		{
+			name:   "a frame's page missing",
+			file:   withPages(func(p []page) []page { return slices.Delete(p, 0, 1) }),
+			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", second, first),
+		},
+		{
+			name:   "a frame's page twice",
+			file:   withPages(func(p []page) []page { return slices.Insert(p, 0, p[0]) }),
+			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", first, second),
+		},
+		{
+			name:   "two frames' pages swapped",
+			file:   withPages(func(p []page) []page { p[0], p[1] = p[1], p[0]; return p }),
+			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", second, first),
+		},
+		{
+			name:   "a page for a frame the Dump announces none for",
+			file:   withPages(func(p []page) []page { p[0].number = uint64(unlisted); return p }),
+			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", unlisted, first),
+		},
+		{
+			name:   "a slot's page missing",
+			file:   withPages(func(p []page) []page { return p[:frames] }),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends without slot %#x's page", slot),
+		},
+		{
+			name:   "the last page cut short at the stream's end",
+			file:   withPages(func(p []page) []page { p[len(p)-1].data = p[len(p)-1].data[:100]; return p }),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends without slot %#x's page", last),
+		},
+		{
+			name:   "a page after the last one announced",
+			file:   withPages(func(p []page) []page { return append(p, p[len(p)-1]) }),
+			prefix: fmt.Sprintf("corrupt dump: more than the %d pages the Dump announces", len(goodPages)),
+		},
+		{
+			name: "a byte after the last page",
+			file: withPages(func(p []page) []page {
+				p[len(p)-1].data = append(bytes.Clone(p[len(p)-1].data), 0)
+				return p
+			}),
+			prefix: fmt.Sprintf("corrupt dump: more than the %d pages the Dump announces", len(goodPages)),
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := ReadDump(bytes.NewReader(tc.file))
-			switch {
-			case tc.notDump:
+			d, target, err := ReadDump(bytes.NewReader(tc.file))
+			if target != nil {
+				target.Machine.Close()
+			}
+			if d != nil || target != nil {
+				t.Errorf("ReadDump returned a dump or a target with its error %v", err)
+			}
+			if tc.notDump {
 				if !errors.Is(err, ErrNotDump) {
 					t.Errorf("ReadDump: %v, want ErrNotDump", err)
 				}
-				return
-			case tc.prefix != "":
-				if err == nil || !strings.HasPrefix(err.Error(), tc.prefix) {
-					t.Errorf("ReadDump: %v, want an error starting %q", err, tc.prefix)
-				}
-				if d != nil {
-					t.Errorf("ReadDump returned a dump with its error %v", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ReadDump: %v; want it to read and Open to refuse", err)
-			}
-			target, err := d.Open()
-			if err == nil {
-				target.Machine.Close()
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.opens) {
-				t.Errorf("Open: %v, want an error holding %q", err, tc.opens)
+			} else if err == nil || !strings.HasPrefix(err.Error(), tc.prefix) {
+				t.Errorf("ReadDump: %v, want an error starting %q", err, tc.prefix)
 			}
 		})
 	}
@@ -419,18 +571,23 @@ func TestTruncatedDumps(t *testing.T) {
 }
 
 // readWithoutPanic is ReadDump with a panic turned into a test failure's
-// error, so a sweep reports every bad input rather than the first.
+// error, so a sweep reports every bad input rather than the first. It
+// closes the machine of a dump that reads.
 func readWithoutPanic(b []byte) (d *Dump, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			d, err = nil, fmt.Errorf("ReadDump panicked: %v", p)
 		}
 	}()
-	return ReadDump(bytes.NewReader(b))
+	d, t, err := ReadDump(bytes.NewReader(b))
+	if t != nil {
+		t.Machine.Close()
+	}
+	return d, err
 }
 
 // Flipped bytes inside the gzip stream: gzip's checksum or the inflater
-// catches nearly all; whatever gets through must still open or be refused
+// catches nearly all; whatever gets through must still read or be refused
 // without a panic.
 func TestFlippedBytesInADump(t *testing.T) {
 	good := smallDump(t)
@@ -439,8 +596,7 @@ func TestFlippedBytesInADump(t *testing.T) {
 		for _, mask := range []byte{0x01, 0x80, 0xff} {
 			b := append([]byte(nil), good...)
 			b[at] ^= mask
-			d, err := readWithoutPanic(b)
-			if err != nil {
+			if _, err := readWithoutPanic(b); err != nil {
 				if strings.HasPrefix(err.Error(), "ReadDump panicked") {
 					t.Errorf("byte %d ^ %#x: %v", at, mask, err)
 				}
@@ -448,16 +604,6 @@ func TestFlippedBytesInADump(t *testing.T) {
 				continue
 			}
 			through++
-			func() {
-				defer func() {
-					if p := recover(); p != nil {
-						t.Errorf("byte %d ^ %#x: Open panicked: %v", at, mask, p)
-					}
-				}()
-				if target, err := d.Open(); err == nil {
-					target.Machine.Close()
-				}
-			}()
 		}
 	}
 	t.Logf("%d damaged files refused, %d read anyway (gzip header bytes gzip ignores)", caught, through)
@@ -466,8 +612,8 @@ func TestFlippedBytesInADump(t *testing.T) {
 	}
 }
 
-// FuzzReadDump: no file makes ReadDump or Open panic. The seeds are a real
-// dump, its prefixes and a few damaged headers.
+// FuzzReadDump: no file makes ReadDump panic. The seeds are a real dump,
+// its prefixes, a few damaged headers and a Dump without its pages.
 //
 //	go test ./kd -run '^$' -fuzz FuzzReadDump -fuzztime 60s
 func FuzzReadDump(f *testing.F) {
@@ -480,19 +626,19 @@ func FuzzReadDump(f *testing.F) {
 	bumped[8] = 2
 	f.Add(bumped)
 	f.Add(gzipOf(f, DumpVersion, gobOf(f, &Dump{Simkern: "x"})))
+	d, _ := pagesOf(f, good)
+	f.Add(streamOf(f, d, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := ReadDump(bytes.NewReader(data))
+		d, target, err := ReadDump(bytes.NewReader(data))
 		if err != nil {
-			if d != nil {
-				t.Fatalf("ReadDump returned a dump and the error %v", err)
+			if d != nil || target != nil {
+				t.Fatalf("ReadDump returned a dump or a target and the error %v", err)
 			}
 			return
 		}
-		if d.Machine == nil || d.Pool == nil {
-			t.Fatal("ReadDump accepted a dump with no machine or pool")
+		if d == nil || target == nil {
+			t.Fatal("ReadDump returned no error and no dump or no target")
 		}
-		if target, err := d.Open(); err == nil {
-			target.Machine.Close()
-		}
+		target.Machine.Close()
 	})
 }

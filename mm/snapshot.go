@@ -9,12 +9,15 @@ import (
 	"simkern/pagefile"
 )
 
-// Snapshot is the whole machine as a crash dump holds it: every frame that
-// was ever handed out (its PFN entry and bytes), the free lists, the
-// address-space bookkeeping, the counters, the CPUs and the pagefile. TLBs
-// are caches and are not kept. A restored machine answers every debugger
-// question as the original did; it is for looking at, not for running on
-// (injected faults and the random generator are not kept).
+// Snapshot is the machine's bookkeeping as a crash dump holds it: every
+// frame that was ever handed out (its PFN entry), the free lists, the
+// address-space bookkeeping, the counters, the CPUs and the pagefile's.
+// The frames' bytes are not in it: ForEachFrameBytes reads them from the
+// machine a page at a time, and RestoreFrameBytes puts them back, so a
+// dump never holds a second copy of memory. TLBs are caches and are not
+// kept. A restored machine answers every debugger question as the
+// original did; it is for looking at, not for running on (injected faults
+// and the random generator are not kept).
 type Snapshot struct {
 	Frames            uint64
 	Nodes             []NodeSnapshot
@@ -32,6 +35,8 @@ type Snapshot struct {
 	Pagefile          *pagefile.Snapshot // nil: no pagefile
 	CPUs              []CPUSnapshot
 	NUMANodes         int
+
+	machine *Machine // taken from it; nil in a decoded snapshot
 }
 
 // NodeSnapshot is one NUMA node's share of the frames.
@@ -46,7 +51,7 @@ type ListSnapshot struct {
 	Count      uint64
 }
 
-// FrameSnapshot is one frame's PFN entry and bytes (nil: never written).
+// FrameSnapshot is one frame's PFN entry.
 type FrameSnapshot struct {
 	PFN                           PFN
 	Flink, Blink                  uint32
@@ -54,7 +59,7 @@ type FrameSnapshot struct {
 	Pageable, PageTable, Modified bool
 	VA                            VA
 	Slot                          uint64
-	Data                          []byte
+	HasBytes                      bool // false: never written, reads as zeros
 }
 
 // RegionSnapshot is one pool region's address-space bookkeeping.
@@ -92,25 +97,28 @@ func extents(s *extentSet) []ExtentSnapshot {
 	return out
 }
 
-// Snapshot copies the machine. It changes nothing.
-func (m *Machine) Snapshot() (*Snapshot, error) {
+// Snapshot copies the machine's bookkeeping. It changes nothing.
+func (m *Machine) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Frames: m.frames, Standby: listSnap(m.standby), Modified: listSnap(m.modified),
 		Bad: listSnap(m.bad), WorkingSet: listSnap(m.workingSet), ActiveNonpageable: m.activeNonpageable,
 		PML4: m.pml4, CommitPages: m.commitPages, CommitLimitPages: m.commitLimitPages,
 		LastWriteStatus: m.lastWriteStatus, Stats: m.stats, Halted: m.halted, NUMANodes: len(m.nodes),
+		machine: m,
 	}
+	entries := uint64(0)
+	for _, n := range m.nodes {
+		entries += n.next - n.first
+	}
+	s.Entries = make([]FrameSnapshot, 0, entries)
 	for i := range m.nodes {
 		n := &m.nodes[i]
 		s.Nodes = append(s.Nodes, NodeSnapshot{n.first, n.next, n.end, listSnap(n.zeroed), listSnap(n.free)})
 		for f := n.first; f < n.next; f++ {
 			e := m.entry(PFN(f))
-			fs := FrameSnapshot{PFN: PFN(f), Flink: e.flink, Blink: e.blink, State: e.State, Pageable: e.Pageable,
-				PageTable: e.PageTable, Modified: e.Modified, VA: e.VA, Slot: e.Slot}
-			if d := m.peekFrame(PFN(f)); d != nil {
-				fs.Data = append([]byte(nil), d[:]...)
-			}
-			s.Entries = append(s.Entries, fs)
+			s.Entries = append(s.Entries, FrameSnapshot{PFN: PFN(f), Flink: e.flink, Blink: e.blink, State: e.State,
+				Pageable: e.Pageable, PageTable: e.PageTable, Modified: e.Modified, VA: e.VA, Slot: e.Slot,
+				HasBytes: m.peekFrame(PFN(f)) != nil})
 		}
 	}
 	for r := RegionPagedPool; r < numRegions; r++ {
@@ -125,18 +133,32 @@ func (m *Machine) Snapshot() (*Snapshot, error) {
 		s.CPUs = append(s.CPUs, CPUSnapshot{IRQL: c.IRQL(), PC: c.PC})
 	}
 	if m.Pagefile != nil {
-		ps, err := m.Pagefile.Snapshot()
-		if err != nil {
-			return nil, err
-		}
-		s.Pagefile = ps
+		s.Pagefile = m.Pagefile.Snapshot()
 	}
-	return s, nil
+	return s
+}
+
+// ForEachFrameBytes calls fn with the bytes of each frame s marks
+// HasBytes, in the order of s.Entries (ascending). The bytes are the
+// machine's own, not a copy: fn may read them during the call only.
+// Preconditions: s was taken by Snapshot, and its machine has not
+// changed since.
+func (s *Snapshot) ForEachFrameBytes(fn func(f PFN, b *[PageBytes]byte) error) error {
+	for _, e := range s.Entries {
+		if e.HasBytes {
+			if err := fn(e.PFN, s.machine.peekFrame(e.PFN)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Restore builds a machine from a snapshot, with its pagefile in a
 // temporary file (or at pagefilePath). It checks what it can of the
 // snapshot's consistency, so a damaged dump is an error, not a panic.
+// The frames read as zeros until RestoreFrameBytes gives them their bytes,
+// and the pagefile's slots until pagefile.RestoreSlotBytes gives them theirs.
 func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	bad := func(format string, args ...any) (*Machine, error) {
 		return nil, fmt.Errorf("mm: damaged snapshot: "+format, args...)
@@ -170,15 +192,12 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		m.nodes = append(m.nodes, nodeFrames{first: n.First, next: n.Next, end: n.End, zeroed: listRestore(n.Zeroed), free: listRestore(n.Free)})
 	}
 	for _, fs := range s.Entries {
-		if uint64(fs.PFN) >= m.frames || fs.Data != nil && len(fs.Data) != PageBytes || fs.State > StateBad {
+		if uint64(fs.PFN) >= m.frames || fs.State > StateBad {
 			return bad("frame %#x", uint64(fs.PFN))
 		}
 		e := m.entry(fs.PFN)
 		*e = PFNEntry{flink: fs.Flink, blink: fs.Blink, State: fs.State, Pageable: fs.Pageable, PageTable: fs.PageTable,
 			Modified: fs.Modified, VA: fs.VA, Slot: fs.Slot}
-		if fs.Data != nil {
-			copy(m.frameData(fs.PFN)[:], fs.Data)
-		}
 	}
 	if uint64(s.PML4) >= m.frames {
 		return bad("PML4 frame %#x", uint64(s.PML4))
@@ -213,3 +232,8 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	}
 	return m, nil
 }
+
+// RestoreFrameBytes gives frame f of a machine Restore built the bytes
+// ForEachFrameBytes gave for it.
+// Preconditions: f < Frames().
+func (m *Machine) RestoreFrameBytes(f PFN, b *[PageBytes]byte) { *m.frameData(f) = *b }

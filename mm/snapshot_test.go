@@ -3,6 +3,8 @@ package mm
 import (
 	"bytes"
 	"encoding/gob"
+	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -27,23 +29,7 @@ func TestSnapshotRestoresEverythingTheDebuggerSees(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	snap, err := m.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer // through gob, as a dump file goes
-	if err := gob.NewEncoder(&buf).Encode(snap); err != nil {
-		t.Fatal(err)
-	}
-	var back Snapshot
-	if err := gob.NewDecoder(&buf).Decode(&back); err != nil {
-		t.Fatal(err)
-	}
-	r, err := Restore(&back, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := restoreThroughGob(t, m.Snapshot())
 
 	if got, want := r.Stats(), m.Stats(); got != want {
 		t.Errorf("stats differ:\nrestored %+v\noriginal %+v", got, want)
@@ -79,12 +65,83 @@ func TestSnapshotRestoresEverythingTheDebuggerSees(t *testing.T) {
 	check(t, r)
 }
 
-func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
-	m := newMachine(t, machineSpec{})
-	good, err := m.Snapshot()
+// restoreThroughGob restores a machine from snap as a dump file carries
+// it: the snapshot through gob, then each page on its own.
+func restoreThroughGob(t *testing.T, snap *Snapshot) *Machine {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(snap); err != nil {
+		t.Fatal(err)
+	}
+	var back Snapshot
+	if err := gob.NewDecoder(&buf).Decode(&back); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Restore(&back, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
+	err = snap.ForEachFrameBytes(func(f PFN, b *[PageBytes]byte) error {
+		r.RestoreFrameBytes(f, b)
+		return nil
+	})
+	if err == nil && snap.Pagefile != nil {
+		err = snap.Pagefile.ForEachSlotBytes(r.Pagefile.RestoreSlotBytes)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A snapshot holds the PFN database, not memory: it costs a small part of
+// the bytes its frames hold, and ForEachFrameBytes hands out exactly the
+// frames that have bytes, in order, as the machine holds them.
+func TestSnapshotCopiesNoFrameBytes(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 8 * mib, pagefileBytes: noPagefile})
+	va := mustAllocate(t, m, RegionNonPagedPool, 1000)
+	for i := uint64(0); i < 1000; i++ {
+		if err := m.WriteU64(m.cpu0(), va+VA(i*PageBytes), i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	snap := m.Snapshot()
+	runtime.ReadMemStats(&after)
+
+	var withBytes []PFN
+	for f := PFN(0); f < PFN(m.Frames()); f++ {
+		if m.peekFrame(f) != nil {
+			withBytes = append(withBytes, f)
+		}
+	}
+	if len(withBytes) < 1000 {
+		t.Fatalf("only %d frames have bytes after writing 1000 pages", len(withBytes))
+	}
+	if got, held := after.TotalAlloc-before.TotalAlloc, uint64(len(withBytes))*PageBytes; got > held/16 {
+		t.Errorf("Snapshot allocated %d bytes for %d frames with %d bytes in them; want at most 1/16 of that", got, len(withBytes), held)
+	}
+	var got []PFN
+	err := snap.ForEachFrameBytes(func(f PFN, b *[PageBytes]byte) error {
+		if b != m.peekFrame(f) {
+			t.Errorf("frame %#x: ForEachFrameBytes gave bytes that are not the machine's", f)
+		}
+		got = append(got, f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, withBytes) {
+		t.Errorf("ForEachFrameBytes gave %d frames, want the %d with bytes, ascending:\ngot  %v\nwant %v", len(got), len(withBytes), got, withBytes)
+	}
+}
+
+func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
+	m := newMachine(t, machineSpec{})
+	good := m.Snapshot()
 	for _, tc := range []struct {
 		name   string
 		damage func(s *Snapshot)
@@ -93,7 +150,6 @@ func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
 		{"no CPUs", func(s *Snapshot) { s.CPUs = nil }},
 		{"node records missing", func(s *Snapshot) { s.Nodes = nil }},
 		{"a frame out of range", func(s *Snapshot) { s.Entries = append(s.Entries, FrameSnapshot{PFN: 1 << 40}) }},
-		{"a frame with short data", func(s *Snapshot) { s.Entries = append(s.Entries, FrameSnapshot{PFN: 1, Data: []byte{1}}) }},
 		{"an IRQL past HIGH_LEVEL", func(s *Snapshot) { s.CPUs[0].IRQL = 99 }},
 		{"a node past the frames", func(s *Snapshot) { s.Nodes[0].End = s.Frames + 1 }},
 		{"an unknown region", func(s *Snapshot) { s.Regions = append(s.Regions, RegionSnapshot{Region: 200}) }},

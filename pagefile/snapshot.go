@@ -2,40 +2,56 @@ package pagefile
 
 import "fmt"
 
-// Snapshot is the pagefile as a crash dump holds it: the slots in use,
-// their bytes, and the counters. Injected faults are not kept: a dump is
-// for looking at, not for running on.
+// Snapshot is the pagefile's bookkeeping as a crash dump holds it: the
+// slots in use, their owners, and the counters. The slots' bytes are not
+// in it: ForEachSlotBytes reads them from the host file a slot at a time,
+// and RestoreSlotBytes puts them back. Injected faults are not kept: a
+// dump is for looking at, not for running on.
 type Snapshot struct {
 	Bytes  uint64
 	Slots  []uint64 // in use, ascending
-	Data   [][]byte // Data[i] holds Slots[i]
 	Owners []uint64 // Owners[i] owns Slots[i]; empty in dumps older than owners
 	Stats  Stats
+
+	pagefile *Pagefile // taken from it; nil in a decoded snapshot
 }
 
-// Snapshot copies every slot in use. It reads the host file directly, so
-// the counters and injected faults are untouched.
-func (p *Pagefile) Snapshot() (*Snapshot, error) {
-	s := &Snapshot{Bytes: p.bitmap.slots * SlotBytes, Stats: p.Stats()}
-	var err error
+// Snapshot lists the slots in use. It changes nothing.
+func (p *Pagefile) Snapshot() *Snapshot {
+	s := &Snapshot{Bytes: p.bitmap.slots * SlotBytes, Stats: p.Stats(), pagefile: p,
+		Slots: make([]uint64, 0, p.bitmap.used), Owners: make([]uint64, 0, p.bitmap.used)}
 	p.ForEachUsed(func(slot uint64) bool {
-		if err = p.readAt(slot); err != nil {
-			err = fmt.Errorf("pagefile: snapshot of slot %d: %w", slot, err)
-			return false
-		}
 		s.Slots = append(s.Slots, slot)
 		s.Owners = append(s.Owners, p.bitmap.owner(slot))
-		s.Data = append(s.Data, append([]byte(nil), p.scratch[:]...))
 		return true
 	})
-	return s, err
+	return s
+}
+
+// ForEachSlotBytes calls fn with the bytes of each slot in s.Slots, in
+// order. It reads the host file directly, so the counters and injected
+// faults are untouched. The bytes are valid during the call only.
+// Preconditions: s was taken by Snapshot, and its pagefile has not
+// changed since.
+func (s *Snapshot) ForEachSlotBytes(fn func(slot uint64, b *[SlotBytes]byte) error) error {
+	p := s.pagefile
+	for _, slot := range s.Slots {
+		if err := p.readAt(slot); err != nil {
+			return fmt.Errorf("pagefile: snapshot of slot %d: %w", slot, err)
+		}
+		if err := fn(slot, &p.scratch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Restore opens a new pagefile (a temporary file unless path is given)
-// holding what s holds.
+// with the slots s lists in use. They read as zeros until
+// RestoreSlotBytes gives them their bytes.
 func Restore(s *Snapshot, path string) (*Pagefile, error) {
-	if len(s.Slots) != len(s.Data) || len(s.Owners) != 0 && len(s.Owners) != len(s.Slots) {
-		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d slot contents and %d owners", len(s.Slots), len(s.Data), len(s.Owners))
+	if len(s.Owners) != 0 && len(s.Owners) != len(s.Slots) {
+		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d owners", len(s.Slots), len(s.Owners))
 	}
 	p, err := Open(Config{Bytes: s.Bytes, Path: path})
 	if err != nil {
@@ -43,18 +59,14 @@ func Restore(s *Snapshot, path string) (*Pagefile, error) {
 	}
 	prev := uint64(0)
 	for i, slot := range s.Slots {
-		if slot <= prev || slot >= p.bitmap.slots || len(s.Data[i]) != SlotBytes {
+		if slot <= prev || slot >= p.bitmap.slots {
 			p.Close()
-			return nil, fmt.Errorf("pagefile: snapshot slot %d is out of order, out of range or not %d bytes", slot, SlotBytes)
+			return nil, fmt.Errorf("pagefile: snapshot slot %d is out of order or out of range", slot)
 		}
 		prev = slot
 		p.bitmap.take(slot/chunkSlots, slot)
 		if len(s.Owners) > 0 {
 			p.bitmap.setOwner(slot, s.Owners[i])
-		}
-		if _, err := p.file.WriteAt(s.Data[i], int64(slot*SlotBytes)); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("pagefile: restoring slot %d: %w", slot, err)
 		}
 	}
 	p.bitmap.hint = 1
@@ -64,4 +76,17 @@ func Restore(s *Snapshot, path string) (*Pagefile, error) {
 	p.bitmap.peak = max(s.Stats.Peak, p.bitmap.used)
 	p.reads, p.writes, p.readErrors, p.writeErrors = s.Stats.Reads, s.Stats.Writes, s.Stats.ReadErrors, s.Stats.WriteErrors
 	return p, nil
+}
+
+// RestoreSlotBytes gives slot of a pagefile Restore built the bytes
+// ForEachSlotBytes gave for it. Unlike Write, it counts nothing.
+// Preconditions: slot is in use.
+func (p *Pagefile) RestoreSlotBytes(slot uint64, b *[SlotBytes]byte) error {
+	if !p.bitmap.inUse(slot) {
+		p.misuse("restoring", slot)
+	}
+	if _, err := p.file.WriteAt(b[:], int64(slot*SlotBytes)); err != nil {
+		return fmt.Errorf("pagefile: restoring slot %d: %w", slot, err)
+	}
+	return nil
 }

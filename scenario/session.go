@@ -102,17 +102,14 @@ func (sess *Session) GoTo(n uint64, w io.Writer) (*Session, error) {
 // Halted returns the bugcheck the session's machine stopped with, or nil.
 func (sess *Session) Halted() *bugcheck.Error { return sess.r.bc }
 
-// Dump captures the session's machine as a crash dump.
-func (sess *Session) Dump() (*kd.Dump, error) {
+// Dump captures the session's machine as a crash dump. Write it with
+// kd.WriteDump before the session runs on: the pages stay in the machine.
+func (sess *Session) Dump() *kd.Dump {
 	r := sess.r
 	s, opt := r.s, r.opt
-	ms, err := r.m.Snapshot()
-	if err != nil {
-		return nil, err
-	}
 	d := &kd.Dump{
 		Simkern: opt.Version, ScenarioFile: s.File, Scenario: s.Raw, Seed: s.Seed(opt),
-		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: ms, Pool: r.p.Snapshot(),
+		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: r.m.Snapshot(), Pool: r.p.Snapshot(),
 	}
 	if r.v != nil {
 		d.Verifier = r.v.Snapshot()
@@ -120,5 +117,5 @@ func (sess *Session) Dump() (*kd.Dump, error) {
 	if r.bc != nil {
 		d.Analysis = r.analysis(r.bc)
 	}
-	return d, nil
+	return d
 }

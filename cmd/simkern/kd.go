@@ -104,12 +104,8 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		if err != nil {
 			return nil, usageError{err}
 		}
-		dump, err := kd.ReadDump(f)
+		dump, t, err := kd.ReadDump(f)
 		f.Close()
-		if err != nil {
-			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
-		}
-		t, err := dump.Open()
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
 		}

@@ -200,15 +200,11 @@ func runCmd(stdout io.Writer) *cobra.Command {
 // writeDump writes the session's machine to path, leaving no partial file
 // behind when it cannot.
 func writeDump(sess *scenario.Session, path string) error {
-	d, err := sess.Dump()
-	if err != nil {
-		return err
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	err = kd.WriteDump(f, d)
+	err = kd.WriteDump(f, sess.Dump())
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
