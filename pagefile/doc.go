@@ -22,7 +22,7 @@
 //
 // Each slot in use also records its owner, a nonzero word the caller
 // chooses and the pagefile does not interpret (Owner reports 0 for a free
-// slot, and for a slot restored from a dump that kept no owners). mm
+// slot). mm
 // records the page the slot holds and whether a frame still holds it too,
 // and follows a pagefile PTE only to a slot its own page owns: a PTE that
 // a scenario copied from another page, or a bit flip bent, is then a

@@ -122,8 +122,7 @@ func (p *Pagefile) Allocate(owner uint64) (slot uint64, ok bool) {
 }
 
 // Owner returns the owner slot was allocated for or last given, or 0 when
-// slot is not in use. A slot restored from a dump that kept no owners
-// has owner 0 too.
+// slot is not in use.
 func (p *Pagefile) Owner(slot uint64) uint64 { return p.bitmap.owner(slot) }
 
 // SetOwner gives slot, which is in use, a new nonzero owner.

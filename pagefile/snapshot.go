@@ -10,7 +10,7 @@ import "fmt"
 type Snapshot struct {
 	Bytes  uint64
 	Slots  []uint64 // in use, ascending
-	Owners []uint64 // Owners[i] owns Slots[i]; empty in dumps older than owners
+	Owners []uint64 // Owners[i] owns Slots[i]
 	Stats  Stats
 
 	pagefile *Pagefile // taken from it; nil in a decoded snapshot
@@ -50,7 +50,7 @@ func (s *Snapshot) ForEachSlotBytes(fn func(slot uint64, b *[SlotBytes]byte) err
 // with the slots s lists in use. They read as zeros until
 // RestoreSlotBytes gives them their bytes.
 func Restore(s *Snapshot, path string) (*Pagefile, error) {
-	if len(s.Owners) != 0 && len(s.Owners) != len(s.Slots) {
+	if len(s.Owners) != len(s.Slots) {
 		return nil, fmt.Errorf("pagefile: snapshot has %d slots but %d owners", len(s.Slots), len(s.Owners))
 	}
 	p, err := Open(Config{Bytes: s.Bytes, Path: path})
@@ -64,10 +64,12 @@ func Restore(s *Snapshot, path string) (*Pagefile, error) {
 			return nil, fmt.Errorf("pagefile: snapshot slot %d is out of order or out of range", slot)
 		}
 		prev = slot
-		p.bitmap.take(slot/chunkSlots, slot)
-		if len(s.Owners) > 0 {
-			p.bitmap.setOwner(slot, s.Owners[i])
+		if s.Owners[i] == 0 {
+			p.Close()
+			return nil, fmt.Errorf("pagefile: snapshot slot %d has owner 0", slot)
 		}
+		p.bitmap.take(slot/chunkSlots, slot)
+		p.bitmap.setOwner(slot, s.Owners[i])
 	}
 	p.bitmap.hint = 1
 	for p.bitmap.hint < p.bitmap.slots && p.bitmap.inUse(p.bitmap.hint) {

@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -66,5 +67,31 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if r.InUse(3) {
 		t.Error("slot 3 was released but is in use after the restore")
+	}
+}
+
+// TestRestoreRefusesBadSnapshots: a snapshot a dump could hold damaged is
+// an error, never a pagefile with slots out of order or without owners.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Snapshot
+		want string
+	}{
+		{"an owner missing", Snapshot{Bytes: 8 * SlotBytes, Slots: []uint64{1, 2}, Owners: []uint64{7}}, "2 slots but 1 owners"},
+		{"an owner of 0", Snapshot{Bytes: 8 * SlotBytes, Slots: []uint64{1, 2}, Owners: []uint64{7, 0}}, "slot 2 has owner 0"},
+		{"slots out of order", Snapshot{Bytes: 8 * SlotBytes, Slots: []uint64{2, 1}, Owners: []uint64{7, 8}}, "out of order or out of range"},
+		{"a slot past the end", Snapshot{Bytes: 8 * SlotBytes, Slots: []uint64{8}, Owners: []uint64{7}}, "out of order or out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Restore(&tc.s, filepath.Join(t.TempDir(), "r.sys"))
+			if err == nil {
+				p.Close()
+				t.Fatalf("Restore succeeded, want an error with %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Restore: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
