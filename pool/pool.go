@@ -60,10 +60,6 @@ const (
 	pageSmall      pageKind = 1 // carved into blocks
 	pageBigFirst   pageKind = 2 // first page of a big allocation
 	pageDescriptor pageKind = 4 // holds a descriptor's ListHeads
-
-	// pageBigBodyOld marked a big allocation's later pages in dumps
-	// written before only first pages had records; Restore skips it.
-	pageBigBodyOld pageKind = 3
 )
 
 // pageInfo is the pool's own record of one page. The headers in the page

@@ -41,11 +41,20 @@ func (t *siteTable) intern(s allocSite) uint32 {
 		if len(t.sites) >= t.limit {
 			return 0
 		}
-		i = uint32(len(t.sites))
-		t.sites = append(t.sites, s)
-		t.index[s] = i
+		i = t.add(s)
 	}
 	t.last, t.lastI = s, i
+	return i
+}
+
+// add appends s and returns its index. A site already in the table keeps
+// its first index for intern; a restored table may list one twice.
+func (t *siteTable) add(s allocSite) uint32 {
+	i := uint32(len(t.sites))
+	t.sites = append(t.sites, s)
+	if _, ok := t.index[s]; !ok {
+		t.index[s] = i
+	}
 	return i
 }
 

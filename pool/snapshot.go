@@ -16,6 +16,7 @@ type Snapshot struct {
 	Secret      uint64
 	Failures    uint64
 	Descriptors []DescriptorSnapshot
+	Sites       []SiteSnapshot // the allocation sites block records name, by index
 	Pages       []PageSnapshot
 	Big         []BigAllocation
 	Tags        []TagStats
@@ -23,8 +24,7 @@ type Snapshot struct {
 	Special     SpecialSnapshot
 }
 
-// SpecialSnapshot is special pool's state. A dump written before special
-// pool existed has the zero value: nothing live, nothing waiting.
+// SpecialSnapshot is special pool's state.
 type SpecialSnapshot struct {
 	Live                          []SpecialAllocation // address order
 	Waiting                       []SpecialAllocation // freed pairs, oldest first
@@ -46,15 +46,23 @@ type DescriptorSnapshot struct {
 	TotalBytes                     uint64
 }
 
+// SiteSnapshot is one allocation site: the code address that called the
+// pool and the tag it passed.
+type SiteSnapshot struct {
+	Owner uint64
+	Tag   Tag
+}
+
 // PageSnapshot is the pool's record of one page it owns.
 type PageSnapshot struct {
-	VA        mm.VA
-	Kind      uint8
-	Desc      uint16
-	Starts    [PageUnits / 64]uint64
-	Requested []uint16 // small-block pages only
-	Owner     []uint64
-	Tags      []uint32
+	VA     mm.VA
+	Kind   uint8
+	Desc   uint16
+	Starts [PageUnits / 64]uint64
+	// Blocks holds, for a small-block page, the record of each block
+	// start in Starts, in address order: the bytes requested and the
+	// index of its allocation site (0 for a free block).
+	Blocks []uint32
 }
 
 // PrcbSnapshot is one CPU's lookaside lists.
@@ -79,17 +87,18 @@ func (p *Pool) Snapshot() *Snapshot {
 		s.Descriptors = append(s.Descriptors, DescriptorSnapshot{d.Type, d.Index, d.Node, d.Region, d.NX, d.ListHeads,
 			d.nonEmpty, d.RunningAllocs, d.RunningDeAllocs, d.TotalPages, d.TotalBigPages, d.TotalBytes})
 	}
+	for _, site := range p.sites.sites {
+		s.Sites = append(s.Sites, SiteSnapshot{site.owner, site.tag})
+	}
 	for r := range p.pages {
 		for va, pi := range p.pages[r].recorded() {
 			ps := PageSnapshot{VA: va, Kind: uint8(pi.kind), Desc: pi.desc}
-			if b := pi.blocks; b != nil {
+			if pi.blocks != nil {
 				ps.Starts = pi.starts
-				ps.Requested = make([]uint16, PageUnits)
-				ps.Owner = make([]uint64, PageUnits)
-				ps.Tags = make([]uint32, PageUnits)
-				for k, r := range b {
-					s := p.sites.at(r.site())
-					ps.Requested[k], ps.Owner[k], ps.Tags[k] = uint16(r.requested()), s.owner, uint32(s.tag)
+				for k := range Units(PageUnits) {
+					if pi.starts.has(k) {
+						ps.Blocks = append(ps.Blocks, uint32(pi.blocks[k]))
+					}
 				}
 			}
 			s.Pages = append(s.Pages, ps)
@@ -152,31 +161,43 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	if p.paged == nil || len(p.np) != m.Nodes() || len(p.npNx) != m.Nodes() {
 		return bad("the descriptors do not cover every node")
 	}
+	if len(s.Sites) == 0 || s.Sites[0] != (SiteSnapshot{}) || len(s.Sites) > maxSites {
+		return bad("%d allocation sites", len(s.Sites))
+	}
+	for _, site := range s.Sites[1:] {
+		p.sites.add(allocSite{site.Owner, site.Tag})
+	}
 	for _, ps := range s.Pages {
 		r := mm.RegionOf(ps.VA)
+		kind := pageKind(ps.Kind)
 		if r != mm.RegionNonPagedPool && r != mm.RegionPagedPool || ps.VA.PageOffset() != 0 ||
-			ps.Kind > uint8(pageDescriptor) || int(ps.Desc) >= len(p.descs) || ps.VA-p.regionPagesOf(ps.VA).base >= 1<<33 {
+			kind != pageSmall && kind != pageBigFirst && kind != pageDescriptor ||
+			int(ps.Desc) >= len(p.descs) || ps.VA-p.regionPagesOf(ps.VA).base >= 1<<33 {
 			return bad("pool page %v", ps.VA)
 		}
-		if pageKind(ps.Kind) == pageBigBodyOld {
-			continue
-		}
-		pi := pageInfo{kind: pageKind(ps.Kind), desc: ps.Desc}
-		if pi.kind == pageSmall {
-			if len(ps.Requested) != PageUnits || len(ps.Owner) != PageUnits || len(ps.Tags) != PageUnits {
-				return bad("block record of page %v", ps.VA)
-			}
+		pi := pageInfo{kind: kind, desc: ps.Desc}
+		if kind == pageSmall {
 			pi.starts, pi.blocks = ps.Starts, make([]blockRecord, PageUnits)
-			for k := range pi.blocks {
-				// The canary must fit the page: the checks index its bytes;
-				// and only a block start can be allocated.
-				n := uint64(ps.Requested[k])
-				if n > MaxSmallBytes || n != 0 && (!pi.starts.has(Units(k)) || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes) {
+			i := 0
+			for k := range Units(PageUnits) {
+				if !pi.starts.has(k) {
+					continue
+				}
+				if i == len(ps.Blocks) {
+					return bad("block records of page %v", ps.VA)
+				}
+				b := blockRecord(ps.Blocks[i])
+				i++
+				// The canary must fit the page (the checks index its
+				// bytes), and the site must be one the snapshot lists.
+				n := b.requested()
+				if n > MaxSmallBytes || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes && n != 0 || int(b.site()) >= len(s.Sites) {
 					return bad("block record of page %v", ps.VA)
 				}
-				if n != 0 {
-					pi.blocks[k] = makeRecord(n, p.sites.intern(allocSite{ps.Owner[k], Tag(ps.Tags[k])}))
-				}
+				pi.blocks[k] = b
+			}
+			if i != len(ps.Blocks) {
+				return bad("block records of page %v", ps.VA)
 			}
 		}
 		p.regionPagesOf(ps.VA).set(ps.VA, pi)

@@ -701,15 +701,43 @@ func TestSpecialTagsAndInvariants(t *testing.T) {
 }
 
 // A damaged record of a small block (one whose canary would leave the
-// page) is an error too, so the checks never index past the page.
+// page, or that names a site the snapshot does not list, or records that
+// do not match the block starts) is an error too, so the checks never
+// index past the page.
 func TestSnapshotRecordDamage(t *testing.T) {
+	// recordOf returns the record of the block starting at unit k.
+	recordOf := func(ps *PageSnapshot, k int) *uint32 {
+		i := 0
+		for u := range k {
+			if ps.Starts[u/64]&(1<<(u%64)) != 0 {
+				i++
+			}
+		}
+		return &ps.Blocks[i]
+	}
+	withRequested := func(rec *uint32, n uint64) { *rec = uint32(makeRecord(n, blockRecord(*rec).site())) }
 	tests := []struct {
 		name   string
-		damage func(ps *PageSnapshot, k int, off uint64) // k: the block's unit; off: its data's page offset
+		damage func(s *Snapshot, ps *PageSnapshot, k int, off uint64) // k: the block's unit; off: its data's page offset
 	}{
-		{"more than a small block holds", func(ps *PageSnapshot, k int, _ uint64) { ps.Requested[k] = MaxSmallBytes + 1 }},
-		{"a canary past the page end", func(ps *PageSnapshot, k int, off uint64) { ps.Requested[k] = uint16(mm.PageBytes - 7 - off) }},
-		{"an allocation where no block starts", func(ps *PageSnapshot, k int, _ uint64) { ps.Starts[k/64] &^= 1 << (k % 64) }},
+		{"more than a small block holds", func(_ *Snapshot, ps *PageSnapshot, k int, _ uint64) {
+			withRequested(recordOf(ps, k), MaxSmallBytes+1)
+		}},
+		{"a canary past the page end", func(_ *Snapshot, ps *PageSnapshot, k int, off uint64) {
+			withRequested(recordOf(ps, k), mm.PageBytes-7-off)
+		}},
+		{"a site the snapshot does not list", func(s *Snapshot, ps *PageSnapshot, k int, _ uint64) {
+			*recordOf(ps, k) = uint32(makeRecord(200, uint32(len(s.Sites))))
+		}},
+		{"a block start without its record", func(_ *Snapshot, ps *PageSnapshot, k int, _ uint64) {
+			ps.Blocks = ps.Blocks[:len(ps.Blocks)-1]
+		}},
+		{"a record without its block start", func(_ *Snapshot, ps *PageSnapshot, k int, _ uint64) {
+			ps.Starts[k/64] &^= 1 << (k % 64)
+		}},
+		{"a site table without the unknown site first", func(s *Snapshot, _ *PageSnapshot, _ int, _ uint64) {
+			s.Sites[0].Owner = 1
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -717,10 +745,13 @@ func TestSnapshotRecordDamage(t *testing.T) {
 			r.alloc(NonPagedPool, 16, "Aaaa")
 			va := r.alloc(NonPagedPool, 200, "Aaaa")
 			s := r.p.Snapshot()
+			if _, err := Restore(r.m, s); err != nil {
+				t.Fatalf("Restore of the undamaged snapshot: %v", err)
+			}
 			found := false
 			for i := range s.Pages {
 				if ps := &s.Pages[i]; ps.VA == va.PageBase() {
-					tt.damage(ps, int(unitOf(va)-1), va.PageOffset())
+					tt.damage(s, ps, int(unitOf(va)-1), va.PageOffset())
 					found = true
 				}
 			}
