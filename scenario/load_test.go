@@ -704,6 +704,11 @@ func TestParseSizes(t *testing.T) {
 		{"MiB", 0, "want a size"},
 		{"12 parsecs", 0, "unknown unit"},
 		{"1..5MiB", 0, `bad size "1..5MiB": want a number and a unit`},
+		{"0B", 0, ""},
+		{"0b", 0, ""},
+		{"0b101", 5, ""},
+		{"0o17", 15, ""},
+		{"0x10 MiB", 0, "a 0x, 0o or 0b number is bytes"},
 	} {
 		got, err := parseSize(tc.in)
 		switch {

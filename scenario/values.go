@@ -613,27 +613,32 @@ func spellSize(v uint64) string {
 	return fmt.Sprintf("%d %s (%s)", v>>(10*(u+1)), units[u], b)
 }
 
+// numberBase splits off a 0x, 0o or 0b prefix (any case): the base and
+// the digits after it; text without one is decimal.
+func numberBase(s string) (base int, digits string) {
+	if len(s) > 2 && s[0] == '0' {
+		switch s[1] {
+		case 'x', 'X':
+			return 16, s[2:]
+		case 'o', 'O':
+			return 8, s[2:]
+		case 'b', 'B':
+			return 2, s[2:]
+		}
+	}
+	return 10, s
+}
+
 // isHex reports whether a number is written with 0x.
 func isHex(s string) bool {
-	s = strings.TrimLeft(s, "+-")
-	return len(s) > 1 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
+	base, _ := numberBase(strings.TrimLeft(s, "+-"))
+	return base == 16
 }
 
 // parseUint reads decimal, 0x hex, 0o octal or 0b binary text.
 func parseUint(s string) (uint64, error) {
-	t := strings.TrimPrefix(s, "+")
-	base := 10
-	if len(t) > 2 && t[0] == '0' {
-		switch t[1] {
-		case 'x', 'X':
-			base, t = 16, t[2:]
-		case 'o', 'O':
-			base, t = 8, t[2:]
-		case 'b', 'B':
-			base, t = 2, t[2:]
-		}
-	}
-	v, err := strconv.ParseUint(t, base, 64)
+	base, digits := numberBase(strings.TrimPrefix(s, "+"))
+	v, err := strconv.ParseUint(digits, base, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return 0, fmt.Errorf("%q does not fit in 64 bits", shortenText(s, 40))
@@ -658,7 +663,7 @@ func parseSize(s string) (uint64, error) {
 	if unit == "" {
 		return parseUint(s)
 	}
-	if len(s) > 1 && s[0] == '0' && strings.ContainsRune("xXoObB", rune(s[1])) {
+	if base, _ := numberBase(s); base != 10 {
 		v, err := parseUint(s)
 		if err != nil {
 			return 0, fmt.Errorf("%v; a 0x, 0o or 0b number is bytes, a size with a unit is decimal (such as 64MiB)", err)
