@@ -14,7 +14,7 @@ import (
 type Config struct {
 	RAMBytes      uint64 // physical memory; rounded down to whole frames
 	PagefileBytes uint64 // 0: no pagefile
-	PagefilePath  string // "": a temporary file removed by Close
+	PagefilePath  string // "": a temporary file that leaves nothing behind
 	CPUs          *cpu.Set
 	Rand          *rand.Rand // the machine's one seeded generator
 }

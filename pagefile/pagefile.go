@@ -101,10 +101,6 @@ func (p *Pagefile) Close() error {
 	return nil
 }
 
-// Path returns the host file's name (a temporary file's, once Open has
-// removed it, names nothing).
-func (p *Pagefile) Path() string { return p.path }
-
 // Slots returns the number of slots, the reserved slot 0 included.
 func (p *Pagefile) Slots() uint64 { return p.bitmap.slots }
 

@@ -27,7 +27,7 @@ type Options struct {
 	Out     io.Writer // the report; nil discards it
 
 	// PagefilePath is the host file the pagefile lives in; "" is a
-	// temporary file removed when the run ends.
+	// temporary file that leaves nothing behind (pagefile.Config.Path).
 	PagefilePath string
 
 	// Command is how the header's reproduce line names the scenario;

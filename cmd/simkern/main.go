@@ -191,7 +191,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
-	cmd.Flags().StringVar(&pagefile, "pagefile", "", "keep the simulated pagefile in this host file (default: a temporary file, removed at the end)")
+	cmd.Flags().StringVar(&pagefile, "pagefile", "", "keep the simulated pagefile in this host file (default: a temporary file that leaves nothing behind)")
 	cmd.Flags().StringVar(&dumpPath, "dump", "", "write a crash dump to this file if the machine bugchecks (open it with simkern kd)")
 	cmd.Flags().BoolVar(&dumpAtEnd, "dump-at-end", false, "with --dump: write the dump at the end of the run even without a bugcheck")
 	return cmd
