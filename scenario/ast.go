@@ -266,12 +266,13 @@ type WorkloadStep struct {
 	Verify, Keep     bool
 }
 
-// ReplayStep replays a trace file. The loader reads it through once, to
-// check it and count it; the run reads it again as it replays.
+// ReplayStep replays a trace file, which the loader has read through and
+// checked (trace.go).
 type ReplayStep struct {
 	Path string // resolved against the scenario file's directory
 	FS   fs.FS  // the file system Path is in; nil: the host's
 	Ops  uint64 // operations in the file
+	file *traceFile
 }
 
 // TraceOp is one line of a trace file.

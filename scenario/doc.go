@@ -117,9 +117,15 @@
 //
 // replay: names a trace file relative to the scenario's directory; Parse
 // reads it (regular files only) and checks every line, so a bad trace is a
-// load error. ParseTrace is the same reader for other callers: a streaming
-// scanner that allocates nothing per line beyond the ops it returns. Frees
-// of IDs that are not live and second allocations of live IDs are errors.
+// load error. Frees of IDs that are not live and second allocations of
+// live IDs are errors. The reader is a streaming scanner that hands each
+// operation to its caller and allocates nothing per line: Parse keeps the
+// operations of short traces (keptTraceOps in all), and a replay of a
+// longer one reads the file again as it runs, checking that it is the file
+// Parse read (its size, its operations, its SHA-256); that check is the
+// one way a scenario that loaded can fail for its input at run time.
+// ParseTrace is the same reader for other callers, returning every
+// operation.
 //
 // # Faults
 //

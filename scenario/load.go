@@ -118,13 +118,14 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 		Raw:      append([]byte(nil), data...),
 	}
 	l := &loader{
-		fsys:   fsys,
-		file:   name,
-		dir:    filepath.Dir(name),
-		alias:  map[*ast.AliasNode]ast.Node{},
-		binds:  map[string]int{},
-		traces: map[string]*traceResult{},
-		lists:  map[listKey]listResult{},
+		fsys:    fsys,
+		file:    name,
+		dir:     filepath.Dir(name),
+		alias:   map[*ast.AliasNode]ast.Node{},
+		binds:   map[string]int{},
+		traces:  map[string]*traceResult{},
+		keptOps: keptTraceOps,
+		lists:   map[listKey]listResult{},
 	}
 	l.collectAnchors(body, map[string]ast.Node{}, 0)
 	l.top(body, s)

@@ -823,8 +823,8 @@ func (l *loader) sizeRange(n ast.Node, key string) (lo, hi uint64, ok bool) {
 
 // traceResult is one trace file, read once however many steps replay it.
 type traceResult struct {
-	ops uint64
-	err *Error
+	file *traceFile
+	err  *Error
 }
 
 func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
@@ -851,8 +851,10 @@ func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
 			maxCPU = l.cpus
 		}
 		var err error
-		tr.ops, err = checkTrace(l.fsys, p, maxCPU)
-		if err != nil {
+		tr.file, err = checkTrace(l.fsys, p, maxCPU, l.keptOps)
+		if err == nil {
+			l.keptOps -= uint64(len(tr.file.kept))
+		} else {
 			if e, ok := err.(*Error); ok {
 				tr.err = e
 			} else {
@@ -865,5 +867,5 @@ func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
 		l.errIn(at, tr.err)
 		return nil
 	}
-	return &ReplayStep{Path: p, FS: l.fsys, Ops: tr.ops}
+	return &ReplayStep{Path: p, FS: l.fsys, Ops: tr.file.ops, file: tr.file}
 }

@@ -8,13 +8,16 @@ package scenario
 // A field that starts with # starts a comment, so tags may hold '#' but
 // not begin with it. The reader streams: it keeps the current line and
 // the set of live IDs, hands each operation to its caller, and a line
-// costs no garbage. The loader reads a trace once to check and count it
-// and the run reads it again as it replays, so a trace of ten million
-// lines costs the memory of its live blocks, not of its lines.
+// costs no garbage. The loader reads a trace once, to check and count it,
+// and keeps its operations when they are few (keptTraceOps); a longer
+// trace is read again as it replays, so it costs the memory of its live
+// blocks, not of its lines, and its size and SHA-256 tell whether the file
+// changed since.
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,10 +44,10 @@ func ParseTrace(name string, r io.Reader) ([]TraceOp, error) {
 	return ops, nil
 }
 
-// openTrace opens the trace at path, in fsys or (nil) on the host. Only
-// regular files are read, so a path like /dev/zero cannot hang the
-// loader, and only up to MaxTraceBytes.
-func openTrace(fsys fs.FS, path string) (fs.File, error) {
+// openTrace opens the trace at path, in fsys or (nil) on the host, and
+// returns its size. Only regular files are read, so a path like /dev/zero
+// cannot hang the loader, and only up to MaxTraceBytes.
+func openTrace(fsys fs.FS, path string) (fs.File, int64, error) {
 	var f fs.File
 	var err error
 	if fsys != nil {
@@ -53,7 +56,7 @@ func openTrace(fsys fs.FS, path string) (fs.File, error) {
 		f, err = os.Open(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
+		return nil, 0, fmt.Errorf("cannot read the trace %s: %s", path, fileError(err))
 	}
 	fi, err := f.Stat()
 	switch {
@@ -66,21 +69,68 @@ func openTrace(fsys fs.FS, path string) (fs.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	return f, fi.Size(), nil
+}
+
+// keptTraceOps bounds the trace operations a scenario keeps in memory
+// (48 bytes each): up to it, a replay runs from memory, as fast in a
+// repeat as any step; past it, each replay reads its file again. Tests
+// lower it.
+var keptTraceOps uint64 = 1 << 20
+
+// traceFile is what the loader learnt of one trace file.
+type traceFile struct {
+	ops  uint64
+	size int64
+	sum  [sha256.Size]byte
+	kept []TraceOp // every operation, when the file is short enough
 }
 
 // checkTrace reads the trace at path through, for a machine with cpus
-// CPUs, and returns how many operations it holds.
-func checkTrace(fsys fs.FS, path string, cpus int) (uint64, error) {
-	f, err := openTrace(fsys, path)
+// CPUs, and keeps its operations if there are no more than keep. (It
+// counts them first, and reads the file again to keep them, so that a
+// long trace never costs the memory of its first keep lines.)
+func checkTrace(fsys fs.FS, path string, cpus int, keep uint64) (*traceFile, error) {
+	tf, err := readTrace(fsys, path, cpus, nil)
+	if err != nil || tf.ops == 0 || tf.ops > keep {
+		return tf, err
+	}
+	kept := make([]TraceOp, 0, tf.ops)
+	again, err := readTrace(fsys, path, cpus, func(op TraceOp) error {
+		if uint64(len(kept)) == tf.ops {
+			return errors.New("more operations")
+		}
+		kept = append(kept, op)
+		return nil
+	})
+	if err != nil || again.ops != tf.ops || again.sum != tf.sum {
+		return nil, fmt.Errorf("the trace %s changed while it was being read", path)
+	}
+	tf.kept = kept
+	return tf, nil
+}
+
+// readTrace reads the trace at path through, handing each operation to
+// each (when it is not nil), and returns its count, size and SHA-256.
+func readTrace(fsys fs.FS, path string, cpus int, each func(TraceOp) error) (*traceFile, error) {
+	f, size, err := openTrace(fsys, path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
-	n, err := parseTrace(path, f, cpus, func(TraceOp) error { return nil })
-	return uint64(n), err
+	if each == nil {
+		each = func(TraceOp) error { return nil }
+	}
+	h := sha256.New()
+	n, err := parseTrace(path, io.TeeReader(f, h), cpus, each)
+	if err != nil {
+		return nil, err
+	}
+	tf := &traceFile{ops: uint64(n), size: size}
+	h.Sum(tf.sum[:0])
+	return tf, nil
 }
 
 // traceField is one whitespace-separated field and its column.
@@ -127,7 +177,8 @@ var traceTypes = func() []struct {
 // from each ends the read and comes back as it is; a bad line is an
 // *Error.
 func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (int, error) {
-	sc := bufio.NewScanner(io.LimitReader(r, MaxTraceBytes))
+	lr := &io.LimitedReader{R: r, N: MaxTraceBytes + 1} // + 1: tells a trace at the limit from a longer one
+	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxTraceLine)
 	ops := 0
 	live := map[uint64]int{} // ID -> line that allocated it
@@ -211,6 +262,9 @@ func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (i
 		if err := each(op); err != nil {
 			return ops, err
 		}
+	}
+	if lr.N == 0 {
+		return ops, p.errorf(1, "", "the trace is larger than %d MiB", MaxTraceBytes>>20)
 	}
 	if err := sc.Err(); err != nil {
 		p.line++

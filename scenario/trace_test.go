@@ -175,22 +175,36 @@ func BenchmarkParseTrace(b *testing.B) {
 	}
 }
 
-// TestReplayReadsTheTraceAsItRuns: the loader checks a trace and the run
-// reads it again as it replays, so a trace changed in between makes the
-// replay step fail (and the run go on), never replay something unchecked.
-func TestReplayReadsTheTraceAsItRuns(t *testing.T) {
+// TestReplayOfATraceChangedAfterLoading: a short trace runs as the
+// loader read it, whatever happens to the file; a long one is read again
+// as it replays, and must be the file the loader read: a different size
+// fails the step before anything runs, a bad line or more operations
+// where they appear, different bytes at the end.
+func TestReplayOfATraceChangedAfterLoading(t *testing.T) {
+	const original = "a 1 NonPagedPool Abcd 16\nf 1\n"
 	for _, tc := range []struct {
-		name, now, want string
+		name     string
+		kept     bool
+		now      string // "": the file is removed
+		want     string // "": a clean replay of the original
+		replayed bool   // the failed step ran the allocation first
 	}{
-		{"the same trace replays", "a 1 NonPagedPool Abcd 16\nf 1\n", ""},
-		{"a line gone bad", "a 1 NonPagedPool Abcd 16\nf 2\n", "the trace changed since the scenario was loaded: " + "%s:2:3: id: frees id 2"},
-		{"a line more", "a 1 NonPagedPool Abcd 16\nf 1\na 2 NonPagedPool Abcd 16\n", "the trace %s changed since the scenario was loaded: it held 2 operations, now 3"},
-		{"the file gone", "", "cannot read the trace"},
+		{"kept: a line gone bad", true, "a 1 NonPagedPool Abcd 16\nf 2\n", "", false},
+		{"kept: the file gone", true, "", "", false},
+		{"read again: the same trace", false, original, "", false},
+		{"read again: a line gone bad", false, "a 1 NonPagedPool Abcd 16\nf 2\n", "changed since the scenario was loaded: %s:2:3: id: frees id 2", true},
+		{"read again: the same size, another tag", false, "a 1 NonPagedPool Zzzz 16\nf 1\n", "its bytes differ", true},
+		{"read again: a line more", false, original + "a 2 NonPagedPool Abcd 16\n", "it held 29 bytes, now 54", false},
+		{"read again: the file gone", false, "", "cannot read the trace", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if !tc.kept {
+				defer func(n uint64) { keptTraceOps = n }(keptTraceOps)
+				keptTraceOps = 0
+			}
 			dir := t.TempDir()
 			trace := filepath.Join(dir, "t.trace")
-			if err := os.WriteFile(trace, []byte("a 1 NonPagedPool Abcd 16\nf 1\n"), 0o644); err != nil {
+			if err := os.WriteFile(trace, []byte(original), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n  - replay: t.trace\n"))
@@ -208,7 +222,7 @@ func TestReplayReadsTheTraceAsItRuns(t *testing.T) {
 			_, o, out := runInline(t, s, Options{})
 			if tc.want == "" {
 				if o.Exit != ExitOK || !strings.Contains(out, "-> 1 allocations, 1 frees") {
-					t.Errorf("exit %d, want a clean replay:\n%s", o.Exit, out)
+					t.Errorf("exit %d, want a clean replay of the trace as loaded:\n%s", o.Exit, out)
 				}
 				return
 			}
@@ -219,6 +233,35 @@ func TestReplayReadsTheTraceAsItRuns(t *testing.T) {
 			if o.Exit != ExitFailed || len(o.Failures) != 1 || !strings.Contains(o.Failures[0], want) {
 				t.Errorf("exit %d, failures %q; want one naming %q", o.Exit, o.Failures, want)
 			}
+			if ran := strings.Contains(out, "pool calls     1 allocations"); ran != tc.replayed {
+				t.Errorf("an allocation ran: %v, want %v:\n%s", ran, tc.replayed, out)
+			}
 		})
+	}
+}
+
+// TestTracesKeptWithinTheBudget: a scenario keeps the operations of its
+// traces while they fit in keptTraceOps together, counting a trace that
+// several steps replay once; the rest are read again when they replay.
+func TestTracesKeptWithinTheBudget(t *testing.T) {
+	defer func(n uint64) { keptTraceOps = n }(keptTraceOps)
+	keptTraceOps = 3
+	dir := t.TempDir()
+	for _, name := range []string{"a.trace", "b.trace"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("a 1 NonPagedPool Abcd 16\nf 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n  - replay: a.trace\n  - replay: a.trace\n  - replay: b.trace\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, true, false} {
+		if kept := s.Steps[i].Replay.file.kept != nil; kept != want {
+			t.Errorf("step %d keeps its trace: %v, want %v", i, kept, want)
+		}
+	}
+	if _, o, out := runInline(t, s, Options{}); o.Exit != ExitOK || strings.Count(out, "-> 1 allocations, 1 frees") != 3 {
+		t.Errorf("exit %d, want three clean replays:\n%s", o.Exit, out)
 	}
 }

@@ -52,6 +52,7 @@ type loader struct {
 	overLimit  bool   // a repeat has reported passing MaxSteps or MaxOps
 	dataBytes  uint64 // write data and read expectations so far
 	traces     map[string]*traceResult
+	keptOps    uint64 // trace operations the scenario may still keep in memory
 }
 
 // located is an error plus where it sorts: its own position, or for an

@@ -1,8 +1,10 @@
 package scenario
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"math/bits"
 
 	"simkern/cpu"
@@ -180,20 +182,15 @@ func checkPattern(va mm.VA, buf []byte) int {
 	return -1
 }
 
-// replay runs a trace file's operations as it reads them. An allocation
-// that returned NULL makes the matching free a no-op, as a driver
-// checking for NULL would. The loader read the file already; should it
-// read differently now, the step fails there.
+// replay runs a trace file's operations: from memory when the loader
+// kept them, else as it reads the file again. An allocation that returned
+// NULL makes the matching free a no-op, as a driver checking for NULL
+// would.
 func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
-	f, err := openTrace(rp.FS, rp.Path)
-	if err != nil {
-		return res, fmt.Errorf("%v (it was read when the scenario was loaded)", err)
-	}
-	defer f.Close()
 	ids := make(map[uint64]mm.VA)
-	n, err := parseTrace(rp.Path, f, len(r.cpus.CPUs), func(op TraceOp) error {
+	run := func(op TraceOp) error {
 		oc := c
 		if op.CPUSet && op.CPU != c.Number {
 			oc = r.cpus.CPUs[op.CPU]
@@ -222,22 +219,67 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 		}
 		wr.Frees++
 		return nil
-	})
+	}
+	var err error
+	if tf := rp.file; tf.kept != nil || tf.ops == 0 {
+		for _, op := range tf.kept {
+			if err = run(op); err != nil {
+				break
+			}
+		}
+	} else {
+		err = r.replayFile(rp, run)
+	}
 	for _, oc := range r.cpus.CPUs {
 		if oc != c {
 			oc.PC = cpu.KernelImageBase
 		}
 	}
-	wr.Left = uint64(len(ids))
-	var bad *Error
-	switch {
-	case errors.As(err, &bad):
-		return res, fmt.Errorf("the trace changed since the scenario was loaded: %v", err)
-	case err != nil:
+	if err != nil {
 		return res, err
-	case uint64(n) != rp.Ops:
-		return res, fmt.Errorf("the trace %s changed since the scenario was loaded: it held %d operations, now %d", rp.Path, rp.Ops, n)
 	}
+	wr.Left = uint64(len(ids))
 	res.text = wr.String()
 	return res, nil
+}
+
+// replayFile reads a trace the loader did not keep and hands its
+// operations to run. The file must be the one the loader read: a size
+// that differs fails the step before anything runs; no more operations
+// than the loader counted run; and different bytes fail it at the end,
+// once what was read has run.
+func (r *runner) replayFile(rp *ReplayStep, run func(TraceOp) error) error {
+	tf := rp.file
+	changed := func(how string, args ...any) error {
+		return fmt.Errorf("the trace %s changed since the scenario was loaded: %s", rp.Path, fmt.Sprintf(how, args...))
+	}
+	f, size, err := openTrace(rp.FS, rp.Path)
+	if err != nil {
+		return fmt.Errorf("%v (it was read when the scenario was loaded)", err)
+	}
+	defer f.Close()
+	if size != tf.size {
+		return changed("it held %d bytes, now %d", tf.size, size)
+	}
+	h := sha256.New()
+	n := uint64(0)
+	_, err = parseTrace(rp.Path, io.TeeReader(f, h), len(r.cpus.CPUs), func(op TraceOp) error {
+		if n++; n > tf.ops {
+			return changed("it held %d operations, now more", tf.ops)
+		}
+		return run(op)
+	})
+	if bad := (*Error)(nil); errors.As(err, &bad) {
+		return changed("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	if n != tf.ops {
+		return changed("it held %d operations, now %d", tf.ops, n)
+	}
+	if [sha256.Size]byte(h.Sum(nil)) != tf.sum {
+		return changed("its bytes differ (the operations read from it ran)")
+	}
+	return nil
 }
