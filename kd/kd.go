@@ -54,7 +54,7 @@ func init() {
 		{"!pfn", "!pfn N                    the PFN database entry of frame N", (*Target).pfn},
 		{"!lookaside", "!lookaside                the per-CPU pool lookaside lists in use", (*Target).lookaside},
 		{"!analyze", "!analyze -v               the bugcheck the machine halted with", (*Target).analyze},
-		{"!verifier", "!verifier [3 DRIVER]      Driver Verifier's settings and counters, or a driver's allocations", (*Target).verifier},
+		{"!verifier", "!verifier [3 [DRIVER]]    Driver Verifier's settings and counters; 3: each driver's allocations", (*Target).verifier},
 		{"dt", "dt _POOL_HEADER [ADDR]    the pool header layout, or the header at ADDR", (*Target).dt},
 		{"db", "db ADDR [L COUNT]         bytes", (*Target).db},
 		{"dd", "dd ADDR [L COUNT]         DWORDs", (*Target).dd},

@@ -7,8 +7,9 @@ import (
 	"simkern/verifier"
 )
 
-// verifier prints Driver Verifier's settings and counters (!verifier), or
-// with flag 3 and a driver name, that driver's outstanding allocations.
+// verifier prints Driver Verifier's settings and counters (!verifier).
+// Flags with bits 1 and 2 (3, 0xf) add each verified driver's section
+// under its line, or with a driver name print that driver's section alone.
 func (t *Target) verifier(w io.Writer, args []string) error {
 	v := t.Verifier
 	if v == nil {
@@ -22,7 +23,8 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 			return err
 		}
 	}
-	if len(args) >= 2 && flags&2 != 0 {
+	sections := flags&3 == 3 // 2 adds the sections, and needs 1 to list the drivers
+	if len(args) >= 2 && sections {
 		return t.verifierDriver(w, args[1])
 	}
 	s := v.Settings
@@ -91,9 +93,9 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		// Entry is the verifier's record of the driver, which simkern
 		// keeps in Go: 0, as in 0xC4 / 0x62's P3.
 		fmt.Fprintf(w, "%016x %-17s%08x       %08x    %s\n", 0, state, d.NonPaged.Bytes, d.Paged.Bytes, d.Name)
-		if flags&2 != 0 {
-			// Flag 2 puts each driver's section under its line, set off
-			// by blank lines as in Microsoft's sample.
+		if sections {
+			// Each driver's section goes under its line, set off by
+			// blank lines as in Microsoft's sample.
 			fmt.Fprintln(w)
 			t.driverSection(w, d)
 			fmt.Fprintln(w)

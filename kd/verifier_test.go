@@ -91,9 +91,10 @@ func TestVerifierDriverSection(t *testing.T) {
 	}
 }
 
-// TestVerifierFlag2ListsEachDriversSection: with flag 2 and no driver
-// name, each verified driver's section follows its line in the Driver
-// Verification List, between blank lines; without flag 2 it does not. A
+// TestVerifierFlag2ListsEachDriversSection: with flags 1 and 2 and no
+// driver name, each verified driver's section follows its line in the
+// Driver Verification List, between blank lines; without both it does
+// not (2 alone needs 1's list of drivers). A
 // driver the verifier does not check has no section to ask for.
 func TestVerifierFlag2ListsEachDriversSection(t *testing.T) {
 	f, a, c := verifierFixture(t, verifier.Settings{Drivers: []string{"acme.sys"}, PoolTracking: true})
@@ -104,7 +105,7 @@ func TestVerifierFlag2ListsEachDriversSection(t *testing.T) {
 			t.Errorf("%s printed\n%s\nwant it to end with the driver's line, then its section between blank lines:\n%s", cmd, out, line+"\n"+section)
 		}
 	}
-	for _, cmd := range []string{"!verifier", "!verifier 1"} {
+	for _, cmd := range []string{"!verifier", "!verifier 1", "!verifier 2"} {
 		if out := f.run(t, cmd); !strings.HasSuffix(out, line) {
 			t.Errorf("%s printed\n%s\nwant it to end with the driver's line", cmd, out)
 		}
