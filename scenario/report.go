@@ -188,7 +188,11 @@ func (rep *reporter) start(seed uint64) {
 	if command == "" {
 		command = "simkern run " + s.File
 	}
-	fmt.Fprintf(rep.w, "reproduce: %s --seed %d\n", command, seed)
+	fmt.Fprintf(rep.w, "reproduce: %s --seed %d", command, seed)
+	if opt.StepsSet {
+		fmt.Fprintf(rep.w, " --steps %d", opt.Steps)
+	}
+	fmt.Fprintln(rep.w)
 	if d := strings.TrimSpace(s.Description); d != "" && !opt.Quiet {
 		for _, line := range strings.Split(d, "\n") {
 			fmt.Fprintf(rep.w, "  %s\n", line)

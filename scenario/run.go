@@ -30,9 +30,14 @@ type Options struct {
 	// temporary file that leaves nothing behind (pagefile.Config.Path).
 	PagefilePath string
 
-	// Command is how the header's reproduce line names the scenario;
+	// Command is the command the header's reproduce line starts with;
 	// "" means "simkern run FILE". The built-in tour sets "simkern run".
 	Command string
+
+	// Steps, with StepsSet, is the --steps limit the run is under: the
+	// reproduce line repeats it (the caller stops the run; see RunTo).
+	Steps    uint64
+	StepsSet bool
 }
 
 // Outcome is how a run ended.

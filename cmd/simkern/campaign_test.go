@@ -353,7 +353,7 @@ func TestRunSteps(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "*** Stopped by --steps 2; the next step would have been "+path+":5:5: free: buf\n") {
 		t.Errorf("--steps 2 of a double free: exit %d, want 0 and a note where it stopped:\n%s", code, stdout)
 	}
-	if want := "reproduce: simkern run " + path + " --steps 2 --seed 1\n"; !strings.Contains(stdout, want) {
+	if want := "reproduce: simkern run " + path + " --seed 1 --steps 2\n"; !strings.Contains(stdout, want) {
 		t.Errorf("--steps 2: no %q in\n%s", want, stdout)
 	}
 	if end := runOutcome(t, path, "--steps", "2"); end.steps != 2 || end.outcome != "completed" {

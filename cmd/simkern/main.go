@@ -4,7 +4,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -173,8 +172,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			maxSteps := uint64(noStepLimit)
 			if cmd.Flags().Changed("steps") {
 				maxSteps = steps
-				// The reproduce line keeps --steps: without it the run goes on.
-				opt.Command = cmp.Or(opt.Command, "simkern run "+s.File) + fmt.Sprintf(" --steps %d", steps)
+				opt.Steps, opt.StepsSet = steps, true
 			}
 			o, err := runScenario(s, opt, maxSteps, dumpPath, dumpAtEnd)
 			if err != nil {
