@@ -659,8 +659,9 @@ func (l *loader) irql(n ast.Node, path string) *cpu.IRQL {
 	if err != nil {
 		// The format's numbers also say 0o and 0b, which cpu's parser
 		// (kd's syntax) does not take.
-		if n, nerr := parseUint(strings.TrimSpace(s)); nerr == nil && n <= uint64(cpu.MaxIRQL) {
-			return new(cpu.IRQL(n))
+		if level, nerr := parseUint(strings.TrimSpace(s)); nerr == nil && level <= uint64(cpu.MaxIRQL) {
+			v = cpu.IRQL(level)
+			return &v
 		}
 		msg := fmt.Sprintf("unknown IRQL %q", shortenText(s, 40))
 		if m := suggest(strings.ToUpper(s), cpu.IRQLNames()); m != "" {
