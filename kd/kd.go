@@ -3,6 +3,7 @@ package kd
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,6 +92,10 @@ func (t *Target) Run(w io.Writer, line string) {
 			return
 		}
 	}
+	if slices.Contains(LiveCommands, name) {
+		fmt.Fprintf(w, "%s runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n", fields[0])
+		return
+	}
 	if ext, ok := strings.CutPrefix(fields[0], "!"); ok {
 		fmt.Fprintf(w, "No export %s found\n", shortTerm(ext)) // kd's words for an extension no DLL exports
 		return
@@ -99,6 +104,11 @@ func (t *Target) Run(w io.Writer, line string) {
 	// call a syntax error: either way, say plainly that simkern lacks it.
 	fmt.Fprintf(w, "simkern does not support '%s' (.help lists the commands it has)\n", shortTerm(fields[0]))
 }
+
+// LiveCommands are the commands that run the machine: step, go, go back,
+// breakpoints. Only a live session (simkern kd on a scenario) has them; a
+// Target, on a dump or in a scenario's kd: step, names them as such.
+var LiveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
 
 func (t *Target) help(w io.Writer, _ []string) error {
 	for _, c := range commands {

@@ -496,6 +496,8 @@ func TestUnknownCommands(t *testing.T) {
 		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
 		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
 		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
+		{"g", "g runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n"},
+		{"!TT 3", "!TT runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n"},
 	} {
 		if got := f.run(t, tt.cmd); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -165,9 +164,42 @@ func (d *debugger) showNext() {
 	}
 }
 
-// liveCommands are exec's commands that run a live session; on a dump
-// they are not kd's unknown commands but ones with nothing to act on.
-var liveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
+// liveCommands runs a live session's commands (kd.LiveCommands), by name.
+var liveCommands = map[string]func(d *debugger, args []string){
+	"p": func(d *debugger, _ []string) { d.step() },
+	"t": func(d *debugger, _ []string) { d.step() },
+	"g": func(d *debugger, _ []string) { d.run() },
+	"p-": func(d *debugger, _ []string) {
+		if n := d.sess.Executed(); n > 0 {
+			d.travel(n - 1)
+		} else {
+			fmt.Fprintln(d.out, "already at the start")
+		}
+	},
+	"!tt": func(d *debugger, args []string) {
+		if len(args) < 1 {
+			fmt.Fprintln(d.out, "usage: !tt N (the step to go to; 0 is the start)")
+			return
+		}
+		n, err := strconv.ParseUint(args[0], 0, 64)
+		if err != nil {
+			fmt.Fprintf(d.out, "!tt: %q is not a step number\n", args[0])
+			return
+		}
+		d.travel(n)
+	},
+	".restart": func(d *debugger, _ []string) { d.travel(0) },
+	"bp":       (*debugger).setBreakpoint,
+	"bl": func(d *debugger, _ []string) {
+		if len(d.bps) == 0 {
+			fmt.Fprintln(d.out, "no breakpoints")
+		}
+		for i, b := range d.bps {
+			fmt.Fprintf(d.out, "%2d e %s\n", i, b)
+		}
+	},
+	"bc": (*debugger).clearBreakpoints,
+}
 
 // exec runs one command line and reports whether the session should end.
 func (d *debugger) exec(line string) (quit bool) {
@@ -175,45 +207,14 @@ func (d *debugger) exec(line string) (quit bool) {
 	if len(fields) == 0 {
 		return false
 	}
-	live := d.sess != nil
-	switch cmd := strings.ToLower(fields[0]); {
+	cmd := strings.ToLower(fields[0])
+	run, isLive := liveCommands[cmd]
+	switch {
 	case cmd == "q" || cmd == "qq" || cmd == ".quit":
 		return true
-	case live && (cmd == "p" || cmd == "t"):
-		d.step()
-	case live && cmd == "g":
-		d.run()
-	case live && cmd == "p-":
-		if n := d.sess.Executed(); n > 0 {
-			d.travel(n - 1)
-		} else {
-			fmt.Fprintln(d.out, "already at the start")
-		}
-	case live && cmd == "!tt":
-		if len(fields) < 2 {
-			fmt.Fprintln(d.out, "usage: !tt N (the step to go to; 0 is the start)")
-			return false
-		}
-		n, err := strconv.ParseUint(fields[1], 0, 64)
-		if err != nil {
-			fmt.Fprintf(d.out, "!tt: %q is not a step number\n", fields[1])
-			return false
-		}
-		d.travel(n)
-	case live && cmd == ".restart":
-		d.travel(0)
-	case live && cmd == "bp":
-		d.setBreakpoint(fields[1:])
-	case live && cmd == "bl":
-		if len(d.bps) == 0 {
-			fmt.Fprintln(d.out, "no breakpoints")
-		}
-		for i, b := range d.bps {
-			fmt.Fprintf(d.out, "%2d e %s\n", i, b)
-		}
-	case live && cmd == "bc":
-		d.clearBreakpoints(fields[1:])
-	case !live && slices.Contains(liveCommands, cmd):
+	case isLive && d.sess != nil:
+		run(d, fields[1:])
+	case isLive:
 		fmt.Fprintf(d.out, "%s: a dump has nothing to run (simkern kd on the scenario runs it live)\n", fields[0])
 	default:
 		d.kdTarget().Run(d.out, line)
@@ -335,7 +336,15 @@ func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 // completer offers the command names for tab completion: the live
 // session's own, then kd's from its table, so none is left out.
 func completer() readline.AutoCompleter {
-	names := []string{"p", "p-", "g", "bp alloc", "bp free", "bp bugcheck", "bl", "bc", ".restart", "!tt", "q"}
+	var names []string
+	for _, n := range kd.LiveCommands {
+		if n == "bp" { // completed with the kinds of breakpoint
+			names = append(names, "bp alloc", "bp free", "bp bugcheck")
+			continue
+		}
+		names = append(names, n)
+	}
+	names = append(names, "q")
 	for _, n := range kd.CommandNames() {
 		switch n { // completed with the argument they always take
 		case "!analyze":

@@ -787,3 +787,18 @@ func TestKDLiveCommandsOnADump(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveCommandsHaveHandlers: the live session runs every command kd
+// names as one that runs the machine, and no other.
+func TestLiveCommandsHaveHandlers(t *testing.T) {
+	for _, n := range kd.LiveCommands {
+		if liveCommands[n] == nil {
+			t.Errorf("kd names %q a live command, and the live session cannot run it", n)
+		}
+	}
+	for n := range liveCommands {
+		if !slices.Contains(kd.LiveCommands, n) {
+			t.Errorf("the live session runs %q, which kd.LiveCommands does not name", n)
+		}
+	}
+}
