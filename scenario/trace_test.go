@@ -265,3 +265,28 @@ func TestTracesKeptWithinTheBudget(t *testing.T) {
 		t.Errorf("exit %d, want three clean replays:\n%s", o.Exit, out)
 	}
 }
+
+// commentLines reads as an endless trace of 64-byte comment lines.
+type commentLines struct{}
+
+var commentBlock = bytes.Repeat([]byte("# a comment line, sixty-four bytes long with its newline ......\n"), 1024)
+
+// Read starts each read at a line's start, so a line a short read cuts
+// joins the next one, which starts with '#' too.
+func (commentLines) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], commentBlock)
+	}
+	return n, nil
+}
+
+// TestParseTraceRefusesMoreThanTheLimit: a trace longer than
+// MaxTraceBytes is an error, not read up to the limit and cut there.
+func TestParseTraceRefusesMoreThanTheLimit(t *testing.T) {
+	_, err := ParseTrace("long.trace", commentLines{})
+	var e *Error
+	if !errors.As(err, &e) || !strings.Contains(e.Msg, "larger than 512 MiB") {
+		t.Errorf("ParseTrace of an endless trace: %v, want an error saying it is larger than 512 MiB", err)
+	}
+}
