@@ -789,7 +789,12 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 // shardLabel names the shards of one seeds list that were merged: "" when
 // they make up the whole list (every I of one N), else "0/4,2/4".
 func shardLabel(shards []string) string {
-	slices.Sort(shards)
+	// In number order: as text, "10/11" would sort before "2/11".
+	slices.SortFunc(shards, func(a, b string) int {
+		ai, an, _ := parseShard(a)
+		bi, bn, _ := parseShard(b)
+		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ai, bi), strings.Compare(a, b))
+	})
 	shards = slices.Compact(shards)
 	var n uint64
 	for i, s := range shards {

@@ -610,3 +610,29 @@ func TestHostFailureExitsOne(t *testing.T) {
 		}
 	}
 }
+
+// TestShardLabel: the merged shards of one list are named in number order,
+// and every I of one N, however many, is the whole list (as text, "10/11"
+// sorted before "2/11", so eleven shards never made a whole).
+func TestShardLabel(t *testing.T) {
+	all11 := func() []string {
+		var s []string
+		for i := 10; i >= 0; i-- {
+			s = append(s, fmt.Sprintf("%d/11", i))
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		shards []string
+		want   string
+	}{
+		{all11(), ""},
+		{[]string{"10/11", "2/11", "0/11"}, "0/11,2/11,10/11"},
+		{[]string{"1/3", "0/3", "2/3", "1/3"}, ""},
+		{[]string{"2/3", "1/3"}, "1/3,2/3"},
+	} {
+		if got := shardLabel(tc.shards); got != tc.want {
+			t.Errorf("shardLabel(%v) = %q, want %q", tc.shards, got, tc.want)
+		}
+	}
+}
