@@ -307,6 +307,19 @@ func parseSeed(s string) (uint64, error) {
 	return n, nil
 }
 
+// seedFlag is a --seed value, read as --seeds reads each seed: decimal
+// or 0x hex (pflag's own unsigned flag would take 010 as octal).
+type seedFlag uint64
+
+func (f *seedFlag) Set(s string) error {
+	n, err := parseSeed(s)
+	*f = seedFlag(n)
+	return err
+}
+
+func (f *seedFlag) String() string { return strconv.FormatUint(uint64(*f), 10) }
+func (f *seedFlag) Type() string   { return "uint64" }
+
 // parseShard reads --shard I/N; "" is the whole campaign, 0/1.
 func parseShard(s string) (i, n uint64, err error) {
 	if s == "" {

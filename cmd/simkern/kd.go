@@ -20,7 +20,7 @@ import (
 func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var (
 		commands string
-		seed     uint64
+		seed     seedFlag
 		pooltags string
 	)
 	cmd := &cobra.Command{
@@ -37,7 +37,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := newDebugger(args[0], tags, c.Flags().Changed("seed"), seed, stdout)
+			d, err := newDebugger(args[0], tags, c.Flags().Changed("seed"), uint64(seed), stdout)
 			if err != nil {
 				return err
 			}
@@ -57,7 +57,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&commands, "command", "c", "", "run these commands (separated by ;) and exit")
-	cmd.Flags().Uint64Var(&seed, "seed", 0, "the seed of a live scenario (overrides machine.seed)")
+	cmd.Flags().Var(&seed, "seed", "the seed of a live scenario, decimal or 0x hex (overrides machine.seed)")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with")
 	return cmd
 }

@@ -131,7 +131,7 @@ func load(path string) (*scenario.Scenario, error) {
 
 func runCmd(stdout io.Writer) *cobra.Command {
 	var (
-		seed      uint64
+		seed      seedFlag
 		steps     uint64
 		jsonOut   bool
 		quiet     bool
@@ -164,7 +164,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				opt.Command = "simkern run"
 			}
 			if cmd.Flags().Changed("seed") {
-				opt.Seed, opt.SeedSet = seed, true
+				opt.Seed, opt.SeedSet = uint64(seed), true
 			}
 			if opt.Tags, err = loadPoolTags(pooltags); err != nil {
 				return err
@@ -184,7 +184,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().Uint64Var(&seed, "seed", 0, "the machine's seed (overrides machine.seed)")
+	cmd.Flags().Var(&seed, "seed", "the machine's seed, decimal or 0x hex (overrides machine.seed)")
 	cmd.Flags().Uint64Var(&steps, "steps", 0, "stop after this many steps, then end the run as usual (what campaign --minimize prints)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")

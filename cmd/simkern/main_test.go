@@ -682,6 +682,18 @@ func TestSeeds(t *testing.T) {
 			t.Errorf("beyond the header, seed 5 differs from seed 1:\n%s", golden.FirstDiff(one, got))
 		}
 	})
+	t.Run("--seed reads a seed as --seeds does: decimal or 0x hex, so 010 is ten", func(t *testing.T) {
+		for _, seed := range []string{"010", "0xa", "0XA"} {
+			if s := out("run", path, "--seed", seed); !strings.Contains(firstLine(s), "seed 10") {
+				t.Errorf("--seed %s: header %q, want seed 10", seed, firstLine(s))
+			}
+		}
+		for _, seed := range []string{"0b11", "1_000", "-1"} {
+			if code, _, stderr := cli("run", path, "--seed", seed); code != 2 || !strings.Contains(stderr, "is not a seed") {
+				t.Errorf("--seed %s: exit %d, stderr %q; want 2 and a bad-seed message", seed, code, stderr)
+			}
+		}
+	})
 	t.Run("on a seeded workload, --seed changes the run itself", func(t *testing.T) {
 		one, five := out("run", path, "--seed", "1"), out("run", path, "--seed", "5")
 		if strings.ReplaceAll(five, "seed 5", "seed 1") == one {
