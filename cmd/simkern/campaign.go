@@ -33,6 +33,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -550,7 +551,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "campaign FILE.yaml --seeds LIST",
 		Short: "Run a scenario once per seed and count the outcomes",
 		Long: "Run a scenario once per seed, in parallel, and print a table of the outcomes: how many\n" +
-			"runs completed, bugchecked (by code and P1) or failed an expectation, the first seeds of each\n" +
+			"runs completed, bugchecked (by code and sub-code) or failed an expectation, the first seeds of each\n" +
 			"and the command that reproduces one. --shard I/N runs one slice of the seeds; `simkern campaign\n" +
 			"merge` joins the slices' results (--out or --json). Exit status: 0 every run ended as the\n" +
 			"scenario expects, 1 some did not (or ran differently twice), 2 a bad file or command line.\n" +
@@ -578,12 +579,18 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out *os.File // opened first, so a bad path costs no runs
+			// The results go to a new file beside outPath, renamed onto it
+			// at the end: opened first, so a bad path costs no runs, and
+			// a campaign that fails leaves an earlier file as it was.
+			var out *os.File
 			if outPath != "" {
-				if out, err = os.Create(outPath); err != nil {
+				if out, err = os.CreateTemp(filepath.Dir(outPath), filepath.Base(outPath)+".*.tmp"); err != nil {
 					return usageError{fmt.Errorf("--out: %w", err)}
 				}
-				defer out.Close()
+				defer func() {
+					out.Close()
+					os.Remove(out.Name()) // gone already once renamed
+				}()
 			}
 			c := &campaign{s: s, run: runSeed, parallel: parallel, determinism: det}
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -614,11 +621,15 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 			}
 			if out != nil {
-				if err := writeResults(out, sum, results); err != nil {
-					return err
+				err := writeResults(out, sum, results)
+				if err == nil {
+					err = out.Close()
 				}
-				if err := out.Close(); err != nil {
-					return err
+				if err == nil {
+					err = os.Rename(out.Name(), outPath)
+				}
+				if err != nil {
+					return hostError{fmt.Errorf("--out: %w", err)}
 				}
 			}
 			return printCampaign(stdout, jsonOut, sum, results)
@@ -641,7 +652,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, results []seedResult) error {
 	if asJSON {
 		if err := writeResults(w, sum, results); err != nil {
-			return err
+			return hostError{err}
 		}
 	} else {
 		printTable(w, sum)
@@ -714,8 +725,13 @@ func printTable(w io.Writer, sum *campaignSummary) {
 	case len(sum.Nondeterministic) == 0:
 		fmt.Fprintf(w, "Determinism: every seed ran twice and printed the same event stream both times\n")
 	default:
+		const listed = 20 // seeds the line names; "..." says there are more
+		seeds := seedList(sum.Nondeterministic[:min(len(sum.Nondeterministic), listed)])
+		if len(sum.Nondeterministic) > listed {
+			seeds += " ..."
+		}
 		fmt.Fprintf(w, "Determinism: %s printed a different event stream the second time: %s\n",
-			scenario.Plural(uint64(len(sum.Nondeterministic)), "seed"), seedList(sum.Nondeterministic[:min(len(sum.Nondeterministic), 20)]))
+			scenario.Plural(uint64(len(sum.Nondeterministic)), "seed"), seeds)
 	}
 	switch {
 	case sum.Exit == scenario.ExitOK:

@@ -6,7 +6,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -603,10 +605,44 @@ func TestHostFailureExitsOne(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
 	path := filepath.Join(dir, "flaky.yaml")
 	t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
-	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}} {
+	results := filepath.Join(dir, "results.jsonl")
+	if err := os.WriteFile(results, []byte("an earlier campaign's results\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}, {"campaign", path, "--seeds", "1-3", "-o", results}} {
 		code, _, stderr := cli(args...)
 		if code != 1 || !strings.HasPrefix(stderr, "simkern: pagefile: ") {
-			t.Errorf("%s: exit %d, stderr %q; want exit 1 and simkern: pagefile: ...", args[0], code, stderr)
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and simkern: pagefile: ...", args, code, stderr)
+		}
+	}
+	// The failed campaign left the earlier results file as it was, and
+	// no file of its own beside it.
+	if data, err := os.ReadFile(results); err != nil || string(data) != "an earlier campaign's results\n" {
+		t.Errorf("the results file holds %q (%v) after a failed campaign, want it untouched", data, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%s holds %d files after a failed campaign, want the scenario and the results", dir, len(entries))
+	}
+}
+
+// failingWriter is standard output on a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestReportWriteFailureExitsOne: a report that cannot be written is the
+// host's failure, whatever the run's outcome: exit 1, saying so. (A run
+// exited 0 with its report lost, a campaign --json 2, as if the command
+// line were wrong.)
+func TestReportWriteFailureExitsOne(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	for _, args := range [][]string{{"run", path, "--seed", "1"}, {"run", path, "--json"}, {"campaign", path, "--seeds", "1-3"},
+		{"campaign", path, "--seeds", "1-3", "--json"}} {
+		var stderr bytes.Buffer
+		if code := run(args, failingWriter{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "simkern: writing the report: no space left on device") {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and a message", args, code, stderr.String())
 		}
 	}
 }
@@ -633,6 +669,29 @@ func TestShardLabel(t *testing.T) {
 	} {
 		if got := shardLabel(tc.shards); got != tc.want {
 			t.Errorf("shardLabel(%v) = %q, want %q", tc.shards, got, tc.want)
+		}
+	}
+}
+
+// TestDeterminismLineSaysItIsCut: the Determinism line names the first 20
+// seeds that ran differently, and "..." says there were more.
+func TestDeterminismLineSaysItIsCut(t *testing.T) {
+	for _, tc := range []struct {
+		seeds int
+		tail  string
+	}{
+		{20, ": 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20\n"},
+		{25, ": 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 ...\n"},
+	} {
+		sum := &campaignSummary{Runs: tc.seeds, Determinism: true, Exit: 1}
+		for i := range tc.seeds {
+			sum.Nondeterministic = append(sum.Nondeterministic, uint64(i+1))
+		}
+		var b bytes.Buffer
+		printTable(&b, sum)
+		want := fmt.Sprintf("Determinism: %d seeds printed a different event stream the second time%s", tc.seeds, tc.tail)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%d seeds: no line %q in\n%s", tc.seeds, want, b.String())
 		}
 	}
 }

@@ -53,9 +53,13 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) (cod
 			code = scenario.ExitFailed
 		}
 	}()
-	root := newRoot(stdin, stdout, stderr)
+	out := &reportWriter{w: stdout}
+	root := newRoot(stdin, out, stderr)
 	root.SetArgs(args)
 	err := root.Execute()
+	if out.err != nil && !errors.As(err, new(usageError)) {
+		err = hostError{fmt.Errorf("writing the report: %w", out.err)}
+	}
 	var ee exitError
 	var he hostError
 	switch {
@@ -77,6 +81,24 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) (cod
 		fmt.Fprintf(stderr, "simkern: %s\n", err)
 	}
 	return scenario.ExitUsage
+}
+
+// reportWriter is standard output, remembering the first write that
+// failed (a full disk, a closed pipe): the report is then incomplete, a
+// failure of the host, whatever the run's outcome. Writes after it are
+// dropped.
+type reportWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *reportWriter) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.w.Write(p)
+	r.err = err
+	return n, err
 }
 
 // hostError is a failure of the host, not of the input: a pagefile or a
