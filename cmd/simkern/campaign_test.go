@@ -609,19 +609,24 @@ func TestHostFailureExitsOne(t *testing.T) {
 	if err := os.WriteFile(results, []byte("an earlier campaign's results\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}, {"campaign", path, "--seeds", "1-3", "-o", results}} {
+	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}, {"campaign", path, "--seeds", "1-3", "-o", results},
+		{"campaign", path, "--seeds", "1-3", "-o", filepath.Join(dir, "new.jsonl")}} {
 		code, _, stderr := cli(args...)
 		if code != 1 || !strings.HasPrefix(stderr, "simkern: pagefile: ") {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 and simkern: pagefile: ...", args, code, stderr)
 		}
 	}
-	// The failed campaign left the earlier results file as it was, and
-	// no file of its own beside it.
+	// The failed campaigns left the earlier results file as it was, and
+	// no file of their own (new.jsonl is gone again).
 	if data, err := os.ReadFile(results); err != nil || string(data) != "an earlier campaign's results\n" {
 		t.Errorf("the results file holds %q (%v) after a failed campaign, want it untouched", data, err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("%s holds %d files after a failed campaign, want the scenario and the results", dir, len(entries))
+	}
+	// A directory is refused before anything runs.
+	if code, _, stderr := cli("campaign", path, "--seeds", "1-3", "-o", dir); code != 2 || !strings.Contains(stderr, "is a directory") {
+		t.Errorf("--out DIR: exit %d, stderr %q; want 2, refused before any run", code, stderr)
 	}
 }
 
