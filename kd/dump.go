@@ -135,7 +135,8 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	if version != DumpVersion {
 		return nil, nil, fmt.Errorf("dump format version %d; this simkern reads version %d", version, DumpVersion)
 	}
-	zr, err := gzip.NewReader(br)
+	file := &fileCount{r: br}
+	zr, err := gzip.NewReader(file)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, nil, fmt.Errorf("truncated dump: it ends inside the compressed header")
@@ -159,13 +160,17 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	// claims to expand to gigabytes costs no more than it really holds.
 	// gob reads zb as it is (it is an io.ByteReader), so the pages after
 	// the Dump are left in it.
-	lr := &io.LimitedReader{R: zr, N: maxHeaderBytes}
+	exp := &expansion{r: zr, file: file, guard: true}
+	lr := &io.LimitedReader{R: exp, N: maxHeaderBytes}
 	zb := bufio.NewReader(lr)
 	over := fmt.Sprintf("the Dump takes more than %d MiB", maxHeaderBytes>>20)
 	// damaged reads the stream to its end before blaming cause: that checks
 	// its checksum, and tells a file cut short (truncated) from a whole one
 	// that holds damage. A read the limit cut short is the limit's fault.
 	damaged := func(cause error) error {
+		if exp.tripped {
+			return fmt.Errorf("corrupt dump: the Dump expands more than %d times, far past what simkern writes", maxDumpExpansion)
+		}
 		if lr.N == 0 {
 			return fmt.Errorf("corrupt dump: %s", over)
 		}
@@ -194,6 +199,7 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	ms := d.Machine
 	d.Machine, d.Pool, d.Verifier = nil, nil, nil
 	runtime.GC()
+	exp.guard = false // a page of zeros deflates a thousand to one
 
 	pages := uint64(0)
 	for _, e := range ms.Entries {
@@ -244,6 +250,55 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 		return nil, nil, fmt.Errorf("corrupt dump: bytes after the end of the compressed stream")
 	}
 	return d, restored, nil
+}
+
+// fileCount counts the bytes gzip takes from the file. It is a
+// ByteReader, as gzip needs to stop exactly at its stream's end.
+type fileCount struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (f *fileCount) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	f.n += int64(n)
+	return n, err
+}
+
+func (f *fileCount) ReadByte() (byte, error) {
+	b, err := f.r.ReadByte()
+	if err == nil {
+		f.n++
+	}
+	return b, err
+}
+
+// expansion is the gzip stream, checked while the Dump is read: gob holds
+// a message whole in memory, so a few megabytes crafted to expand to
+// gigabytes would cost gigabytes. simkern's Dumps deflate six to ten to
+// one; past expansionFloor, one that expands maxDumpExpansion times the
+// file bytes it came from is refused.
+type expansion struct {
+	r       io.Reader
+	file    *fileCount
+	out     int64
+	guard   bool // off for the pages
+	tripped bool
+}
+
+const (
+	maxDumpExpansion = 100
+	expansionFloor   = 64 << 20
+)
+
+func (e *expansion) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.out += int64(n)
+	if e.guard && e.out > expansionFloor && e.out > maxDumpExpansion*e.file.n {
+		e.tripped = true
+		return n, errors.New("the Dump expands too far")
+	}
+	return n, err
 }
 
 // maxHeaderBytes bounds the Dump: the largest value gob writes on a

@@ -185,19 +185,35 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		stats: s.Stats, halted: s.Halted}
 	m.chunks = make([]*frameChunk, (m.frames+chunkFrames-1)/chunkFrames)
 	m.standby, m.modified, m.bad, m.workingSet = listRestore(s.Standby), listRestore(s.Modified), listRestore(s.Bad), listRestore(s.WorkingSet)
+	prevEnd := uint64(0)
 	for _, n := range s.Nodes {
-		if n.First > n.Next || n.Next > n.End || n.End > m.frames {
+		if n.First < prevEnd || n.First > n.Next || n.Next > n.End || n.End > m.frames {
 			return bad("node frames %d..%d..%d", n.First, n.Next, n.End)
 		}
+		prevEnd = n.End
 		m.nodes = append(m.nodes, nodeFrames{first: n.First, next: n.Next, end: n.End, zeroed: listRestore(n.Zeroed), free: listRestore(n.Free)})
 	}
-	for _, fs := range s.Entries {
-		if uint64(fs.PFN) >= m.frames || fs.State > StateBad {
-			return bad("frame %#x", uint64(fs.PFN))
+	// The entries are the frames each node has handed out, First up to
+	// Next, node by node, as Snapshot lists them: no frame twice, none
+	// left out, so they cost what the machine they describe holds.
+	i := 0
+	for _, n := range m.nodes {
+		for f := n.first; f < n.next; f++ {
+			if i == len(s.Entries) {
+				return bad("%d frame entries, fewer than the frames handed out", len(s.Entries))
+			}
+			fs := s.Entries[i]
+			i++
+			if fs.PFN != PFN(f) || fs.State > StateBad {
+				return bad("frame %#x", uint64(fs.PFN))
+			}
+			e := m.entry(fs.PFN)
+			*e = PFNEntry{flink: fs.Flink, blink: fs.Blink, State: fs.State, Pageable: fs.Pageable, PageTable: fs.PageTable,
+				Modified: fs.Modified, VA: fs.VA, Slot: fs.Slot}
 		}
-		e := m.entry(fs.PFN)
-		*e = PFNEntry{flink: fs.Flink, blink: fs.Blink, State: fs.State, Pageable: fs.Pageable, PageTable: fs.PageTable,
-			Modified: fs.Modified, VA: fs.VA, Slot: fs.Slot}
+	}
+	if i != len(s.Entries) {
+		return bad("%d frame entries, more than the frames handed out", len(s.Entries))
 	}
 	if uint64(s.PML4) >= m.frames {
 		return bad("PML4 frame %#x", uint64(s.PML4))

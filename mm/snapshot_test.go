@@ -141,7 +141,13 @@ func TestSnapshotCopiesNoFrameBytes(t *testing.T) {
 
 func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
 	m := newMachine(t, machineSpec{})
+	mustAllocate(t, m, RegionNonPagedPool, 3) // frames handed out: entries to damage
 	good := m.Snapshot()
+	if r, err := Restore(good, ""); err != nil {
+		t.Fatalf("Restore of the undamaged snapshot: %v", err)
+	} else {
+		r.Close()
+	}
 	for _, tc := range []struct {
 		name   string
 		damage func(s *Snapshot)
@@ -153,6 +159,16 @@ func TestRestoreRefusesDamagedSnapshots(t *testing.T) {
 		{"an IRQL past HIGH_LEVEL", func(s *Snapshot) { s.CPUs[0].IRQL = 99 }},
 		{"a node past the frames", func(s *Snapshot) { s.Nodes[0].End = s.Frames + 1 }},
 		{"an unknown region", func(s *Snapshot) { s.Regions = append(s.Regions, RegionSnapshot{Region: 200}) }},
+		// The entries must be the frames handed out, each once, in order:
+		// a crafted list could otherwise make a small file cost a chunk
+		// of PFN entries per entry, or list one frame a million times.
+		{"a frame listed twice", func(s *Snapshot) { s.Entries = append(s.Entries, s.Entries[len(s.Entries)-1]) }},
+		{"a frame left out", func(s *Snapshot) { s.Entries = s.Entries[:len(s.Entries)-1] }},
+		{"frames out of order", func(s *Snapshot) { s.Entries[0], s.Entries[1] = s.Entries[1], s.Entries[0] }},
+		{"a frame never handed out", func(s *Snapshot) {
+			s.Entries = append(s.Entries, FrameSnapshot{PFN: PFN(s.Nodes[len(s.Nodes)-1].Next)})
+		}},
+		{"nodes that overlap", func(s *Snapshot) { s.Nodes = append(s.Nodes, s.Nodes[0]) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := *good
