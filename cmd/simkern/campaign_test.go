@@ -646,7 +646,7 @@ func TestReportWriteFailureExitsOne(t *testing.T) {
 	for _, args := range [][]string{{"run", path, "--seed", "1"}, {"run", path, "--json"}, {"campaign", path, "--seeds", "1-3"},
 		{"campaign", path, "--seeds", "1-3", "--json"}} {
 		var stderr bytes.Buffer
-		if code := run(args, failingWriter{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "simkern: writing the report: no space left on device") {
+		if code := run(args, failingWriter{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "simkern: writing standard output: no space left on device") {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and a message", args, code, stderr.String())
 		}
 	}
@@ -698,5 +698,31 @@ func TestDeterminismLineSaysItIsCut(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("%d seeds: no line %q in\n%s", tc.seeds, want, b.String())
 		}
+	}
+}
+
+// countingReader counts what is read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestKdStopsWhenItsOutputFails: a debugger session whose output cannot
+// be written stops reading commands (it read on to the end of its input,
+// or forever from `yes`), and exits 1.
+func TestKdStopsWhenItsOutputFails(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	in := &countingReader{r: strings.NewReader(strings.Repeat("!vm\n", 1<<18))}
+	var stderr bytes.Buffer
+	code := runWithInput([]string{"kd", filepath.Join(dir, "flaky.yaml")}, in, failingWriter{}, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "writing standard output") || in.n > 64<<10 {
+		t.Errorf("exit %d, stderr %q, %d bytes of commands read; want 1, a message, and the session over at once", code, stderr.String(), in.n)
 	}
 }

@@ -384,7 +384,10 @@ func (d *debugger) repl(stdin io.Reader) error {
 	}
 	r := bufio.NewReader(stdin)
 	for {
-		fmt.Fprint(d.out, d.prompt())
+		// Output that cannot be written ends the session: nobody reads it.
+		if _, err := fmt.Fprint(d.out, d.prompt()); err != nil {
+			return nil // runWithInput reports the failed write
+		}
 		line, tooLong, err := readCommandLine(r)
 		if err != nil {
 			fmt.Fprintln(d.out)

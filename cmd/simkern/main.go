@@ -58,7 +58,7 @@ func runWithInput(args []string, stdin io.Reader, stdout, stderr io.Writer) (cod
 	root.SetArgs(args)
 	err := root.Execute()
 	if out.err != nil && !errors.As(err, new(usageError)) {
-		err = hostError{fmt.Errorf("writing the report: %w", out.err)}
+		err = hostError{fmt.Errorf("writing standard output: %w", out.err)}
 	}
 	var ee exitError
 	var he hostError
