@@ -189,9 +189,11 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 				b := blockRecord(ps.Blocks[i])
 				i++
 				// The canary must fit the page (the checks index its
-				// bytes), and the site must be one the snapshot lists.
+				// bytes), the site must be one the snapshot lists, and a
+				// free block (nothing requested) has none.
 				n := b.requested()
-				if n > MaxSmallBytes || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes && n != 0 || int(b.site()) >= len(s.Sites) {
+				if n > MaxSmallBytes || uint64(k+1)*UnitBytes+roomFor(n) > mm.PageBytes && n != 0 ||
+					int(b.site()) >= len(s.Sites) || n == 0 && b.site() != 0 {
 					return bad("block record of page %v", ps.VA)
 				}
 				pi.blocks[k] = b

@@ -726,6 +726,9 @@ func TestSnapshotRecordDamage(t *testing.T) {
 		{"a canary past the page end", func(_ *Snapshot, ps *PageSnapshot, k int, off uint64) {
 			withRequested(recordOf(ps, k), mm.PageBytes-7-off)
 		}},
+		{"a free block with a site", func(s *Snapshot, ps *PageSnapshot, k int, _ uint64) {
+			*recordOf(ps, k) = uint32(makeRecord(0, 1))
+		}},
 		{"a site the snapshot does not list", func(s *Snapshot, ps *PageSnapshot, k int, _ uint64) {
 			*recordOf(ps, k) = uint32(makeRecord(200, uint32(len(s.Sites))))
 		}},
