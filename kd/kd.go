@@ -92,7 +92,7 @@ func (t *Target) Run(w io.Writer, line string) {
 			return
 		}
 	}
-	if slices.Contains(LiveCommands, name) {
+	if slices.Contains(liveCommands, name) {
 		fmt.Fprintf(w, "%s runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n", fields[0])
 		return
 	}
@@ -105,10 +105,13 @@ func (t *Target) Run(w io.Writer, line string) {
 	fmt.Fprintf(w, "simkern does not support '%s' (.help lists the commands it has)\n", shortTerm(fields[0]))
 }
 
-// LiveCommands are the commands that run the machine: step, go, go back,
+// liveCommands are the commands that run the machine: step, go, go back,
 // breakpoints. Only a live session (simkern kd on a scenario) has them; a
 // Target, on a dump or in a scenario's kd: step, names them as such.
-var LiveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
+var liveCommands = []string{"p", "t", "g", "p-", "!tt", ".restart", "bp", "bl", "bc"}
+
+// LiveCommands returns the names of the commands that run the machine.
+func LiveCommands() []string { return slices.Clone(liveCommands) }
 
 func (t *Target) help(w io.Writer, _ []string) error {
 	for _, c := range commands {

@@ -214,9 +214,8 @@ func (d *debugger) exec(line string) (quit bool) {
 		return true
 	case isLive && d.sess != nil:
 		run(d, fields[1:])
-	case isLive:
-		fmt.Fprintf(d.out, "%s: a dump has nothing to run (simkern kd on the scenario runs it live)\n", fields[0])
-	default:
+	default: // on a dump, kd says a live command needs a live session
+
 		d.kdTarget().Run(d.out, line)
 	}
 	return false
@@ -337,7 +336,7 @@ func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 // session's own, then kd's from its table, so none is left out.
 func completer() readline.AutoCompleter {
 	var names []string
-	for _, n := range kd.LiveCommands {
+	for _, n := range kd.LiveCommands() {
 		if n == "bp" { // completed with the kinds of breakpoint
 			names = append(names, "bp alloc", "bp free", "bp bugcheck")
 			continue

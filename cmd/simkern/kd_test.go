@@ -767,8 +767,9 @@ func TestCompletionOffersEveryKDCommand(t *testing.T) {
 	}
 }
 
-// On a dump the commands that run a live session say there is nothing to
-// run; they used to be kd's unknown commands there ("No export p found").
+// On a dump the commands that run a live session say they need one, as
+// in a scenario's kd: step; they used to be kd's unknown commands there
+// ("No export p found").
 // A plain command neither has says simkern does not support it.
 func TestKDLiveCommandsOnADump(t *testing.T) {
 	dir := t.TempDir()
@@ -778,7 +779,7 @@ func TestKDLiveCommandsOnADump(t *testing.T) {
 	cmds := []string{"p", "t", "g", "G", "p-", "!tt 3", ".restart", "bp alloc Tour", "bl", "bc *", "dc first"}
 	out := kdSession(t, dump, cmds...)
 	for i, c := range cmds {
-		want := strings.Fields(c)[0] + ": a dump has nothing to run (simkern kd on the scenario runs it live)\n"
+		want := strings.Fields(c)[0] + " runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n"
 		if c == "dc first" {
 			want = "simkern does not support 'dc' (.help lists the commands it has)\n"
 		}
@@ -791,13 +792,13 @@ func TestKDLiveCommandsOnADump(t *testing.T) {
 // TestLiveCommandsHaveHandlers: the live session runs every command kd
 // names as one that runs the machine, and no other.
 func TestLiveCommandsHaveHandlers(t *testing.T) {
-	for _, n := range kd.LiveCommands {
+	for _, n := range kd.LiveCommands() {
 		if liveCommands[n] == nil {
 			t.Errorf("kd names %q a live command, and the live session cannot run it", n)
 		}
 	}
 	for n := range liveCommands {
-		if !slices.Contains(kd.LiveCommands, n) {
+		if !slices.Contains(kd.LiveCommands(), n) {
 			t.Errorf("the live session runs %q, which kd.LiveCommands does not name", n)
 		}
 	}
