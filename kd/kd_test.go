@@ -22,7 +22,7 @@ type fixture struct {
 	names map[string]uint64
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	cs, err := cpu.NewSet(2, 1)
 	if err != nil {
