@@ -16,4 +16,21 @@
 // pooltag.txt is parsed in its real format (rem comments, "TAG - binary -
 // description", * and ? wildcards). simkern embeds one for its own tags;
 // a user's file replaces it.
+//
+// The commands that run the machine (step, go, go back, breakpoints:
+// LiveCommands) belong to a live session, which cmd/simkern drives over a
+// scenario; a Target alone, in a scenario's kd: step or on a dump, only
+// says they need one. The debugger's processor is the one the last step
+// ran on.
+//
+// A crash dump (dump.go, docs/dumps.md) is a Target saved: a gob-encoded
+// Dump holding the snapshots of the machine, the pool and the verifier,
+// which keep their Go bookkeeping but no page of memory, then one record
+// per frame with bytes and per pagefile slot in use, streamed between the
+// file and the machine a page at a time, so writing or reading a dump
+// costs about what the machine holds. Dumps are input: ReadDump refuses a
+// truncated or damaged file with an error that says which, frame entries
+// must be exactly the frames handed out, page records exactly those the
+// Dump announces, and a Dump that expands far more than simkern's do is
+// refused before gob holds it whole.
 package kd

@@ -122,7 +122,7 @@ func New(cfg Config) (*Machine, error) {
 	return m, nil
 }
 
-// Close releases the pagefile (removing it if it was temporary).
+// Close releases the pagefile.
 func (m *Machine) Close() error {
 	if m.Pagefile != nil {
 		return m.Pagefile.Close()

@@ -84,8 +84,8 @@ func Open(cfg Config) (*Pagefile, error) {
 	return p, nil
 }
 
-// Close closes the host file and removes it if it was temporary. Calling
-// it again does nothing.
+// Close closes the host file, removing a temporary one Open could not
+// unlink. Calling it again does nothing.
 func (p *Pagefile) Close() error {
 	if p.file == nil {
 		return nil

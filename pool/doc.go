@@ -35,7 +35,8 @@
 // # What the pool keeps in Go
 //
 // For each page of a pool region the pool records what the page is (small
-// blocks, the first or a later page of a big allocation, ListHeads) and,
+// blocks, the first page of a big allocation, ListHeads; a big
+// allocation's later pages have no record of their own) and,
 // for a small-block page, a bitmap of where its blocks start and, per
 // allocated block, a 32-bit blockRecord: how many bytes it was asked for
 // (so the free knows where its canary is) and its allocation site, the

@@ -16,7 +16,9 @@
 //	                      special pool has no room it falls back to the normal pool, which
 //	                      special pool counts (pool.SpecialStats)
 //	pool tracking         each outstanding allocation is recorded against its driver, so an
-//	                      unload that leaves any is 0xC4/0x62
+//	                      unload that leaves any is 0xC4/0x62, and a free of a block whose
+//	                      canary a write past its end damaged is 0xC4/0x51
+//	a small block freed twice is 0xC4/0x13, before the pool's 0xC2/7
 //	a free of an address no allocation returned is 0xC4/0x10
 //
 // Each verified driver's allocations are counted per pool, outstanding

@@ -181,7 +181,7 @@ var liveCommands = map[string]func(d *debugger, args []string){
 			fmt.Fprintln(d.out, "usage: !tt N (the step to go to; 0 is the start)")
 			return
 		}
-		n, err := strconv.ParseUint(args[0], 0, 64)
+		n, err := strconv.ParseUint(args[0], 10, 64)
 		if err != nil {
 			fmt.Fprintf(d.out, "!tt: %q is not a step number\n", args[0])
 			return

@@ -803,3 +803,17 @@ func TestLiveCommandsHaveHandlers(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeTravelStepNumbersAreDecimal: !tt takes a step number as the
+// reports print it, so 010 is step 10 (Go's prefix rules made it 8).
+func TestTimeTravelStepNumbersAreDecimal(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"steps.yaml": "name: steps\nsteps:\n  - repeat: {times: 12, steps: [{trim: all}]}\n"})
+	out := kdSession(t, filepath.Join(dir, "steps.yaml"), "!tt 010", "!tt 0x3")
+	if !strings.Contains(out[0], "Time travel to step 10\n") {
+		t.Errorf("!tt 010 printed\n%s\nwant step 10", out[0])
+	}
+	if !strings.Contains(out[1], "is not a step number") {
+		t.Errorf("!tt 0x3 printed\n%s\nwant it refused: step numbers are decimal", out[1])
+	}
+}
