@@ -20,7 +20,6 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
-	"simkern/cpu"
 	"simkern/mm"
 	"simkern/pool"
 )
@@ -296,22 +295,10 @@ func framePages(d *Dump) int {
 // testing.TB.
 func smallDump(tb testing.TB) []byte {
 	tb.Helper()
-	cs, err := cpu.NewSet(1, 1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := mm.New(mm.Config{RAMBytes: mm.MinRAMBytes, PagefileBytes: 1 << 20, CPUs: cs})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer m.Close()
-	p, err := pool.New(m, pool.Config{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	m, p := newMachine(tb, 1, mm.Config{RAMBytes: mm.MinRAMBytes, PagefileBytes: 1 << 20})
 	names := map[string]uint64{}
 	for i, ty := range []pool.Type{pool.NonPagedPool, pool.PagedPool, pool.NonPagedPool} {
-		va, err := p.Allocate(cs.CPUs[0], ty, uint64(40+100*i), pool.TagOf("Fuzz"))
+		va, err := p.Allocate(m.CPUs.CPUs[0], ty, uint64(40+100*i), pool.TagOf("Fuzz"))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -326,19 +313,8 @@ func smallDump(tb testing.TB) []byte {
 // bookkeeping), and reading one little more than the frames it restores.
 func TestDumpsHoldNoSecondCopyOfMemory(t *testing.T) {
 	const pages = 4096
-	cs, err := cpu.NewSet(1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mm.New(mm.Config{RAMBytes: 4 * pages * mm.PageBytes, CPUs: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	p, err := pool.New(m, pool.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, p := newMachine(t, 1, mm.Config{RAMBytes: 4 * pages * mm.PageBytes})
+	cs := m.CPUs
 	va := m.AllocatePages(mm.RegionNonPagedPool, pages, 0, false)
 	if va == 0 {
 		t.Fatalf("no room for %d pages", pages)

@@ -22,21 +22,31 @@ type fixture struct {
 	names map[string]uint64
 }
 
-func newFixture(t testing.TB) *fixture {
-	t.Helper()
-	cs, err := cpu.NewSet(2, 1)
+// newMachine builds a machine of cfg's RAM and pagefile with cpus CPUs on
+// one NUMA node, and its pool. The machine is closed when the test ends.
+func newMachine(tb testing.TB, cpus int, cfg mm.Config) (*mm.Machine, *pool.Pool) {
+	tb.Helper()
+	cs, err := cpu.NewSet(cpus, 1)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	m, err := mm.New(mm.Config{RAMBytes: 8 << 20, PagefileBytes: 16 << 20, CPUs: cs})
+	cfg.CPUs = cs
+	m, err := mm.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	tb.Cleanup(func() { m.Close() })
 	p, err := pool.New(m, pool.Config{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return m, p
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	m, p := newMachine(t, 2, mm.Config{RAMBytes: 8 << 20, PagefileBytes: 16 << 20})
+	cs := m.CPUs
 	f := &fixture{m: m, p: p, names: map[string]uint64{}}
 	f.t = &Target{Machine: m, Pool: p, Names: func(n string) (uint64, bool) { v, ok := f.names[n]; return v, ok }}
 	c := cs.CPUs[0]
