@@ -59,7 +59,7 @@ const (
 	pageNone       pageKind = 0 // not the pool's (never used, or given back)
 	pageSmall      pageKind = 1 // carved into blocks
 	pageBigFirst   pageKind = 2 // first page of a big allocation
-	pageDescriptor pageKind = 4 // holds a descriptor's ListHeads
+	pageDescriptor pageKind = 3 // holds a descriptor's ListHeads
 )
 
 // pageInfo is the pool's own record of one page. The headers in the page
