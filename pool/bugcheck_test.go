@@ -500,6 +500,17 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name:      "a damaged canary is 0x19/0x21 to the validator too",
+			validates: true,
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				va := r.alloc(NonPagedPool, 40, "Abcd")
+				canary := r.peekU64(va + 40)
+				r.poke(va+40, []byte{^byte(canary)})
+				found := canary&^0xff | uint64(^byte(canary))
+				return func() error { return r.p.ValidatePage(va) }, bc(badPoolHeader, 0x21, uint64(va), 40, found)
+			},
+		},
+		{
 			name: "an 8-byte overrun into the slack Windows would miss is 0x19/0x21",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(PagedPool, 40, "Abcd") // 48 data bytes

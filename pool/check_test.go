@@ -150,3 +150,27 @@ func TestPageWalkShortcutAgreesWithTheWalk(t *testing.T) {
 		t.Fatalf("the shortcut applied to only %d of the layouts: the test checks too little", shortcuts)
 	}
 }
+
+// TestCanaryKeyIsPerBoot: the canary comes from a secret each boot draws
+// from the machine's seed, so the same block on machines of another seed
+// has another canary (a driver cannot learn it once and forge it), and on
+// a machine of the same seed the same one (a run replays).
+func TestCanaryKeyIsPerBoot(t *testing.T) {
+	canaryOn := func(seed uint64) (mm.VA, uint64) {
+		r := newRig(t, spec{seed: seed})
+		va := r.alloc(NonPagedPool, 40, "Abcd")
+		return va, r.peekU64(va + 40)
+	}
+	va1, k1 := canaryOn(1)
+	va2, k2 := canaryOn(2)
+	again, k1again := canaryOn(1)
+	if va1 != va2 || va1 != again {
+		t.Fatalf("the block is at %v, %v and %v; want one address on every machine", va1, va2, again)
+	}
+	if k1 == k2 {
+		t.Errorf("seeds 1 and 2 give the block at %v the same canary %#x", va1, k1)
+	}
+	if k1 != k1again {
+		t.Errorf("seed 1 gives the block at %v canary %#x, then %#x", va1, k1, k1again)
+	}
+}
