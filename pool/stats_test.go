@@ -338,3 +338,25 @@ func TestOutstandingAllocationsLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestBigAllocationsTable: the big page table lists each live big
+// allocation once, in address order, with its tag, bytes, pages, type and
+// caller; a freed one leaves it.
+func TestBigAllocationsTable(t *testing.T) {
+	r := newRig(t, spec{})
+	r.c.PC = 0xfffff880_01000010
+	a := r.alloc(NonPagedPool, 5000, "BigA")
+	b := r.alloc(PagedPool, 3*mm.PageBytes, "BigB")
+	c := r.alloc(NonPagedPool, 9000, "BigC")
+	r.free(c)
+	want := []BigAllocation{
+		{VA: a, Tag: TagOf("BigA"), Bytes: 5000, Pages: 2, Type: NonPagedPool, Owner: r.c.PC},
+		{VA: b, Tag: TagOf("BigB"), Bytes: 3 * mm.PageBytes, Pages: 3, Type: PagedPool, Owner: r.c.PC},
+	}
+	if a > b {
+		want[0], want[1] = want[1], want[0]
+	}
+	if got := r.p.BigAllocations(); !slices.Equal(got, want) {
+		t.Errorf("BigAllocations() = %+v\nwant %+v", got, want)
+	}
+}
