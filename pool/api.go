@@ -40,9 +40,11 @@ func (p *Pool) Allocate(c *cpu.CPU, t Type, n uint64, tag Tag) (mm.VA, error) {
 	if va == 0 {
 		p.Failures++
 		if t.MustSucceed() {
-			np := p.np[c.Node]
-			s := p.m.Stats()
-			return 0, p.halt(bugcheck.New(bugcheck.MustSucceedPoolEmpty, n, np.TotalPages, np.TotalBigPages, s.Available()).At("ExAllocatePoolWithTag: must succeed"))
+			// P2 and P3 count all of nonpaged pool: every node's
+			// descriptors, NX ones too (WRK, with one descriptor, passes
+			// its totals).
+			tot := p.Totals()
+			return 0, p.halt(bugcheck.New(bugcheck.MustSucceedPoolEmpty, n, tot.NonPagedPages, tot.NonPagedBigPages, p.m.Stats().Available()).At("ExAllocatePoolWithTag: must succeed"))
 		}
 		return 0, nil
 	}

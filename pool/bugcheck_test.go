@@ -541,14 +541,19 @@ func TestBugchecks(t *testing.T) {
 
 		// Must succeed (0x41).
 		{
-			name: "a must-succeed allocation that fails is 0x41 with the pool's page counts",
-			spec: spec{ramBytes: 1 * mib, pagefileBytes: noPagefile},
+			name: "a must-succeed allocation that fails is 0x41 with all of nonpaged pool's page counts",
+			spec: spec{ramBytes: 2 * mib, pagefileBytes: noPagefile, cpus: 2, nodes: 2},
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				// Untouched paged pool takes commit but no frames, so the
 				// commit limit stops the nonpaged pool while frames are
-				// still available: P4 is not 0.
-				r.alloc(PagedPool, 150*mm.PageBytes, "Comm")
-				r.alloc(NonPagedPool, 10000, "Fill") // 3 big pages for P3
+				// still available: P4 is not 0. The other node's pool and
+				// the NX pool hold pages too, which P2 and P3 count.
+				r.alloc(PagedPool, 300*mm.PageBytes, "Comm")
+				r.allocOn(r.cpuN(1), NonPagedPool, 100, "Node")   // a small page on node 1
+				r.allocOn(r.cpuN(1), NonPagedPool, 10000, "Node") // 3 big pages on node 1
+				r.alloc(NonPagedPoolNx, 100, "NxNx")              // a small NX page on node 0
+				r.alloc(NonPagedPoolNx, 3*mm.PageBytes, "NxNx")   // 3 big NX pages
+				r.alloc(NonPagedPool, 10000, "Fill")              // 3 big pages on node 0
 				r.fillNonPaged(4000)
 				var want *bugcheck.Error
 				act := func() error {
@@ -556,11 +561,18 @@ func TestBugchecks(t *testing.T) {
 					if va != 0 {
 						r.t.Fatalf("must-succeed allocation returned %v: memory was not full", va)
 					}
-					d := r.p.Descriptors()[0]
-					want.P = [4]uint64{100, d.TotalPages, d.TotalBigPages, r.m.Stats().Available()}
-					r.t.Logf("0x41: %d small pages, %d big pages, %d available", d.TotalPages, d.TotalBigPages, want.P[3])
-					if d.TotalPages == 0 || d.TotalBigPages != 3 || want.P[3] == 0 {
-						r.t.Errorf("%d small pages, %d big pages, %d available: want some small, 3 big and some available", d.TotalPages, d.TotalBigPages, want.P[3])
+					var small, big uint64
+					for _, d := range r.p.Descriptors() {
+						if d.Type != PagedPool {
+							small += d.TotalPages
+							big += d.TotalBigPages
+						}
+					}
+					want.P = [4]uint64{100, small, big, r.m.Stats().Available()}
+					own := r.p.descriptorFor(r.c, NonPagedPool)
+					r.t.Logf("0x41: %d small pages, %d big pages (this node's NonPagedPool: %d, %d), %d available", small, big, own.TotalPages, own.TotalBigPages, want.P[3])
+					if small < own.TotalPages+2 || big != 9 || want.P[3] == 0 {
+						r.t.Errorf("%d small pages, %d big pages, %d available: want two more small than node 0's NonPagedPool (%d), 9 big and some available", small, big, want.P[3], own.TotalPages)
 					}
 					return err
 				}
