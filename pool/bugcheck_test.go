@@ -529,6 +529,18 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name:      "a big allocation's damaged canary is 0x19/0x21 to the validator too",
+			validates: true,
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.alloc(PagedPool, 9000, "Whol") // a whole canary before it in address order
+				va := r.alloc(NonPagedPool, 5000, "Abcd")
+				canary := r.peekU64(va + 5000)
+				r.poke(va+5007, []byte{^byte(canary >> 56)})
+				found := canary&^(0xff<<56) | uint64(^byte(canary>>56))<<56
+				return r.p.ValidateAll, bc(badPoolHeader, 0x21, uint64(va), 5000, found)
+			},
+		},
+		{
 			name: "a 4060-byte block has a 4-byte canary, and overrunning it is 0x19/0x21",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(NonPagedPool, 4060, "Abcd")

@@ -60,10 +60,15 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 	return checkPageWalk(bytes, page, &pi.starts)
 }
 
-// ValidateAll validates every small-block page of both pools, then every
-// special pool allocation in address order.
+// ValidateAll validates every small-block page of both pools, then the
+// canary of every big allocation and every special pool allocation, each
+// in address order. Like ValidatePage it only peeks: what is paged out is
+// skipped.
 func (p *Pool) ValidateAll() error {
 	if err := p.validateSmallPages(); err != nil {
+		return err
+	}
+	if err := p.validateBigCanaries(); err != nil {
 		return err
 	}
 	if len(p.special.live) == 0 {
@@ -75,6 +80,19 @@ func (p *Pool) ValidateAll() error {
 		}
 	}
 	return nil
+}
+
+// validateBigCanaries checks the canary in the slack of each big
+// allocation's last page (0x19/0x21), as the free will.
+func (p *Pool) validateBigCanaries() error {
+	var err error
+	p.big.t.Ascend(func(b BigAllocation) bool {
+		if e := p.checkCanary(nil, b.VA, b.Bytes, b.Pages*mm.PageBytes); e != nil && !errors.Is(e, errNotResident) {
+			err = e
+		}
+		return err == nil
+	})
+	return err
 }
 
 func (p *Pool) validateSmallPages() error {
