@@ -16,6 +16,17 @@ const (
 // InKernel reports whether pc is inside the kernel image.
 func InKernel(pc uint64) bool { return pc >= KernelImageBase && pc < KernelImageEnd }
 
+// The pool manager's code inside the kernel image (ExPoolCodeStart to
+// ExPoolCodeEnd): a fault it takes at a raised IRQL is reported as the
+// pool corruption that led it astray.
+const (
+	PoolCodeStart = KernelImageBase + 0x1b0000
+	PoolCodeEnd   = KernelImageBase + 0x1b4000
+)
+
+// InPoolCode reports whether pc is inside the pool manager's code.
+func InPoolCode(pc uint64) bool { return pc >= PoolCodeStart && pc < PoolCodeEnd }
+
 // CPU is one simulated processor.
 type CPU struct {
 	Number int // 0..N-1

@@ -17,7 +17,10 @@
 // "address which referenced memory" that 0xA, 0xD1 and 0x50 report. An
 // address inside the kernel image range (KernelImageBase..KernelImageEnd)
 // is the kernel; anything else is a driver, which is how the memory manager
-// chooses between 0xA and 0xD1, as Windows does from the faulting RIP.
+// chooses between 0xA and 0xD1, as Windows does from the faulting RIP. The
+// pool manager's code has a range of its own inside the image
+// (PoolCodeStart..PoolCodeEnd): Windows turns a 0xA there into 0xC5, since
+// the pool faults at a raised IRQL only when a corrupted pool misleads it.
 //
 // TLB. A direct-mapped cache of 2048 virtual page → frame translations, looked
 // up by the memory manager before it walks the page tables. An entry holds

@@ -84,10 +84,14 @@ func b2u(b bool) uint64 {
 
 // irqlFault is the bugcheck for a fault that cannot be resolved because the
 // CPU is at DISPATCH_LEVEL or above: 0xD1 when a driver's code made the
-// access, 0xA when the kernel's did.
+// access, 0xA when the kernel's did, and 0xC5 when the kernel code was the
+// pool manager's, as KeBugCheckEx renames it.
 func irqlFault(c *cpu.CPU, va VA, write bool) *bugcheck.Error {
 	code := bugcheck.DriverIrqlNotLessOrEqual
-	if cpu.InKernel(c.PC) {
+	switch {
+	case cpu.InPoolCode(c.PC):
+		code = bugcheck.DriverCorruptedExpool
+	case cpu.InKernel(c.PC):
 		code = bugcheck.IrqlNotLessOrEqual
 	}
 	return bugcheck.New(code, uint64(va), uint64(c.IRQL()), b2u(write), c.PC).At("MmAccessFault: IRQL")

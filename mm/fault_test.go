@@ -187,6 +187,24 @@ func TestUnresolvableFaults(t *testing.T) {
 			},
 		},
 		{
+			name: "the pool manager's code at DISPATCH_LEVEL is 0xC5, from its first byte",
+			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
+				va := trimmedPage(t, m, c)
+				raise(t, c, cpu.DispatchLevel)
+				c.PC = cpu.PoolCodeStart
+				return access{va, true}, bugcheck.New(bugcheck.DriverCorruptedExpool, uint64(va), 2, 1, cpu.PoolCodeStart)
+			},
+		},
+		{
+			name: "the pool manager's code ends before PoolCodeEnd: the kernel's again, 0xA",
+			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
+				va := trimmedPage(t, m, c)
+				raise(t, c, cpu.DispatchLevel)
+				c.PC = cpu.PoolCodeEnd
+				return access{va, false}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, cpu.PoolCodeEnd)
+			},
+		},
+		{
 			name: "a paged-out page at DISPATCH_LEVEL is 0xA, not an in-page read",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)

@@ -8,12 +8,13 @@ import (
 	"simkern/mm"
 )
 
-// Code addresses of the pool routines inside the kernel image. While the
-// pool runs, the CPU's PC is one of these, so a fault inside the pool
-// blames the kernel (0xA, and 0x50's P3), as it would on Windows.
+// Code addresses of the pool routines, inside the pool's part of the
+// kernel image (cpu.PoolCodeStart to cpu.PoolCodeEnd). While the pool
+// runs, the CPU's PC is one of these, so a fault inside the pool blames
+// the kernel (0x50's P3), and one at a raised IRQL is 0xC5, as on Windows.
 const (
-	PCExAllocatePoolWithTag = cpu.KernelImageBase + 0x1b1010
-	PCExFreePoolWithTag     = cpu.KernelImageBase + 0x1b2350
+	PCExAllocatePoolWithTag = cpu.PoolCodeStart + 0x1010
+	PCExFreePoolWithTag     = cpu.PoolCodeStart + 0x2350
 )
 
 // Allocate is ExAllocatePoolWithTag on CPU c, called from the code at

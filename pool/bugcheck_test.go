@@ -407,6 +407,23 @@ func TestBugchecks(t *testing.T) {
 			},
 		},
 		{
+			name: "a Flink to unmapped memory followed at DISPATCH_LEVEL is 0xC5 in the pool's code",
+			spec: spec{cfg: Config{NoLookaside: true}},
+			setup: func(r *rig) (func() error, *bugcheck.Error) {
+				r.alloc(NonPagedPool, 1, "Keep")
+				x := r.alloc(NonPagedPool, 1000, "Abcd") // 64 units, alone on list 64
+				r.alloc(NonPagedPool, 1, "Keep")
+				r.free(x)
+				const junk = 0xfffff700_00000000 // no page table maps it
+				r.pokeU64(x, junk)
+				raise(r.t, r.c, cpu.DispatchLevel)
+				r.c.PC = driverPC
+				// Unlinking x reads its Flink's Blink, in the pool's
+				// code: the driver that damaged the link is long gone.
+				return r.allocErr(NonPagedPool, 1000, "Abcd"), bc(bugcheck.DriverCorruptedExpool, junk+8, 2, 0, PCExAllocatePoolWithTag)
+			},
+		},
+		{
 			name: "a corrupt Blink in a free block is 0x19/3 when a neighbour merges with it",
 			spec: spec{cfg: Config{NoLookaside: true}},
 			setup: func(r *rig) (func() error, *bugcheck.Error) {

@@ -433,12 +433,12 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 		c = r.cpus.CPUs[r.cur.CPU]
 	}
 	switch b.Code {
-	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.PageFaultInNonpagedArea,
-		bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
+	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool,
+		bugcheck.PageFaultInNonpagedArea, bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
 		bugcheck.PageFaultBeyondEndOfAllocation, bugcheck.DriverPageFaultBeyondEndOfAllocation:
 		var write bool
 		switch b.Code {
-		case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual:
+		case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool:
 			write = b.P[2]&1 != 0 // P3 bit 0
 		case bugcheck.PageFaultInNonpagedArea:
 			write = b.P[1] == 2
