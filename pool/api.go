@@ -41,11 +41,16 @@ func (p *Pool) Allocate(c *cpu.CPU, t Type, n uint64, tag Tag) (mm.VA, error) {
 	if va == 0 {
 		p.Failures++
 		if t.MustSucceed() {
-			// P2 and P3 count all of nonpaged pool: every node's
-			// descriptors, NX ones too (WRK, with one descriptor, passes
-			// its totals).
+			// P1 is what could not be had: the bytes of a big request,
+			// the page a small one needed. P2 and P3 count all of
+			// nonpaged pool: every node's descriptors, NX ones too (WRK,
+			// with one descriptor, passes its totals).
+			want := n
+			if n <= MaxSmallBytes {
+				want = mm.PageBytes
+			}
 			tot := p.Totals()
-			return 0, p.halt(bugcheck.New(bugcheck.MustSucceedPoolEmpty, n, tot.NonPagedPages, tot.NonPagedBigPages, p.m.Stats().Available()).At("ExAllocatePoolWithTag: must succeed"))
+			return 0, p.halt(bugcheck.New(bugcheck.MustSucceedPoolEmpty, want, tot.NonPagedPages, tot.NonPagedBigPages, p.m.Stats().Available()).At("ExAllocatePoolWithTag: must succeed"))
 		}
 		return 0, nil
 	}

@@ -570,44 +570,14 @@ func TestBugchecks(t *testing.T) {
 
 		// Must succeed (0x41).
 		{
-			name: "a must-succeed allocation that fails is 0x41 with all of nonpaged pool's page counts",
-			spec: spec{ramBytes: 2 * mib, pagefileBytes: noPagefile, cpus: 2, nodes: 2},
-			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				// Untouched paged pool takes commit but no frames, so the
-				// commit limit stops the nonpaged pool while frames are
-				// still available: P4 is not 0. The other node's pool and
-				// the NX pool hold pages too, which P2 and P3 count.
-				r.alloc(PagedPool, 300*mm.PageBytes, "Comm")
-				r.allocOn(r.cpuN(1), NonPagedPool, 100, "Node")   // a small page on node 1
-				r.allocOn(r.cpuN(1), NonPagedPool, 10000, "Node") // 3 big pages on node 1
-				r.alloc(NonPagedPoolNx, 100, "NxNx")              // a small NX page on node 0
-				r.alloc(NonPagedPoolNx, 3*mm.PageBytes, "NxNx")   // 3 big NX pages
-				r.alloc(NonPagedPool, 10000, "Fill")              // 3 big pages on node 0
-				r.fillNonPaged(4000)
-				var want *bugcheck.Error
-				act := func() error {
-					va, err := r.p.Allocate(r.c, NonPagedPoolMustSucceed, 100, TagOf("Must"))
-					if va != 0 {
-						r.t.Fatalf("must-succeed allocation returned %v: memory was not full", va)
-					}
-					var small, big uint64
-					for _, d := range r.p.Descriptors() {
-						if d.Type != PagedPool {
-							small += d.TotalPages
-							big += d.TotalBigPages
-						}
-					}
-					want.P = [4]uint64{100, small, big, r.m.Stats().Available()}
-					own := r.p.descriptorFor(r.c, NonPagedPool)
-					r.t.Logf("0x41: %d small pages, %d big pages (this node's NonPagedPool: %d, %d), %d available", small, big, own.TotalPages, own.TotalBigPages, want.P[3])
-					if small < own.TotalPages+2 || big != 9 || want.P[3] == 0 {
-						r.t.Errorf("%d small pages, %d big pages, %d available: want two more small than node 0's NonPagedPool (%d), 9 big and some available", small, big, want.P[3], own.TotalPages)
-					}
-					return err
-				}
-				want = bc(bugcheck.MustSucceedPoolEmpty, 0, 0, 0, 0) // filled in by act
-				return act, want
-			},
+			name:  "a small must-succeed request that fails is 0x41 with P1 the page it needed",
+			spec:  spec{ramBytes: 2 * mib, pagefileBytes: noPagefile, cpus: 2, nodes: 2},
+			setup: mustSucceedFails(100, mm.PageBytes),
+		},
+		{
+			name:  "a big must-succeed request that fails is 0x41 with P1 its bytes",
+			spec:  spec{ramBytes: 2 * mib, pagefileBytes: noPagefile, cpus: 2, nodes: 2},
+			setup: mustSucceedFails(1*mib, 1*mib),
 		},
 
 		// Stale pointers to freed big pool, and paged pool at DISPATCH_LEVEL.
@@ -741,6 +711,46 @@ func (r *rig) freeTagErr(va mm.VA, tag Tag) func() error {
 
 func (r *rig) freeWithTagErr(va mm.VA, tag string) func() error {
 	return r.freeTagErr(va, TagOf(tag))
+}
+
+// mustSucceedFails fills nonpaged pool on both nodes of a two-node
+// machine, NX pool too, then asks for n bytes of must-succeed pool: 0x41
+// with P1 wantP1 and P2, P3 all of nonpaged pool's small and big pages.
+func mustSucceedFails(n, wantP1 uint64) func(r *rig) (func() error, *bugcheck.Error) {
+	return func(r *rig) (func() error, *bugcheck.Error) {
+		// Untouched paged pool takes commit but no frames, so the commit
+		// limit stops the nonpaged pool while frames are still
+		// available: P4 is not 0. The other node's pool and the NX pool
+		// hold pages too, which P2 and P3 count.
+		r.alloc(PagedPool, 300*mm.PageBytes, "Comm")
+		r.allocOn(r.cpuN(1), NonPagedPool, 100, "Node")   // a small page on node 1
+		r.allocOn(r.cpuN(1), NonPagedPool, 10000, "Node") // 3 big pages on node 1
+		r.alloc(NonPagedPoolNx, 100, "NxNx")              // a small NX page on node 0
+		r.alloc(NonPagedPoolNx, 3*mm.PageBytes, "NxNx")   // 3 big NX pages
+		r.alloc(NonPagedPool, 10000, "Fill")              // 3 big pages on node 0
+		r.fillNonPaged(4000)
+		want := bc(bugcheck.MustSucceedPoolEmpty, 0, 0, 0, 0) // filled in by act
+		act := func() error {
+			va, err := r.p.Allocate(r.c, NonPagedPoolMustSucceed, n, TagOf("Must"))
+			if va != 0 {
+				r.t.Fatalf("must-succeed allocation returned %v: memory was not full", va)
+			}
+			var small, big uint64
+			for _, d := range r.p.Descriptors() {
+				if d.Type != PagedPool {
+					small += d.TotalPages
+					big += d.TotalBigPages
+				}
+			}
+			want.P = [4]uint64{wantP1, small, big, r.m.Stats().Available()}
+			own := r.p.descriptorFor(r.c, NonPagedPool)
+			if small < own.TotalPages+2 || big != 9 || want.P[3] == 0 {
+				r.t.Errorf("%d small pages, %d big pages, %d available: want two more small than node 0's NonPagedPool (%d), 9 big and some available", small, big, want.P[3], own.TotalPages)
+			}
+			return err
+		}
+		return act, want
+	}
 }
 
 // fillNonPaged allocates n-byte nonpaged blocks until the pool returns
