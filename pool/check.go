@@ -322,6 +322,30 @@ func checkIrqlForSpecialAllocate(c *cpu.CPU, t Type, n uint64) error {
 	return nil
 }
 
+// checkSpecialFreeAddress: va must start a live special allocation; a is
+// the live allocation on va's page, if ok. A page with none, a double free
+// included (the freed page's PTE is no-access, which MmFreeSpecialPool
+// looks at first), is 0xC1/0x20 (P1 the address). On an overrun page the
+// bytes from va to the page end are what the allocation would have been
+// given: fewer than requested is 0xC1/0x21, more than requested plus a
+// header 0x22 (P1 the address, P2 the bytes requested, P3 those bytes).
+// Any other wrong address, on an underrun page say, is 0x20.
+func checkSpecialFreeAddress(a SpecialAllocation, ok bool, va mm.VA) error {
+	if ok && a.VA == va {
+		return nil
+	}
+	if ok && a.Mode == SpecialOverrun {
+		given := mm.PageBytes - va.PageOffset()
+		switch {
+		case a.Bytes > given:
+			return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), a.Bytes, given, 0x21).At("checkSpecialFreeAddress: inside the data")
+		case a.Bytes+HeaderBytes < given:
+			return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), a.Bytes, given, 0x22).At("checkSpecialFreeAddress: before the data")
+		}
+	}
+	return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20).At("checkSpecialFreeAddress")
+}
+
 // checkIrqlForSpecialFree: the same for a free (0xC1/0x31: the IRQL, the
 // pool type, the address).
 func checkIrqlForSpecialFree(c *cpu.CPU, t Type, va mm.VA) error {

@@ -258,15 +258,14 @@ func (p *Pool) specialHeader(a SpecialAllocation) [HeaderBytes]byte {
 }
 
 // freeSpecial frees the special pool allocation whose data is at va. The
-// order of the checks: the address (0xC1/0x20: not a live allocation's
-// start, a double free included, since the freed page's PTE is no-access,
-// which is what MmFreeSpecialPool looks at first), the IRQL (0xC1/0x31),
-// the tag (0xC2/0xA), and the bytes around the data (0xC1/0x23, 0x24).
+// order of the checks: the address (checkSpecialFreeAddress), the IRQL
+// (0xC1/0x31), the tag (0xC2/0xA), and the bytes around the data (0xC1/0x23,
+// 0x24).
 func (p *Pool) freeSpecial(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	sp := &p.special
 	a, ok := sp.live[va.PageBase()]
-	if !ok || a.VA != va {
-		return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20).At("checkSpecialFreeAddress")
+	if err := checkSpecialFreeAddress(a, ok, va); err != nil {
+		return err
 	}
 	if err := checkIrqlForSpecialFree(c, a.Type, va); err != nil {
 		return err

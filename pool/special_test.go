@@ -348,17 +348,31 @@ func TestSpecialFreeChecks(t *testing.T) {
 			},
 		},
 		{
-			name: "an address inside the data is 0xC1/0x20",
+			name: "an address inside the data (overrun mode) is 0xC1/0x21: the bytes to the page end are fewer than requested",
 			setup: func(r *rig) (error, *bugcheck.Error) {
-				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
-				return r.p.Free(r.c, va+16), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 0, 0, 0x20)
+				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun) // 112 bytes to the page end
+				return r.p.Free(r.c, va+16), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 100, 96, 0x21)
 			},
 		},
 		{
-			name: "the page start (the header, overrun mode) is 0xC1/0x20",
+			name: "the page start (the header, overrun mode) is 0xC1/0x22: the bytes to the page end are more than requested and a header",
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
-				return r.p.Free(r.c, va.PageBase()), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va.PageBase()), 0, 0, 0x20)
+				return r.p.Free(r.c, va.PageBase()), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va.PageBase()), 100, mm.PageBytes, 0x22)
+			},
+		},
+		{
+			name: "a few bytes before the data (overrun mode), within a header's room, is 0xC1/0x20",
+			setup: func(r *rig) (error, *bugcheck.Error) {
+				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun) // 112 bytes to the page end
+				return r.p.Free(r.c, va-4), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va-4), 0, 0, 0x20)
+			},
+		},
+		{
+			name: "an address inside the data (underrun mode) is 0xC1/0x20",
+			setup: func(r *rig) (error, *bugcheck.Error) {
+				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialUnderrun)
+				return r.p.Free(r.c, va+16), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 0, 0, 0x20)
 			},
 		},
 		{
