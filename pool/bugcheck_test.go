@@ -115,7 +115,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				tag := TagOf("Abcd") | ProtectedTag
 				va := r.allocTag(NonPagedPool, 100, tag)
-				return r.freeErr(va), bc(badPoolCaller, 0xA, uint64(va), uint64(tag), 0)
+				return r.freeErr(va), bc(badPoolCaller, 0xA, uint64(va), abcd, 0) // P3 without the protected bit
 			},
 		},
 		{
@@ -123,7 +123,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				tag := TagOf("Abcd") | ProtectedTag
 				va := r.allocTag(PagedPool, 100, tag)
-				return r.freeTagErr(va, 0), bc(badPoolCaller, 0xA, uint64(va), uint64(tag), 0)
+				return r.freeTagErr(va, 0), bc(badPoolCaller, 0xA, uint64(va), abcd, 0)
 			},
 		},
 		{
@@ -131,7 +131,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				tag := TagOf("Abcd") | ProtectedTag
 				va := r.allocTag(NonPagedPool, 100, tag)
-				return r.freeTagErr(va, TagOf("Abce")|ProtectedTag), bc(badPoolCaller, 0xA, uint64(va), uint64(tag), uint64(TagOf("Abce")|ProtectedTag))
+				return r.freeTagErr(va, TagOf("Abce")|ProtectedTag), bc(badPoolCaller, 0xA, uint64(va), abcd, uint64(TagOf("Abce")))
 			},
 		},
 		{
@@ -139,7 +139,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				tag := TagOf("Abcd") | ProtectedTag
 				va := r.allocTag(NonPagedPool, 5000, tag)
-				return r.freeErr(va), bc(badPoolCaller, 0xA, uint64(va), uint64(tag), 0)
+				return r.freeErr(va), bc(badPoolCaller, 0xA, uint64(va), abcd, 0)
 			},
 		},
 

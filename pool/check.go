@@ -82,15 +82,21 @@ func tagHasAlnum(tag Tag) bool {
 }
 
 // checkFreeTag: ExFreePoolWithTag must name the allocation's tag, and a
-// protected tag must be freed with it (0xC2/0xA). ExFreePool is
-// ExFreePoolWithTag with tag 0, which asks for no check: it is checked
-// only for protected tags.
+// protected tag must be freed with it (0xC2/0xA: the address, the
+// allocation's tag, the tag freed with; both without the protected bit when
+// the allocation's tag has it, as ExFreePoolWithTag strips them before it
+// compares). ExFreePool is ExFreePoolWithTag with tag 0, which asks for no
+// check: it is checked only for protected tags.
 func checkFreeTag(va mm.VA, allocated, freed Tag, withTag bool) error {
 	if !withTag {
 		freed = 0
 	}
-	if freed != 0 && freed&^ProtectedTag != allocated&^ProtectedTag ||
-		freed == 0 && allocated&ProtectedTag != 0 {
+	protected := allocated&ProtectedTag != 0
+	if freed != 0 && freed&^ProtectedTag != allocated&^ProtectedTag || freed == 0 && protected {
+		if protected {
+			allocated &^= ProtectedTag
+			freed &^= ProtectedTag
+		}
 		return bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(allocated), uint64(freed)).At("checkFreeTag")
 	}
 	return nil

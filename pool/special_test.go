@@ -406,7 +406,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 				if err != nil || !ok {
 					r.t.Fatalf("AllocateSpecial: %v, %v", ok, err)
 				}
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(tag), 0)
+				return r.p.Free(r.c, va), bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(tag&^ProtectedTag), 0)
 			},
 		},
 		{
