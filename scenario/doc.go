@@ -134,5 +134,7 @@
 // optional status. bit_flip takes step (from 1, at most the number of
 // steps the run executes: the bit flips before that step), and optionally
 // frame (below ram/4 KiB) and bit (0..63 within a 64-bit word of the
-// frame); the runner picks what is absent from the seed.
+// frame); the runner picks what is absent from the seed: a frame is a
+// resident page of small pool blocks, or any frame of RAM when there is
+// none.
 package scenario

@@ -82,10 +82,7 @@ func (r *runner) armFaults() {
 func (r *runner) beforeStep(step *Step, n uint64) {
 	for _, i := range r.flips[n] {
 		f := r.s.Faults[i]
-		frame, ok := r.flipFrame(f)
-		if !ok {
-			continue
-		}
+		frame, anyPage := r.flipFrame(f)
 		word := r.faultRng.IntN(mm.PageBytes / 8)
 		var bit uint8
 		if f.Bit != nil {
@@ -94,18 +91,22 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 			bit = uint8(r.faultRng.IntN(64))
 		}
 		if err := r.m.FlipBit(frame, word, bit); err != nil {
-			continue
+			continue // the loader keeps frame below the RAM
 		}
-		r.addInjection(injection{Kind: "bit_flip", File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
-			Detail: fmt.Sprintf("bit %d of the u64 at offset 0x%x of frame 0x%x flipped before this step", bit, word*8, uint64(frame))})
+		detail := fmt.Sprintf("bit %d of the u64 at offset 0x%x of frame 0x%x flipped before this step", bit, word*8, uint64(frame))
+		if anyPage {
+			detail += " (no page of small pool blocks was in memory: a frame of all RAM)"
+		}
+		r.addInjection(injection{Kind: "bit_flip", File: step.Pos.File, Line: step.Pos.Line, Step: step.Line, Detail: detail})
 	}
 }
 
 // flipFrame picks the frame of a bit flip: the one given, else a random
-// page of small pool blocks (where header checks can notice), else none.
-func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
+// page of small pool blocks (where header checks can notice), else, when
+// none is in memory, a random frame of all RAM; anyPage says it was that.
+func (r *runner) flipFrame(f Fault) (frame mm.PFN, anyPage bool) {
 	if f.Frame != nil {
-		return mm.PFN(*f.Frame), true
+		return mm.PFN(*f.Frame), false
 	}
 	var pages []mm.VA
 	for _, reg := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
@@ -116,9 +117,9 @@ func (r *runner) flipFrame(f Fault) (mm.PFN, bool) {
 		}
 	}
 	if len(pages) == 0 {
-		return 0, false
+		return mm.PFN(r.faultRng.Uint64N(r.m.Frames())), true
 	}
-	return r.m.PTE(pages[r.faultRng.IntN(len(pages))]).Frame(), true
+	return r.m.PTE(pages[r.faultRng.IntN(len(pages))]).Frame(), false
 }
 
 // afterStep logs the pagefile errors the step's I/O ran into: the reads

@@ -342,6 +342,44 @@ steps:
 	}
 }
 
+// TestBitFlipWithNoPoolPageHitsAnyFrame: a flip with no frame given,
+// due before any small pool page exists, still flips a bit, in a frame of
+// all RAM drawn from the seed, and says so: a fault-injection run never
+// passes with its fault silently left out.
+func TestBitFlipWithNoPoolPageHitsAnyFrame(t *testing.T) {
+	frames := map[uint64]bool{}
+	for seed := uint64(1); seed <= 4; seed++ {
+		src := fmt.Sprintf(`
+name: early
+machine: {ram: 1MiB, seed: %d}
+faults:
+  - bit_flip: {step: 1}
+steps:
+  - alloc: {pool: NonPagedPool, size: 32, tag: Flip, as: a}
+  - free: a
+`, seed)
+		sess, o, out := runInline(t, loadInline(t, "early.yaml", src), Options{JSON: true})
+		if o.Exit != ExitOK && o.Exit != ExitFailed {
+			t.Fatalf("seed %d: outcome %+v\n%s", seed, o, out)
+		}
+		ins := injections(t, out)
+		if len(ins) != 1 || ins[0].Kind != "bit_flip" || ins[0].Line != 7 {
+			t.Fatalf("seed %d: injection events %+v, want one bit_flip at the alloc (line 7)", seed, ins)
+		}
+		if !strings.HasSuffix(ins[0].Detail, "(no page of small pool blocks was in memory: a frame of all RAM)") {
+			t.Errorf("seed %d: detail %q does not say no pool page was in memory", seed, ins[0].Detail)
+		}
+		_, _, frame := parseFlip(t, ins[0].Detail)
+		if frame >= sess.Target().Machine.Frames() {
+			t.Errorf("seed %d: frame %#x is past the machine's %#x frames", seed, frame, sess.Target().Machine.Frames())
+		}
+		frames[frame] = true
+	}
+	if len(frames) < 2 {
+		t.Errorf("4 seeds flipped bits in frames %v: want the frame drawn from the seed", frames)
+	}
+}
+
 // headerFlipScenario fills one nonpaged pool page with 128 blocks of 8
 // bytes (32 bytes each, header included), flips bit 17 of a word of that
 // page (frame nil: no flip) before the first free, then frees them all in
