@@ -886,6 +886,16 @@ func TestNullMeansNotGiven(t *testing.T) {
 		s.Verifier.LowResources != nil || s.Steps[0].Alloc.Tag != pool.TagOf("None") {
 		t.Errorf("null values should read as absent: %s", showValue(s))
 	}
+	// An expect whose one key is absent or null expects what no expect
+	// does: the run ends without a bugcheck.
+	for _, expect := range []string{"expect: {}", "expect: {bugcheck: ~}", "expect:\n  bugcheck:"} {
+		s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: 2\n"+expect+"\n"))
+		if err != nil {
+			t.Errorf("%q: %v", expect, err)
+		} else if s.Expect != nil {
+			t.Errorf("%q: Expect %s, want none", expect, showValue(s.Expect))
+		}
+	}
 }
 
 // TestReadExpectForms: the format gives expect as text or bytes; bytes
