@@ -386,7 +386,9 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - irql: DISPACH_LEVEL\n", "t.yaml:3:11", "steps[0].irql",
 			"did you mean DISPATCH_LEVEL? Valid: PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL"},
 		{"an IRQL above 15 is refused",
-			"name: x\nsteps:\n  - irql: 16\n", "t.yaml:3:11", "steps[0].irql", "or a number 0-15"},
+			"name: x\nsteps:\n  - irql: 16\n", "t.yaml:3:11", "steps[0].irql", "16 is too large: at most 15"},
+		{"an IRQL written as a fraction is refused as any number is",
+			"name: x\nsteps:\n  - irql: 2.5\n", "t.yaml:3:11", "steps[0].irql", "2.5 is not a whole number"},
 		{"a tag of five characters is refused",
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: Abcde}\n", "t.yaml:3:36", "steps[0].alloc.tag", "a tag is 1 to 4 characters"},
 		{"a 0x tag with no digits is refused",
@@ -1004,7 +1006,7 @@ expect:
 // TestIRQLNumbers: irql: takes a level in any of the format's number
 // forms, as YAML integers or as text, as well as its name.
 func TestIRQLNumbers(t *testing.T) {
-	for _, v := range []string{"2", "0x2", `"0x02"`, "0o2", `"0o2"`, "0b10", `"0b10"`, "02", "DISPATCH_LEVEL", "dispatch_level"} {
+	for _, v := range []string{"2", "2.0", "0x2", `"0x02"`, "0o2", `"0o2"`, "0b10", `"0b10"`, "02", "DISPATCH_LEVEL", "dispatch_level"} {
 		s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: "+v+"\n"))
 		if err != nil {
 			t.Errorf("irql: %s: %v", v, err)
@@ -1014,9 +1016,14 @@ func TestIRQLNumbers(t *testing.T) {
 			t.Errorf("irql: %s = %v, want DISPATCH_LEVEL", v, got)
 		}
 	}
-	for _, v := range []string{"0b10000", "0o20", "0x10"} {
-		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: "+v+"\n"))
-		checkError(t, err, "t.yaml:3:11", "steps[0].irql", "or a number 0-15")
+	for _, tc := range []struct{ v, msg string }{
+		{"0b10000", "16 is too large: at most 15"},
+		{"0o20", "16 is too large: at most 15"},
+		{"0x10", "0x10 is too large: at most 0xf"},
+		{`"0x10"`, "or a number 0-15"}, // text: a name or a number
+	} {
+		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - irql: "+tc.v+"\n"))
+		checkError(t, err, "t.yaml:3:11", "steps[0].irql", tc.msg)
 	}
 }
 

@@ -651,6 +651,15 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 }
 
 func (l *loader) irql(n ast.Node, path string) *cpu.IRQL {
+	switch l.value(n).(type) {
+	case *ast.IntegerNode, *ast.FloatNode: // a level, read as every number is
+		level, ok := l.number(n, path, uint64(cpu.MaxIRQL), false)
+		if !ok {
+			return nil
+		}
+		v := cpu.IRQL(level)
+		return &v
+	}
 	s, ok := l.text(n, path)
 	if !ok {
 		return nil
