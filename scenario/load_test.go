@@ -900,6 +900,20 @@ func TestNullMeansNotGiven(t *testing.T) {
 	}
 }
 
+// TestBinaryData: write's data: takes !!binary base64 as its bytes, in
+// a block of lines too; anywhere text is wanted, !!binary is refused.
+func TestBinaryData(t *testing.T) {
+	s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: 0, size: 16, as: b}\n  - write:\n      at: b\n      data: !!binary |\n        aGVs\n        bG8=\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Steps[1].Write; string(w.Data) != "hello" || !strings.Contains(s.Steps[1].Line, "!!binary") {
+		t.Errorf("write %q, line %q: want the bytes \"hello\" and the tag on the line", w.Data, s.Steps[1].Line)
+	}
+	_, err = Parse("t.yaml", []byte("name: !!binary AQID\nsteps: [{trim: all}]\n"))
+	checkError(t, err, "t.yaml:1:7", "name", "!!binary is bytes, which only data: and expect: take")
+}
+
 // TestReadExpectForms: the format gives expect as text or bytes; bytes
 // may be written {bytes: [...]} or, as write's bytes: is, a plain list.
 func TestReadExpectForms(t *testing.T) {
@@ -911,6 +925,9 @@ func TestReadExpectForms(t *testing.T) {
 		{"{bytes: [0x41, 66]}", []byte("AB")},
 		{"[0x41, 66]", []byte("AB")},
 		{"[0, 255, 7]", []byte{0, 255, 7}},
+		{"!!binary QUI=", []byte("AB")},             // YAML's base64 bytes
+		{`!!binary "AP8H"`, []byte{0, 255, 7}},      // quoted too
+		{"!!binary 1234", []byte{0xd7, 0x6d, 0xf8}}, // base64 that YAML reads as a number
 	} {
 		src := "name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: " + tc.expect + "}\n"
 		s, err := Parse("t.yaml", []byte(src))
@@ -926,6 +943,7 @@ func TestReadExpectForms(t *testing.T) {
 	for _, tc := range []struct{ expect, pos, key, msg string }{
 		{"[1, 256]", "t.yaml:4:31", "steps[1].read.expect[1]", "at most 255"},
 		{"[]", "t.yaml:4:27", "steps[1].read.expect", "expect is empty"},
+		{"!!binary QUI", "t.yaml:4:27", "steps[1].read.expect", "!!binary is not base64"},
 	} {
 		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: "+tc.expect+"}\n"))
 		checkError(t, err, tc.pos, tc.key, tc.msg)

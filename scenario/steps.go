@@ -548,16 +548,16 @@ func (l *loader) write(o *yamlMap, n ast.Node, path string) *WriteStep {
 	}
 	switch v := o.get(forms[0]); forms[0] {
 	case "data":
-		s, ok := l.text(v, o.key("data"))
+		b, ok := l.textBytes(v, o.key("data"))
 		if !ok {
 			break
 		}
-		if s == "" {
+		if len(b) == 0 {
 			l.errorf(v, o.key("data"), "data is empty: a write needs at least one byte")
-		} else if uint64(len(s)) > MaxIOBytes {
+		} else if uint64(len(b)) > MaxIOBytes {
 			l.errorf(v, o.key("data"), "data is longer than %s", humanize.IBytes(MaxIOBytes))
-		} else if l.spend(uint64(len(s)), v, o.key("data")) {
-			w.Data = []byte(s)
+		} else if l.spend(uint64(len(b)), v, o.key("data")) {
+			w.Data = b
 		}
 	case "fill":
 		b, ok := l.number(v, o.key("fill"), 255, false)
@@ -619,11 +619,11 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 		case *ast.SequenceNode: // expect: [1, 2, 3], as bytes: [1, 2, 3] in write
 			r.Expect, r.HasExpect = l.byteList(v, key)
 		default:
-			if s, ok := l.text(v, key); ok {
-				if uint64(len(s)) > MaxIOBytes {
+			if b, ok := l.textBytes(v, key); ok {
+				if uint64(len(b)) > MaxIOBytes {
 					l.errorf(v, key, "expect is longer than %s", humanize.IBytes(MaxIOBytes))
-				} else if l.spend(uint64(len(s)), v, key) {
-					r.Expect, r.HasExpect = []byte(s), true
+				} else if l.spend(uint64(len(b)), v, key) {
+					r.Expect, r.HasExpect = b, true
 				}
 			}
 		}

@@ -5,12 +5,14 @@ package scenario
 // values, each failure an *Error at the node. See doc.go.
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io/fs"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/dustin/go-humanize"
 	"github.com/goccy/go-yaml/ast"
@@ -473,6 +475,15 @@ func editDistance(a, b string) int {
 // text reads a scalar as text: strings as written, numbers and booleans by
 // their spelling, so `name: 2024` is the name "2024".
 func (l *loader) text(n ast.Node, key string) (string, bool) {
+	if l.isBinary(n) {
+		l.errorf(n, key, "!!binary is bytes, which only data: and expect: take; want text here")
+		return "", false
+	}
+	return l.scalarText(n, key)
+}
+
+// scalarText is the text of a scalar, as written.
+func (l *loader) scalarText(n ast.Node, key string) (string, bool) {
 	switch v := l.value(n).(type) {
 	case *ast.StringNode:
 		return v.Value, true
@@ -487,6 +498,51 @@ func (l *loader) text(n ast.Node, key string) (string, bool) {
 		l.errorf(n, key, "want text, got %s", describeNode(v))
 		return "", false
 	}
+}
+
+// isBinary reports whether n carries YAML's !!binary tag (base64 bytes),
+// through any anchors and aliases.
+func (l *loader) isBinary(n ast.Node) bool {
+	for range 1000 {
+		switch v := n.(type) {
+		case *ast.TagNode:
+			tag := v.Start.Value
+			return tag == "!!binary" || tag == "!<tag:yaml.org,2002:binary>"
+		case *ast.AnchorNode:
+			n = v.Value
+		case *ast.AliasNode:
+			if n = l.alias[v]; n == nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// textBytes reads the bytes of data: or expect:: text as it is, or
+// !!binary's base64 (line breaks and spaces ignored) decoded.
+func (l *loader) textBytes(n ast.Node, key string) ([]byte, bool) {
+	if !l.isBinary(n) {
+		s, ok := l.text(n, key)
+		return []byte(s), ok
+	}
+	s, ok := l.scalarText(n, key)
+	if !ok {
+		return nil, false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s))
+	if err != nil {
+		l.errorf(n, key, "!!binary is not base64: %v", err)
+		return nil, false
+	}
+	return b, true
 }
 
 // boolean reads true or false.
@@ -742,6 +798,9 @@ func (l *loader) render(b *strings.Builder, n ast.Node, depth int) {
 	const long = 160
 	if b.Len() > long {
 		return
+	}
+	if l.isBinary(n) {
+		b.WriteString("!!binary ") // the text after it is not the bytes
 	}
 	switch v := l.value(n).(type) {
 	case *ast.MappingNode, *ast.MappingValueNode:
