@@ -103,7 +103,7 @@ func roughTokens(data []byte, limit int) (line, col int) {
 func checkShape(name string, data []byte) *Error {
 	if line, col := roughTokens(data, MaxYAMLTokens); line > 0 {
 		return &Error{Pos: Pos{File: name, Line: line, Col: col},
-			Msg: fmt.Sprintf("the file has more than %d YAML tokens (keys, values, brackets); no scenario needs that many", MaxYAMLTokens)}
+			Msg: fmt.Sprintf("the file has more than %d YAML tokens (keys, values, brackets, commas, - and : markers); no scenario needs that many", MaxYAMLTokens)}
 	}
 	var s scanner.Scanner
 	s.Init(string(data))
