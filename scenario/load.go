@@ -642,13 +642,18 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 			continue
 		}
 		th := Thread{Name: fmt.Sprintf("t%d", i+1), Pos: l.pos(it)}
-		if v := o.get("name"); v != nil {
+		v := o.get("name")
+		if v != nil {
 			if s, ok := l.text(v, o.key("name")); ok {
 				th.Name = s
 			}
 		}
-		if named[th.Name] {
-			l.errorf(it, o.key("name"), "two threads are named %q", th.Name)
+		switch {
+		case !named[th.Name]:
+		case v == nil:
+			l.errorf(it, path, "its name by position, %q, is another thread's: give it a name", th.Name)
+		default:
+			l.errorf(v, o.key("name"), "two threads are named %q", th.Name)
 		}
 		named[th.Name] = true
 		if v := o.get("cpu"); v != nil {

@@ -506,6 +506,10 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nfaults:\n  - bit_flip: {step: 1, bit: 64}\n" + steps, "t.yaml:3:30", "faults[0].bit_flip.bit", "at most 63"},
 
 		// Schedule and expect.
+		{"two threads with one name are refused at the second name",
+			"name: x\nthreads:\n  - {name: a, steps: [{trim: all}]}\n  - {name: a, steps: [{trim: all}]}\n", "t.yaml:4:12", "threads[1].name", `two threads are named "a"`},
+		{"a thread named by position that another's name took is told so",
+			"name: x\nthreads:\n  - {name: t2, steps: [{trim: all}]}\n  - {steps: [{trim: all}]}\n", "t.yaml:4:5", "threads[1]", `its name by position, "t2", is another thread's: give it a name`},
 		{"schedule needs threads",
 			"name: x\nschedule: random\n" + steps, "t.yaml:2:11", "schedule", "has none"},
 		{"an unknown schedule is refused",
