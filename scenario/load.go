@@ -522,7 +522,7 @@ func (l *loader) faults(n ast.Node, steps uint64) []Fault {
 				continue
 			}
 			if kind != nil {
-				l.errorf(e.kn, keyJoin(path, e.key), "a fault has one kind, and this one also has %q; give each its own mapEntry", kind.key)
+				l.errorf(e.kn, keyJoin(path, e.key), "a fault has one kind, and this one also has %q; give each its own list item", kind.key)
 				continue
 			}
 			kind = &o.ents[j]

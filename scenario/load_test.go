@@ -487,7 +487,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Faults.
 		{"a fault with two kinds is refused",
-			"name: x\nfaults:\n  - pagefile_read_error: {nth: 1}\n    bit_flip: {step: 1}\n" + steps, "t.yaml:4:5", "faults[0].bit_flip", "a fault has one kind"},
+			"name: x\nfaults:\n  - pagefile_read_error: {nth: 1}\n    bit_flip: {step: 1}\n" + steps, "t.yaml:4:5", "faults[0].bit_flip", `a fault has one kind, and this one also has "pagefile_read_error"; give each its own list item`},
 		{"a pagefile fault needs nth or probability",
 			"name: x\nfaults:\n  - pagefile_read_error: {status: 0xC000009C}\n" + steps, "t.yaml:3:26", "faults[0].pagefile_read_error", "nth: N"},
 		{"a pagefile fault takes nth or probability, not both",
