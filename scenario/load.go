@@ -353,7 +353,7 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 			l.errorf(v, o.key("numa_nodes"), "%d nodes for %d CPUs: every node needs a CPU", nodes, m.CPUs)
 		case l.ramOK && m.RAM/pageBytes < nodes*MinNodeRAMBytes/pageBytes:
 			l.errorf(v, o.key("numa_nodes"), "%d nodes need at least %s of RAM (12 KiB a node), and machine.ram is %s",
-				nodes, humanize.IBytes(nodes*MinNodeRAMBytes), humanize.IBytes(m.RAM))
+				nodes, spellSize(nodes*MinNodeRAMBytes), spellSize(m.RAM))
 		default:
 			m.NUMANodes = int(nodes)
 		}

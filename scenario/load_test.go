@@ -368,7 +368,10 @@ func TestParseErrors(t *testing.T) {
 		{"a pagefile of one byte is refused",
 			"name: x\nmachine: {pagefile: 1}\n" + steps, "t.yaml:2:21", "machine.pagefile", "too small"},
 		{"NUMA nodes with less than 12 KiB of RAM each are refused (their pool descriptors would not fit)",
-			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 3.0 MiB of RAM"},
+			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 256}\n" + steps, "t.yaml:2:45", "machine.numa_nodes", "256 nodes need at least 3 MiB (3145728 bytes) of RAM"},
+		{"the RAM NUMA nodes need is not rounded onto what the machine has",
+			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 86}\n" + steps, "t.yaml:2:45", "machine.numa_nodes",
+			"86 nodes need at least 1032 KiB (1056768 bytes) of RAM (12 KiB a node), and machine.ram is 1 MiB (1048576 bytes)"},
 		{"NUMA nodes are checked against the RAM wherever ram: stands",
 			"name: x\nmachine:\n  numa_nodes: 86\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
 
