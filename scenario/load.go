@@ -19,7 +19,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dustin/go-humanize"
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
