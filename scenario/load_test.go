@@ -373,7 +373,7 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nmachine: {ram: 1MiB, cpus: 256, numa_nodes: 86}\n" + steps, "t.yaml:2:45", "machine.numa_nodes",
 			"86 nodes need at least 1032 KiB (1056768 bytes) of RAM (12 KiB a node), and machine.ram is 1 MiB (1048576 bytes)"},
 		{"NUMA nodes are checked against the RAM wherever ram: stands",
-			"name: x\nmachine:\n  numa_nodes: 86\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1.0 MiB"},
+			"name: x\nmachine:\n  numa_nodes: 86\n  cpus: 128\n  ram: 1MiB\n" + steps, "t.yaml:3:15", "machine.numa_nodes", "and machine.ram is 1 MiB (1048576 bytes)"},
 
 		// Step values.
 		{"an alloc above 4 GiB is refused",
