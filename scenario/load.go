@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -159,6 +160,14 @@ func syntaxError(name string, data []byte, err error) *Error {
 			e.Pos.Line, e.Pos.Col = tk.Position.Line, max(tk.Position.Column, 1)
 		}
 	}
+	if m := duplicateKey.FindStringSubmatch(e.Msg); m != nil {
+		key := fmt.Sprintf("the key %q", m[1])
+		if m[1] == "?" { // go-yaml names an explicit key by its marker
+			key = "a key"
+		}
+		e.Msg = fmt.Sprintf("%s is given twice in one map; the first is at line %s, column %s", key, m[2], m[3])
+		return e
+	}
 	if strings.Contains(e.Msg, "\t") || strings.Contains(e.Msg, "tab") {
 		if hint, ok := tabHint(data, e.Pos.Line); ok {
 			e.Msg = hint
@@ -168,6 +177,9 @@ func syntaxError(name string, data []byte, err error) *Error {
 	e.Msg = "YAML: " + e.Msg
 	return e
 }
+
+// duplicateKey matches go-yaml's message for a key given twice.
+var duplicateKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[(\d+):(\d+)\]`)
 
 // tabHint explains go-yaml's complaint about a tab on a line, naming the
 // key the tab stands before: YAML wants spaces there, and a tab is
