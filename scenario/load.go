@@ -741,6 +741,19 @@ func (l *loader) expectValue(n ast.Node, key string) *Addr {
 	if !ok {
 		return nil
 	}
+	if digits, neg := strings.CutPrefix(strings.TrimSpace(s), "-"); neg && digits != "" && digits[0] >= '0' && digits[0] <= '9' {
+		// A negative number as text, or one too large for YAML's int64.
+		v, err := parseUint(digits)
+		switch {
+		case err != nil:
+			l.errorf(n, key, "%q is not a number: %v", shortenText(s, 40), err)
+			return nil
+		case v > 1<<63:
+			l.errorf(n, key, "%s does not fit in 64 bits: at least -9223372036854775808", shortenText(s, 40))
+			return nil
+		}
+		return &Addr{Literal: -v, IsLiteral: true}
+	}
 	a, err := parseAddr(s)
 	if err != nil {
 		l.errorf(n, key, "%v", err)

@@ -515,6 +515,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nthreads:\n  - {name: a, steps: [{trim: all}]}\n  - {name: a, steps: [{trim: all}]}\n", "t.yaml:4:12", "threads[1].name", `two threads are named "a"`},
 		{"a thread named by position that another's name took is told so",
 			"name: x\nthreads:\n  - {name: t2, steps: [{trim: all}]}\n  - {steps: [{trim: all}]}\n", "t.yaml:4:5", "threads[1]", `its name by position, "t2", is another thread's: give it a name`},
+		{"a negative parameter below -2^63 does not fit",
+			"name: x\n" + steps + "expect: {bugcheck: {code: 1, p1: -9223372036854775809}}\n", "t.yaml:4:34", "expect.bugcheck.p1", "does not fit in 64 bits"},
 		{"schedule needs threads",
 			"name: x\nschedule: random\n" + steps, "t.yaml:2:11", "schedule", "has none"},
 		{"an unknown schedule is refused",
@@ -1000,7 +1002,7 @@ steps:
   - alloc: {pool: NonPagedPool, size: 0, as: d}
   - repeat: {times: 09, steps: [{trim: all}]}
 expect:
-  bugcheck: {code: 0xC2, p1: 010, p2: -010}
+  bugcheck: {code: 0xC2, p1: 010, p2: -010, p3: "-0x10", p4: -9223372036854775808}
 `
 	s, err := Parse("t.yaml", []byte(src))
 	if err != nil {
@@ -1021,6 +1023,8 @@ expect:
 		{"times 09", uint64(s.Steps[5].Repeat.Times), 9},
 		{"p1 010", s.Expect.Bugcheck.P[0].Literal, 10},
 		{"p2 -010", s.Expect.Bugcheck.P[1].Literal, uint64(1<<64 - 10)},
+		{`p3 "-0x10" (text)`, s.Expect.Bugcheck.P[2].Literal, uint64(1<<64 - 16)},
+		{"p4 -2^63", s.Expect.Bugcheck.P[3].Literal, 1 << 63},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.what, c.got, c.want)
