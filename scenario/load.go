@@ -381,8 +381,12 @@ func (l *loader) machine(n ast.Node, m *Machine) {
 // repeats.
 func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 	items := []ast.Node{n}
-	if _, ok := l.value(n).(*ast.SequenceNode); ok {
+	switch l.value(n).(type) {
+	case *ast.SequenceNode:
 		items, _ = l.list(n, key)
+	case *ast.MappingNode, *ast.MappingValueNode:
+		l.errorf(n, key, "want a name or a list of names, got %s", describeNode(l.value(n)))
+		return nil, false
 	}
 	before := l.nerrs
 	var out []string

@@ -517,6 +517,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nthreads:\n  - {name: t2, steps: [{trim: all}]}\n  - {steps: [{trim: all}]}\n", "t.yaml:4:5", "threads[1]", `its name by position, "t2", is another thread's: give it a name`},
 		{"a negative parameter below -2^63 does not fit",
 			"name: x\n" + steps + "expect: {bugcheck: {code: 1, p1: -9223372036854775809}}\n", "t.yaml:4:34", "expect.bugcheck.p1", "does not fit in 64 bits"},
+		{"a map for drivers is neither a name nor a list",
+			"name: x\ndrivers: {a: 1}\n" + steps, "t.yaml:2:10", "drivers", "want a name or a list of names, got a map"},
 		{"schedule needs threads",
 			"name: x\nschedule: random\n" + steps, "t.yaml:2:11", "schedule", "has none"},
 		{"an unknown schedule is refused",
