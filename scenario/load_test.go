@@ -879,7 +879,7 @@ func TestOneMistakeIsReportedOnce(t *testing.T) {
 			"t.yaml:2:10", "machine", "want a map"},
 		{"a broken drivers list does not make drivers unlisted",
 			"name: x\ndrivers: {a: b}\nsteps:\n  - trim: all\n    driver: a.sys\n",
-			"t.yaml:2:10", "drivers[0]", "want text, got a map"},
+			"t.yaml:2:10", "drivers", "want a name or a list of names, got a map"},
 		{"a misspelt key does not also count as missing",
 			"name: x\nsteps:\n  - alloc: {pool: 1, szie: 8}\n",
 			"t.yaml:3:22", "steps[0].alloc.szie", `did you mean "size"?`},
