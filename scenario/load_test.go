@@ -901,6 +901,10 @@ func TestNullMeansNotGiven(t *testing.T) {
 		s.Verifier.LowResources != nil || s.Steps[0].Alloc.Tag != pool.TagOf("None") {
 		t.Errorf("null values should read as absent: %s", showValue(s))
 	}
+	// The step lines leave the null keys out, as the steps do.
+	if got := s.Steps[0].Line; got != "alloc: {pool: 1, size: 8, as: b}" {
+		t.Errorf("step line %q, want the null tag left out", got)
+	}
 	// An expect whose one key is absent or null expects what no expect
 	// does: the run ends without a bugcheck.
 	for _, expect := range []string{"expect: {}", "expect: {bugcheck: ~}", "expect:\n  bugcheck:"} {

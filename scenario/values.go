@@ -844,11 +844,18 @@ func (l *loader) render(b *strings.Builder, n ast.Node, depth int) {
 	}
 }
 
+// renderEntries writes a map's entries, leaving out the null ones, which
+// count as absent.
 func (l *loader) renderEntries(b *strings.Builder, ents []mapEntry, depth int) {
-	for i, e := range ents {
-		if i > 0 {
+	first := true
+	for _, e := range ents {
+		if l.isNull(e.val) {
+			continue
+		}
+		if !first {
 			b.WriteString(", ")
 		}
+		first = false
 		b.WriteString(e.key)
 		b.WriteString(": ")
 		l.render(b, e.val, depth)
