@@ -394,10 +394,7 @@ func TestBugchecks(t *testing.T) {
 			name: "a corrupt Flink in a free block is 0x19/3 when its list is used",
 			spec: spec{cfg: Config{NoLookaside: true}},
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				r.alloc(NonPagedPool, 1, "Keep")
-				x := r.alloc(NonPagedPool, 1000, "Abcd") // 64 units, alone on list 64
-				r.alloc(NonPagedPool, 1, "Keep")
-				r.free(x)
+				x := loneFreeBlock(r)
 				// Point its Flink at ListHeads[0], an empty list whose
 				// Blink is itself: Flink->Blink reads back ListHeads[0],
 				// Blink (the list 64 head) ->Flink reads back x.
@@ -410,10 +407,7 @@ func TestBugchecks(t *testing.T) {
 			name: "a Flink to unmapped memory followed at DISPATCH_LEVEL is 0xC5 in the pool's code",
 			spec: spec{cfg: Config{NoLookaside: true}},
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				r.alloc(NonPagedPool, 1, "Keep")
-				x := r.alloc(NonPagedPool, 1000, "Abcd") // 64 units, alone on list 64
-				r.alloc(NonPagedPool, 1, "Keep")
-				r.free(x)
+				x := loneFreeBlock(r)
 				const junk = 0xfffff700_00000000 // no page table maps it
 				r.pokeU64(x, junk)
 				raise(r.t, r.c, cpu.DispatchLevel)
@@ -711,6 +705,17 @@ func (r *rig) freeTagErr(va mm.VA, tag Tag) func() error {
 
 func (r *rig) freeWithTagErr(va mm.VA, tag string) func() error {
 	return r.freeTagErr(va, TagOf(tag))
+}
+
+// loneFreeBlock frees a 1000-byte block whose neighbours are allocated,
+// so it sits alone on the list of 64-unit blocks (the lookaside lists must
+// be off), and returns its data address, where its Flink is.
+func loneFreeBlock(r *rig) mm.VA {
+	r.alloc(NonPagedPool, 1, "Keep")         // the page start
+	x := r.alloc(NonPagedPool, 1000, "Abcd") // the page end
+	r.alloc(NonPagedPool, 1, "Keep")         // just before x
+	r.free(x)
+	return x
 }
 
 // mustSucceedFails fills nonpaged pool on both nodes of a two-node
