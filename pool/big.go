@@ -86,7 +86,7 @@ func (p *Pool) allocateBig(c *cpu.CPU, t Type, n uint64, tag Tag, caller uint64)
 func (p *Pool) freeBig(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	b, ok := p.big.get(va)
 	if !ok {
-		return p.badFree(va, p.pageOf(va))
+		return p.checkFreeAddress(va, p.pageOf(va))
 	}
 	if err := checkIrqlForFree(c, b.Type, va); err != nil {
 		return err

@@ -194,6 +194,15 @@ func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
 	return 0, nil
 }
 
+// checkFreeListLinks: the entries on both sides of entry must point back at it
+// (0x19/3: the entry, what its Flink's Blink and its Blink's Flink hold).
+func checkFreeListLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
+	if mm.VA(flinkBlink) != entry || mm.VA(blinkFlink) != entry {
+		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), flinkBlink, blinkFlink).At("checkFreeListLinks")
+	}
+	return nil
+}
+
 // checkHeader: a block's header must agree with itself and its neighbours
 // (ExpCheckPoolHeader), read from the bytes of its page. atFree turns a
 // disagreeing next header into the 0x20 form the free path reports.
@@ -214,13 +223,13 @@ func checkHeader(page []byte, entry mm.VA, h Header, atFree bool) error {
 	prev := entry - mm.VA(prevBytes)
 	switch {
 	case h.BlockSize == 0:
-		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeaderSize")
+		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeader: zero block size")
 	case h.PreviousSize == 0 && off != 0:
-		return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeaderAlignment")
+		return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeader: alignment")
 	case prevBytes > off:
-		return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
+		return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeader: previous block before the page")
 	case h.PreviousSize != 0 && (page[(off-prevBytes+2)&pageMask] != h.PreviousSize || page[(off-prevBytes+1)&pageMask] != h.PoolIndex):
-		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeaderNeighbours")
+		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeader: previous block disagrees")
 	}
 	nextOff := off + uint64(h.BlockSize)*UnitBytes
 	next := entry + mm.VA(h.BlockSize)*UnitBytes
@@ -228,13 +237,13 @@ func checkHeader(page []byte, entry mm.VA, h Header, atFree bool) error {
 		return nil // the block ends the page
 	}
 	if nextOff > mm.PageBytes {
-		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
+		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeader: past the page end")
 	}
 	if page[nextOff&pageMask] != h.BlockSize || page[(nextOff+1)&pageMask] != h.PoolIndex {
 		if atFree {
-			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkNextHeaderAtFree")
+			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkHeader: next block disagrees at free")
 		}
-		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(next), 0, uint64(entry)).At("checkHeaderNeighbours")
+		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(next), 0, uint64(entry)).At("checkHeader: next block disagrees")
 	}
 	return nil
 }
@@ -291,14 +300,15 @@ func walkBlocks(page []byte, off, end uint64) uint64 {
 	return off
 }
 
-// badFree is the bugcheck for freeing an address that is not the start of
-// a pool block: 0xC2/0x41286 for a later page of a big paged allocation
-// (P4: its page offset from the start of paged pool, as MiFreePoolPages
-// reports it), 0x99 anywhere else inside a pool page or big allocation (a
-// pointer into the middle of a block), 0x44 / 0x48 in a nonpaged / paged
-// pool page that no allocation owns, 0x42 elsewhere in the system half,
-// and 0x40 (P3: where the system half starts) for a user-mode address.
-func (p *Pool) badFree(va mm.VA, pi *pageInfo) error {
+// checkFreeAddress is the bugcheck for freeing an address that is not the
+// start of a pool block: 0xC2/0x41286 for a later page of a big paged
+// allocation (P4: its page offset from the start of paged pool, as
+// MiFreePoolPages reports it), 0x99 anywhere else inside a pool page or
+// big allocation (a pointer into the middle of a block), 0x44 / 0x48 in a
+// nonpaged / paged pool page that no allocation owns, 0x42 elsewhere in
+// the system half, and 0x40 (P3: where the system half starts) for a
+// user-mode address.
+func (p *Pool) checkFreeAddress(va mm.VA, pi *pageInfo) error {
 	big, inBig := p.big.containing(va)
 	switch {
 	case va.Canonical() && !va.Kernel():

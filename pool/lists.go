@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 
-	"simkern/bugcheck"
 	"simkern/cpu"
 	"simkern/mm"
 )
@@ -12,7 +11,7 @@ import (
 // Free lists are LIST_ENTRYs in simulated memory: Flink at +0, Blink at +8
 // of each free block's data, and of each head. Links are plain addresses
 // (the shipping kernel does not encode them), so an overrun that reaches a
-// free block really does corrupt its links, and checkLinks finds it on the
+// free block really does corrupt its links, and checkFreeListLinks finds it on the
 // next insert or remove.
 //
 // The entries the pool names itself (a block's data, a head) are 16-byte
@@ -150,16 +149,7 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 	return 0, 0, nil
 }
 
-// checkLinks: the entries on both sides of entry must point back at it
-// (0x19/3: the entry, what its Flink's Blink and its Blink's Flink hold).
-func checkLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
-	if mm.VA(flinkBlink) != entry || mm.VA(blinkFlink) != entry {
-		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), flinkBlink, blinkFlink).At("checkFreeListLinks")
-	}
-	return nil
-}
-
-// checkedLinks reads entry's links through c, checks them (checkLinks)
+// checkedLinks reads entry's links through c, checks them (checkFreeListLinks)
 // and returns them, for the list operation that follows.
 func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
 	f, b, err := p.readLinks(c, entry)
@@ -174,10 +164,10 @@ func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err er
 	if err != nil {
 		return 0, 0, err
 	}
-	return f, b, checkLinks(entry, fb, bf)
+	return f, b, checkFreeListLinks(entry, fb, bf)
 }
 
-// peekLinks is checkLinks for the validator, which only peeks. A link in
+// peekLinks is checkFreeListLinks for the validator, which only peeks. A link in
 // a paged pool page that is out of memory stops the check (the page is
 // fine, just not here: errNotResident), but a link to anything else that
 // cannot be read is junk: it reads as 0, so the check reports the
@@ -196,7 +186,7 @@ func (p *Pool) peekLinks(entry mm.VA) error {
 	if err != nil {
 		return err
 	}
-	return checkLinks(entry, fb, bf)
+	return checkFreeListLinks(entry, fb, bf)
 }
 
 func (p *Pool) peekLinked(va mm.VA) (uint64, error) {

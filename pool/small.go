@@ -172,7 +172,7 @@ func (p *Pool) releasePage(d *Descriptor, page mm.VA) {
 func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	pi := p.pageOf(va)
 	if !pi.holdsBlockAt(va) {
-		return p.badFree(va, pi)
+		return p.checkFreeAddress(va, pi)
 	}
 	d := p.descs[pi.desc]
 	if err := checkIrqlForFree(c, d.Type, va); err != nil {
