@@ -287,10 +287,10 @@ type TraceOp struct {
 	CPUSet bool
 }
 
-// Expect is what the run must end with.
+// Expect is what the run must end with, beyond the default of no
+// bugcheck (which bugcheck: none states: it reads as no Expect).
 type Expect struct {
-	Bugcheck   *ExpectBugcheck
-	NoBugcheck bool // bugcheck: none
+	Bugcheck *ExpectBugcheck
 }
 
 // ExpectBugcheck is an expected bugcheck; nil parameters match anything.

@@ -702,8 +702,7 @@ func (l *loader) expect(n ast.Node) *Expect {
 			l.errorf(v, key, "want none or a map such as {code: 0xD1, p1: buf}, got %s", describeNode(s))
 			return e
 		}
-		e.NoBugcheck = true
-		return e
+		return nil // the default, stated
 	}
 	bo, ok := l.object(v, key, []string{"code", "p1", "p2", "p3", "p4"})
 	if !ok {
