@@ -8,10 +8,11 @@
 // IRQL. Each CPU has an interrupt request level from 0 (PASSIVE_LEVEL) to
 // 15 (HIGH_LEVEL), with the x64 names. Raise and Lower follow the HAL's
 // rules: KeRaiseIrql to a level below the current one halts the machine
-// with IRQL_NOT_GREATER_OR_EQUAL (0x9), and KeLowerIrql to a level above it
-// with IRQL_NOT_LESS_OR_EQUAL (0xA), P1 the requested level and P2 the
-// current one (the HAL's checked-build behaviour; a retail x64 kernel
-// inlines both as a write to CR8 and checks nothing).
+// with IRQL_NOT_GREATER_OR_EQUAL (0x9: P1 the current level, P2 the
+// requested one), and KeLowerIrql to a level above it with
+// IRQL_NOT_LESS_OR_EQUAL (0xA: P1 the requested level, P2 the current one).
+// That is the HAL's checked-build behaviour; a retail x64 kernel inlines
+// both as a write to CR8 and checks nothing.
 //
 // Code addresses. PC is the address of the code the CPU is executing, the
 // "address which referenced memory" that 0xA, 0xD1 and 0x50 report. An

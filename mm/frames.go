@@ -3,7 +3,8 @@ package mm
 // Frame allocation. takeFrame hands out a frame from the free lists only;
 // getFrame also makes room, the way the balance set manager would: it
 // repurposes standby frames, runs the modified page writer, and trims the
-// working set, in that order.
+// working set, in that order, and as a last resort releases idle nonpaged
+// pages (releaseIdle).
 
 // takeFrame returns an Active, nonpageable frame from node's lists first,
 // then from the other nodes, or false when every free list is empty. With
@@ -78,7 +79,7 @@ func (m *Machine) releaseFrame(f PFN) {
 }
 
 // getFrame returns a frame, making room if it must. It fails only when
-// nothing can be repurposed, written out or trimmed.
+// nothing can be repurposed, written out, trimmed or released.
 func (m *Machine) getFrame(node int, zero bool) (PFN, bool) {
 	for attempt := 0; ; attempt++ {
 		if f, ok := m.takeFrame(node, zero); ok {

@@ -152,7 +152,7 @@ func (m *Machine) popHead(l *pfnList) (PFN, bool) {
 	return f, true
 }
 
-// listOf returns the list a frame in state s belongs to.
+// listOf returns the list frame f belongs to in its state, e's.
 func (m *Machine) listOf(f PFN, e *PFNEntry) *pfnList {
 	switch e.State {
 	case StateZeroed:

@@ -216,7 +216,7 @@ func (l *loader) isNull(n ast.Node) bool {
 	return false // an unknown alias counts as given; it is reported already
 }
 
-// describe names what n is, for "want X, got Y".
+// describeNode names what n is, for "want X, got Y".
 func describeNode(n ast.Node) string {
 	switch v := n.(type) {
 	case *ast.MappingNode, *ast.MappingValueNode:
@@ -373,7 +373,7 @@ func appendNew(out, more []mapEntry) []mapEntry {
 	return out
 }
 
-// join builds a key path: keyJoin("steps[2].alloc", "size").
+// keyJoin builds a key path: keyJoin("steps[2].alloc", "size").
 func keyJoin(path, key string) string {
 	if path == "" {
 		return key
