@@ -163,13 +163,13 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	exp := &expansion{r: zr, file: file, guard: true}
 	lr := &io.LimitedReader{R: exp, N: maxHeaderBytes}
 	zb := bufio.NewReader(lr)
-	over := fmt.Sprintf("the Dump takes more than %d MiB", maxHeaderBytes>>20)
+	over := fmt.Sprintf("its record takes more than %d MiB", maxHeaderBytes>>20)
 	// damaged reads the stream to its end before blaming cause: that checks
 	// its checksum, and tells a file cut short (truncated) from a whole one
 	// that holds damage. A read the limit cut short is the limit's fault.
 	damaged := func(cause error) error {
 		if exp.tripped {
-			return fmt.Errorf("corrupt dump: the Dump expands more than %d times, far past what simkern writes", maxDumpExpansion)
+			return fmt.Errorf("corrupt dump: its record expands more than %d times, far past what simkern writes", maxDumpExpansion)
 		}
 		if lr.N == 0 {
 			return fmt.Errorf("corrupt dump: %s", over)
@@ -211,7 +211,7 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 		pages += uint64(len(ms.Pagefile.Slots))
 	}
 	lr.N = int64(pages)*pageRecordBytes + 1 // + 1: reach the stream's end, and its checksum
-	over = fmt.Sprintf("more than the %d pages the Dump announces", pages)
+	over = fmt.Sprintf("more than the %d pages its record announces", pages)
 	var rec [pageRecordBytes]byte
 	// next reads the page the Dump announces next: what's n.
 	next := func(what string, n uint64) (*[mm.PageBytes]byte, error) {
@@ -219,7 +219,7 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 			return nil, damaged(fmt.Errorf("corrupt dump: the stream ends without %s %#x's page", what, n))
 		}
 		if got := binary.LittleEndian.Uint64(rec[:8]); got != n {
-			return nil, damaged(fmt.Errorf("corrupt dump: a page for %#x where the Dump announces %s %#x's", got, what, n))
+			return nil, damaged(fmt.Errorf("corrupt dump: the page of %#x where the record announces %s %#x's", got, what, n))
 		}
 		return (*[mm.PageBytes]byte)(rec[8:]), nil
 	}
@@ -296,7 +296,7 @@ func (e *expansion) Read(p []byte) (int, error) {
 	e.out += int64(n)
 	if e.guard && e.out > expansionFloor && e.out > maxDumpExpansion*e.file.n {
 		e.tripped = true
-		return n, errors.New("the Dump expands too far")
+		return n, errors.New("the record expands too far")
 	}
 	return n, err
 }
@@ -311,12 +311,12 @@ const maxHeaderBytes = 8<<30 + 1<<20
 func (d *Dump) restore() (*Target, error) {
 	m, err := mm.Restore(d.Machine, "")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("corrupt dump: %w", err)
 	}
 	p, err := pool.Restore(m, d.Pool)
 	if err != nil {
 		m.Close()
-		return nil, err
+		return nil, fmt.Errorf("corrupt dump: %w", err)
 	}
 	t := &Target{Machine: m, Pool: p, CPU: d.CPU}
 	if d.Verifier != nil {

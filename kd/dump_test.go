@@ -412,7 +412,7 @@ func TestDamagedDumps(t *testing.T) {
 				d.Machine = &ms
 				return streamOf(t, &d, goodPages)
 			}(),
-			prefix: "mm: damaged snapshot: 0 frames",
+			prefix: "corrupt dump: damaged machine snapshot: 0 frames",
 		},
 		{
 			name: "a page table root past the last frame",
@@ -423,7 +423,7 @@ func TestDamagedDumps(t *testing.T) {
 				d.Machine = &ms
 				return streamOf(t, &d, goodPages)
 			}(),
-			prefix: "mm: damaged snapshot: PML4 frame",
+			prefix: "corrupt dump: damaged machine snapshot: PML4 frame",
 		},
 		{
 			name: "a pool of two CPUs on a machine of one",
@@ -434,7 +434,7 @@ func TestDamagedDumps(t *testing.T) {
 				d.Pool = &ps
 				return streamOf(t, &d, goodPages)
 			}(),
-			prefix: "pool: damaged snapshot: 2 CPUs for a machine of 1",
+			prefix: "corrupt dump: damaged pool snapshot: 2 CPUs for a machine of 1",
 		},
 
 		// The pages must be exactly those the Dump announces, in its order.
@@ -446,22 +446,22 @@ func TestDamagedDumps(t *testing.T) {
 		{
 			name:   "a frame's page missing",
 			file:   withPages(func(p []page) []page { return slices.Delete(p, 0, 1) }),
-			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", second, first),
+			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", second, first),
 		},
 		{
 			name:   "a frame's page twice",
 			file:   withPages(func(p []page) []page { return slices.Insert(p, 0, p[0]) }),
-			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", first, second),
+			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", first, second),
 		},
 		{
 			name:   "two frames' pages swapped",
 			file:   withPages(func(p []page) []page { p[0], p[1] = p[1], p[0]; return p }),
-			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", second, first),
+			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", second, first),
 		},
 		{
 			name:   "a page for a frame the Dump announces none for",
 			file:   withPages(func(p []page) []page { p[0].number = uint64(unlisted); return p }),
-			prefix: fmt.Sprintf("corrupt dump: a page for %#x where the Dump announces frame %#x's", unlisted, first),
+			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", unlisted, first),
 		},
 		{
 			name:   "a slot's page missing",
@@ -476,7 +476,7 @@ func TestDamagedDumps(t *testing.T) {
 		{
 			name:   "a page after the last one announced",
 			file:   withPages(func(p []page) []page { return append(p, p[len(p)-1]) }),
-			prefix: fmt.Sprintf("corrupt dump: more than the %d pages the Dump announces", len(goodPages)),
+			prefix: fmt.Sprintf("corrupt dump: more than the %d pages its record announces", len(goodPages)),
 		},
 		{
 			name: "a byte after the last page",
@@ -484,7 +484,7 @@ func TestDamagedDumps(t *testing.T) {
 				p[len(p)-1].data = append(bytes.Clone(p[len(p)-1].data), 0)
 				return p
 			}),
-			prefix: fmt.Sprintf("corrupt dump: more than the %d pages the Dump announces", len(goodPages)),
+			prefix: fmt.Sprintf("corrupt dump: more than the %d pages its record announces", len(goodPages)),
 		},
 	}
 	for _, tc := range tests {

@@ -161,7 +161,7 @@ func (s *Snapshot) ForEachFrameBytes(fn func(f PFN, b *[PageBytes]byte) error) e
 // and the pagefile's slots until pagefile.RestoreSlotBytes gives them theirs.
 func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	bad := func(format string, args ...any) (*Machine, error) {
-		return nil, fmt.Errorf("mm: damaged snapshot: "+format, args...)
+		return nil, fmt.Errorf("damaged machine snapshot: "+format, args...)
 	}
 	if s.Frames < MinRAMBytes/PageBytes || s.Frames > MaxRAMBytes/PageBytes {
 		return bad("%d frames", s.Frames)

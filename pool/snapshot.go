@@ -131,7 +131,7 @@ func (p *Pool) Snapshot() *Snapshot {
 // Restore rebuilds a pool on m (a machine restored from the same dump).
 func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	bad := func(format string, args ...any) (*Pool, error) {
-		return nil, fmt.Errorf("pool: damaged snapshot: "+format, args...)
+		return nil, fmt.Errorf("damaged pool snapshot: "+format, args...)
 	}
 	if len(s.CPUs) != len(m.CPUs.CPUs) {
 		return bad("%d CPUs for a machine of %d", len(s.CPUs), len(m.CPUs.CPUs))
@@ -240,7 +240,7 @@ func (p *Pool) restoreSpecial(s SpecialSnapshot) error {
 		delay = specialDelayFor(p.m)
 	}
 	if delay < 0 || len(s.Waiting) > delay || s.Frees > s.Allocations || s.Allocations-s.Frees != uint64(len(s.Live)) {
-		return fmt.Errorf("pool: damaged snapshot: special pool: delay %d, %d waiting, %d allocations, %d frees, %d live",
+		return fmt.Errorf("damaged pool snapshot: special pool: delay %d, %d waiting, %d allocations, %d frees, %d live",
 			delay, len(s.Waiting), s.Allocations, s.Frees, len(s.Live))
 	}
 	sp := &p.special
@@ -250,14 +250,14 @@ func (p *Pool) restoreSpecial(s SpecialSnapshot) error {
 		if !isSpecial(a.Page) || !isSpecial(a.Guard) || a.Page.PageOffset() != 0 || a.Guard != specialGuard(a.Page, a.Mode) ||
 			a.Mode != SpecialOverrun && a.Mode != SpecialUnderrun || a.Bytes == 0 || a.Bytes > MaxSpecialBytes ||
 			a.VA != specialDataVA(a.Page, a.Bytes, a.Mode) {
-			return fmt.Errorf("pool: damaged snapshot: special allocation at %v", a.VA)
+			return fmt.Errorf("damaged pool snapshot: special allocation at %v", a.VA)
 		}
 		for _, page := range [2]mm.VA{a.Page, a.Guard} {
 			_, g := sp.guards[page]
 			_, l := sp.live[page]
 			_, f := sp.freed[page]
 			if g || l || f {
-				return fmt.Errorf("pool: damaged snapshot: special pool page %v recorded twice", page)
+				return fmt.Errorf("damaged pool snapshot: special pool page %v recorded twice", page)
 			}
 		}
 		into[a.Page] = a
