@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"simkern/cpu"
+	"simkern/mm"
 	"simkern/pool"
 )
 
@@ -15,16 +16,16 @@ import (
 // becoming a machine nobody meant to build or a run that never ends;
 // doc.go explains them.
 const (
-	MinRAMBytes      = 1 << 20  // machine.ram lower bound (1 MiB)
-	MaxRAMBytes      = 1 << 40  // machine.ram upper bound (1 TiB)
-	MaxPagefileBytes = 1 << 40  // machine.pagefile upper bound (1 TiB)
-	MinPagefileBytes = 8 << 10  // a pagefile's two 4 KiB slots, the first reserved
-	MinNodeRAMBytes  = 12 << 10 // RAM each NUMA node needs: its nonpaged pool descriptors' pages, a share of the rest
-	pageBytes        = 4096     // machine.ram is used in whole pages
-	MaxCPUs          = 256      // machine.cpus upper bound
-	MaxAllocBytes    = 4 << 30  // largest alloc size, workload size or trace size (4 GiB)
-	MaxIOBytes       = 16 << 20 // largest single write or read (16 MiB)
-	MaxDataBytes     = 64 << 20 // all write data and read expectations of a file together
+	MinRAMBytes      = mm.MinRAMBytes // machine.ram lower bound (1 MiB)
+	MaxRAMBytes      = mm.MaxRAMBytes // machine.ram upper bound (1 TiB)
+	MaxPagefileBytes = 1 << 40        // machine.pagefile upper bound (1 TiB)
+	MinPagefileBytes = 8 << 10        // a pagefile's two 4 KiB slots, the first reserved
+	MinNodeRAMBytes  = 12 << 10       // RAM each NUMA node needs: its nonpaged pool descriptors' pages, a share of the rest
+	pageBytes        = mm.PageBytes   // machine.ram is used in whole pages
+	MaxCPUs          = cpu.MaxCPUs    // machine.cpus upper bound
+	MaxAllocBytes    = 4 << 30        // largest alloc size, workload size or trace size (4 GiB)
+	MaxIOBytes       = 16 << 20       // largest single write or read (16 MiB)
+	MaxDataBytes     = 64 << 20       // all write data and read expectations of a file together
 	MaxRepeat        = 1_000_000
 	MaxSteps         = 10_000_000  // steps a run may execute, repeats expanded
 	MaxOps           = 100_000_000 // workload and replay operations, repeats expanded

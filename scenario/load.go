@@ -619,9 +619,9 @@ func (l *loader) bitFlip(f *Fault, n ast.Node, path string, steps uint64) {
 		o.missing("step", "the step (counting from 1) before which the bit flips")
 	}
 	if v := o.get("frame"); v != nil {
-		limit := uint64(MaxRAMBytes / 4096)
+		limit := uint64(MaxRAMBytes / pageBytes)
 		if l.ramOK {
-			limit = l.ram / 4096
+			limit = l.ram / pageBytes
 		}
 		if fr, ok := l.number(v, o.key("frame"), math.MaxUint64, false); ok {
 			if fr >= limit {
