@@ -178,7 +178,7 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 	if len(args) > 1 {
 		pattern = args[1]
 		if !strings.ContainsAny(pattern, "*?") {
-			pattern = (pattern + "    ")[:4]
+			pattern = padTag(pattern)
 		}
 	}
 	var rows []pool.TagStats

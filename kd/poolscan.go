@@ -36,7 +36,7 @@ func parseTagArg(s string) (tagQuery, error) {
 	if strings.ContainsAny(s, "*?") {
 		return tagQuery{pattern: s}, nil
 	}
-	return tagQuery{pattern: (s + "    ")[:4]}, nil
+	return tagQuery{pattern: padTag(s)}, nil
 }
 
 // String is how the Searching lines name the tag: a TagValue both ways,

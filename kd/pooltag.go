@@ -68,7 +68,7 @@ func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
 		if len(tag) == 0 || len(tag) > 4 {
 			return nil, fmt.Errorf("%s:%d:1: tag %q: want 1 to 4 characters", name, line, tag)
 		}
-		tag = (tag + "    ")[:4]
+		tag = padTag(tag)
 		e := PoolTagEntry{Pattern: tag, Binary: strings.TrimSpace(parts[1]), Description: strings.TrimSpace(parts[2])}
 		if strings.ContainsAny(tag, "*?") {
 			t.patterns = append(t.patterns, e)
@@ -127,3 +127,7 @@ func isRemark(line string) bool {
 	}
 	return len(line) == 3 || line[3] == ' ' || line[3] == '\t'
 }
+
+// padTag pads a tag of fewer than four characters with spaces, as the pool
+// stores tags ("Irp" is "Irp "), and cuts a longer one to four.
+func padTag(s string) string { return (s + "    ")[:4] }

@@ -22,28 +22,11 @@ type result struct {
 	name     string
 	bytes    uint64
 	data     []byte
-	faults   faultDelta
+	faults   Faults // the page faults the step caused
 	pages    int
 	irqlFrom cpu.IRQL
 	irqlTo   cpu.IRQL
 	workload *workloadResult
-}
-
-// faultDelta counts the page faults a step caused.
-type faultDelta struct{ soft, hard, demandZero uint64 }
-
-func (f faultDelta) String() string {
-	var parts []string
-	if f.soft > 0 {
-		parts = append(parts, Plural(f.soft, "soft fault"))
-	}
-	if f.hard > 0 {
-		parts = append(parts, Plural(f.hard, "hard fault"))
-	}
-	if f.demandZero > 0 {
-		parts = append(parts, Plural(f.demandZero, "demand-zero fault"))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Plural counts n of what: "1 page", "2 pages".

@@ -81,6 +81,21 @@ type Faults struct {
 	DemandZero uint64 `json:"demand_zero,omitempty"`
 }
 
+// String lists the faults for a step's line: "1 soft fault, 2 hard faults".
+func (f Faults) String() string {
+	var parts []string
+	if f.Soft > 0 {
+		parts = append(parts, Plural(f.Soft, "soft fault"))
+	}
+	if f.Hard > 0 {
+		parts = append(parts, Plural(f.Hard, "hard fault"))
+	}
+	if f.DemandZero > 0 {
+		parts = append(parts, Plural(f.DemandZero, "demand-zero fault"))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Summary is the state of the machine when the run ended.
 type Summary struct {
 	Steps uint64      `json:"steps"`
@@ -241,8 +256,8 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 			p := res.pages
 			e.Pages = &p
 		}
-		if f := res.faults; f != (faultDelta{}) {
-			e.Faults = &Faults{Soft: f.soft, Hard: f.hard, DemandZero: f.demandZero}
+		if f := res.faults; f != (Faults{}) {
+			e.Faults = &f
 		}
 		rep.emit(e)
 		rep.flushInjections()

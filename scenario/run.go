@@ -180,8 +180,8 @@ func (r *runner) runStep(step *Step) bool {
 	}
 	c.PC = cpu.KernelImageBase
 	after := r.m.Stats()
-	res.faults = faultDelta{after.SoftFaults - before.SoftFaults, after.HardFaults - before.HardFaults,
-		after.DemandZeroFaults - before.DemandZeroFaults}
+	res.faults = Faults{Soft: after.SoftFaults - before.SoftFaults, Hard: after.HardFaults - before.HardFaults,
+		DemandZero: after.DemandZeroFaults - before.DemandZeroFaults}
 	r.afterStep(step, before, after)
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
 		r.bc = b
