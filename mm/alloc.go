@@ -115,10 +115,16 @@ func (m *Machine) FreePages(va VA, pages uint64) {
 		v.idle[m.nodeOf(p.Frame())].insert(extent{va, pages})
 		return
 	}
-	m.unmapRange(va, pages)
-	v.free.insert(extent{va, pages})
-	v.mapped -= pages
-	m.commitPages -= pages
+	m.release(v, extent{va, pages})
+}
+
+// release unmaps the pages of e and gives back their address space and
+// commit.
+func (m *Machine) release(v *vaRegion, e extent) {
+	m.unmapRange(e.base, e.pages)
+	v.free.insert(e)
+	v.mapped -= e.pages
+	m.commitPages -= e.pages
 }
 
 // unmapRange zeroes the PTEs of pages and frees what backs them: frames
@@ -197,10 +203,7 @@ func (m *Machine) releaseIdle(pages uint64) uint64 {
 					return 0
 				}
 			}
-			m.unmapRange(e.base, e.pages)
-			v.free.insert(e)
-			v.mapped -= e.pages
-			m.commitPages -= e.pages
+			m.release(v, e)
 			done += e.pages
 		}
 	}
