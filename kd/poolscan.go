@@ -139,7 +139,7 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	}
 	type problem struct {
 		at         mm.VA
-		what       string
+		badSize    bool // a block size; else a previous size
 		found, exp uint64
 	}
 	var problems []problem
@@ -151,10 +151,10 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 				uint64(h.PreviousSize)*pool.UnitBytes, h.PoolTag, h.PoolType)
 		}
 		if uint64(h.PreviousSize) != last {
-			problems = append(problems, problem{at, "previous size", uint64(h.PreviousSize), last})
+			problems = append(problems, problem{at, false, uint64(h.PreviousSize), last})
 		}
 		if h.BlockSize == 0 || at.PageOffset()+uint64(h.BlockSize)*pool.UnitBytes > mm.PageBytes {
-			problems = append(problems, problem{at, "block size", uint64(h.BlockSize), 0})
+			problems = append(problems, problem{at, true, uint64(h.BlockSize), 0})
 			break
 		}
 		last = uint64(h.BlockSize)
@@ -167,7 +167,7 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	}
 	fmt.Fprintf(w, "Pool page [ %s ] is INVALID.\n\nAnalyzing linked list...\n", page)
 	for _, p := range problems {
-		if p.what == "block size" {
+		if p.badSize {
 			fmt.Fprintf(w, "[ %s ]: invalid block size [ 0x%x ]\n", p.at, p.found)
 			continue
 		}
@@ -179,7 +179,7 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	fmt.Fprintf(w, "\n\nScanning for single bit errors...\n\n")
 	found := false
 	for _, p := range problems {
-		if p.what == "previous size" && bits.OnesCount64(p.found^p.exp) == 1 {
+		if !p.badSize && bits.OnesCount64(p.found^p.exp) == 1 {
 			fmt.Fprintf(w, "[ %s ]: previous size [ 0x%x ] differs from [ 0x%x ] by one bit\n", p.at, p.found, p.exp)
 			found = true
 		}

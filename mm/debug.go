@@ -23,7 +23,7 @@ func (m *Machine) PTEChain(va VA) [4]PTEEntry {
 		if !present {
 			continue
 		}
-		p := readPTE(m.table(f), l.index(va))
+		p := readPTE(m.frameOrZero(f), l.index(va))
 		out[l].Value = p
 		if !p.Valid() || m.badFrame(p) {
 			present = false
@@ -54,7 +54,7 @@ func (m *Machine) Peek(va VA, buf []byte) int {
 		if !p.Valid() && !p.Transition() || m.badFrame(p) {
 			break
 		}
-		n := copy(buf[done:], m.table(p.Frame())[va.PageOffset():])
+		n := copy(buf[done:], m.frameOrZero(p.Frame())[va.PageOffset():])
 		done += n
 		va += VA(n)
 	}

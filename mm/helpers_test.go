@@ -142,28 +142,28 @@ func wantBugcheck(t testing.TB, what string, err error, code bugcheck.Code, p [4
 // "leaves" are the page tables themselves.
 func (m *Machine) forEachLeaf(fn func(va VA, p PTE)) (tables uint64) {
 	tables = 1 // the PML4
-	pml4 := m.table(m.pml4)
+	pml4 := m.frameOrZero(m.pml4)
 	for i4 := uint64(256); i4 < ptesPerPage; i4++ {
 		e4 := readPTE(pml4, i4)
 		if i4 == selfMapIndex || !e4.Valid() {
 			continue
 		}
 		tables++
-		pdpt := m.table(e4.Frame())
+		pdpt := m.frameOrZero(e4.Frame())
 		for i3 := uint64(0); i3 < ptesPerPage; i3++ {
 			e3 := readPTE(pdpt, i3)
 			if !e3.Valid() {
 				continue
 			}
 			tables++
-			pd := m.table(e3.Frame())
+			pd := m.frameOrZero(e3.Frame())
 			for i2 := uint64(0); i2 < ptesPerPage; i2++ {
 				e2 := readPTE(pd, i2)
 				if !e2.Valid() {
 					continue
 				}
 				tables++
-				pt := m.table(e2.Frame())
+				pt := m.frameOrZero(e2.Frame())
 				for i1 := uint64(0); i1 < ptesPerPage; i1++ {
 					va := VA(0xffff_0000_0000_0000 | i4<<39 | i3<<30 | i2<<21 | i1<<12)
 					fn(va, readPTE(pt, i1))

@@ -14,9 +14,10 @@ func writePTE(table *[PageBytes]byte, i uint64, p PTE) {
 	binary.LittleEndian.PutUint64(table[i*8:], uint64(p))
 }
 
-// table returns the bytes of a page-table frame, or a shared zero page for
-// a frame never written (a zero table maps nothing).
-func (m *Machine) table(f PFN) *[PageBytes]byte {
+// frameOrZero returns the bytes of frame f for reading, or a shared zero
+// page for a frame never written: a page table that maps nothing, a data
+// page that holds zeros.
+func (m *Machine) frameOrZero(f PFN) *[PageBytes]byte {
 	if d := m.peekFrame(f); d != nil {
 		return d
 	}
@@ -32,13 +33,13 @@ var zeroPage [PageBytes]byte
 func (m *Machine) walk(va VA) (leaf PFN, pte PTE, missing Level, ok bool) {
 	f := m.pml4
 	for l := LevelPXE; l < LevelPTE; l++ {
-		p := readPTE(m.table(f), l.index(va))
+		p := readPTE(m.frameOrZero(f), l.index(va))
 		if !p.Valid() || m.badFrame(p) {
 			return 0, p, l, false
 		}
 		f = p.Frame()
 	}
-	return f, readPTE(m.table(f), LevelPTE.index(va)), LevelPTE, true
+	return f, readPTE(m.frameOrZero(f), LevelPTE.index(va)), LevelPTE, true
 }
 
 // Page tables are memory like any other: a stray write through the
