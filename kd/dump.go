@@ -76,7 +76,7 @@ func Bindings(names map[string]uint64) []Binding {
 func WriteDump(w io.Writer, d *Dump) error {
 	var head [12]byte
 	copy(head[:], dumpMagic)
-	head[8] = DumpVersion
+	binary.LittleEndian.PutUint32(head[8:], DumpVersion)
 	if _, err := w.Write(head[:]); err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	if string(head[:8]) != dumpMagic {
 		return nil, nil, ErrNotDump
 	}
-	version := uint32(head[8]) | uint32(head[9])<<8 | uint32(head[10])<<16 | uint32(head[11])<<24
+	version := binary.LittleEndian.Uint32(head[8:])
 	if version != DumpVersion {
 		return nil, nil, fmt.Errorf("dump format version %d; this simkern reads version %d", version, DumpVersion)
 	}

@@ -133,12 +133,7 @@ func (t *Target) dt(w io.Writer, args []string) error {
 	if !ok {
 		return fmt.Errorf("Memory read error %s", backtick(addr))
 	}
-	bits := func(v uint8) string {
-		if v == 0 {
-			return fmt.Sprintf("0y%08b (0)", v)
-		}
-		return fmt.Sprintf("0y%08b (0x%x)", v, v)
-	}
+	bits := func(v uint8) string { return fmt.Sprintf("0y%08b (%s)", v, hexOrZero(uint64(v))) }
 	billed := "(null)"
 	if h.ProcessBilled != 0 {
 		billed = "0x" + backtick(h.ProcessBilled)

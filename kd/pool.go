@@ -2,6 +2,7 @@ package kd
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
@@ -159,7 +160,7 @@ func (t *Target) dumpDwords(w io.Writer, va mm.VA, n uint64) {
 				fmt.Fprint(w, " ????????")
 				continue
 			}
-			fmt.Fprintf(w, " %08x", uint32(row[i])|uint32(row[i+1])<<8|uint32(row[i+2])<<16|uint32(row[i+3])<<24)
+			fmt.Fprintf(w, " %08x", binary.LittleEndian.Uint32(row[i:]))
 		}
 		fmt.Fprintln(w)
 	}

@@ -22,7 +22,7 @@ func (t *Target) vm(w io.Writer, _ []string) error {
 	if s.HasPagefile {
 		total := (s.Pagefile.Slots - 1) * 4
 		free := (s.Pagefile.Slots - 1 - s.Pagefile.Used) * 4
-		fmt.Fprintf(w, "      Page File: \\??\\%s\n", "C:\\pagefile.sys")
+		fmt.Fprintln(w, `      Page File: \??\C:\pagefile.sys`)
 		fmt.Fprintf(w, "         Current: %9dKb Free Space: %9dKb\n", total, free)
 		fmt.Fprintf(w, "         Minimum: %9dKb Maximum:    %9dKb\n", total, total)
 	} else {

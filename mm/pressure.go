@@ -30,12 +30,8 @@ func (m *Machine) trimOldest(n int) int {
 		return 0
 	}
 	done := 0
-	for ; done < n; done++ {
-		f, ok := PFN(m.workingSet.head), m.workingSet.head != noFrame
-		if !ok {
-			break
-		}
-		m.trimPage(f)
+	for ; done < n && m.workingSet.head != noFrame; done++ {
+		m.trimPage(PFN(m.workingSet.head))
 	}
 	return done
 }

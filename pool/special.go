@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"encoding/binary"
+
 	"cmp"
 	"fmt"
 	"slices"
@@ -240,7 +242,7 @@ func (p *Pool) specialPattern(page mm.VA) byte {
 // specialHeader returns the 16 header bytes of a.
 func (p *Pool) specialHeader(a SpecialAllocation) [HeaderBytes]byte {
 	var h [HeaderBytes]byte
-	h[0], h[1] = byte(a.Bytes), byte(a.Bytes>>8)
+	binary.LittleEndian.PutUint16(h[0:], uint16(a.Bytes))
 	h[2] = p.specialPattern(a.Page)
 	if a.Type.Paged() {
 		h[3] |= specialFlagPaged
@@ -248,12 +250,8 @@ func (p *Pool) specialHeader(a SpecialAllocation) [HeaderBytes]byte {
 	if a.Mode == SpecialUnderrun {
 		h[3] |= specialFlagUnderrun
 	}
-	for i := 0; i < 4; i++ {
-		h[4+i] = byte(a.Tag >> (8 * i))
-	}
-	for i := 0; i < 8; i++ {
-		h[8+i] = byte(a.VA >> (8 * i))
-	}
+	binary.LittleEndian.PutUint32(h[4:], uint32(a.Tag))
+	binary.LittleEndian.PutUint64(h[8:], uint64(a.VA))
 	return h
 }
 

@@ -82,9 +82,9 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 			}
 			return res, nil
 		}
-		res.text = fmt.Sprintf("%s%s  (%s, %d bytes)", label, mm.VA(va), a.Pool, a.Size)
+		res.text = fmt.Sprintf("%s%s  (%s, %d bytes)", label, va, a.Pool, a.Size)
 		if a.ExpectNull {
-			return res, fmt.Errorf("expected NULL, got %s", mm.VA(va))
+			return res, fmt.Errorf("expected NULL, got %s", va)
 		}
 	case "free":
 		f := step.Free

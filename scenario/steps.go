@@ -5,6 +5,8 @@ package scenario
 // expanded. See doc.go.
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	fspath "path"
@@ -572,10 +574,7 @@ func (l *loader) write(o *yamlMap, n ast.Node, path string) *WriteStep {
 			ok2 = false
 		}
 		if ok && ok2 && l.spend(length, lv, o.key("length")) {
-			w.Data = make([]byte, length)
-			for i := range w.Data {
-				w.Data[i] = byte(b)
-			}
+			w.Data = bytes.Repeat([]byte{byte(b)}, int(length))
 		}
 	case "bytes":
 		if b, ok := l.byteList(v, o.key("bytes")); ok {
@@ -586,10 +585,7 @@ func (l *loader) write(o *yamlMap, n ast.Node, path string) *WriteStep {
 		}
 	case "u64":
 		if x, ok := l.number(v, o.key("u64"), math.MaxUint64, false); ok && l.spend(8, v, o.key("u64")) {
-			w.Data = make([]byte, 8)
-			for i := range w.Data {
-				w.Data[i] = byte(x >> (8 * i))
-			}
+			w.Data = binary.LittleEndian.AppendUint64(nil, x)
 		}
 	}
 	return w

@@ -150,24 +150,21 @@ func (p *traceParser) errorf(col int, key, format string, args ...any) error {
 	return &Error{Pos: Pos{File: p.name, Line: p.line, Col: col}, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// traceTypes are the pool types by name, as bytes for allocation-free matching.
-var traceTypes = func() []struct {
+// traceType is a pool type's name, as bytes for allocation-free matching.
+type traceType struct {
 	name []byte
 	t    pool.Type
-} {
-	var out []struct {
-		name []byte
-		t    pool.Type
-	}
+}
+
+// traceTypes are the pool types a trace names.
+var traceTypes = func() []traceType {
+	var out []traceType
 	for _, n := range pool.TypeNames() {
 		t, err := pool.ParseType(n)
 		if err != nil {
 			panic("scenario: pool.TypeNames lists " + n + ", which pool.ParseType refuses")
 		}
-		out = append(out, struct {
-			name []byte
-			t    pool.Type
-		}{[]byte(n), t})
+		out = append(out, traceType{[]byte(n), t})
 	}
 	return out
 }()

@@ -37,12 +37,8 @@ func main() {
 	os.Exit(runWithInput(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run is main without os.Exit, for tests.
-func run(args []string, stdout, stderr io.Writer) int {
-	return runWithInput(args, strings.NewReader(""), stdout, stderr)
-}
-
-// runWithInput is run with a standard input (kd reads commands from it).
+// runWithInput is main without os.Exit, with a standard input (kd reads
+// commands from it).
 // A panic is a bug in simkern, not in the input: it exits 1, as a host
 // failure does, rather than 2 (Go's own status for a panic), which would
 // blame the file.
@@ -141,8 +137,7 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 func load(path string) (*scenario.Scenario, error) {
 	if path == "" {
 		data, _ := examples.Read("tour")
-		s, err := scenario.ParseFS(examples.FS(), "tour.yaml", data)
-		return s, err
+		return scenario.ParseFS(examples.FS(), "tour.yaml", data)
 	}
 	s, err := scenario.Load(path)
 	if err != nil {
@@ -312,10 +307,6 @@ func examplesCmd(stdout io.Writer) *cobra.Command {
 }
 
 func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }
