@@ -34,8 +34,9 @@ type Options struct {
 	// "" means "simkern run FILE". The built-in tour sets "simkern run".
 	Command string
 
-	// Steps, with StepsSet, is the --steps limit the run is under: the
-	// reproduce line repeats it (the caller stops the run; see RunTo).
+	// Steps, with StepsSet, is the --steps limit the run is under: Run
+	// stops there, and the reproduce line repeats it (a Session's caller
+	// stops the run itself; see RunTo).
 	Steps    uint64
 	StepsSet bool
 }
@@ -97,16 +98,21 @@ type runner struct {
 	cur          *Step // the step running, for the bugcheck report
 }
 
-// Run builds the machine s describes and runs it. The error is for the
-// host (a pagefile that cannot be created); everything the simulated
-// machine does, bugchecks included, is in the Outcome and the output.
+// Run builds the machine s describes and runs it, to its end or
+// opt.Steps steps. The error is for the host (a pagefile that cannot be
+// created); everything the simulated machine does, bugchecks included,
+// is in the Outcome and the output.
 func Run(s *Scenario, opt Options) (*Outcome, error) {
 	sess, err := NewSession(s, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
-	sess.RunTo(math.MaxUint64)
+	limit := uint64(math.MaxUint64)
+	if opt.StepsSet {
+		limit = opt.Steps
+	}
+	sess.RunTo(limit)
 	return sess.Finish(), nil
 }
 

@@ -138,3 +138,27 @@ steps:
 		t.Errorf("exit %d after %d steps, want 0 after the 2 trims:\n%s", o.Exit, o.Steps, out)
 	}
 }
+
+// TestRunStopsAtSteps: Run with a step limit runs that many steps, and the
+// reproduce line says so; without one it runs to the end.
+func TestRunStopsAtSteps(t *testing.T) {
+	s := loadInline(t, "five.yaml", "name: five\nsteps:\n  - repeat: {times: 5, steps: [{trim: all}]}\n")
+	for _, tc := range []struct {
+		opt  Options
+		want uint64
+		line string
+	}{
+		{Options{}, 5, "reproduce: simkern run five.yaml --seed 1\n"},
+		{Options{Steps: 3, StepsSet: true}, 3, "reproduce: simkern run five.yaml --seed 1 --steps 3\n"},
+	} {
+		var out strings.Builder
+		tc.opt.Out = &out
+		o, err := Run(s, tc.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Steps != tc.want || !strings.Contains(out.String(), tc.line) {
+			t.Errorf("Run with %+v ran %d steps, want %d, and printed\n%s\nwant the line %q", tc.opt, o.Steps, tc.want, out.String(), tc.line)
+		}
+	}
+}

@@ -384,14 +384,12 @@ func (sh *shard) seed(k int) uint64 {
 type runFunc func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error)
 
 func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
-	opt := scenario.Options{Seed: seed, SeedSet: true, JSON: json, Quiet: !json, Version: version, Out: out}
-	sess, err := scenario.NewSession(s, opt)
+	o, err := scenario.Run(s, scenario.Options{Seed: seed, SeedSet: true, JSON: json, Quiet: !json, Version: version, Out: out,
+		Steps: maxSteps, StepsSet: maxSteps != noStepLimit})
 	if err != nil {
 		return nil, hostError{err} // the file loaded: what fails is the host's
 	}
-	defer sess.Close()
-	sess.RunTo(maxSteps)
-	return sess.Finish(), nil
+	return o, nil
 }
 
 // campaign runs one scenario under many seeds.
