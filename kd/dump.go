@@ -31,7 +31,7 @@ import (
 // machine did when it was written.
 const (
 	dumpMagic   = "SIMKDUMP"
-	DumpVersion = 3 // 3: the pages follow the Dump as records of their own
+	DumpVersion = 4 // 4: the verifier's pool counters are records per pool; 3: the pages follow the Dump as records of their own
 
 	pageRecordBytes = 8 + mm.PageBytes
 )

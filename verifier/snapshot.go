@@ -41,8 +41,7 @@ func Restore(p *pool.Pool, s *Snapshot) *Verifier {
 		d.NonPaged, d.Paged = ds.NonPaged, ds.Paged
 		for _, a := range ds.Allocations {
 			d.Outstanding[a.VA] = a
-			v.live[a.VA] = a
-			v.owner[a.VA] = ds.Name
+			v.live[a.VA] = liveAllocation{a, d}
 		}
 	}
 	return v

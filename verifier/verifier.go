@@ -61,7 +61,18 @@ type Driver struct {
 	// NonPaged and Paged count every allocation the driver made through
 	// the verifier, with pool tracking or without, until it is freed
 	// (by whoever frees it).
-	NonPaged, Paged PoolUse
+	PoolUses
+}
+
+// PoolUses is the use of each pool.
+type PoolUses struct{ NonPaged, Paged PoolUse }
+
+// use is the record of the pool that t allocates from.
+func (u *PoolUses) use(t pool.Type) *PoolUse {
+	if t.Paged() {
+		return &u.Paged
+	}
+	return &u.NonPaged
 }
 
 // PoolUse is a driver's use of one pool: the individual counters Windows
@@ -91,14 +102,6 @@ func (u *PoolUse) remove(n uint64) {
 	u.Bytes -= n
 }
 
-// use is the driver's record of the pool that t allocates from.
-func (d *Driver) use(t pool.Type) *PoolUse {
-	if t.Paged() {
-		return &d.Paged
-	}
-	return &d.NonPaged
-}
-
 // Stats are the counters !verifier prints.
 type Stats struct {
 	RaiseIrqls, Trims                   uint64
@@ -108,10 +111,7 @@ type Stats struct {
 	AllocationsWithNoTag                uint64
 	AllocationsFailed                   uint64 // NULL returned, injected or not
 	FailedDeliberately                  uint64 // injected
-	CurrentPagedAllocs, PeakPagedAllocs uint64
-	CurrentPagedBytes, PeakPagedBytes   uint64
-	CurrentNPAllocs, PeakNPAllocs       uint64
-	CurrentNPBytes, PeakNPBytes         uint64
+	PoolUses                                   // every verified driver's, together
 }
 
 // Verifier is Driver Verifier on one machine.
@@ -125,11 +125,10 @@ type Verifier struct {
 	rng     *rand.Rand
 	all     bool
 	drivers map[string]*Driver
-	// live maps every outstanding allocation of a verified driver to it,
+	// live holds every outstanding allocation of a verified driver,
 	// whoever frees it: the record that finds a free's pool type and a
 	// free of an address no allocation returned.
-	live      map[mm.VA]Allocation
-	owner     map[mm.VA]string
+	live      map[mm.VA]liveAllocation
 	sites     map[uint64]bool // systematic mode: call sites already failed
 	seenAlloc uint64          // allocations by verified drivers, for After
 }
@@ -137,7 +136,7 @@ type Verifier struct {
 // New starts the verifier on a pool; seed feeds its random choices.
 func New(p *pool.Pool, s Settings, seed uint64) *Verifier {
 	v := &Verifier{Settings: s, p: p, m: p.Machine(), rng: rand.New(rand.NewPCG(seed, 0x7665726966696572)), // "verifier"
-		drivers: map[string]*Driver{}, live: map[mm.VA]Allocation{}, owner: map[mm.VA]string{}, sites: map[uint64]bool{}}
+		drivers: map[string]*Driver{}, live: map[mm.VA]liveAllocation{}, sites: map[uint64]bool{}}
 	for _, d := range s.Drivers {
 		if d == "*" {
 			v.all = true
@@ -279,26 +278,20 @@ func (v *Verifier) inject(c *cpu.CPU, driver string, t pool.Type, n uint64, tag 
 	return &v.Injections[len(v.Injections)-1]
 }
 
+// liveAllocation is an outstanding allocation and the driver that made it.
+type liveAllocation struct {
+	Allocation
+	driver *Driver
+}
+
 func (v *Verifier) track(driver string, a Allocation) {
-	v.live[a.VA] = a
-	v.owner[a.VA] = driver
 	d := v.driver(driver)
+	v.live[a.VA] = liveAllocation{a, d}
 	if v.Settings.PoolTracking {
 		d.Outstanding[a.VA] = a
 	}
 	d.use(a.Type).add(a.Bytes)
-	s := &v.Stats
-	if a.Type.Paged() {
-		s.CurrentPagedAllocs++
-		s.CurrentPagedBytes += a.Bytes
-		s.PeakPagedAllocs = max(s.PeakPagedAllocs, s.CurrentPagedAllocs)
-		s.PeakPagedBytes = max(s.PeakPagedBytes, s.CurrentPagedBytes)
-	} else {
-		s.CurrentNPAllocs++
-		s.CurrentNPBytes += a.Bytes
-		s.PeakNPAllocs = max(s.PeakNPAllocs, s.CurrentNPAllocs)
-		s.PeakNPBytes = max(s.PeakNPBytes, s.CurrentNPBytes)
-	}
+	v.Stats.use(a.Type).add(a.Bytes)
 }
 
 func (v *Verifier) untrack(va mm.VA) {
@@ -306,19 +299,10 @@ func (v *Verifier) untrack(va mm.VA) {
 	if !ok {
 		return
 	}
-	d := v.driver(v.owner[va])
 	delete(v.live, va)
-	delete(v.owner, va)
-	delete(d.Outstanding, va)
-	d.use(a.Type).remove(a.Bytes)
-	s := &v.Stats
-	if a.Type.Paged() {
-		s.CurrentPagedAllocs--
-		s.CurrentPagedBytes -= a.Bytes
-	} else {
-		s.CurrentNPAllocs--
-		s.CurrentNPBytes -= a.Bytes
-	}
+	delete(a.driver.Outstanding, va)
+	a.driver.use(a.Type).remove(a.Bytes)
+	v.Stats.use(a.Type).remove(a.Bytes)
 }
 
 // Free is ExFreePool (withTag false) or ExFreePoolWithTag called by driver.

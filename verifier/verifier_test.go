@@ -444,7 +444,7 @@ func TestPoolTrackingRecordsOutstandingAllocations(t *testing.T) {
 		t.Errorf("acme.sys holds %d nonpaged and %d paged bytes, want 96 and 0", ad.NonPaged.Bytes, ad.Paged.Bytes)
 	}
 	s := r.v.Stats
-	if s.CurrentNPAllocs != 3 || s.CurrentNPBytes != 64+32+64 || s.PeakNPAllocs != 4 || s.CurrentPagedAllocs != 0 || s.PeakPagedBytes != 300 {
+	if s.NonPaged.Allocations != 3 || s.NonPaged.Bytes != 64+32+64 || s.NonPaged.PeakAllocations != 4 || s.Paged.Allocations != 0 || s.Paged.PeakBytes != 300 {
 		t.Errorf("stats %+v: want 3 nonpaged allocations (160 bytes) now, a peak of 4, no paged now and a paged peak of 300 bytes", s)
 	}
 
@@ -1012,19 +1012,19 @@ func TestDriverPoolUse(t *testing.T) {
 
 			// The slow way: the drivers' current counts add up to the
 			// verifier's totals.
-			var sum Stats
+			var sum PoolUses
 			for _, d := range r.v.Drivers() {
-				sum.CurrentNPAllocs += d.NonPaged.Allocations
-				sum.CurrentNPBytes += d.NonPaged.Bytes
-				sum.CurrentPagedAllocs += d.Paged.Allocations
-				sum.CurrentPagedBytes += d.Paged.Bytes
+				sum.NonPaged.Allocations += d.NonPaged.Allocations
+				sum.NonPaged.Bytes += d.NonPaged.Bytes
+				sum.Paged.Allocations += d.Paged.Allocations
+				sum.Paged.Bytes += d.Paged.Bytes
 			}
 			s := r.v.Stats
-			if sum.CurrentNPAllocs != s.CurrentNPAllocs || sum.CurrentNPBytes != s.CurrentNPBytes ||
-				sum.CurrentPagedAllocs != s.CurrentPagedAllocs || sum.CurrentPagedBytes != s.CurrentPagedBytes {
+			if sum.NonPaged.Allocations != s.NonPaged.Allocations || sum.NonPaged.Bytes != s.NonPaged.Bytes ||
+				sum.Paged.Allocations != s.Paged.Allocations || sum.Paged.Bytes != s.Paged.Bytes {
 				t.Errorf("drivers hold %d nonpaged allocations (%d bytes) and %d paged (%d bytes); the totals say %d (%d), %d (%d)",
-					sum.CurrentNPAllocs, sum.CurrentNPBytes, sum.CurrentPagedAllocs, sum.CurrentPagedBytes,
-					s.CurrentNPAllocs, s.CurrentNPBytes, s.CurrentPagedAllocs, s.CurrentPagedBytes)
+					sum.NonPaged.Allocations, sum.NonPaged.Bytes, sum.Paged.Allocations, sum.Paged.Bytes,
+					s.NonPaged.Allocations, s.NonPaged.Bytes, s.Paged.Allocations, s.Paged.Bytes)
 			}
 
 			// Through gob and back, as a crash dump takes it.
