@@ -142,6 +142,24 @@ func (m *Machine) Halt(e *bugcheck.Error) error {
 	return m.halted
 }
 
+// HaltOn halts the machine when err is a bugcheck, and passes any error
+// through. The nil case returns before errors.As, whose target escapes:
+// the pool calls it after every operation, and its hot path must not
+// allocate.
+func (m *Machine) HaltOn(err error) error {
+	if err == nil {
+		return nil
+	}
+	return m.haltOnSlow(err)
+}
+
+func (m *Machine) haltOnSlow(err error) error {
+	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
+		return m.Halt(b)
+	}
+	return err
+}
+
 // Halted returns the bugcheck that stopped the machine, or nil.
 func (m *Machine) Halted() *bugcheck.Error { return m.halted }
 

@@ -1,8 +1,6 @@
 package pool
 
 import (
-	"errors"
-
 	"simkern/bugcheck"
 	"simkern/cpu"
 	"simkern/mm"
@@ -109,21 +107,7 @@ func (p *Pool) free(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 }
 
 // halt stops the machine for a bugcheck and passes any error through.
-// The nil case returns before errors.As, whose target escapes: every Free
-// passes through here, and the hot path must not allocate.
-func (p *Pool) halt(err error) error {
-	if err == nil {
-		return nil
-	}
-	return p.haltSlow(err)
-}
-
-func (p *Pool) haltSlow(err error) error {
-	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
-		return p.m.Halt(b)
-	}
-	return err
-}
+func (p *Pool) halt(err error) error { return p.m.HaltOn(err) }
 
 // Owner returns the code address that allocated the block at va, or 0.
 func (p *Pool) Owner(va mm.VA) uint64 {

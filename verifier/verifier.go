@@ -104,14 +104,14 @@ func (u *PoolUse) remove(n uint64) {
 
 // Stats are the counters !verifier prints.
 type Stats struct {
-	RaiseIrqls, Trims                   uint64
-	AllocationsAttempted                uint64
-	AllocationsSucceeded                uint64
-	SucceededSpecialPool                uint64
-	AllocationsWithNoTag                uint64
-	AllocationsFailed                   uint64 // NULL returned, injected or not
-	FailedDeliberately                  uint64 // injected
-	PoolUses                                   // every verified driver's, together
+	RaiseIrqls, Trims    uint64
+	AllocationsAttempted uint64
+	AllocationsSucceeded uint64
+	SucceededSpecialPool uint64
+	AllocationsWithNoTag uint64
+	AllocationsFailed    uint64 // NULL returned, injected or not
+	FailedDeliberately   uint64 // injected
+	PoolUses                    // every verified driver's, together
 }
 
 // Verifier is Driver Verifier on one machine.
@@ -420,9 +420,4 @@ func (d *Driver) Allocations() []Allocation {
 	return out
 }
 
-func (v *Verifier) halt(err error) error {
-	if b, ok := err.(*bugcheck.Error); ok {
-		return v.m.Halt(b)
-	}
-	return err
-}
+func (v *Verifier) halt(err error) error { return v.m.HaltOn(err) }
