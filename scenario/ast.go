@@ -10,6 +10,7 @@ import (
 	"simkern/cpu"
 	"simkern/mm"
 	"simkern/pool"
+	"simkern/verifier"
 )
 
 // Limits the loader enforces. Each keeps a typo or a hostile file from
@@ -120,16 +121,8 @@ type Verifier struct {
 	SpecialPool  string   // "off", "overrun" or "underrun"
 	PoolTracking bool
 	IRQLChecking bool
-	LowResources *LowResources // nil when not given
-	Pos          Pos           // the verifier: key
-}
-
-// LowResources injects allocation failures.
-type LowResources struct {
-	Probability float64    // 0..1 per allocation
-	After       uint64     // allocations let through first
-	Tags        []pool.Tag // empty: every tag
-	Systematic  bool       // fail the first allocation at each new call site, an extension
+	LowResources *verifier.LowResources // nil when not given
+	Pos          Pos                    // the verifier: key
 }
 
 // Fault is a failure of the simulated hardware.

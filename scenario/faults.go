@@ -188,15 +188,12 @@ func (r *runner) injectionReport() string {
 
 // verifierSettings translates the scenario's verifier: section.
 func verifierSettings(v *Verifier) verifier.Settings {
-	s := verifier.Settings{Drivers: v.Drivers, PoolTracking: v.PoolTracking, IRQLChecking: v.IRQLChecking}
+	s := verifier.Settings{Drivers: v.Drivers, PoolTracking: v.PoolTracking, IRQLChecking: v.IRQLChecking, LowResources: v.LowResources}
 	switch v.SpecialPool {
 	case "overrun":
 		s.SpecialPool = pool.SpecialOverrun
 	case "underrun":
 		s.SpecialPool = pool.SpecialUnderrun
-	}
-	if lr := v.LowResources; lr != nil {
-		s.LowResources = &verifier.LowResources{Probability: lr.Probability, After: lr.After, Tags: lr.Tags, Systematic: lr.Systematic}
 	}
 	return s
 }

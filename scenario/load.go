@@ -23,6 +23,8 @@ import (
 	yaml "github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"simkern/verifier"
 )
 
 var topKeys = []string{"name", "description", "machine", "drivers", "verifier", "faults", "steps", "threads", "schedule", "expect"}
@@ -477,8 +479,8 @@ func (l *loader) verifier(n ast.Node, keyNode ast.Node) *Verifier {
 
 // lowResources reads low_resources: a map, or nothing or true for the
 // defaults, or false for none.
-func (l *loader) lowResources(n ast.Node, key string) *LowResources {
-	lr := &LowResources{Probability: DefaultProbability}
+func (l *loader) lowResources(n ast.Node, key string) *verifier.LowResources {
+	lr := &verifier.LowResources{Probability: DefaultProbability}
 	if n == nil {
 		return lr
 	}

@@ -13,6 +13,7 @@ import (
 
 	"simkern/cpu"
 	"simkern/pool"
+	"simkern/verifier"
 )
 
 func u64p(v uint64) *uint64 { return &v }
@@ -62,7 +63,7 @@ func TestLoadFullScenario(t *testing.T) {
 			SpecialPool:  "overrun",
 			PoolTracking: true,
 			IRQLChecking: true,
-			LowResources: &LowResources{Probability: 0.25, After: 10, Tags: []pool.Tag{pool.TagOf("Abcd"), pool.TagOf("Wxyz")}, Systematic: true},
+			LowResources: &verifier.LowResources{Probability: 0.25, After: 10, Tags: []pool.Tag{pool.TagOf("Abcd"), pool.TagOf("Wxyz")}, Systematic: true},
 			Pos:          fullAt(12, 1),
 		},
 		Faults: []Fault{

@@ -10,6 +10,7 @@ import (
 	"simkern/bugcheck"
 	"simkern/examples"
 	"simkern/mm"
+	"simkern/verifier"
 )
 
 // Tests of the verifier: section as a run sees it, and the helpers the
@@ -181,14 +182,14 @@ func TestIRQLCheckingCatchesAResidentPageBug(t *testing.T) {
 func TestLowResourcesDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		name, value string
-		want        *LowResources // nil: off
+		want        *verifier.LowResources // nil: off
 	}{
-		{"an empty value is every default", "low_resources:", &LowResources{Probability: 0.06}},
-		{"true is every default", "low_resources: true", &LowResources{Probability: 0.06}},
-		{"an empty map is every default", "low_resources: {}", &LowResources{Probability: 0.06}},
-		{"after alone keeps the default probability", "low_resources: {after: 3}", &LowResources{Probability: 0.06, After: 3}},
-		{"systematic keeps the default probability", "low_resources: {systematic: true}", &LowResources{Probability: 0.06, Systematic: true}},
-		{"a probability is taken as given", "low_resources: {probability: 0.5}", &LowResources{Probability: 0.5}},
+		{"an empty value is every default", "low_resources:", &verifier.LowResources{Probability: 0.06}},
+		{"true is every default", "low_resources: true", &verifier.LowResources{Probability: 0.06}},
+		{"an empty map is every default", "low_resources: {}", &verifier.LowResources{Probability: 0.06}},
+		{"after alone keeps the default probability", "low_resources: {after: 3}", &verifier.LowResources{Probability: 0.06, After: 3}},
+		{"systematic keeps the default probability", "low_resources: {systematic: true}", &verifier.LowResources{Probability: 0.06, Systematic: true}},
+		{"a probability is taken as given", "low_resources: {probability: 0.5}", &verifier.LowResources{Probability: 0.5}},
 		{"false is off", "low_resources: false", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
