@@ -160,7 +160,6 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 	slot := p.Slot()
 	if err := m.Pagefile.Read(slot, m.frameData(f)); err != nil {
 		m.releaseFrame(f)
-		m.stats.ReadErrors++
 		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(ioStatus(err)), uint64(p), uint64(va)).At("MiResolvePageFileFault")
 	}
 	m.entry(f).Slot = slot
@@ -192,5 +191,5 @@ func (m *Machine) noPages() *bugcheck.Error {
 		dirtyForPagefile = m.modified.count
 	}
 	return bugcheck.New(bugcheck.NoPagesAvailable, m.modified.count, dirtyForPagefile,
-		m.regions[RegionNonPagedPool].idlePages(), uint64(m.lastWriteStatus)).At("MiResolveFault: no frame")
+		m.regions[RegionNonPagedPool].idlePages(), uint64(m.stats.LastWriteStatus)).At("MiResolveFault: no frame")
 }

@@ -67,9 +67,8 @@ type Machine struct {
 	// status, where LastWriteStatus keeps only the last of a step's.
 	WriteFailed func(status uint32)
 
-	lastWriteStatus uint32
-	stats           Stats
-	halted          *bugcheck.Error
+	stats  Stats
+	halted *bugcheck.Error
 }
 
 // New builds a machine. Nothing is materialised beyond the top-level page

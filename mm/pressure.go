@@ -105,11 +105,10 @@ func (m *Machine) writePage(f PFN) bool {
 		e.Slot = slot
 	}
 	if err := m.Pagefile.Write(e.Slot, m.frameData(f)); err != nil {
-		m.lastWriteStatus = ioStatus(err)
+		m.stats.LastWriteStatus = ioStatus(err)
 		if m.WriteFailed != nil {
-			m.WriteFailed(m.lastWriteStatus)
+			m.WriteFailed(m.stats.LastWriteStatus)
 		}
-		m.stats.WriteErrors++
 		return false
 	}
 	e.Modified = false

@@ -29,12 +29,10 @@ type Snapshot struct {
 	Regions           []RegionSnapshot
 	CommitPages       uint64
 	CommitLimitPages  uint64
-	LastWriteStatus   uint32
 	Stats             Stats
 	Halted            *bugcheck.Error
 	Pagefile          *pagefile.Snapshot // nil: no pagefile
 	CPUs              []CPUSnapshot
-	NUMANodes         int
 
 	machine *Machine // taken from it; nil in a decoded snapshot
 }
@@ -103,7 +101,7 @@ func (m *Machine) Snapshot() *Snapshot {
 		Frames: m.frames, Standby: listSnap(m.standby), Modified: listSnap(m.modified),
 		Bad: listSnap(m.bad), WorkingSet: listSnap(m.workingSet), ActiveNonpageable: m.activeNonpageable,
 		PML4: m.pml4, CommitPages: m.commitPages, CommitLimitPages: m.commitLimitPages,
-		LastWriteStatus: m.lastWriteStatus, Stats: m.stats, Halted: m.halted, NUMANodes: len(m.nodes),
+		Stats: m.stats, Halted: m.halted,
 		machine: m,
 	}
 	entries := uint64(0)
@@ -166,10 +164,10 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	if s.Frames < MinRAMBytes/PageBytes || s.Frames > MaxRAMBytes/PageBytes {
 		return bad("%d frames", s.Frames)
 	}
-	if len(s.CPUs) < 1 || s.NUMANodes < 1 || len(s.Nodes) != s.NUMANodes {
-		return bad("%d CPUs, %d NUMA nodes, %d node records", len(s.CPUs), s.NUMANodes, len(s.Nodes))
+	if len(s.CPUs) < 1 || len(s.Nodes) < 1 {
+		return bad("%d CPUs, %d NUMA nodes", len(s.CPUs), len(s.Nodes))
 	}
-	cpus, err := cpu.NewSet(len(s.CPUs), s.NUMANodes)
+	cpus, err := cpu.NewSet(len(s.CPUs), len(s.Nodes))
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -181,7 +179,7 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		cpus.CPUs[i].PC = c.PC
 	}
 	m := &Machine{CPUs: cpus, Rand: rand.New(rand.NewPCG(0, 0)), frames: s.Frames, pml4: s.PML4, activeNonpageable: s.ActiveNonpageable,
-		commitPages: s.CommitPages, commitLimitPages: s.CommitLimitPages, lastWriteStatus: s.LastWriteStatus,
+		commitPages: s.CommitPages, commitLimitPages: s.CommitLimitPages,
 		stats: s.Stats, halted: s.Halted}
 	m.chunks = make([]*frameChunk, (m.frames+chunkFrames-1)/chunkFrames)
 	m.standby, m.modified, m.bad, m.workingSet = listRestore(s.Standby), listRestore(s.Modified), listRestore(s.Bad), listRestore(s.WorkingSet)

@@ -28,7 +28,7 @@ type Stats struct {
 	Repurposed       uint64 `json:"repurposed"`
 	Evicted          uint64 `json:"evicted"`
 	PagesWritten     uint64 `json:"pages_written"`
-	WriteErrors      uint64 `json:"write_errors"`
+	WriteErrors      uint64 `json:"write_errors"` // the pagefile's counts
 	ReadErrors       uint64 `json:"read_errors"`
 	PagefileFull     uint64 `json:"pagefile_full"`
 	FramesZeroed     uint64 `json:"frames_zeroed"`
@@ -60,10 +60,10 @@ func (m *Machine) Stats() Stats {
 	s.NonPagedPoolPages = m.regions[RegionNonPagedPool].mapped
 	s.IdleNonPagedPages = m.regions[RegionNonPagedPool].idlePages()
 	s.CommitPages, s.CommitLimitPages = m.commitPages, m.commitLimitPages
-	s.LastWriteStatus = m.lastWriteStatus
 	if m.Pagefile != nil {
 		s.Pagefile = m.Pagefile.Stats()
 		s.HasPagefile = true
+		s.ReadErrors, s.WriteErrors = s.Pagefile.ReadErrors, s.Pagefile.WriteErrors
 	}
 	return s
 }
