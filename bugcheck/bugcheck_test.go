@@ -379,3 +379,16 @@ func TestSubCodes(t *testing.T) {
 		})
 	}
 }
+
+// Codes lists every code simkern can raise, in numeric order.
+func Codes() []Code {
+	out := make([]Code, 0, len(codes))
+	for c := range codes {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Known reports whether simkern documents this code.
+func (c Code) Known() bool { _, ok := codes[c]; return ok }

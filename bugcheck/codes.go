@@ -1,9 +1,6 @@
 package bugcheck
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // Code is a bugcheck code, the first argument of KeBugCheckEx.
 type Code uint32
@@ -330,9 +327,6 @@ func (c Code) Name() string {
 	return fmt.Sprintf("BUGCHECK_0x%X", uint32(c))
 }
 
-// Known reports whether simkern documents this code.
-func (c Code) Known() bool { _, ok := codes[c]; return ok }
-
 // Description is a few lines, in simkern's words, on what the code means.
 func (c Code) Description() string { return codes[c].text }
 
@@ -342,14 +336,4 @@ func (c Code) ArgMeanings(p [4]uint64) [4]string {
 		return i.args(p)
 	}
 	return [4]string{}
-}
-
-// Codes lists every code simkern can raise, in numeric order.
-func Codes() []Code {
-	out := make([]Code, 0, len(codes))
-	for c := range codes {
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -93,17 +93,6 @@ func NewSet(n, nodes int) (*Set, error) {
 	return s, nil
 }
 
-// NodeCPUs returns the CPUs of one node.
-func (s *Set) NodeCPUs(node int) []*CPU {
-	var out []*CPU
-	for _, c := range s.CPUs {
-		if c.Node == node {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // Shootdown invalidates va's translation on every CPU.
 func (s *Set) Shootdown(va uint64) {
 	for _, c := range s.CPUs {

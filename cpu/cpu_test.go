@@ -415,3 +415,14 @@ func TestShootdown(t *testing.T) {
 		})
 	}
 }
+
+// NodeCPUs returns the CPUs of one node.
+func (s *Set) NodeCPUs(node int) []*CPU {
+	var out []*CPU
+	for _, c := range s.CPUs {
+		if c.Node == node {
+			out = append(out, c)
+		}
+	}
+	return out
+}

@@ -355,3 +355,6 @@ func (m *Machine) checkMappings() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ptesPerPage is the entries of a page table.
+const ptesPerPage = PageBytes / 8

@@ -108,9 +108,6 @@ func (p PTE) Protection() Protection { return Protection(p >> 5 & 0x1f) }
 // Dirty reports the D bit of a valid PTE.
 func (p PTE) Dirty() bool { return p&pteDirty != 0 }
 
-// Writable reports the W bit of a valid PTE.
-func (p PTE) Writable() bool { return p&pteWrite != 0 }
-
 // NoExecute reports the NX bit of a valid PTE.
 func (p PTE) NoExecute() bool { return p&pteNoExecute != 0 }
 

@@ -13,7 +13,6 @@ const (
 	PageShift      = 12
 	PageBytes      = 1 << PageShift
 	pageOffsetMask = PageBytes - 1
-	ptesPerPage    = 512
 )
 
 // String prints va as WinDbg does in pool output: 16 hex digits, no backtick.

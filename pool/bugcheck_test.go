@@ -398,7 +398,7 @@ func TestBugchecks(t *testing.T) {
 				// Point its Flink at ListHeads[0], an empty list whose
 				// Blink is itself: Flink->Blink reads back ListHeads[0],
 				// Blink (the list 64 head) ->Flink reads back x.
-				heads := r.p.Descriptors()[0].ListHeads
+				heads := r.p.descs[0].ListHeads
 				r.pokeU64(x, uint64(heads))
 				return r.allocErr(NonPagedPool, 1000, "Abcd"), bc(badPoolHeader, 3, uint64(x), uint64(heads), uint64(x))
 			},
@@ -425,7 +425,7 @@ func TestBugchecks(t *testing.T) {
 				x := r.alloc(NonPagedPool, 1000, "Abcd") // 0xc00
 				y := r.alloc(NonPagedPool, 1, "Abcd")    // 0xbe0
 				r.free(x)                                // alone on list 64
-				heads := r.p.Descriptors()[0].ListHeads
+				heads := r.p.descs[0].ListHeads
 				r.pokeU64(x+8, uint64(heads)) // Blink -> ListHeads[0]
 				// Freeing y merges with x: x leaves its list. Flink (list
 				// 64's head) ->Blink reads back x; Blink->Flink reads
@@ -741,7 +741,7 @@ func mustSucceedFails(n, wantP1 uint64) func(r *rig) (func() error, *bugcheck.Er
 				r.t.Fatalf("must-succeed allocation returned %v: memory was not full", va)
 			}
 			var small, big uint64
-			for _, d := range r.p.Descriptors() {
+			for _, d := range r.p.descs {
 				if d.Type != PagedPool {
 					small += d.TotalPages
 					big += d.TotalBigPages
@@ -791,8 +791,8 @@ func TestSplitThatHaltsRecordsNoAllocation(t *testing.T) {
 	// A 600-byte request splits x, leaving the rest for a list whose head
 	// now says its Blink is ListHeads[0].
 	rest := 64 - unitsFor(600)
-	heads := r.p.Descriptors()[0].ListHeads
-	head := r.p.Descriptors()[0].listHead(rest)
+	heads := r.p.descs[0].ListHeads
+	head := r.p.descs[0].listHead(rest)
 	r.pokeU64(head+8, uint64(heads))
 	before, outstanding := r.p.Totals(), len(r.p.OutstandingAllocations(0))
 

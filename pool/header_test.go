@@ -48,7 +48,7 @@ func TestHeaderBytes(t *testing.T) {
 			setup: func(r *rig) (mm.VA, []byte) {
 				va := r.alloc(NonPagedPool, 1, "Abcd")
 				frag := va - HeaderBytes + 2*UnitBytes
-				head := r.p.Descriptors()[0].ListHeads + 253*UnitBytes // ListHeads[254-1]
+				head := r.p.descs[0].ListHeads + 253*UnitBytes // ListHeads[254-1]
 				// prev 2, index 0, 254 = 0xfe units, type 0 (free), tag
 				// 'Free'; then its LIST_ENTRY: the only entry of its list,
 				// so Flink and Blink both name the head.
@@ -122,7 +122,7 @@ func TestHeaderBytes(t *testing.T) {
 				r.free(b)
 				// Its neighbours are in use, so it stays an 8-unit block
 				// with prev 2 (C), tag kept, alone on ListHeads[8-1].
-				head := r.p.Descriptors()[0].ListHeads + 7*UnitBytes
+				head := r.p.descs[0].ListHeads + 7*UnitBytes
 				return b - HeaderBytes, cat([]byte{0x02, 0x00, 0x08, 0x00}, []byte("Bbbb"), zero8, le64(uint64(head)), le64(uint64(head)))
 			},
 		},
@@ -138,7 +138,7 @@ func TestHeaderBytes(t *testing.T) {
 				r.free(b1)
 				r.free(b2)
 				// b2 went in at the head: Flink = b1's entry, Blink = head.
-				head := r.p.Descriptors()[0].ListHeads + 7*UnitBytes
+				head := r.p.descs[0].ListHeads + 7*UnitBytes
 				return b2 - HeaderBytes, cat([]byte{0x02, 0x00, 0x08, 0x00}, []byte("Bbbb"), zero8, le64(uint64(b1)), le64(uint64(head)))
 			},
 		},

@@ -231,3 +231,15 @@ func (r *rig) check() {
 	r.p.CheckInvariants()
 	r.m.CheckInvariants()
 }
+
+// TagStatsOf returns one tag's statistics (zero for a tag never used).
+func (p *Pool) TagStatsOf(tag Tag) TagStats {
+	tag &^= ProtectedTag
+	if tag == 0 {
+		return p.tags.zeroTag
+	}
+	if i, found := p.tags.slot(tag); found {
+		return p.tags.rows[i]
+	}
+	return TagStats{Tag: tag}
+}

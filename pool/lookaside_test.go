@@ -187,7 +187,7 @@ func TestNUMAManyNodes(t *testing.T) {
 	for _, nodes := range []int{128, 256} {
 		t.Run(fmt.Sprint(nodes, " nodes"), func(t *testing.T) {
 			r := newRig(t, spec{ramBytes: 64 * mib, cpus: nodes, nodes: nodes})
-			for i, d := range r.p.Descriptors() {
+			for i, d := range r.p.descs {
 				if int(d.slot) != i {
 					t.Errorf("descriptor %d (%v node %d) has slot %d", i, d.Type, d.Node, d.slot)
 				}

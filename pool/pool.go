@@ -260,9 +260,6 @@ func (p *Pool) newDescriptor(t Type, index uint8, node int, r mm.Region, nx bool
 // Machine returns the machine the pool runs on.
 func (p *Pool) Machine() *mm.Machine { return p.m }
 
-// Descriptors returns every pool descriptor, nonpaged first.
-func (p *Pool) Descriptors() []*Descriptor { return p.descs }
-
 // descriptorFor picks the descriptor an allocation of type t on c uses.
 func (p *Pool) descriptorFor(c *cpu.CPU, t Type) *Descriptor {
 	switch {

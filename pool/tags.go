@@ -136,15 +136,3 @@ func compareTagBytes(a, b Tag) int {
 	}
 	return 0
 }
-
-// TagStatsOf returns one tag's statistics (zero for a tag never used).
-func (p *Pool) TagStatsOf(tag Tag) TagStats {
-	tag &^= ProtectedTag
-	if tag == 0 {
-		return p.tags.zeroTag
-	}
-	if i, found := p.tags.slot(tag); found {
-		return p.tags.rows[i]
-	}
-	return TagStats{Tag: tag}
-}

@@ -63,9 +63,6 @@ func (sess *Session) Executed() uint64 { return sess.r.executed }
 // Target is the debugger's view of the session's machine.
 func (sess *Session) Target() *kd.Target { return sess.r.kd }
 
-// Bound returns a name's address, if a step bound it.
-func (sess *Session) Bound(name string) (uint64, bool) { return sess.r.lookup(name) }
-
 // SetOutput redirects the step reports.
 func (sess *Session) SetOutput(w io.Writer) {
 	sess.r.out.w = w

@@ -71,7 +71,7 @@ func runInline(t *testing.T, s *Scenario, opt Options) (*Session, *Outcome, stri
 // never was.
 func bound(t *testing.T, sess *Session, name string) uint64 {
 	t.Helper()
-	v, ok := sess.Bound(name)
+	v, ok := sess.r.lookup(name)
 	if !ok {
 		t.Fatalf("%s was never bound", name)
 	}
