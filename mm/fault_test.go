@@ -6,6 +6,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/pagefile"
 )
 
@@ -123,7 +124,7 @@ func TestUnresolvableFaults(t *testing.T) {
 		{
 			name: "a non-canonical address is 0x50 even at DISPATCH_LEVEL",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				va := VA(0x1234_5678_9abc_def0)
 				return access{va, false}, bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(va), 0, c.PC, 4)
 			},
@@ -142,7 +143,7 @@ func TestUnresolvableFaults(t *testing.T) {
 		{
 			name: "a write to a user-mode address at APC_LEVEL is 0x1E with P3 1",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
-				raise(t, c, cpu.ApcLevel)
+				simtest.Raise(t, c, cpu.ApcLevel)
 				va := VA(0x7ff_fffe_0000)
 				return access{va, true}, bugcheck.New(bugcheck.KmodeExceptionNotHandled, 0xC0000005, c.PC, 1, uint64(va))
 			},
@@ -155,7 +156,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "a trimmed pageable page read at DISPATCH_LEVEL by the kernel is 0xA",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c) + 0x28
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				return access{va, false}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, cpu.KernelImageBase)
 			},
 		},
@@ -163,7 +164,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "a trimmed pageable page written at DISPATCH_LEVEL by a driver is 0xD1",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = driverPC
 				return access{va, true}, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), 2, 1, driverPC)
 			},
@@ -172,7 +173,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "the last byte of the kernel image is still the kernel",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = cpu.KernelImageEnd - 1
 				return access{va, false}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, cpu.KernelImageEnd-1)
 			},
@@ -181,7 +182,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "the first byte past the kernel image is a driver",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = cpu.KernelImageEnd
 				return access{va, false}, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), 2, 0, cpu.KernelImageEnd)
 			},
@@ -190,7 +191,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "the pool manager's code at DISPATCH_LEVEL is 0xC5, from its first byte",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = cpu.PoolCodeStart
 				return access{va, true}, bugcheck.New(bugcheck.DriverCorruptedExpool, uint64(va), 2, 1, cpu.PoolCodeStart)
 			},
@@ -199,7 +200,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "the pool manager's code ends before PoolCodeEnd: the kernel's again, 0xA",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = cpu.PoolCodeEnd
 				return access{va, false}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, cpu.PoolCodeEnd)
 			},
@@ -211,7 +212,7 @@ func TestUnresolvableFaults(t *testing.T) {
 				if n := m.PageOut(va, 1); n != 1 {
 					t.Fatalf("PageOut = %d, want 1", n)
 				}
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				return access{va, false}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, c.PC)
 			},
 		},
@@ -219,14 +220,14 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "a never-touched paged page at DISPATCH_LEVEL is 0xA, not a demand-zero fault",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := mustAllocate(t, m, RegionPagedPool, 1)
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				return access{va, true}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 1, c.PC)
 			},
 		},
 		{
 			name: "an unmapped address at DISPATCH_LEVEL is 0xD1 from a driver, not 0x50",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = driverPC
 				va := RegionPagedPool.Base() + 100*gib
 				return access{va, false}, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), 2, 0, driverPC)
@@ -235,7 +236,7 @@ func TestUnresolvableFaults(t *testing.T) {
 		{
 			name: "a NULL dereference at DISPATCH_LEVEL is 0xD1 from a driver",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
-				raise(t, c, cpu.DispatchLevel)
+				simtest.Raise(t, c, cpu.DispatchLevel)
 				c.PC = driverPC
 				return access{0x8, false}, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, 0x8, 2, 0, driverPC)
 			},
@@ -244,7 +245,7 @@ func TestUnresolvableFaults(t *testing.T) {
 			name: "P2 is the IRQL of the access, here HIGH_LEVEL",
 			setup: func(t *testing.T, m *Machine, c *cpu.CPU) (access, *bugcheck.Error) {
 				va := trimmedPage(t, m, c)
-				raise(t, c, cpu.HighLevel)
+				simtest.Raise(t, c, cpu.HighLevel)
 				return access{va, true}, bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 15, 1, c.PC)
 			},
 		},
@@ -357,13 +358,6 @@ func trimmedPage(t *testing.T, m *Machine, c *cpu.CPU) VA {
 	return va
 }
 
-func raise(t *testing.T, c *cpu.CPU, to cpu.IRQL) {
-	t.Helper()
-	if _, err := c.Raise(to); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The same pages that bugcheck at DISPATCH_LEVEL are fine at PASSIVE_LEVEL
 // and APC_LEVEL, where a fault may wait for the disk.
 func TestFaultsResolveBelowDispatch(t *testing.T) {
@@ -409,7 +403,7 @@ func TestFaultsResolveBelowDispatch(t *testing.T) {
 				}
 			}
 			tt.prepare(t, m, c, va)
-			raise(t, c, tt.irql)
+			simtest.Raise(t, c, tt.irql)
 			before := tt.counter(m.Stats())
 			got, err := m.ReadU64(c, va)
 			if err != nil {
@@ -438,7 +432,7 @@ func TestResidentPageablePageAtDispatchIsFine(t *testing.T) {
 	if err := m.WriteU64(c0, va, 7); err != nil {
 		t.Fatal(err)
 	}
-	raise(t, c1, cpu.DispatchLevel)
+	simtest.Raise(t, c1, cpu.DispatchLevel)
 	c1.PC = driverPC
 	if got, err := m.ReadU64(c1, va); err != nil || got != 7 {
 		t.Fatalf("ReadU64 at DISPATCH_LEVEL = %#x, %v; want 7, nil", got, err)
@@ -516,7 +510,7 @@ func TestSpecialPoolHook(t *testing.T) {
 		calls++
 		return bugcheck.New(bugcheck.PageFaultBeyondEndOfAllocation, uint64(va), b2u(write), hc.PC, 0)
 	}
-	raise(t, c, cpu.DispatchLevel)
+	simtest.Raise(t, c, cpu.DispatchLevel)
 	err = m.WriteU64(c, guard, 1)
 	wantBugcheck(t, "a guard page at DISPATCH_LEVEL", err, bugcheck.PageFaultBeyondEndOfAllocation, [4]uint64{uint64(guard), 1, c.PC, 0})
 	if calls != 2 {

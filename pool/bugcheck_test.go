@@ -6,6 +6,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -38,35 +39,35 @@ func TestBugchecks(t *testing.T) {
 		{
 			name: "a paged allocation at DISPATCH_LEVEL is 0xC2/8",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.allocErr(PagedPool, 100, "Abcd"), bc(badPoolCaller, 8, 2, uint64(PagedPool), 100)
 			},
 		},
 		{
 			name: "a big paged allocation at DISPATCH_LEVEL is 0xC2/8",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.allocErr(PagedPool, 10000, "Abcd"), bc(badPoolCaller, 8, 2, uint64(PagedPool), 10000)
 			},
 		},
 		{
 			name: "a PagedPoolCacheAligned allocation at DISPATCH_LEVEL is 0xC2/8 with its own type",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.allocErr(PagedPoolCacheAligned, 8, "Abcd"), bc(badPoolCaller, 8, 2, uint64(PagedPoolCacheAligned), 8)
 			},
 		},
 		{
 			name: "a nonpaged allocation at HIGH_LEVEL is 0xC2/8",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				raise(r.t, r.c, cpu.HighLevel)
+				simtest.Raise(r.t, r.c, cpu.HighLevel)
 				return r.allocErr(NonPagedPool, 64, "Abcd"), bc(badPoolCaller, 8, 15, uint64(NonPagedPool), 64)
 			},
 		},
 		{
 			name: "a nonpaged NX allocation one level above DISPATCH_LEVEL is 0xC2/8",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
-				raise(r.t, r.c, cpu.DispatchLevel+1)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel+1)
 				return r.allocErr(NonPagedPoolNx, 64, "Abcd"), bc(badPoolCaller, 8, 3, uint64(NonPagedPoolNx), 64)
 			},
 		},
@@ -74,7 +75,7 @@ func TestBugchecks(t *testing.T) {
 			name: "a paged free at DISPATCH_LEVEL is 0xC2/9",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(PagedPool, 100, "Abcd")
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.freeErr(va), bc(badPoolCaller, 9, 2, uint64(PagedPool), uint64(va))
 			},
 		},
@@ -82,7 +83,7 @@ func TestBugchecks(t *testing.T) {
 			name: "a big paged free at DISPATCH_LEVEL is 0xC2/9",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(PagedPool, 10000, "Abcd")
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.freeErr(va), bc(badPoolCaller, 9, 2, uint64(PagedPool), uint64(va))
 			},
 		},
@@ -90,7 +91,7 @@ func TestBugchecks(t *testing.T) {
 			name: "a nonpaged free at HIGH_LEVEL is 0xC2/9",
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(NonPagedPool, 100, "Abcd")
-				raise(r.t, r.c, cpu.HighLevel)
+				simtest.Raise(r.t, r.c, cpu.HighLevel)
 				return r.freeErr(va), bc(badPoolCaller, 9, 15, uint64(NonPagedPool), uint64(va))
 			},
 		},
@@ -410,7 +411,7 @@ func TestBugchecks(t *testing.T) {
 				x := loneFreeBlock(r)
 				const junk = 0xfffff700_00000000 // no page table maps it
 				r.pokeU64(x, junk)
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				r.c.PC = driverPC
 				// Unlinking x reads its Flink's Blink, in the pool's
 				// code: the driver that damaged the link is long gone.
@@ -602,7 +603,7 @@ func TestBugchecks(t *testing.T) {
 				if n := r.m.Trim(va.PageBase(), 1); n != 1 {
 					r.t.Fatalf("Trim trimmed %d pages, want 1", n)
 				}
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				r.c.PC = driverPC
 				return func() error { _, err := r.m.ReadU64(r.c, va); return err },
 					bc(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), 2, 0, driverPC)
@@ -613,7 +614,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(PagedPool, 100, "Abcd")
 				r.m.PageOutAll()
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				r.c.PC = driverPC
 				return func() error { return r.m.WriteU64(r.c, va+8, 7) },
 					bc(bugcheck.DriverIrqlNotLessOrEqual, uint64(va+8), 2, 1, driverPC)
@@ -624,7 +625,7 @@ func TestBugchecks(t *testing.T) {
 			setup: func(r *rig) (func() error, *bugcheck.Error) {
 				va := r.alloc(PagedPool, 100, "Abcd")
 				r.m.TrimAll()
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				pc := cpu.KernelImageBase + 0x1234
 				r.c.PC = pc
 				return func() error { _, err := r.m.ReadU64(r.c, va); return err },
@@ -637,7 +638,7 @@ func TestBugchecks(t *testing.T) {
 			r := newRig(t, tt.spec)
 			act, want := tt.setup(r)
 			err := act()
-			wantBugcheck(t, err, want)
+			simtest.WantBugcheck(t, err, want)
 			if tt.validates {
 				if h := r.m.Halted(); h != nil {
 					t.Fatalf("validation halted the machine with %v", h)
@@ -797,7 +798,7 @@ func TestSplitThatHaltsRecordsNoAllocation(t *testing.T) {
 	before, outstanding := r.p.Totals(), len(r.p.OutstandingAllocations(0))
 
 	_, err := r.p.Allocate(r.c, NonPagedPool, 600, TagOf("Scnd"))
-	wantBugcheck(t, err, bc(badPoolHeader, 3, uint64(head), uint64(heads), uint64(heads)))
+	simtest.WantBugcheck(t, err, bc(badPoolHeader, 3, uint64(head), uint64(heads), uint64(heads)))
 	if after := r.p.Totals(); after.RunningAllocs != before.RunningAllocs || after.NonPagedBytes != before.NonPagedBytes {
 		t.Errorf("totals went from %+v to %+v: the failed allocation was counted", before, after)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -93,7 +94,7 @@ func TestCheckPageWalkBothWays(t *testing.T) {
 					}
 					continue
 				}
-				t.Run(w.name, func(t *testing.T) { wantBugcheck(t, w.err, want) })
+				t.Run(w.name, func(t *testing.T) { simtest.WantBugcheck(t, w.err, want) })
 			}
 		})
 	}

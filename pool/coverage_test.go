@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -60,7 +61,7 @@ func TestNeighbourHeaderChecks(t *testing.T) {
 				t.Fatalf("layout: d %v, c %v, b %v; want d < c < b", d, c, b)
 			}
 			want := tt.damage(r, d, c, b)
-			wantBugcheck(t, r.p.Free(r.c, c), want)
+			simtest.WantBugcheck(t, r.p.Free(r.c, c), want)
 		})
 	}
 }

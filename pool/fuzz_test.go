@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -176,7 +177,7 @@ func runOps(t testing.TB, s streamSpec, ops []fuzzOp) ([]TagStats, int) {
 		if !dispatch {
 			return f()
 		}
-		raise(t, c, cpu.DispatchLevel)
+		simtest.Raise(t, c, cpu.DispatchLevel)
 		err := f()
 		if err == nil {
 			if lerr := c.Lower(cpu.PassiveLevel); lerr != nil {

@@ -1,13 +1,11 @@
 package pool
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
-	"simkern/bugcheck"
 	"simkern/cpu"
 	"simkern/mm"
 )
@@ -161,25 +159,6 @@ func (r *rig) header(data mm.VA) Header {
 }
 
 // raise takes c to level, failing the test if KeRaiseIrql refuses.
-func raise(t testing.TB, c *cpu.CPU, level cpu.IRQL) {
-	t.Helper()
-	if _, err := c.Raise(level); err != nil {
-		t.Fatalf("Raise(%v): %v", level, err)
-	}
-}
-
-// wantBugcheck fails the test unless err is the bugcheck want, comparing
-// the code and all four parameters.
-func wantBugcheck(t testing.TB, err error, want *bugcheck.Error) {
-	t.Helper()
-	var got *bugcheck.Error
-	if !errors.As(err, &got) {
-		t.Fatalf("got error %v, want %v", err, want)
-	}
-	if got.Code != want.Code || got.P != want.P {
-		t.Fatalf("got %v (at %s), want %v", got, got.Site, want)
-	}
-}
 
 // layoutRow is one block of a page as the tests describe it.
 type layoutRow struct {

@@ -7,6 +7,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -182,7 +183,7 @@ func TestSpecialFaults(t *testing.T) {
 			if tt.free {
 				r.free(va)
 			}
-			raise(t, r.c, tt.irql)
+			simtest.Raise(t, r.c, tt.irql)
 			at := mm.VA(int64(va) + tt.at)
 			r.c.PC = tt.pc
 			var err error
@@ -196,7 +197,7 @@ func TestSpecialFaults(t *testing.T) {
 			if tt.write {
 				rw = 1
 			}
-			wantBugcheck(t, err, bugcheck.New(tt.code, uint64(at), rw, tt.pc, 0))
+			simtest.WantBugcheck(t, err, bugcheck.New(tt.code, uint64(at), rw, tt.pc, 0))
 			if r.m.Halted() == nil {
 				t.Errorf("the machine did not halt")
 			}
@@ -238,11 +239,11 @@ func TestSpecialPagedPoolIsPageable(t *testing.T) {
 			r = newRig(t, spec{})
 			va = r.allocSpecial(PagedPool, 100, "Spcl", mode)
 			r.m.PageOutAll()
-			raise(t, r.c, cpu.DispatchLevel)
+			simtest.Raise(t, r.c, cpu.DispatchLevel)
 			r.c.PC = driverPC
 			var b [1]byte
 			err := r.m.Read(r.c, va, b[:])
-			wantBugcheck(t, err, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), uint64(cpu.DispatchLevel), 0, driverPC))
+			simtest.WantBugcheck(t, err, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, uint64(va), uint64(cpu.DispatchLevel), 0, driverPC))
 		})
 	}
 }
@@ -253,7 +254,7 @@ func TestSpecialUnmappedAddressIs0x50(t *testing.T) {
 	beyond := va.PageBase() + 2*mm.PageBytes // past the only pair: page tables exist
 	r.c.PC = driverPC
 	_, err := r.m.ReadU64(r.c, beyond)
-	wantBugcheck(t, err, bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(beyond), 0, driverPC, 0))
+	simtest.WantBugcheck(t, err, bugcheck.New(bugcheck.PageFaultInNonpagedArea, uint64(beyond), 0, driverPC, 0))
 }
 
 // What a free checks, in order, and the bugcheck each rule raises.
@@ -326,7 +327,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 			name: "a paged free at DISPATCH_LEVEL is 0xC1/0x31",
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(PagedPool, 48, "Spcl", SpecialOverrun)
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31)
 			},
 		},
@@ -334,7 +335,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 			name: "a nonpaged free above DISPATCH_LEVEL is 0xC1/0x31",
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(NonPagedPoolNx, 48, "Spcl", SpecialUnderrun)
-				raise(r.t, r.c, cpu.DispatchLevel+1)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel+1)
 				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel+1), uint64(NonPagedPoolNx), uint64(va), 0x31)
 			},
 		},
@@ -343,7 +344,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(PagedPool, 17, "Spcl", SpecialOverrun)
 				r.poke(va+17, []byte{0})
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31)
 			},
 		},
@@ -423,7 +424,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 			setup: func(r *rig) (error, *bugcheck.Error) {
 				va := r.allocSpecial(PagedPool, 100, "Spcl", SpecialUnderrun)
 				r.free(va)
-				raise(r.t, r.c, cpu.DispatchLevel)
+				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
 				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
 			},
 		},
@@ -432,7 +433,7 @@ func TestSpecialFreeChecks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, spec{})
 			err, want := tt.setup(r)
-			wantBugcheck(t, err, want)
+			simtest.WantBugcheck(t, err, want)
 			if r.m.Halted() == nil {
 				t.Errorf("the machine did not halt")
 			}
@@ -467,14 +468,14 @@ func TestSpecialAllocateChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, spec{})
-			raise(t, r.c, tt.irql)
+			simtest.Raise(t, r.c, tt.irql)
 			r.c.PC = driverPC
 			va, ok, err := r.p.AllocateSpecial(r.c, tt.t, tt.n, tt.tag, SpecialOverrun)
 			if r.c.PC != driverPC {
 				t.Errorf("c.PC = %#x after the call, want the caller's %#x back", r.c.PC, uint64(driverPC))
 			}
 			if tt.want != nil {
-				wantBugcheck(t, err, tt.want)
+				simtest.WantBugcheck(t, err, tt.want)
 				return
 			}
 			if err != nil || ok != tt.wantOK || (va != 0) != tt.wantOK {
@@ -589,10 +590,10 @@ func TestSpecialVerifyEveryOpChecksPatterns(t *testing.T) {
 	if err := r.p.ValidatePage(other); err == nil {
 		t.Fatal("ValidatePage of a damaged special page found nothing")
 	} else {
-		wantBugcheck(t, err, want)
+		simtest.WantBugcheck(t, err, want)
 	}
 	_, err := r.p.Allocate(r.c, NonPagedPool, 32, TagOf("Next"))
-	wantBugcheck(t, err, want)
+	simtest.WantBugcheck(t, err, want)
 }
 
 // A crash dump keeps special pool: live allocations, waiting pairs, the
@@ -652,7 +653,7 @@ func TestSpecialSnapshotRoundTrip(t *testing.T) {
 	c := m2.CPUs.CPUs[0]
 	c.PC = driverPC
 	_, err = m2.ReadU64(c, freed)
-	wantBugcheck(t, err, bugcheck.New(bugcheck.DriverPageFaultInFreedSpecialPool, uint64(freed), 0, driverPC, 0))
+	simtest.WantBugcheck(t, err, bugcheck.New(bugcheck.DriverPageFaultInFreedSpecialPool, uint64(freed), 0, driverPC, 0))
 }
 
 // Damaged snapshots are errors, not panics.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"simkern/bugcheck"
+	"simkern/internal/simtest"
 	"simkern/mm"
 )
 
@@ -164,7 +165,7 @@ func TestVerifyEveryOpCatchesOverrun(t *testing.T) {
 				}
 				return
 			}
-			wantBugcheck(t, err, want)
+			simtest.WantBugcheck(t, err, want)
 			if va != 0 {
 				t.Errorf("Allocate returned %v with its bugcheck, want 0", va)
 			}
@@ -233,9 +234,9 @@ func TestFirstBugcheckWins(t *testing.T) {
 	r := newRig(t, spec{})
 	_, err := r.p.Allocate(r.c, NonPagedPool, 0, TagOf("Zero"))
 	first := bc(badPoolCaller, 0, 0, 0, uint64(TagOf("Zero")))
-	wantBugcheck(t, err, first)
+	simtest.WantBugcheck(t, err, first)
 	_, err = r.p.Allocate(r.c, NonPagedPool, 8, 0)
-	wantBugcheck(t, err, first)
+	simtest.WantBugcheck(t, err, first)
 	var b *bugcheck.Error
 	if !errors.As(r.m.Halted(), &b) || b.Site == "" {
 		t.Errorf("the halting bugcheck names no check: %+v", b)

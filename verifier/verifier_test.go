@@ -13,6 +13,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 	"simkern/pool"
 )
@@ -139,22 +140,7 @@ func (r *rig) free(driver string, va mm.VA) {
 // raise takes the CPU to level, as KeRaiseIrql would.
 func (r *rig) raise(level cpu.IRQL) {
 	r.t.Helper()
-	if _, err := r.c.Raise(level); err != nil {
-		r.t.Fatalf("Raise(%v): %v", level, err)
-	}
-}
-
-// wantBugcheck fails the test unless err is the bugcheck want, comparing
-// the code and all four parameters.
-func wantBugcheck(t testing.TB, err error, want *bugcheck.Error) {
-	t.Helper()
-	var got *bugcheck.Error
-	if !errors.As(err, &got) {
-		t.Fatalf("got error %v, want %v", err, want)
-	}
-	if got.Code != want.Code || got.P != want.P {
-		t.Fatalf("got %v (at %s), want %v", got, got.Site, want)
-	}
+	simtest.Raise(r.t, r.c, level)
 }
 
 // TestBugchecks: each bad call a verified driver can make, and the
@@ -352,7 +338,7 @@ func TestBugchecks(t *testing.T) {
 			r := newRig(t, spec{settings: tc.settings})
 			call, want := tc.setup(r)
 			err := call()
-			wantBugcheck(t, err, want)
+			simtest.WantBugcheck(t, err, want)
 			if h := r.m.Halted(); h == nil || h.Code != want.Code || h.P != want.P {
 				t.Errorf("machine halted with %v, want %v", h, want)
 			}
@@ -835,7 +821,7 @@ func TestForceIrqlChecking(t *testing.T) {
 			r.c.PC = pcOf(tc.driver)
 			err := r.m.Read(r.c, va, buf)
 			if tc.want != nil {
-				wantBugcheck(t, err, tc.want(va))
+				simtest.WantBugcheck(t, err, tc.want(va))
 				return
 			}
 			if err != nil || string(buf) != "config" {
@@ -897,7 +883,7 @@ func TestDoubleFreeByAVerifiedDriver(t *testing.T) {
 			}
 			r.c.PC = acmePC
 			err := r.v.Free(r.c, acme, va, 0, false)
-			wantBugcheck(t, err, tc.want(va, h))
+			simtest.WantBugcheck(t, err, tc.want(va, h))
 		})
 	}
 }
