@@ -261,178 +261,178 @@ func TestSpecialUnmappedAddressIs0x50(t *testing.T) {
 func TestSpecialFreeChecks(t *testing.T) {
 	tests := []struct {
 		name string
-		// setup allocates, damages and frees, returning the free's error
-		// and the bugcheck it should be.
-		setup func(r *rig) (error, *bugcheck.Error)
+		// setup allocates, damages and frees, returning the bugcheck the
+		// free should be and the free's error.
+		setup func(r *rig) (*bugcheck.Error, error)
 	}{
 		{
 			name: "a write into the slack after the data (overrun mode) is 0xC1/0x24",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 17, "Spcl", SpecialOverrun)
 				r.poke(va+17, []byte{0})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+17), 0, 0x24)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+17), 0, 0x24), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "the last slack byte before the guard is checked too",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 1, "Spcl", SpecialOverrun)
 				last := va.PageBase() + mm.PageBytes - 1
 				r.poke(last, []byte{^r.p.specialPattern(va.PageBase())})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(last), 0, 0x24)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(last), 0, 0x24), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a write just before the data (overrun mode) is 0xC1/0x23 with the damaged byte",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
 				r.poke(va-3, []byte{^r.p.specialPattern(va.PageBase())})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va-3), 0, 0x23)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va-3), 0, 0x23), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a damaged header (overrun mode, the tag) is 0xC1/0x23",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, MaxSpecialBytes, "Spcl", SpecialOverrun)
 				r.poke(va.PageBase()+4, []byte{'X'})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va.PageBase()+4), 0, 0x23)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va.PageBase()+4), 0, 0x23), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "damage on both sides reports the first damaged byte, before the data",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 20, "Spcl", SpecialOverrun)
 				r.poke(va+25, []byte{^r.p.specialPattern(va.PageBase())})
 				r.poke(va-100, []byte{^r.p.specialPattern(va.PageBase())})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va-100), 0, 0x23)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va-100), 0, 0x23), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a write after the data (underrun mode) is 0xC1/0x24",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 48, "Spcl", SpecialUnderrun)
 				r.poke(va+48, []byte{^r.p.specialPattern(va)})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+48), 0, 0x24)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+48), 0, 0x24), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a damaged header at the page end (underrun mode) is 0xC1/0x24",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 48, "Spcl", SpecialUnderrun)
 				r.poke(va+mm.PageBytes-1, []byte{0x7f})
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+mm.PageBytes-1), 0, 0x24)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), uint64(va+mm.PageBytes-1), 0, 0x24), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a paged free at DISPATCH_LEVEL is 0xC1/0x31",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(PagedPool, 48, "Spcl", SpecialOverrun)
 				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a nonpaged free above DISPATCH_LEVEL is 0xC1/0x31",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPoolNx, 48, "Spcl", SpecialUnderrun)
 				simtest.Raise(r.t, r.c, cpu.DispatchLevel+1)
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel+1), uint64(NonPagedPoolNx), uint64(va), 0x31)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel+1), uint64(NonPagedPoolNx), uint64(va), 0x31), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "the IRQL is checked before the pattern",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(PagedPool, 17, "Spcl", SpecialOverrun)
 				r.poke(va+17, []byte{0})
 				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(cpu.DispatchLevel), uint64(PagedPool), uint64(va), 0x31), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "an address inside the data (overrun mode) is 0xC1/0x21: the bytes to the page end are fewer than requested",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun) // 112 bytes to the page end
-				return r.p.Free(r.c, va+16), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 100, 96, 0x21)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 100, 96, 0x21), r.p.Free(r.c, va+16)
 			},
 		},
 		{
 			name: "the page start (the header, overrun mode) is 0xC1/0x22: the bytes to the page end are more than requested and a header",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
-				return r.p.Free(r.c, va.PageBase()), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va.PageBase()), 100, mm.PageBytes, 0x22)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va.PageBase()), 100, mm.PageBytes, 0x22), r.p.Free(r.c, va.PageBase())
 			},
 		},
 		{
 			name: "a few bytes before the data (overrun mode), within a header's room, is 0xC1/0x20",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun) // 112 bytes to the page end
-				return r.p.Free(r.c, va-4), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va-4), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va-4), 0, 0, 0x20), r.p.Free(r.c, va-4)
 			},
 		},
 		{
 			name: "an address inside the data (underrun mode) is 0xC1/0x20",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialUnderrun)
-				return r.p.Free(r.c, va+16), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va+16), 0, 0, 0x20), r.p.Free(r.c, va+16)
 			},
 		},
 		{
 			name: "a guard page address is 0xC1/0x20",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialUnderrun)
 				guard := va - mm.PageBytes
-				return r.p.Free(r.c, guard), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(guard), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(guard), 0, 0, 0x20), r.p.Free(r.c, guard)
 			},
 		},
 		{
 			name: "a special pool address never allocated is 0xC1/0x20",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := mm.RegionSpecialPool.Base() + 0x1230
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "the wrong tag is 0xC2/0xA",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
-				return r.p.FreeWithTag(r.c, va, TagOf("Oops")), bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(TagOf("Spcl")), uint64(TagOf("Oops")))
+				return bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(TagOf("Spcl")), uint64(TagOf("Oops"))), r.p.FreeWithTag(r.c, va, TagOf("Oops"))
 			},
 		},
 		{
 			name: "a protected tag freed without its tag is 0xC2/0xA with P4 0",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				r.c.PC = driverPC
 				tag := TagOf("Prot") | ProtectedTag
 				va, ok, err := r.p.AllocateSpecial(r.c, NonPagedPool, 100, tag, SpecialOverrun)
 				if err != nil || !ok {
 					r.t.Fatalf("AllocateSpecial: %v, %v", ok, err)
 				}
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(tag&^ProtectedTag), 0)
+				return bugcheck.New(bugcheck.BadPoolCaller, 0xA, uint64(va), uint64(tag&^ProtectedTag), 0), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a double free is 0xC1/0x20: the freed page's PTE is no-access (overrun mode)",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(NonPagedPool, 100, "Spcl", SpecialOverrun)
 				r.free(va)
 				r.c.PC = driverPC
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20), r.p.Free(r.c, va)
 			},
 		},
 		{
 			name: "a double free in underrun mode is 0xC1/0x20 too, before any IRQL rule",
-			setup: func(r *rig) (error, *bugcheck.Error) {
+			setup: func(r *rig) (*bugcheck.Error, error) {
 				va := r.allocSpecial(PagedPool, 100, "Spcl", SpecialUnderrun)
 				r.free(va)
 				simtest.Raise(r.t, r.c, cpu.DispatchLevel)
-				return r.p.Free(r.c, va), bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20)
+				return bugcheck.New(bugcheck.SpecialPoolDetectedMemoryCorruption, uint64(va), 0, 0, 0x20), r.p.Free(r.c, va)
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, spec{})
-			err, want := tt.setup(r)
+			want, err := tt.setup(r)
 			simtest.WantBugcheck(t, err, want)
 			if r.m.Halted() == nil {
 				t.Errorf("the machine did not halt")
