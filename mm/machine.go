@@ -91,7 +91,7 @@ func New(cfg Config) (*Machine, error) {
 		end := uint64(i+1) * m.frames / uint64(len(m.nodes))
 		m.nodes[i] = nodeFrames{first: first, next: first, end: end, zeroed: newList(), free: newList()}
 	}
-	m.standby, m.modified, m.bad, m.workingSet = newList(), newList(), newList(), newList()
+	m.standby, m.modified, m.workingSet = newList(), newList(), newList()
 	for r := RegionPagedPool; r < numRegions; r++ {
 		m.regions[r] = newVARegion(r, len(m.nodes))
 	}

@@ -13,12 +13,11 @@ const (
 	StateStandby
 	StateModified
 	StateActive
-	StateBad
 )
 
 // String names the state as !pfn prints it.
 func (s PageState) String() string {
-	return [...]string{"Zeroed", "Free", "Standby", "Modified", "Active", "Bad"}[s]
+	return [...]string{"Zeroed", "Free", "Standby", "Modified", "Active"}[s]
 }
 
 // noFrame ends a list.
@@ -27,7 +26,7 @@ const noFrame = ^uint32(0)
 // PFNEntry is the PFN database entry of one frame.
 type PFNEntry struct {
 	// flink and blink link the frame into the list its State names
-	// (Zeroed, Free, Standby, Modified, Bad), or into the system working
+	// (Zeroed, Free, Standby, Modified), or into the system working
 	// set when it is Active and Pageable.
 	flink, blink uint32
 
@@ -163,8 +162,6 @@ func (m *Machine) listOf(f PFN, e *PFNEntry) *pfnList {
 		return &m.standby
 	case StateModified:
 		return &m.modified
-	case StateBad:
-		return &m.bad
 	case StateActive:
 		if e.Pageable {
 			return &m.workingSet

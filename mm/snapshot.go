@@ -22,7 +22,7 @@ type Snapshot struct {
 	Frames            uint64
 	Nodes             []NodeSnapshot
 	Standby, Modified ListSnapshot
-	Bad, WorkingSet   ListSnapshot
+	WorkingSet        ListSnapshot
 	ActiveNonpageable uint64
 	PML4              PFN
 	Entries           []FrameSnapshot // frames ever handed out, ascending
@@ -99,7 +99,7 @@ func extents(s *extentSet) []ExtentSnapshot {
 func (m *Machine) Snapshot() *Snapshot {
 	s := &Snapshot{
 		Frames: m.frames, Standby: listSnap(m.standby), Modified: listSnap(m.modified),
-		Bad: listSnap(m.bad), WorkingSet: listSnap(m.workingSet), ActiveNonpageable: m.activeNonpageable,
+		WorkingSet: listSnap(m.workingSet), ActiveNonpageable: m.activeNonpageable,
 		PML4: m.pml4, CommitPages: m.commitPages, CommitLimitPages: m.commitLimitPages,
 		Stats: m.stats, Halted: m.halted,
 		machine: m,
@@ -182,7 +182,7 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		commitPages: s.CommitPages, commitLimitPages: s.CommitLimitPages,
 		stats: s.Stats, halted: s.Halted}
 	m.chunks = make([]*frameChunk, (m.frames+chunkFrames-1)/chunkFrames)
-	m.standby, m.modified, m.bad, m.workingSet = listRestore(s.Standby), listRestore(s.Modified), listRestore(s.Bad), listRestore(s.WorkingSet)
+	m.standby, m.modified, m.workingSet = listRestore(s.Standby), listRestore(s.Modified), listRestore(s.WorkingSet)
 	prevEnd := uint64(0)
 	for _, n := range s.Nodes {
 		if n.First < prevEnd || n.First > n.Next || n.Next > n.End || n.End > m.frames {
@@ -202,7 +202,7 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 			}
 			fs := s.Entries[i]
 			i++
-			if fs.PFN != PFN(f) || fs.State > StateBad {
+			if fs.PFN != PFN(f) || fs.State > StateActive {
 				return bad("frame %#x", uint64(fs.PFN))
 			}
 			e := m.entry(fs.PFN)

@@ -16,7 +16,6 @@ type Stats struct {
 	Free              uint64 `json:"free"`
 	Standby           uint64 `json:"standby"`
 	Modified          uint64 `json:"modified"`
-	Bad               uint64 `json:"bad"`
 	ActivePageable    uint64 `json:"active_pageable"`
 	ActiveNonpageable uint64 `json:"active_nonpageable"`
 	PageTablePages    uint64 `json:"page_table_pages"`
@@ -54,7 +53,7 @@ func (m *Machine) Stats() Stats {
 		s.Zeroed += n.zeroed.count + (n.end - n.next)
 		s.Free += n.free.count
 	}
-	s.Standby, s.Modified, s.Bad = m.standby.count, m.modified.count, m.bad.count
+	s.Standby, s.Modified = m.standby.count, m.modified.count
 	s.ActivePageable, s.ActiveNonpageable = m.workingSet.count, m.activeNonpageable
 	s.PagedPoolPages = m.regions[RegionPagedPool].mapped
 	s.NonPagedPoolPages = m.regions[RegionNonPagedPool].mapped
@@ -81,11 +80,11 @@ func (m *Machine) CheckInvariants() {
 		return
 	}
 	s := m.Stats()
-	sum := s.Zeroed + s.Free + s.Standby + s.Modified + s.Bad + s.ActivePageable + s.ActiveNonpageable
+	sum := s.Zeroed + s.Free + s.Standby + s.Modified + s.ActivePageable + s.ActiveNonpageable
 	if sum != s.Frames {
 		panic(fmt.Sprintf("mm: frame ledger: %d frames accounted for, %d exist (%+v)", sum, s.Frames, s))
 	}
-	lists := []*pfnList{&m.standby, &m.modified, &m.bad, &m.workingSet}
+	lists := []*pfnList{&m.standby, &m.modified, &m.workingSet}
 	for i := range m.nodes {
 		lists = append(lists, &m.nodes[i].zeroed, &m.nodes[i].free)
 	}
