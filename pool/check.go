@@ -194,8 +194,9 @@ func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
 	return 0, nil
 }
 
-// checkFreeListLinks: the entries on both sides of entry must point back at it
-// (0x19/3: the entry, what its Flink's Blink and its Blink's Flink hold).
+// checkFreeListLinks: the entries on both sides of entry must point back
+// at it (0x19/3: the entry, what its Flink's Blink and its Blink's Flink
+// hold).
 func checkFreeListLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
 	if mm.VA(flinkBlink) != entry || mm.VA(blinkFlink) != entry {
 		return bugcheck.New(bugcheck.BadPoolHeader, 3, uint64(entry), flinkBlink, blinkFlink).At("checkFreeListLinks")

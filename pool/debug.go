@@ -132,8 +132,8 @@ func (p *Pool) SmallPages(r mm.Region) []mm.VA {
 	return out
 }
 
-// Lookaside returns processor cpuNumber's lookaside list for class (0 nonpaged, 1
-// nonpaged NX, 2 paged) and block size u units.
+// Lookaside returns processor cpuNumber's lookaside list for class (0
+// nonpaged, 1 nonpaged NX, 2 paged) and block size u units.
 func (p *Pool) Lookaside(cpuNumber, class int, u Units) *LookasideList {
 	c := p.m.CPUs.CPUs[cpuNumber]
 	return &c.Pool.(*prcb).lists[class][u-1]

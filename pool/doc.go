@@ -70,10 +70,10 @@
 // (0xC2/7: a double free), the tag (0xC2/0xA), the canary (0x19/0x21), and
 // the header against its neighbours (0x19/5, 6, 7, 8, 9, 0x20). A block of
 // up to 32 units then goes on this CPU's lookaside list with its in-use bit
-// cleared (so a second free is still caught), if the list has room and the
-// block is paged or from this CPU's node. Otherwise the page walk must end at the
-// page end (0x19/0xA), the block merges with free neighbours, and a page
-// that becomes wholly free goes back to mm.
+// cleared (so a second free is still caught), if the list has room and
+// the block is paged or from this CPU's node. Otherwise the page walk must
+// end at the page end (0x19/0xA), the block merges with free neighbours,
+// and a page that becomes wholly free goes back to mm.
 //
 // # Descriptors and NUMA
 //

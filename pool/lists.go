@@ -11,8 +11,8 @@ import (
 // Free lists are LIST_ENTRYs in simulated memory: Flink at +0, Blink at +8
 // of each free block's data, and of each head. Links are plain addresses
 // (the shipping kernel does not encode them), so an overrun that reaches a
-// free block really does corrupt its links, and checkFreeListLinks finds it on the
-// next insert or remove.
+// free block really does corrupt its links, and checkFreeListLinks finds
+// it on the next insert or remove.
 //
 // The entries the pool names itself (a block's data, a head) are 16-byte
 // aligned, so both links of one sit in one page and cost one translation.
@@ -149,8 +149,9 @@ func (p *Pool) popFree(c *cpu.CPU, d *Descriptor, u Units) (mm.VA, Units, error)
 	return 0, 0, nil
 }
 
-// checkedLinks reads entry's links through c, checks them (checkFreeListLinks)
-// and returns them, for the list operation that follows.
+// checkedLinks reads entry's links through c, checks them
+// (checkFreeListLinks) and returns them, for the list operation that
+// follows.
 func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err error) {
 	f, b, err := p.readLinks(c, entry)
 	if err != nil {
@@ -167,11 +168,11 @@ func (p *Pool) checkedLinks(c *cpu.CPU, entry mm.VA) (flink, blink mm.VA, err er
 	return f, b, checkFreeListLinks(entry, fb, bf)
 }
 
-// peekLinks is checkFreeListLinks for the validator, which only peeks. A link in
-// a paged pool page that is out of memory stops the check (the page is
-// fine, just not here: errNotResident), but a link to anything else that
-// cannot be read is junk: it reads as 0, so the check reports the
-// corruption instead of skipping it.
+// peekLinks is checkFreeListLinks for the validator, which only peeks. A
+// link in a paged pool page that is out of memory stops the check (the
+// page is fine, just not here: errNotResident), but a link to anything
+// else that cannot be read is junk: it reads as 0, so the check reports
+// the corruption instead of skipping it.
 func (p *Pool) peekLinks(entry mm.VA) error {
 	f, ok := p.m.PeekU64(entry)
 	b, ok2 := p.m.PeekU64(entry + 8)
