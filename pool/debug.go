@@ -79,6 +79,26 @@ func (p *Pool) Classify(va mm.VA) (PageKind, BigAllocation) {
 	return KindNone, BigAllocation{}
 }
 
+// BlockHolding returns the data address of the allocation or block that
+// holds va, by the pool's own records rather than the headers in memory,
+// which a corruption may have changed: a big or special allocation's
+// address, or the data of the small block whose header or data va is in.
+// It returns va itself where no block is.
+func (p *Pool) BlockHolding(va mm.VA) mm.VA {
+	if kind, a := p.Classify(va); kind == KindBig || kind == KindSpecial {
+		return a.VA
+	}
+	pi := p.pageOf(va)
+	if pi == nil || pi.kind != pageSmall {
+		return va
+	}
+	for u := unitOf(va); ; u-- { // the page start is always a recorded start
+		if pi.starts.has(u) {
+			return va.PageBase() + mm.VA(u)*UnitBytes + HeaderBytes
+		}
+	}
+}
+
 // PageBlocks walks the small-block page holding va from its start. It
 // returns the blocks up to the first inconsistency, described by problem,
 // and resident false when the page is not in memory.

@@ -247,3 +247,31 @@ func TestEmptyPageGoesBackToMM(t *testing.T) {
 		})
 	}
 }
+
+// TestBlockHolding: the block that holds an address comes from the pool's
+// records, so damaged headers do not move it: a header, the data and the
+// last byte of a small block all name its data; a big allocation's later
+// page names its start.
+func TestBlockHolding(t *testing.T) {
+	r := newRig(t, spec{})
+	a := r.alloc(NonPagedPool, 64, "Aaaa")
+	b := r.alloc(NonPagedPool, 64, "Bbbb")
+	big := r.alloc(NonPagedPool, 3*mm.PageBytes, "Bigg")
+	r.pokeU64(a-HeaderBytes, 0x00ff0000) // a's header claims the whole page
+	r.pokeU64(b-HeaderBytes, 0)
+	for _, tc := range []struct {
+		name     string
+		va, want mm.VA
+	}{
+		{"b's header", b - HeaderBytes, b},
+		{"b's data", b + 8, b},
+		{"b's last byte", b + 64 + 7, b},
+		{"a's header", a - 8, a},
+		{"a big allocation's third page", big + 2*mm.PageBytes + 5, big},
+		{"no pool at all", 0x1234, 0x1234},
+	} {
+		if got := r.p.BlockHolding(tc.va); got != tc.want {
+			t.Errorf("%s: BlockHolding(%v) = %v, want %v", tc.name, tc.va, got, tc.want)
+		}
+	}
+}

@@ -67,3 +67,26 @@ func TestAliasedListsAreNumberedOnce(t *testing.T) {
 		t.Fatalf("Run: %+v, %v; want one step run", o, err)
 	}
 }
+
+// TestPoolBlockNamesItsAllocation: the analysis's POOL_BLOCK names the step
+// that allocated the block a parameter points into, by the pool's records,
+// even when a corruption made the headers claim otherwise.
+func TestPoolBlockNamesItsAllocation(t *testing.T) {
+	s := loadInline(t, "blame.yaml", `name: blame
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Aaaa, as: a}
+  - alloc: {pool: NonPagedPool, size: 64, tag: Bbbb, as: b}
+  - alloc: {pool: NonPagedPool, size: 64, tag: Cccc, as: c}
+  - write: {at: b-16, u64: 0}
+  - write: {at: a-16, u64: 0x0000000000ff0000}
+  - free: c
+`)
+	_, o, out := runInline(t, s, Options{})
+	if o.Bugcheck == nil || o.Bugcheck.Code != 0x19 {
+		t.Fatalf("outcome %+v, want 0x19\n%s", o, out)
+	}
+	want := fmt.Sprintf("POOL_BLOCK:  %016x allocated by nt+0x400030  (blame.yaml:5: alloc: {pool: NonPagedPool, size: 64, tag: Cccc, as: c})", o.Bugcheck.P[1])
+	if !strings.Contains(out, want) {
+		t.Errorf("the analysis lacks\n%s\n%s", want, out)
+	}
+}

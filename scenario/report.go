@@ -471,7 +471,7 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 		d = append(d, bugcheck.Detail{Key: "FAULTING_IP", Value: ip})
 	}
 	for _, p := range b.P {
-		if owner := r.p.Owner(r.blockStart(mm.VA(p))); owner != 0 {
+		if owner := r.p.Owner(r.p.BlockHolding(mm.VA(p))); owner != 0 {
 			d = append(d, bugcheck.Detail{Key: "POOL_BLOCK", Value: fmt.Sprintf("%016x allocated by %s", p, r.st.where(owner))})
 			break
 		}
@@ -485,21 +485,4 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 			bugcheck.Detail{Key: "FAILURE_BUCKET_ID", Value: fmt.Sprintf("0x%X_%s", uint32(b.Code), r.cur.Driver)})
 	}
 	return b.Analysis(d...)
-}
-
-// blockStart returns the data address of the small block holding va (or
-// va itself), so a parameter pointing at a header still finds its owner.
-func (r *runner) blockStart(va mm.VA) mm.VA {
-	if kind, big := r.p.Classify(va); kind == pool.KindBig {
-		return big.VA
-	} else if kind != pool.KindSmall {
-		return va
-	}
-	blocks, _, _ := r.p.PageBlocks(va)
-	for _, b := range blocks {
-		if va >= b.VA && va < b.VA+mm.VA(b.Size) {
-			return b.VA + pool.HeaderBytes
-		}
-	}
-	return va
 }
