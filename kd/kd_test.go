@@ -535,3 +535,24 @@ func TestDtTypeNameIgnoresCase(t *testing.T) {
 		}
 	}
 }
+
+// dt reads all 16 bytes of a header or none: one that runs into a page
+// that cannot be read is a read error, not fields filled with zeros.
+func TestDtHeaderAcrossAnUnreadablePage(t *testing.T) {
+	f := newFixture(t)
+	end := f.names["big"] + 3*mm.PageBytes // big's 9000 bytes take three pages; nothing is mapped after them
+	if _, ok := f.m.PeekU64(mm.VA(end)); ok {
+		t.Fatalf("the page after big (%#x) is readable: the test needs it unmapped", end)
+	}
+	for _, tt := range []struct {
+		at   uint64
+		want string
+	}{
+		{end - 8, fmt.Sprintf("Memory read error %s\n", backtick(end-8))},
+		{end - 16, "   +0x000 PreviousSize     : 0y"},
+	} {
+		if got := f.run(t, fmt.Sprintf("dt _POOL_HEADER %#x", tt.at)); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("dt _POOL_HEADER %#x:\n%s\nwant it to start %q", tt.at, got, tt.want)
+		}
+	}
+}

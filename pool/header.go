@@ -95,14 +95,16 @@ func putHeader(page []byte, off uint64, h Header) {
 	binary.LittleEndian.PutUint64(page[off:], h.Word0())
 }
 
-// PeekHeader reads a header without faulting, for the debugger.
+// PeekHeader reads a header without faulting, for the debugger; false
+// when any of its 16 bytes cannot be read.
 func (p *Pool) PeekHeader(va mm.VA) (Header, bool) {
 	w, ok := p.m.PeekU64(va)
-	if !ok {
+	billed, ok2 := p.m.PeekU64(va + 8)
+	if !ok || !ok2 {
 		return Header{}, false
 	}
 	h := HeaderFromWord0(w)
-	h.ProcessBilled, _ = p.m.PeekU64(va + 8)
+	h.ProcessBilled = billed
 	return h, true
 }
 
