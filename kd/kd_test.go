@@ -376,6 +376,24 @@ func TestPoolFlag1OnLargeAllocation(t *testing.T) {
 	}
 }
 
+// !pool 1 prints at most 0x10000 bytes of a large allocation's body, then
+// says how many more there are and where they start: a 4 GiB allocation
+// would print 17 GB.
+func TestPoolFlag1BodyIsBounded(t *testing.T) {
+	f := newFixture(t)
+	va, err := f.p.Allocate(f.m.CPUs.CPUs[0], pool.NonPagedPool, 0x10010, pool.TagOf("BigN"))
+	if err != nil || va == 0 {
+		t.Fatalf("Allocate: %v, %v", va, err)
+	}
+	f.names["large"] = uint64(va)
+	out := f.run(t, "!pool large 1")
+	tail := fmt.Sprintf("    %s  00000000 00000000 00000000 00000000\n\n    ... 0x10 bytes more from %s (dd reads them)\n\n",
+		va+0x10000-16, backtick(uint64(va)+0x10000))
+	if rows := strings.Count(out, "\n    fffff"); rows != 0x1000 || !strings.HasSuffix(out, tail) {
+		t.Errorf("!pool large 1: %d rows, ending\n%s\nwant 0x1000 rows, ending\n%s", rows, out[max(0, len(out)-300):], tail)
+	}
+}
+
 // A dump whose range runs past ffffffff`ffffffff used to wrap to address 0
 // and go on printing rows there; it is a range error, as in kd, and a
 // range that ends exactly at the top is fine.

@@ -125,13 +125,22 @@ func (t *Target) ownerLine(w io.Writer, tag pool.Tag) {
 // which is one block: its header line is followed by the owner line and,
 // with flag 1, its body. The body is the bytes the header line's size
 // counts, from the address the allocation returned (neither kind has a
-// pool header in front of its data).
+// pool header in front of its data), up to maxBodyBytes.
 func (t *Target) wholeAllocation(w io.Writer, a pool.BigAllocation, flags uint64) {
 	t.ownerLine(w, a.Tag)
-	if flags&1 != 0 {
-		t.dumpDwords(w, a.VA, a.Bytes)
+	if flags&1 == 0 {
+		return
+	}
+	n := min(a.Bytes, maxBodyBytes)
+	t.dumpDwords(w, a.VA, n)
+	if n < a.Bytes {
+		fmt.Fprintf(w, "    ... 0x%x bytes more from %s (dd reads them)\n\n", a.Bytes-n, backtick(uint64(a.VA)+n))
 	}
 }
+
+// maxBodyBytes bounds the body !pool prints of one large allocation, as
+// db's count is bounded: a 4 GiB allocation would be 17 GB of text.
+const maxBodyBytes = 0x10000
 
 // notPool is what !pool says of an address no pool page holds, or whose
 // page is not in memory: a debugger that cannot read a page cannot tell a
