@@ -273,7 +273,9 @@ func (d *debugger) travel(n uint64) {
 		fmt.Fprintf(d.out, "time travel failed: %v\n", err)
 		return
 	}
-	d.sess, d.ended = ns, false
+	// A run travelled to its end has ended, as it had when it first got
+	// there: its outcome was printed then, and is not printed again.
+	d.sess, d.ended = ns, ns.Next() == nil
 	fmt.Fprintf(d.out, "Time travel to step %d\n", d.sess.Executed())
 	d.showNext()
 }

@@ -817,3 +817,21 @@ func TestTimeTravelStepNumbersAreDecimal(t *testing.T) {
 		t.Errorf("!tt 0x3 printed\n%s\nwant it refused: step numbers are decimal", out[1])
 	}
 }
+
+// TestTimeTravelToTheEnd: a run travelled to its end has ended, as it had
+// when p first got there: the next p says the run is over, and does not
+// print the outcome again.
+func TestTimeTravelToTheEnd(t *testing.T) {
+	for _, example := range []string{"tour", "double-free"} {
+		file := exampleFile(t, t.TempDir(), example)
+		byP := kdSession(t, file, "g", "p")
+		last := regexp.MustCompile(`\d+`).FindString(byP[1]) // the run is over after N steps; bugchecked (step N)
+		if last == "" {
+			t.Fatalf("%s: p after g printed %q: no step number", example, byP[1])
+		}
+		byTravel := kdSession(t, file, "!tt "+last, "p")
+		if byTravel[1] != byP[1] {
+			t.Errorf("%s: p after !tt %s printed\n%s\nwant, as after g,\n%s", example, last, byTravel[1], byP[1])
+		}
+	}
+}
