@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"simkern/kd"
+	"simkern/pool"
 	"simkern/scenario"
 )
 
@@ -80,21 +81,34 @@ func loadPoolTags(path string) (*kd.PoolTags, error) {
 
 // debugger is one kd session: on a dump (sess nil) or on a live run.
 type debugger struct {
-	out    io.Writer
-	target *kd.Target // the dump's; a live session's comes from sess
-	sess   *scenario.Session
-	bps    []breakpoint
-	ended  bool // the live run reached its end and printed its outcome
+	out      io.Writer
+	target   *kd.Target         // the dump's; a live session's comes from sess
+	scenario *scenario.Scenario // a live session's
+	sess     *scenario.Session
+	bps      []breakpoint
+	ended    bool // the live run reached its end and printed its outcome
 }
 
 // breakpoint stops `g` before a step that matches it (bp bugcheck: when
 // the machine halts).
 type breakpoint struct {
-	kind string // alloc, free, bugcheck
-	arg  string // tag or name
+	kind string   // alloc, free, bugcheck
+	arg  string   // tag or name, as typed
+	tag  pool.Tag // bp alloc's
 }
 
 func (b breakpoint) String() string { return strings.TrimSpace("bp " + b.kind + " " + b.arg) }
+
+// matches reports whether b stops before step.
+func (b breakpoint) matches(step *scenario.Step) bool {
+	switch {
+	case b.kind == "alloc" && step.Alloc != nil:
+		return step.Alloc.Tag&^pool.ProtectedTag == b.tag&^pool.ProtectedTag
+	case b.kind == "free" && step.Free != nil:
+		return !step.Free.At.IsLiteral && step.Free.At.Name == b.arg
+	}
+	return false
+}
 
 func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out io.Writer) (*debugger, error) {
 	d := &debugger{out: out}
@@ -121,6 +135,7 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		return nil, usageError{err}
 	}
 	opt := scenario.Options{Version: version, Out: out, Tags: tags, Seed: seed, SeedSet: seedSet}
+	d.scenario = s
 	if d.sess, err = scenario.NewSession(s, opt); err != nil {
 		return nil, hostError{err}
 	}
@@ -166,19 +181,25 @@ func (d *debugger) showNext() {
 
 // liveCommands runs a live session's commands (kd.LiveCommands), by name.
 var liveCommands = map[string]func(d *debugger, args []string){
-	"p": func(d *debugger, _ []string) { d.step() },
-	"t": func(d *debugger, _ []string) { d.step() },
-	"g": func(d *debugger, _ []string) { d.run() },
-	"p-": func(d *debugger, _ []string) {
-		if n := d.sess.Executed(); n > 0 {
+	"p": (*debugger).stepCount,
+	"t": (*debugger).stepCount,
+	"g": func(d *debugger, args []string) {
+		if d.noArgs("g", args, "bp sets where it stops") {
+			d.run()
+		}
+	},
+	"p-": func(d *debugger, args []string) {
+		switch n := d.sess.Executed(); {
+		case !d.noArgs("p-", args, "!tt N goes to step N"):
+		case n > 0:
 			d.travel(n - 1)
-		} else {
+		default:
 			fmt.Fprintln(d.out, "already at the start")
 		}
 	},
 	"!tt": func(d *debugger, args []string) {
-		if len(args) < 1 {
-			fmt.Fprintln(d.out, "usage: !tt N (the step to go to; 0 is the start)")
+		if len(args) != 1 {
+			fmt.Fprintln(d.out, "usage: !tt N (the step to go to, in decimal; 0 is the start)")
 			return
 		}
 		n, err := strconv.ParseUint(args[0], 10, 64)
@@ -188,9 +209,16 @@ var liveCommands = map[string]func(d *debugger, args []string){
 		}
 		d.travel(n)
 	},
-	".restart": func(d *debugger, _ []string) { d.travel(0) },
-	"bp":       (*debugger).setBreakpoint,
-	"bl": func(d *debugger, _ []string) {
+	".restart": func(d *debugger, args []string) {
+		if d.noArgs(".restart", args, "!tt N goes to step N") {
+			d.travel(0)
+		}
+	},
+	"bp": (*debugger).setBreakpoint,
+	"bl": func(d *debugger, args []string) {
+		if !d.noArgs("bl", args, "") {
+			return
+		}
 		if len(d.bps) == 0 {
 			fmt.Fprintln(d.out, "no breakpoints")
 		}
@@ -199,6 +227,50 @@ var liveCommands = map[string]func(d *debugger, args []string){
 		}
 	},
 	"bc": (*debugger).clearBreakpoints,
+}
+
+// liveHelp is .help's part for the commands only a live session has.
+const liveHelp = `p [N], t [N]              run the next step, or the next N (decimal)
+g                         run to a breakpoint, the bugcheck or the end
+p-                        go back one step
+!tt N                     go to step N (decimal; 0 is the start)
+.restart                  go back to the start
+bp alloc TAG | bp free NAME | bp bugcheck
+                          stop g before such a step, or at the bugcheck
+bl, bc N... | bc *        list breakpoints, clear them
+q                         quit
+`
+
+// noArgs reports whether a command that takes no arguments got none, and
+// says so when it did, with a hint.
+func (d *debugger) noArgs(cmd string, args []string, hint string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	if hint != "" {
+		hint = "; " + hint
+	}
+	fmt.Fprintf(d.out, "%s takes no arguments%s\n", cmd, hint)
+	return false
+}
+
+// stepCount is p [N] and t [N]: N steps, or one.
+func (d *debugger) stepCount(args []string) {
+	n := uint64(1)
+	if len(args) > 1 {
+		fmt.Fprintln(d.out, "usage: p [N] (how many steps, in decimal)")
+		return
+	}
+	if len(args) == 1 {
+		var err error
+		if n, err = strconv.ParseUint(args[0], 10, 64); err != nil || n == 0 {
+			fmt.Fprintf(d.out, "p: %q is not a number of steps\n", args[0])
+			return
+		}
+	}
+	for i := uint64(0); i < n && (i == 0 || d.sess.Next() != nil); i++ {
+		d.step()
+	}
 }
 
 // exec runs one command line and reports whether the session should end.
@@ -214,6 +286,9 @@ func (d *debugger) exec(line string) (quit bool) {
 		return true
 	case isLive && d.sess != nil:
 		run(d, fields[1:])
+	case cmd == ".help" && d.sess != nil:
+		fmt.Fprint(d.out, liveHelp)
+		d.kdTarget().Run(d.out, line)
 	default: // on a dump, kd says a live command needs a live session
 
 		d.kdTarget().Run(d.out, line)
@@ -223,13 +298,29 @@ func (d *debugger) exec(line string) (quit bool) {
 
 // step runs the next step of a live run.
 func (d *debugger) step() {
+	halted := d.sess.Halted() != nil
 	d.sess.Step()
+	d.bugcheckBreakpoints(halted)
 	d.atEnd()
 	d.showNext()
 }
 
+// bugcheckBreakpoints reports the bp bugcheck breakpoints hit, when the
+// machine has halted and had not before (wasHalted).
+func (d *debugger) bugcheckBreakpoints(wasHalted bool) {
+	if wasHalted || d.sess.Halted() == nil {
+		return
+	}
+	for i, b := range d.bps {
+		if b.kind == "bugcheck" {
+			fmt.Fprintf(d.out, "Breakpoint %d hit\n", i)
+		}
+	}
+}
+
 // run steps until a breakpoint, the bugcheck or the end.
 func (d *debugger) run() {
+	halted := d.sess.Halted() != nil
 	first := true
 	for {
 		next := d.sess.Next()
@@ -246,13 +337,7 @@ func (d *debugger) run() {
 		first = false
 		d.sess.Step()
 	}
-	if d.sess.Halted() != nil {
-		for i, b := range d.bps {
-			if b.kind == "bugcheck" {
-				fmt.Fprintf(d.out, "Breakpoint %d hit\n", i)
-			}
-		}
-	}
+	d.bugcheckBreakpoints(halted)
 	d.atEnd()
 	d.showNext()
 }
@@ -277,6 +362,9 @@ func (d *debugger) travel(n uint64) {
 	// there: its outcome was printed then, and is not printed again.
 	d.sess, d.ended = ns, ns.Next() == nil
 	fmt.Fprintf(d.out, "Time travel to step %d\n", d.sess.Executed())
+	if got := d.sess.Executed(); got < n {
+		fmt.Fprintf(d.out, "(the run ends at step %d: there is no step %d)\n", got, n)
+	}
 	d.showNext()
 }
 
@@ -294,8 +382,18 @@ func (d *debugger) setBreakpoint(args []string) {
 		fmt.Fprintln(d.out, "usage: bp alloc TAG | bp free NAME | bp bugcheck")
 		return
 	}
+	if b.kind == "alloc" {
+		var err error
+		if b.tag, err = pool.ParseTag(b.arg); err != nil {
+			fmt.Fprintf(d.out, "bp: %v\n", err)
+			return
+		}
+	}
 	d.bps = append(d.bps, b)
 	fmt.Fprintf(d.out, "Breakpoint %d set: %s\n", len(d.bps)-1, b)
+	if b.kind != "bugcheck" && !d.anyStep(b.matches) {
+		fmt.Fprintf(d.out, "(no step of %s matches it: it will not be hit)\n", d.scenario.File)
+	}
 }
 
 func (d *debugger) clearBreakpoints(args []string) {
@@ -324,14 +422,34 @@ func (d *debugger) clearBreakpoints(args []string) {
 // matchBreakpoint returns the breakpoint that stops before step, or -1.
 func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 	for i, b := range d.bps {
-		switch {
-		case b.kind == "alloc" && step.Alloc != nil && strings.TrimRight(step.Alloc.Tag.String(), " ") == strings.TrimRight(b.arg, " "):
-			return i
-		case b.kind == "free" && step.Free != nil && !step.Free.At.IsLiteral && step.Free.At.Name == b.arg:
+		if b.matches(step) {
 			return i
 		}
 	}
 	return -1
+}
+
+// anyStep reports whether some step of the scenario, in a repeat or a
+// thread too, satisfies match.
+func (d *debugger) anyStep(match func(*scenario.Step) bool) bool {
+	var in func(steps []scenario.Step) bool
+	in = func(steps []scenario.Step) bool {
+		for i := range steps {
+			if st := &steps[i]; match(st) || st.Repeat != nil && in(st.Repeat.Steps) {
+				return true
+			}
+		}
+		return false
+	}
+	if in(d.scenario.Steps) {
+		return true
+	}
+	for _, th := range d.scenario.Threads {
+		if in(th.Steps) {
+			return true
+		}
+	}
+	return false
 }
 
 // completer offers the command names for tab completion: the live

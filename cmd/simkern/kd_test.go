@@ -835,3 +835,35 @@ func TestTimeTravelToTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveCommandArguments: p takes a count; commands that take no
+// arguments refuse them; !tt past the end says where the run ends; bp
+// parses tags as scenarios do and warns of breakpoints no step matches;
+// bp bugcheck is hit under p too, and once.
+func TestLiveCommandArguments(t *testing.T) {
+	dir := t.TempDir()
+	tour, double := exampleFile(t, dir, "tour"), exampleFile(t, dir, "double-free")
+	for _, tc := range []struct {
+		file string
+		cmds []string
+		want []string // a piece of each command's output ("" checks nothing)
+	}{
+		{tour, []string{"p 3", "!irql"}, []string{"step 4 next: ", ""}},
+		{tour, []string{"p zork", "p 0", "p 1 2"}, []string{`p: "zork" is not a number of steps`, `p: "0" is not a number of steps`, "usage: p [N]"}},
+		{tour, []string{"g now", "p- 2", ".restart 5", "bl x"}, []string{"g takes no arguments; bp sets where it stops", "p- takes no arguments", ".restart takes no arguments", "bl takes no arguments"}},
+		{tour, []string{"!tt 99", "!tt 3 4"}, []string{"(the run ends at step 10: there is no step 99)", "usage: !tt N"}},
+		{tour, []string{"bp alloc 0x72756f54", "g"}, []string{"Breakpoint 0 set: bp alloc 0x72756f54\n", "Breakpoint 0 hit"}},
+		{tour, []string{"bp alloc TooLong", "bp free zork"}, []string{`bp: bad tag "TooLong": a tag is 1 to 4 characters`, "(no step of " + tour + " matches it: it will not be hit)"}},
+		{double, []string{"bp bugcheck", "p 4", "g"}, []string{"", "Breakpoint 0 hit", "the machine has bugchecked (step 4)"}},
+	} {
+		out := kdSession(t, tc.file, tc.cmds...)
+		for i, want := range tc.want {
+			if !strings.Contains(out[i], want) {
+				t.Errorf("%s: %q printed\n%s\nwant it to contain %q", filepath.Base(tc.file), tc.cmds[i], out[i], want)
+			}
+		}
+		if tc.file == double && strings.Contains(out[2], "Breakpoint 0 hit") {
+			t.Errorf("g after the bugcheck reported the bugcheck breakpoint again:\n%s", out[2])
+		}
+	}
+}
