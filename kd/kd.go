@@ -34,33 +34,36 @@ type Target struct {
 	Analysis func() string
 }
 
-// command is one debugger command.
+// command is one debugger command: its synopsis and what it does, as
+// .help prints them, the most arguments it takes, and the code.
 type command struct {
-	name string
-	help string
-	run  func(t *Target, w io.Writer, args []string) error
+	name     string
+	synopsis string
+	what     string
+	maxArgs  int
+	run      func(t *Target, w io.Writer, args []string) error
 }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"!pool", "!pool ADDR [FLAGS]        the pool page holding ADDR (flag 1: contents, 2: only ADDR's block)", (*Target).pool},
-		{"!poolused", "!poolused [FLAGS [TAG]]   pool use by tag (flag 1: verbose, 2: sort by nonpaged, 4: sort by paged)", (*Target).poolused},
-		{"!poolfind", "!poolfind TAG [POOLTYPE]  blocks with a tag (POOLTYPE 0 nonpaged, 1 paged, 2 special)", (*Target).poolfind},
-		{"!poolval", "!poolval ADDR [LEVEL]     validate the pool page holding ADDR", (*Target).poolval},
-		{"!irql", "!irql [CPU]               the IRQL of a processor", (*Target).irql},
-		{"!vm", "!vm                       memory use in pages and KB", (*Target).vm},
-		{"!pte", "!pte VA                   the PXE, PPE, PDE and PTE that map VA", (*Target).pte},
-		{"!pfn", "!pfn N                    the PFN database entry of frame N", (*Target).pfn},
-		{"!lookaside", "!lookaside                the per-CPU pool lookaside lists in use", (*Target).lookaside},
-		{"!analyze", "!analyze -v               the bugcheck the machine halted with", (*Target).analyze},
-		{"!verifier", "!verifier [3 [DRIVER]]    Driver Verifier's settings and counters; 3: each driver's allocations", (*Target).verifier},
-		{"dt", "dt _POOL_HEADER [ADDR]    the pool header layout, or the header at ADDR", (*Target).dt},
-		{"db", "db ADDR [L COUNT]         bytes", (*Target).db},
-		{"dd", "dd ADDR [L COUNT]         DWORDs", (*Target).dd},
-		{"dq", "dq ADDR [L COUNT]         QWORDs", (*Target).dq},
-		{".help", ".help                     this list", (*Target).help},
+		{"!pool", "!pool ADDR [FLAGS]", "the pool page holding ADDR (flag 1: contents, 2: only ADDR's block)", 2, (*Target).pool},
+		{"!poolused", "!poolused [FLAGS [TAG]]", "pool use by tag (flag 1: verbose, 2: sort by nonpaged, 4: sort by paged)", 2, (*Target).poolused},
+		{"!poolfind", "!poolfind TAG [POOLTYPE]", "blocks with a tag (POOLTYPE 0 nonpaged, 1 paged, 2 special)", 2, (*Target).poolfind},
+		{"!poolval", "!poolval ADDR [LEVEL]", "validate the pool page holding ADDR", 2, (*Target).poolval},
+		{"!irql", "!irql [CPU]", "the IRQL of a processor", 1, (*Target).irql},
+		{"!vm", "!vm", "memory use in pages and KB", 0, (*Target).vm},
+		{"!pte", "!pte VA", "the PXE, PPE, PDE and PTE that map VA", 1, (*Target).pte},
+		{"!pfn", "!pfn N", "the PFN database entry of frame N", 1, (*Target).pfn},
+		{"!lookaside", "!lookaside", "the per-CPU pool lookaside lists in use", 0, (*Target).lookaside},
+		{"!analyze", "!analyze -v", "the bugcheck the machine halted with", 1, (*Target).analyze},
+		{"!verifier", "!verifier [3 [DRIVER]]", "Driver Verifier's settings and counters; 3: each driver's allocations", 2, (*Target).verifier},
+		{"dt", "dt _POOL_HEADER [ADDR]", "the pool header layout, or the header at ADDR", 2, (*Target).dt},
+		{"db", "db ADDR [L COUNT]", "bytes", 3, (*Target).db},
+		{"dd", "dd ADDR [L COUNT]", "DWORDs", 3, (*Target).dd},
+		{"dq", "dq ADDR [L COUNT]", "QWORDs", 3, (*Target).dq},
+		{".help", ".help", "this list", 0, (*Target).help},
 	}
 	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
 }
@@ -85,15 +88,20 @@ func (t *Target) Run(w io.Writer, line string) {
 	}
 	name := strings.ToLower(fields[0])
 	for _, c := range commands {
-		if c.name == name {
-			if err := c.run(t, w, fields[1:]); err != nil {
-				fmt.Fprintf(w, "%s\n", err)
-			}
+		if c.name != name {
+			continue
+		}
+		if len(fields)-1 > c.maxArgs {
+			fmt.Fprintf(w, "usage: %s\n", c.synopsis)
 			return
 		}
+		if err := c.run(t, w, fields[1:]); err != nil {
+			fmt.Fprintf(w, "%s\n", err)
+		}
+		return
 	}
 	if slices.Contains(liveCommands, name) {
-		fmt.Fprintf(w, "%s runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n", fields[0])
+		fmt.Fprintf(w, "%s works in a live session (simkern kd FILE.yaml), not here\n", fields[0])
 		return
 	}
 	if ext, ok := strings.CutPrefix(fields[0], "!"); ok {
@@ -115,7 +123,7 @@ func LiveCommands() []string { return slices.Clone(liveCommands) }
 
 func (t *Target) help(w io.Writer, _ []string) error {
 	for _, c := range commands {
-		fmt.Fprintln(w, c.help)
+		fmt.Fprintf(w, "%-26s%s\n", c.synopsis, c.what)
 	}
 	return nil
 }

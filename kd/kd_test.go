@@ -524,8 +524,18 @@ func TestUnknownCommands(t *testing.T) {
 		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
 		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
 		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
-		{"g", "g runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n"},
-		{"!TT 3", "!TT runs the machine: it works in a live session (simkern kd FILE.yaml), not here\n"},
+		{"g", "g works in a live session (simkern kd FILE.yaml), not here\n"},
+		{"!TT 3", "!TT works in a live session (simkern kd FILE.yaml), not here\n"},
+		{"bl", "bl works in a live session (simkern kd FILE.yaml), not here\n"},
+		// Arguments past what a command takes are refused, not ignored.
+		{"!pool irp 1 2", "usage: !pool ADDR [FLAGS]\n"},
+		{"!vm 1", "usage: !vm\n"},
+		{"!pte irp 1", "usage: !pte VA\n"},
+		{"dt _POOL_HEADER irp 1", "usage: dt _POOL_HEADER [ADDR]\n"},
+		{"db irp L 10 20", "usage: db ADDR [L COUNT]\n"},
+		{"!analyze -x", "usage: !analyze -v\n"},
+		// !poolused takes a tag as !poolfind does.
+		{"!poolused 2 Tour1", "bad tag \"Tour1\": a tag is 1 to 4 characters or a 0x value\n"},
 	} {
 		if got := f.run(t, tt.cmd); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)
@@ -572,5 +582,21 @@ func TestDtHeaderAcrossAnUnreadablePage(t *testing.T) {
 		if got := f.run(t, fmt.Sprintf("dt _POOL_HEADER %#x", tt.at)); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("dt _POOL_HEADER %#x:\n%s\nwant it to start %q", tt.at, got, tt.want)
 		}
+	}
+}
+
+// !poolused's tag filter reads a tag as !poolfind does: a 0x value is the
+// tag itself, and a short tag is padded.
+func TestPoolusedTagFilter(t *testing.T) {
+	f := newFixture(t)
+	byName := f.run(t, "!poolused 1 Tour")
+	if !strings.Contains(byName, " Tour ") {
+		t.Fatalf("!poolused 1 Tour printed\n%s\nwithout the Tour row", byName)
+	}
+	if got := f.run(t, fmt.Sprintf("!poolused 1 %#x", uint32(pool.TagOf("Tour")))); got != byName {
+		t.Errorf("!poolused 1 by value printed\n%s\nwant what by name does\n%s", got, byName)
+	}
+	if irp := f.run(t, "!poolused 1 Irp"); !strings.Contains(irp, " Irp  ") || strings.Contains(irp, " Tour ") {
+		t.Errorf("!poolused 1 Irp printed\n%s\nwant the Irp row alone", irp)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"simkern/mm"
 	"simkern/pool"
@@ -184,11 +183,10 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 			return err
 		}
 	}
-	pattern := "*"
+	query := tagQuery{pattern: "*"}
 	if len(args) > 1 {
-		pattern = args[1]
-		if !strings.ContainsAny(pattern, "*?") {
-			pattern = padTag(pattern)
+		if query, err = parseTagArg(args[1]); err != nil {
+			return err
 		}
 	}
 	var rows []pool.TagStats
@@ -196,7 +194,7 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 		if s.NonPagedBytes == 0 && s.PagedBytes == 0 {
 			continue
 		}
-		if MatchTag(pattern, s.Tag.String()) {
+		if query.matches(s.Tag) {
 			rows = append(rows, s)
 		}
 	}

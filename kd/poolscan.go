@@ -19,8 +19,8 @@ type tagQuery struct {
 	isValue bool
 }
 
-// parseTagArg reads a !poolfind tag: up to four characters (padded with
-// spaces; * and ? are wildcards) or a 0x value.
+// parseTagArg reads the tag !poolfind and !poolused take: up to four
+// characters (padded with spaces; * and ? are wildcards) or a 0x value.
 func parseTagArg(s string) (tagQuery, error) {
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		t, err := pool.ParseTag(s)
@@ -31,7 +31,7 @@ func parseTagArg(s string) (tagQuery, error) {
 		return tagQuery{value: t, isValue: true}, nil
 	}
 	if len(s) == 0 || len(s) > 4 {
-		return tagQuery{}, fmt.Errorf("usage: !poolfind TAG [POOLTYPE]: a tag is 1 to 4 characters or a 0x value")
+		return tagQuery{}, fmt.Errorf("bad tag %q: a tag is 1 to 4 characters or a 0x value", shortTerm(s))
 	}
 	if strings.ContainsAny(s, "*?") {
 		return tagQuery{pattern: s}, nil
@@ -216,6 +216,9 @@ func (t *Target) lookaside(w io.Writer, args []string) error {
 
 // analyze prints the bugcheck analysis, or says the machine is running.
 func (t *Target) analyze(w io.Writer, args []string) error {
+	if len(args) == 1 && args[0] != "-v" {
+		return fmt.Errorf("usage: !analyze -v")
+	}
 	b := t.Machine.Halted()
 	if b == nil {
 		fmt.Fprintln(w, "The machine has not bugchecked: nothing to analyze.")

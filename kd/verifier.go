@@ -3,6 +3,7 @@ package kd
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"simkern/verifier"
 )
@@ -105,11 +106,12 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 }
 
 // verifierDriver prints one driver's section of !verifier 3, as Windows 7
-// prints it under the driver's line.
+// prints it under the driver's line. Driver names match in any case, as
+// Windows' file names do.
 func (t *Target) verifierDriver(w io.Writer, name string) error {
 	v := t.Verifier
 	for _, d := range v.Drivers() {
-		if d.Name == name && v.Verified(name) {
+		if strings.EqualFold(d.Name, name) && v.Verified(d.Name) {
 			t.driverSection(w, d)
 			return nil
 		}

@@ -87,6 +87,9 @@ func TestVerifierDriverSection(t *testing.T) {
 			if got, want := f.run(t, "!verifier 3 acme.sys"), tc.want(a, c); got != want {
 				t.Errorf("!verifier 3 acme.sys printed\n%s\nwant\n%s", got, want)
 			}
+			if got, want := f.run(t, "!verifier 3 ACME.SYS"), tc.want(a, c); got != want {
+				t.Errorf("!verifier 3 ACME.SYS printed\n%s\nwant, as in lower case,\n%s", got, want)
+			}
 		})
 	}
 }
