@@ -113,6 +113,9 @@ func (b breakpoint) matches(step *scenario.Step) bool {
 func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out io.Writer) (*debugger, error) {
 	d := &debugger{out: out}
 	if isDumpFile(path) {
+		if seedSet {
+			return nil, usageError{fmt.Errorf("--seed is for a scenario: %s is a crash dump, of a run whose seed is fixed", path)}
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, usageError{err}

@@ -179,6 +179,10 @@ func TestKDDumpAnswersAsTheLiveRun(t *testing.T) {
 				!strings.HasPrefix(head[1], tc.bugcheck) {
 				t.Errorf("kd %s: exit %d, header\n%s\nwant \"Loading dump %s: ...\" and %q", dump, code, stdout, dump, tc.bugcheck)
 			}
+			// A dump's seed is fixed: --seed is a mistake, not ignored.
+			if code, _, stderr := kdcli("", "kd", dump, "--seed", "5", "-c", "q"); code != 2 || !strings.Contains(stderr, "--seed is for a scenario: "+dump+" is a crash dump") {
+				t.Errorf("kd %s --seed 5: exit %d, stderr %q; want 2 and a message", dump, code, stderr)
+			}
 		})
 	}
 }
