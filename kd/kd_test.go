@@ -600,3 +600,40 @@ func TestPoolusedTagFilter(t *testing.T) {
 		t.Errorf("!poolused 1 Irp printed\n%s\nwant the Irp row alone", irp)
 	}
 }
+
+// !poolval's scan for single bit errors sets a header's block size against
+// the size the pool's records give it, and a canary against its value: a
+// bit flipped in either is named as such (it used to say None found).
+func TestPoolvalFindsOneBitFlips(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(irp mm.VA) mm.VA // the byte whose bit 0 flips
+		want []string
+	}{
+		{"block size", func(irp mm.VA) mm.VA { return irp - pool.HeaderBytes + 2 },
+			[]string{"invalid block size [ 0x9 ] should be [ 0x8 ]", "block size [ 0x9 ] differs from [ 0x8 ] by one bit"}},
+		{"canary", func(irp mm.VA) mm.VA { return irp + 100 },
+			[]string{"BugCheck 19, {21, ", "]: canary [ 0x", "] by one bit"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			at := tc.at(mm.VA(f.names["irp"]))
+			b := make([]byte, 1)
+			if f.m.Peek(at, b) != 1 {
+				t.Fatalf("cannot read %v", at)
+			}
+			if err := f.m.Write(f.m.CPUs.CPUs[0], at, []byte{b[0] ^ 1}); err != nil {
+				t.Fatal(err)
+			}
+			out := f.run(t, "!poolval irp")
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("!poolval lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "None found") {
+				t.Errorf("!poolval found no one-bit error:\n%s", out)
+			}
+		})
+	}
+}

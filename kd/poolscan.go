@@ -1,11 +1,13 @@
 package kd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
 	"strings"
 
+	"simkern/bugcheck"
 	"simkern/mm"
 	"simkern/pool"
 )
@@ -139,8 +141,8 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	}
 	type problem struct {
 		at         mm.VA
-		badSize    bool // a block size; else a previous size
-		found, exp uint64
+		what       poolvalField
+		found, exp uint64 // exp 0: not known
 	}
 	var problems []problem
 	var last uint64
@@ -151,27 +153,39 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 				uint64(h.PreviousSize)*pool.UnitBytes, h.PoolTag, h.PoolType)
 		}
 		if uint64(h.PreviousSize) != last {
-			problems = append(problems, problem{at, false, uint64(h.PreviousSize), last})
+			problems = append(problems, problem{at, previousSize, uint64(h.PreviousSize), last})
 		}
-		if h.BlockSize == 0 || at.PageOffset()+uint64(h.BlockSize)*pool.UnitBytes > mm.PageBytes {
-			problems = append(problems, problem{at, true, uint64(h.BlockSize), 0})
+		// The pool's records know the size it wrote; the walk goes on
+		// with the one in the header, as WinDbg's does.
+		recorded, ok := t.Pool.RecordedBlockSize(at)
+		tooBig := h.BlockSize == 0 || at.PageOffset()+uint64(h.BlockSize)*pool.UnitBytes > mm.PageBytes
+		if tooBig || ok && pool.Units(h.BlockSize) != recorded {
+			problems = append(problems, problem{at, blockSize, uint64(h.BlockSize), uint64(recorded)})
+		}
+		if tooBig {
 			break
 		}
 		last = uint64(h.BlockSize)
 		at += mm.VA(h.BlockSize) * pool.UnitBytes
 	}
 	verr := t.Pool.ValidatePage(page)
+	if b := (*bugcheck.Error)(nil); errors.As(verr, &b) && b.Code == bugcheck.BadPoolHeader && b.P[0] == 0x21 {
+		data := mm.VA(b.P[1])
+		problems = append(problems, problem{data + mm.VA(b.P[2]), canary, b.P[3], t.Pool.ExpectedCanary(data, b.P[2])})
+	}
 	if len(problems) == 0 && verr == nil {
 		fmt.Fprintf(w, "Pool page [ %s ] is VALID.\n", page)
 		return nil
 	}
 	fmt.Fprintf(w, "Pool page [ %s ] is INVALID.\n\nAnalyzing linked list...\n", page)
 	for _, p := range problems {
-		if p.badSize {
+		switch {
+		case p.what == canary: // verr's line says it
+		case p.exp == 0 && p.what == blockSize:
 			fmt.Fprintf(w, "[ %s ]: invalid block size [ 0x%x ]\n", p.at, p.found)
-			continue
+		default:
+			fmt.Fprintf(w, "[ %s ]: invalid %s [ 0x%x ] should be [ 0x%x ]\n", p.at, p.what, p.found, p.exp)
 		}
-		fmt.Fprintf(w, "[ %s ]: invalid previous size [ 0x%x ] should be [ 0x%x ]\n", p.at, p.found, p.exp)
 	}
 	if verr != nil {
 		fmt.Fprintf(w, "[ %s ]: %s\n", page, verr)
@@ -179,8 +193,8 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	fmt.Fprintf(w, "\n\nScanning for single bit errors...\n\n")
 	found := false
 	for _, p := range problems {
-		if !p.badSize && bits.OnesCount64(p.found^p.exp) == 1 {
-			fmt.Fprintf(w, "[ %s ]: previous size [ 0x%x ] differs from [ 0x%x ] by one bit\n", p.at, p.found, p.exp)
+		if bits.OnesCount64(p.found^p.exp) == 1 && (p.exp != 0 || p.what == previousSize) {
+			fmt.Fprintf(w, "[ %s ]: %s [ 0x%x ] differs from [ 0x%x ] by one bit\n", p.at, p.what, p.found, p.exp)
 			found = true
 		}
 	}
@@ -189,6 +203,17 @@ func (t *Target) poolval(w io.Writer, args []string) error {
 	}
 	return nil
 }
+
+// poolvalField is what a !poolval problem is about.
+type poolvalField int
+
+const (
+	previousSize poolvalField = iota
+	blockSize
+	canary
+)
+
+func (f poolvalField) String() string { return [...]string{"previous size", "block size", "canary"}[f] }
 
 // lookaside lists the per-CPU lookaside lists that have been used.
 func (t *Target) lookaside(w io.Writer, args []string) error {

@@ -99,6 +99,38 @@ func (p *Pool) BlockHolding(va mm.VA) mm.VA {
 	}
 }
 
+// RecordedBlockSize returns the size, in units, that the pool's records
+// give the small block whose header is at va: the distance to the next
+// recorded block start, or to the page end. False when no block starts at
+// va. A header whose BlockSize differs was damaged after the pool wrote it.
+func (p *Pool) RecordedBlockSize(va mm.VA) (Units, bool) {
+	pi := p.pageOf(va)
+	if pi == nil || pi.kind != pageSmall || va%UnitBytes != 0 || !pi.starts.has(unitOf(va)) {
+		return 0, false
+	}
+	u := unitOf(va) + 1
+	for u < PageUnits && !pi.starts.has(u) {
+		u++
+	}
+	return u - unitOf(va), true
+}
+
+// ExpectedCanary returns the canary bytes the small or big allocation
+// whose data is at data and that asked for requested bytes should hold
+// after them, as a little-endian number of as many bytes as the canary
+// has (up to 8), for the debugger to set against what it finds.
+func (p *Pool) ExpectedCanary(data mm.VA, requested uint64) uint64 {
+	room := roomFor(requested)
+	if b, ok := p.big.get(data); ok {
+		room = b.Pages * mm.PageBytes
+	}
+	n := min(canaryBytes, room-requested)
+	if n == 0 {
+		return 0
+	}
+	return p.canary(data) & (1<<(8*n) - 1)
+}
+
 // PageBlocks walks the small-block page holding va from its start. It
 // returns the blocks up to the first inconsistency, described by problem,
 // and resident false when the page is not in memory.

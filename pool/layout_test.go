@@ -275,3 +275,36 @@ func TestBlockHolding(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsForTheDebugger: RecordedBlockSize is each block's size as the
+// pool laid the page out, and ExpectedCanary the bytes after a small or big
+// allocation's data, whatever memory holds now.
+func TestRecordsForTheDebugger(t *testing.T) {
+	r := newRig(t, spec{cfg: Config{NoLookaside: true}})
+	a := r.alloc(NonPagedPool, 64, "Aaaa")  // 6 units at the page start
+	b := r.alloc(NonPagedPool, 100, "Bbbb") // 8 units at the page end
+	big := r.alloc(NonPagedPool, 5000, "Bigg")
+	r.pokeU64(a-HeaderBytes, 0) // the header lies now; the records do not
+	for _, tc := range []struct {
+		at   mm.VA
+		want Units
+		ok   bool
+	}{
+		{a - HeaderBytes, 6, true},
+		{a + 6*UnitBytes - HeaderBytes, PageUnits - 6 - 8, true}, // the free rest
+		{b - HeaderBytes, 8, true},
+		{a, 0, false}, // data, not a header
+	} {
+		if got, ok := r.p.RecordedBlockSize(tc.at); got != tc.want || ok != tc.ok {
+			t.Errorf("RecordedBlockSize(%v) = %d, %v; want %d, %v", tc.at, got, ok, tc.want, tc.ok)
+		}
+	}
+	for _, tc := range []struct {
+		data mm.VA
+		n    uint64
+	}{{b, 100}, {big, 5000}} {
+		if got, want := r.p.ExpectedCanary(tc.data, tc.n), r.peekU64(tc.data+mm.VA(tc.n)); got != want {
+			t.Errorf("ExpectedCanary(%v, %d) = %#x, memory holds %#x", tc.data, tc.n, got, want)
+		}
+	}
+}
