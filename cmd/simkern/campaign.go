@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"runtime"
@@ -581,9 +580,9 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			// runs, but emptied only when the results are ready, so a
 			// campaign that fails leaves an earlier file as it was (and
 			// removes one it created).
-			var out *resultsFile
+			var out *outFile
 			if outPath != "" {
-				if out, err = openResults(outPath); err != nil {
+				if out, err = openOut(outPath, s.File); err != nil {
 					return usageError{fmt.Errorf("--out: %w", err)}
 				}
 				defer out.abandon()
@@ -617,7 +616,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 			}
 			if out != nil {
-				if err := out.write(sum, results); err != nil {
+				if err := out.replace(func(w io.Writer) error { return writeResults(w, sum, results) }); err != nil {
 					return hostError{fmt.Errorf("--out: %w", err)}
 				}
 			}
@@ -650,51 +649,6 @@ func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, results []see
 		return exitError{sum.Exit}
 	}
 	return nil
-}
-
-// resultsFile is campaign --out's file, open from the start of the
-// campaign and written at its end.
-type resultsFile struct {
-	f       *os.File
-	created bool // the campaign made the file: abandon removes it
-	done    bool
-}
-
-// openResults opens path for writing without emptying it: a regular file
-// (new or not) or a device such as /dev/stdout, never a directory.
-func openResults(path string) (*resultsFile, error) {
-	_, err := os.Stat(path)
-	created := errors.Is(err, fs.ErrNotExist)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, err
-	}
-	return &resultsFile{f: f, created: created}, nil
-}
-
-// write replaces the file's contents with the results and closes it.
-func (r *resultsFile) write(sum *campaignSummary, results []seedResult) error {
-	r.done = true
-	if fi, err := r.f.Stat(); err == nil && fi.Mode().IsRegular() {
-		if err := r.f.Truncate(0); err != nil {
-			r.f.Close()
-			return err
-		}
-	}
-	err := writeResults(r.f, sum, results)
-	return errors.Join(err, r.f.Close())
-}
-
-// abandon closes a file the campaign never wrote, removing it if the
-// campaign created it.
-func (r *resultsFile) abandon() {
-	if r.done {
-		return
-	}
-	r.f.Close()
-	if r.created {
-		os.Remove(r.f.Name())
-	}
 }
 
 func writeResults(w io.Writer, sum *campaignSummary, results []seedResult) error {

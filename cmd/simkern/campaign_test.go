@@ -441,6 +441,7 @@ func TestCampaignBadCommandLines(t *testing.T) {
 		{"no runs at a time", []string{path, "--seeds", "1-4", "--parallel", "0"}, "--parallel 0: want at least 1"},
 		{"a missing file", []string{filepath.Join(dir, "nope.yaml"), "--seeds", "1"}, "nope.yaml"},
 		{"an --out that cannot be created", []string{path, "--seeds", "1", "-o", filepath.Join(dir, "no", "r.jsonl")}, "--out: "},
+		{"an --out that is the scenario", []string{path, "--seeds", "1", "-o", path}, "--out: " + path + " is the scenario file"},
 		{"no file", []string{"--seeds", "1"}, "accepts 1 arg"},
 	}
 	for _, tt := range tests {

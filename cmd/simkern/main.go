@@ -191,7 +191,15 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				maxSteps = steps
 				opt.Steps, opt.StepsSet = steps, true
 			}
-			o, err := runScenario(s, opt, maxSteps, dumpPath, dumpAtEnd)
+			// The dump's file is opened first, so a bad path costs no run.
+			var dump *outFile
+			if dumpPath != "" {
+				if dump, err = openOut(dumpPath, s.File); err != nil {
+					return usageError{fmt.Errorf("--dump: %w", err)}
+				}
+				defer dump.abandon()
+			}
+			o, err := runScenario(s, opt, maxSteps, dump, dumpAtEnd)
 			if err != nil {
 				return err
 			}
@@ -214,24 +222,10 @@ func runCmd(stdout io.Writer) *cobra.Command {
 
 // writeDump writes the session's machine to path, leaving no partial file
 // behind when it cannot.
-func writeDump(sess *scenario.Session, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	err = kd.WriteDump(f, sess.Dump())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
-}
-
 // runScenario runs s to its end, or for maxSteps steps, and writes a crash
-// dump when asked.
-func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, dumpPath string, atEnd bool) (*scenario.Outcome, error) {
+// dump to dump (opened before the run; nil for none) when it bugchecks, or
+// at the end with atEnd.
+func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, dump *outFile, atEnd bool) (*scenario.Outcome, error) {
 	sess, err := scenario.NewSession(s, opt)
 	if err != nil {
 		return nil, hostError{err}
@@ -242,14 +236,15 @@ func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, du
 		fmt.Fprintf(opt.Out, "\n*** Stopped by --steps %d; the next step would have been %s: %s\n", maxSteps, next.Pos, next.Line)
 	}
 	o := sess.Finish()
-	if dumpPath == "" || o.Bugcheck == nil && !atEnd {
+	if dump == nil || o.Bugcheck == nil && !atEnd {
 		return o, nil
 	}
-	if err := writeDump(sess, dumpPath); err != nil {
+	if err := dump.replace(func(w io.Writer) error { return kd.WriteDump(w, sess.Dump()) }); err != nil {
 		return nil, hostError{fmt.Errorf("--dump: %w", err)}
 	}
 	if !opt.JSON {
-		fmt.Fprintf(opt.Out, "Crash dump written to %s (open it with: simkern kd %s)\n", dumpPath, dumpPath)
+		path := dump.f.Name()
+		fmt.Fprintf(opt.Out, "Crash dump written to %s (open it with: simkern kd %s)\n", path, path)
 	}
 	return o, nil
 }

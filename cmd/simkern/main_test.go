@@ -1012,6 +1012,27 @@ func TestCrashDumps(t *testing.T) {
 			t.Errorf("--dump-at-end wrote no dump: %v", err)
 		}
 	})
+	t.Run("a --dump path that cannot be opened is a usage error before anything runs", func(t *testing.T) {
+		d := t.TempDir()
+		scen := filepath.Join(d, "double-free.yaml")
+		data, _ := examples.Read("double-free")
+		if err := os.WriteFile(scen, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ name, dump, want string }{
+			{"a missing directory", filepath.Join(d, "no", "x.dmp"), "--dump: "},
+			{"a directory", d, "--dump: "},
+			{"the scenario itself", scen, "--dump: " + scen + " is the scenario file"},
+		} {
+			code, stdout, stderr := cli("run", scen, "--dump", tc.dump)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit 2, nothing run, and %q", tc.name, code, stdout, stderr, tc.want)
+			}
+		}
+		if got, _ := os.ReadFile(scen); string(got) != string(data) {
+			t.Errorf("the scenario file changed")
+		}
+	})
 	t.Run("kd on a missing file is a usage error", func(t *testing.T) {
 		code, stdout, stderr := cli("kd", filepath.Join(dir, "nosuch.dmp"))
 		if code != 2 || stdout != "" || !strings.Contains(stderr, "nosuch.dmp") {
