@@ -12,12 +12,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"simkern/bugcheck"
 	"simkern/internal/golden"
@@ -725,5 +727,72 @@ func TestKdStopsWhenItsOutputFails(t *testing.T) {
 	code := runWithInput([]string{"kd", filepath.Join(dir, "flaky.yaml")}, in, failingWriter{}, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "writing standard output") || in.n > 64<<10 {
 		t.Errorf("exit %d, stderr %q, %d bytes of commands read; want 1, a message, and the session over at once", code, stderr.String(), in.n)
+	}
+}
+
+// TestMain lets a test run this test binary as simkern itself: with
+// SIMKERN_AS_MAIN set, it is main, with the arguments after "--".
+func TestMain(m *testing.M) {
+	if os.Getenv("SIMKERN_AS_MAIN") != "" {
+		args := os.Args[1:]
+		for i, a := range args {
+			if a == "--" {
+				args = args[i+1:]
+				break
+			}
+		}
+		os.Exit(runWithInput(args, os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestInterruptedCampaignRemovesItsFile: a campaign stopped by SIGINT
+// removes the --out file it created (it used to leave it empty), keeps
+// one that was there before, and exits 130 as a shell reports SIGINT.
+func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT to send on Windows")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "slow.yaml")
+	writeFiles(t, dir, map[string]string{"slow.yaml": "name: slow\nsteps:\n  - workload: {ops: 20000, pool: PagedPool, sizes: 16-1024, live: 100}\n"})
+	for _, existed := range []bool{false, true} {
+		out := filepath.Join(dir, fmt.Sprintf("r-%v.jsonl", existed))
+		if existed {
+			if err := os.WriteFile(out, []byte("earlier\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(os.Args[0], "--", "campaign", path, "--seeds", "1-1000000", "--parallel", "1", "-o", out)
+		cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// The file is opened before the first run.
+		for i := 0; ; i++ {
+			if _, err := os.Stat(out); err == nil {
+				break
+			}
+			if i == 1000 {
+				cmd.Process.Kill()
+				t.Fatalf("the campaign never opened %s", out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond) // well into the runs
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("existed %v: exit %d (%v), want 130", existed, code, err)
+		}
+		data, statErr := os.ReadFile(out)
+		switch {
+		case existed && string(data) != "earlier\n":
+			t.Errorf("the earlier file holds %q after the interrupt, want it as it was", data)
+		case !existed && statErr == nil:
+			t.Errorf("the interrupted campaign left %s (%d bytes)", out, len(data))
+		}
 	}
 }

@@ -6,16 +6,59 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 )
 
 // outFile is a file a command writes at its end (campaign --out, run
 // --dump), opened at its start: a path that cannot be opened costs no
-// run, and a run that ends without writing leaves an earlier file as it
-// was and removes one it created.
+// run, and a run that ends without writing, or is interrupted (SIGINT,
+// SIGTERM), leaves an earlier file as it was and removes one it created.
 type outFile struct {
 	f       *os.File
 	created bool // the command made the file: abandon removes it
 	done    bool
+}
+
+// openFiles are the outFiles not yet written or abandoned, which an
+// interrupt removes if their command created them.
+var openFiles struct {
+	sync.Mutex
+	set   map[*outFile]bool
+	watch sync.Once
+}
+
+// track adds o to openFiles, and starts the watch for interrupts.
+func track(o *outFile) {
+	openFiles.watch.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			abandonAll()
+			code := 130 // 128 + SIGINT, as a shell reports it
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			os.Exit(code)
+		}()
+	})
+	openFiles.Lock()
+	defer openFiles.Unlock()
+	if openFiles.set == nil {
+		openFiles.set = map[*outFile]bool{}
+	}
+	openFiles.set[o] = true
+}
+
+// abandonAll abandons every open outFile, and leaves openFiles locked: the
+// process is about to exit, and no file may be written after.
+func abandonAll() {
+	openFiles.Lock()
+	for o := range openFiles.set {
+		o.abandonLocked()
+	}
 }
 
 // openOut opens path for writing without emptying it: a regular file (new
@@ -31,12 +74,17 @@ func openOut(path, scenarioFile string) (*outFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outFile{f: f, created: created}, nil
+	o := &outFile{f: f, created: created}
+	track(o)
+	return o, nil
 }
 
 // replace replaces the file's contents with what write writes, and closes
 // it. A write that fails removes a file the command created.
 func (o *outFile) replace(write func(io.Writer) error) error {
+	openFiles.Lock() // an interrupt waits until the file is whole
+	defer openFiles.Unlock()
+	delete(openFiles.set, o)
 	o.done = true
 	if fi, err := o.f.Stat(); err == nil && fi.Mode().IsRegular() {
 		if err := o.f.Truncate(0); err != nil {
@@ -54,9 +102,17 @@ func (o *outFile) replace(write func(io.Writer) error) error {
 // abandon closes a file the command never wrote, removing it if the
 // command created it.
 func (o *outFile) abandon() {
+	openFiles.Lock()
+	defer openFiles.Unlock()
+	o.abandonLocked()
+}
+
+func (o *outFile) abandonLocked() {
+	delete(openFiles.set, o)
 	if o.done {
 		return
 	}
+	o.done = true
 	o.f.Close()
 	if o.created {
 		os.Remove(o.f.Name())
