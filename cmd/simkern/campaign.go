@@ -754,26 +754,36 @@ func mergeCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// mergeFiles reads results files that belong to one campaign.
+// mergeFiles reads results files that belong to one campaign. The order
+// of the files does not matter: they are put in the order of their seed
+// lists and shards, and the first of that order names the scenario file.
 func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
+	type part struct {
+		path string
+		sum  *campaignSummary
+		i, n uint64
+		lo   uint64 // the first seed of its list
+	}
 	var (
-		first   *campaignSummary
+		parts   []part
 		results []seedResult
 		from    = map[uint64]string{} // seed -> file
-		specs   []string
-		shards  = map[string][]string{} // seeds list -> the shards of it
-		all     = true                  // every file checked determinism
 	)
 	for _, path := range paths {
 		sum, rs, err := readResults(path)
 		if err != nil {
 			return nil, nil, err
 		}
-		first = cmp.Or(first, sum)
-		if sum.SHA256 != first.SHA256 {
-			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", paths[0], path, scenario.ShortHash(first.SHA256), scenario.ShortHash(sum.SHA256))
-		} else if sum.Simkern != first.Simkern {
-			return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", paths[0], path, first.Simkern, sum.Simkern)
+		list, err := parseSeeds(sum.Seeds)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", path, err)
+		}
+		i, n, err := parseShard(sum.Shard)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", path, err)
+		}
+		if err := checkShardSeeds(rs, newShard(list, i, n)); err != nil {
+			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
 		for _, r := range rs {
 			if other, ok := from[r.Seed]; ok {
@@ -781,21 +791,40 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 			}
 			from[r.Seed] = path
 		}
-		if _, ok := shards[sum.Seeds]; !ok {
-			specs = append(specs, sum.Seeds)
-		}
-		shards[sum.Seeds] = append(shards[sum.Seeds], cmp.Or(sum.Shard, "0/1"))
-		all = all && sum.Determinism
+		parts = append(parts, part{path, sum, i, n, list[0].lo})
 		results = append(results, rs...)
 	}
+	slices.SortFunc(parts, func(a, b part) int {
+		return cmp.Or(cmp.Compare(a.lo, b.lo), strings.Compare(a.sum.Seeds, b.sum.Seeds), cmp.Compare(a.n, b.n), cmp.Compare(a.i, b.i))
+	})
+	f := parts[0].sum
+	all := true // every file checked determinism
+	var specs []string
+	runs := map[string]int{} // seeds list -> the runs merged of it
+	shards := map[string][]string{}
+	for _, p := range parts {
+		if p.sum.SHA256 != f.SHA256 {
+			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", parts[0].path, p.path, scenario.ShortHash(f.SHA256), scenario.ShortHash(p.sum.SHA256))
+		} else if p.sum.Simkern != f.Simkern {
+			return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", parts[0].path, p.path, f.Simkern, p.sum.Simkern)
+		}
+		if _, ok := runs[p.sum.Seeds]; !ok {
+			specs = append(specs, p.sum.Seeds)
+		}
+		runs[p.sum.Seeds] += p.sum.Runs
+		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], fmt.Sprintf("%d/%d", p.i, p.n))
+		all = all && p.sum.Determinism
+	}
 	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
-	f := first
 	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
 		Seeds: strings.Join(specs, ","), Determinism: all}
+	// A list whose every seed is here is whole, whatever shards brought
+	// them; one that is not names its shards.
 	var labels []string
 	for _, spec := range specs {
-		if l := shardLabel(shards[spec]); l != "" {
-			labels = append(labels, l)
+		list, _ := parseSeeds(spec)
+		if runs[spec] != newShard(list, 0, 1).count {
+			labels = append(labels, strings.Join(shards[spec], ","))
 		}
 	}
 	sum.Shard = strings.Join(labels, ",")
@@ -803,27 +832,22 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 	return sum, results, nil
 }
 
-// shardLabel names the shards of one seeds list that were merged: "" when
-// they make up the whole list (every I of one N), else "0/4,2/4".
-func shardLabel(shards []string) string {
-	// In number order: as text, "10/11" would sort before "2/11".
-	slices.SortFunc(shards, func(a, b string) int {
-		ai, an, _ := parseShard(a)
-		bi, bn, _ := parseShard(b)
-		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ai, bi), strings.Compare(a, b))
-	})
-	shards = slices.Compact(shards)
-	var n uint64
-	for i, s := range shards {
-		si, sn, _ := parseShard(s)
-		if i == 0 {
-			n = sn
-		}
-		if sn != n || si != uint64(i) || len(shards) != int(n) {
-			return strings.Join(shards, ",")
+// checkShardSeeds reports a results file whose seed lines are not exactly
+// the seeds of its shard.
+func checkShardSeeds(rs []seedResult, sh *shard) error {
+	if len(rs) != sh.count {
+		return fmt.Errorf("%d seed lines for a shard of %d seeds", len(rs), sh.count)
+	}
+	want := make(map[uint64]bool, sh.count)
+	for k := range sh.count {
+		want[sh.seed(k)] = true
+	}
+	for _, r := range rs {
+		if !want[r.Seed] {
+			return fmt.Errorf("seed %d is not one of its shard's seeds", r.Seed)
 		}
 	}
-	return ""
+	return nil
 }
 
 // readResults reads one results file: "seed" lines, then a "campaign" line.

@@ -264,6 +264,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		"truncated.jsonl": strings.Join(lines[:4], ""),
 		"garbage.jsonl":   "not json\n",
 		"edited.jsonl":    strings.Replace(string(full), `"outcome":"expectation failed"`, `"outcome":"completed"`, 1),
+		"foreign.jsonl":   strings.Replace(string(full), `{"event":"seed","seed":10,`, `{"event":"seed","seed":99,`, 1),
 	})
 
 	tests := []struct {
@@ -278,6 +279,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		{"a file that is not JSON", []string{"garbage.jsonl"}, at("garbage.jsonl") + ":1: not a campaign results file"},
 		{"an outcome that contradicts its exit status", []string{"edited.jsonl"}, `outcome "completed", but its exit and code say "expectation failed"`},
 		{"a file that does not exist", []string{"missing.jsonl"}, "missing.jsonl"},
+		{"a seed its list does not hold", []string{"foreign.jsonl"}, at("foreign.jsonl") + ": seed 99 is not one of its shard's seeds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -655,29 +657,53 @@ func TestReportWriteFailureExitsOne(t *testing.T) {
 	}
 }
 
-// TestShardLabel: the merged shards of one list are named in number order,
-// and every I of one N, however many, is the whole list (as text, "10/11"
-// sorted before "2/11", so eleven shards never made a whole).
-func TestShardLabel(t *testing.T) {
-	all11 := func() []string {
-		var s []string
-		for i := 10; i >= 0; i-- {
-			s = append(s, fmt.Sprintf("%d/11", i))
+// TestMergeOfShardsOfAnyCount: shards of different counts that together
+// hold every seed make the whole campaign again, byte for byte, in any
+// order of the files (eleven shards included: as text, "10/11" sorted
+// before "2/11"); the header names the shards of a list that is not whole,
+// in number order; and the scenario path comes from the first shard of
+// the first list, however the others spelled it.
+func TestMergeOfShardsOfAnyCount(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	const seeds = "1-30"
+	_, whole, _ := cli("campaign", path, "--seeds", seeds)
+	shardFile := func(shard, scenarioPath string) string {
+		out := filepath.Join(dir, strings.ReplaceAll(shard, "/", "of")+".jsonl")
+		if code, _, stderr := cli("campaign", scenarioPath, "--seeds", seeds, "--shard", shard, "-o", out); code == 2 {
+			t.Fatalf("shard %s: %s", shard, stderr)
 		}
-		return s
+		return out
 	}
-	for _, tc := range []struct {
-		shards []string
-		want   string
-	}{
-		{all11(), ""},
-		{[]string{"10/11", "2/11", "0/11"}, "0/11,2/11,10/11"},
-		{[]string{"1/3", "0/3", "2/3", "1/3"}, ""},
-		{[]string{"2/3", "1/3"}, "1/3,2/3"},
-	} {
-		if got := shardLabel(tc.shards); got != tc.want {
-			t.Errorf("shardLabel(%v) = %q, want %q", tc.shards, got, tc.want)
+	merge := func(files ...string) string {
+		t.Helper()
+		code, out, stderr := cli(append([]string{"campaign", "merge"}, files...)...)
+		if code == 2 {
+			t.Fatalf("merge %v: %s", files, stderr)
 		}
+		return out
+	}
+	var eleven []string
+	for i := 10; i >= 0; i-- {
+		eleven = append(eleven, shardFile(fmt.Sprintf("%d/11", i), path))
+	}
+	// The second half of 0/2 is 1/4 and 3/4; 1/4 spells the path otherwise.
+	mixed := []string{shardFile("3/4", path), shardFile("1/4", dir+string(filepath.Separator)+"."+string(filepath.Separator)+"flaky.yaml"), shardFile("0/2", path)}
+	for _, tc := range []struct {
+		name  string
+		files []string
+	}{
+		{"eleven shards, last first", eleven},
+		{"shards of two and four", mixed},
+		{"shards of two and four, the other way", []string{mixed[2], mixed[0], mixed[1]}},
+	} {
+		if got := merge(tc.files...); got != whole {
+			t.Errorf("%s: the merge differs from the whole campaign:\n%s", tc.name, golden.FirstDiff(whole, got))
+		}
+	}
+	if got := firstLine(merge(eleven[0], eleven[8])); !strings.HasSuffix(got, "seeds 1-30  shard 2/11,10/11") {
+		t.Errorf("a merge of shards 10/11 and 2/11 has the header %q, want it to name 2/11,10/11", got)
 	}
 }
 
