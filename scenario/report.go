@@ -201,7 +201,7 @@ func (rep *reporter) start(seed uint64) {
 	fmt.Fprintf(rep.w, "simkern %s  scenario %q  file %s  sha256 %s  seed %d\n", opt.Version, s.Name, s.File, ShortHash(s.Hash), seed)
 	command := opt.Command
 	if command == "" {
-		command = "simkern run " + s.File
+		command = "simkern run " + ShellQuote(s.File)
 	}
 	fmt.Fprintf(rep.w, "reproduce: %s --seed %d", command, seed)
 	if opt.StepsSet {
@@ -223,6 +223,18 @@ func pagefileText(n uint64) string {
 		return "no"
 	}
 	return humanize.IBytes(n)
+}
+
+// ShellQuote quotes s for a POSIX shell when it holds more than letters,
+// digits and the punctuation paths use, so a reproduce line pastes as is.
+func ShellQuote(s string) string {
+	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r))
+	}) < 0
+	if plain {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // ShortHash is the first 12 hex digits of a sha256, as reports print it.

@@ -162,3 +162,19 @@ func TestRunStopsAtSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestShellQuote: a reproduce line's path pastes into a shell as is.
+func TestShellQuote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"examples/overrun.yaml", "examples/overrun.yaml"},
+		{"/tmp/a-b_c.d/x@1,2+3=4%5:6.yaml", "/tmp/a-b_c.d/x@1,2+3=4%5:6.yaml"},
+		{"sp ace/my race.yaml", "'sp ace/my race.yaml'"},
+		{"it's.yaml", `'it'\''s.yaml'`},
+		{"a;b$(c).yaml", "'a;b$(c).yaml'"},
+		{"", "''"},
+	} {
+		if got := ShellQuote(tc.in); got != tc.want {
+			t.Errorf("ShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

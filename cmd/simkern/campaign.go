@@ -243,7 +243,7 @@ func (t *tally) add(r *seedResult) {
 func (t *tally) fill(sum *campaignSummary) {
 	sum.Runs, sum.Outcomes, sum.Nondeterministic, sum.Exit = t.runs, []outcomeRow{}, nil, t.exit
 	for _, w := range t.rows {
-		w.Reproduce = fmt.Sprintf("simkern run %s --seed %d", sum.File, w.first.Seed)
+		w.Reproduce = fmt.Sprintf("simkern run %s --seed %d", scenario.ShellQuote(sum.File), w.first.Seed)
 		sum.Outcomes = append(sum.Outcomes, *w)
 	}
 	slices.SortFunc(sum.Outcomes, func(a, b outcomeRow) int { return a.key.compare(b.key) })

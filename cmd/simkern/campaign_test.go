@@ -822,3 +822,18 @@ func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
 		}
 	}
 }
+
+// TestReproduceLinesAreQuoted: a scenario path with a space is quoted in
+// run's reproduce line and in campaign's, so either pastes as is.
+func TestReproduceLinesAreQuoted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my scenarios")
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	path := filepath.Join(dir, "flaky.yaml")
+	quoted := "'" + path + "'"
+	if _, out, _ := cli("run", path, "--seed", "3"); !strings.Contains(out, "reproduce: simkern run "+quoted+" --seed 3\n") {
+		t.Errorf("run's reproduce line does not quote the path:\n%s", out)
+	}
+	if _, out, _ := cli("campaign", path, "--seeds", "1-5"); !strings.Contains(out, "simkern run "+quoted+" --seed ") {
+		t.Errorf("campaign's reproduce commands do not quote the path:\n%s", out)
+	}
+}
