@@ -404,12 +404,45 @@ type campaign struct {
 // sorted by seed. The error is the host's (a pagefile it cannot create).
 func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
 	results := make([]seedResult, len(seeds))
-	err := c.runEach(len(seeds), func(k int) uint64 { return seeds[k] }, func(k int, r seedResult) { results[k] = r })
+	strs := stringSet{}
+	err := c.runEach(len(seeds), func(k int) uint64 { return seeds[k] }, func(k int, r seedResult) {
+		strs.shrink(&r)
+		results[k] = r
+	})
 	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
 	return results, nil
+}
+
+// stringSet keeps one copy of each string a campaign's results repeat
+// (outcomes, codes, parameters, failure messages), so that a million seed
+// lines held for a results file cost their own fields, not a million
+// copies of one message. Past maxStrings it adds no more.
+type stringSet map[string]string
+
+const maxStrings = 1 << 16
+
+func (s stringSet) one(x string) string {
+	if y, ok := s[x]; ok {
+		return y
+	}
+	if len(s) < maxStrings {
+		s[x] = x
+	}
+	return x
+}
+
+// shrink makes r's strings the set's copies.
+func (s stringSet) shrink(r *seedResult) {
+	r.Outcome, r.Code = s.one(r.Outcome), s.one(r.Code)
+	for i := range r.Params {
+		r.Params[i] = s.one(r.Params[i])
+	}
+	for i := range r.Failures {
+		r.Failures[i] = s.one(r.Failures[i])
+	}
 }
 
 // runEach runs the seeds seedAt(0) to seedAt(n-1), parallel at a time,

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"simkern/bugcheck"
 	"simkern/internal/golden"
@@ -835,5 +836,28 @@ func TestReproduceLinesAreQuoted(t *testing.T) {
 	}
 	if _, out, _ := cli("campaign", path, "--seeds", "1-5"); !strings.Contains(out, "simkern run "+quoted+" --seed ") {
 		t.Errorf("campaign's reproduce commands do not quote the path:\n%s", out)
+	}
+}
+
+// TestStringSetSharesRepeats: results that repeat a message hold one copy
+// of it, their values unchanged, and the set stops growing at maxStrings.
+func TestStringSetSharesRepeats(t *testing.T) {
+	s := stringSet{}
+	msg := func() string { return strings.Repeat("buf is not bound yet ", 3) } // a new copy each call
+	a := seedResult{Outcome: "expectation failed", Failures: []string{msg()}, Params: []string{fmt.Sprint(7)}}
+	b := seedResult{Outcome: "expectation " + "failed", Failures: []string{msg()}, Params: []string{fmt.Sprint(7)}}
+	s.shrink(&a)
+	s.shrink(&b)
+	if b.Failures[0] != msg() || b.Params[0] != "7" {
+		t.Fatalf("shrink changed the values: %+v", b)
+	}
+	if unsafe.StringData(a.Failures[0]) != unsafe.StringData(b.Failures[0]) || unsafe.StringData(a.Params[0]) != unsafe.StringData(b.Params[0]) {
+		t.Errorf("two results hold two copies of one string")
+	}
+	for i := range 2 * maxStrings {
+		s.one(fmt.Sprint(i))
+	}
+	if len(s) != maxStrings {
+		t.Errorf("the set holds %d strings, want at most %d", len(s), maxStrings)
 	}
 }
