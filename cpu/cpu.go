@@ -16,9 +16,9 @@ const (
 // InKernel reports whether pc is inside the kernel image.
 func InKernel(pc uint64) bool { return pc >= KernelImageBase && pc < KernelImageEnd }
 
-// The pool manager's code inside the kernel image (ExPoolCodeStart to
-// ExPoolCodeEnd): a fault it takes at a raised IRQL is reported as the
-// pool corruption that led it astray.
+// The pool manager's code inside the kernel image (Windows'
+// ExPoolCodeStart to ExPoolCodeEnd): a fault it takes at a raised IRQL is
+// reported as the pool corruption that led it astray.
 const (
 	PoolCodeStart = KernelImageBase + 0x1b0000
 	PoolCodeEnd   = KernelImageBase + 0x1b4000

@@ -158,8 +158,6 @@ func (r *rig) header(data mm.VA) Header {
 	return h
 }
 
-// raise takes c to level, failing the test if KeRaiseIrql refuses.
-
 // layoutRow is one block of a page as the tests describe it.
 type layoutRow struct {
 	offset, size, prevSize uint64 // bytes

@@ -36,6 +36,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -792,10 +793,11 @@ func mergeCmd(stdout io.Writer) *cobra.Command {
 // lists and shards, and the first of that order names the scenario file.
 func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 	type part struct {
-		path string
-		sum  *campaignSummary
-		i, n uint64
-		lo   uint64 // the first seed of its list
+		path   string
+		sum    *campaignSummary
+		i, n   uint64   // its shard; 0, 0 for a merge of shards
+		shards []string // its shards' names, "I/N"
+		lo     uint64   // the first seed of its list
 	}
 	var (
 		parts   []part
@@ -811,11 +813,17 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
+		// A shard holds exactly its seeds; a merge of some shards (its
+		// shard names them, "0/4,2/4") holds seeds of its list.
 		i, n, err := parseShard(sum.Shard)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %v", path, err)
+		shards := []string{fmt.Sprintf("%d/%d", i, n)}
+		if err == nil {
+			err = checkShardSeeds(rs, newShard(list, i, n))
+		} else {
+			i, n, shards = 0, 0, strings.Split(sum.Shard, ",")
+			err = checkListSeeds(rs, list)
 		}
-		if err := checkShardSeeds(rs, newShard(list, i, n)); err != nil {
+		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
 		for _, r := range rs {
@@ -824,7 +832,7 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 			}
 			from[r.Seed] = path
 		}
-		parts = append(parts, part{path, sum, i, n, list[0].lo})
+		parts = append(parts, part{path, sum, i, n, shards, list[0].lo})
 		results = append(results, rs...)
 	}
 	slices.SortFunc(parts, func(a, b part) int {
@@ -832,9 +840,12 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 	})
 	f := parts[0].sum
 	all := true // every file checked determinism
-	var specs []string
-	runs := map[string]int{} // seeds list -> the runs merged of it
-	shards := map[string][]string{}
+	var (
+		specs  []string
+		seeds  []seedRange             // every list's, for whether the files hold them all
+		runs   = map[string]int{}      // seeds list -> the runs merged of it
+		shards = map[string][]string{} // seeds list -> the shards merged of it
+	)
 	for _, p := range parts {
 		if p.sum.SHA256 != f.SHA256 {
 			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", parts[0].path, p.path, scenario.ShortHash(f.SHA256), scenario.ShortHash(p.sum.SHA256))
@@ -843,26 +854,76 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		}
 		if _, ok := runs[p.sum.Seeds]; !ok {
 			specs = append(specs, p.sum.Seeds)
+			list, _ := parseSeeds(p.sum.Seeds)
+			seeds = append(seeds, list...)
 		}
 		runs[p.sum.Seeds] += p.sum.Runs
-		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], fmt.Sprintf("%d/%d", p.i, p.n))
+		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], p.shards...)
 		all = all && p.sum.Determinism
 	}
 	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
 	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
 		Seeds: strings.Join(specs, ","), Determinism: all}
-	// A list whose every seed is here is whole, whatever shards brought
-	// them; one that is not names its shards.
+	// Files that hold every seed of their lists are whole, whatever
+	// shards brought them; else each list that is not names its shards.
 	var labels []string
-	for _, spec := range specs {
-		list, _ := parseSeeds(spec)
-		if runs[spec] != newShard(list, 0, 1).count {
-			labels = append(labels, strings.Join(shards[spec], ","))
+	if uint64(len(results)) != rangesCount(seeds) {
+		for _, spec := range specs {
+			list, _ := parseSeeds(spec)
+			if runs[spec] != newShard(list, 0, 1).count {
+				labels = append(labels, sortShards(shards[spec])...)
+			}
 		}
 	}
 	sum.Shard = strings.Join(labels, ",")
 	summarize(sum, results)
 	return sum, results, nil
+}
+
+// sortShards puts shard names ("I/N") in number order (as text, "10/11"
+// would sort before "2/11") and drops repeats.
+func sortShards(shards []string) []string {
+	slices.SortFunc(shards, func(a, b string) int {
+		ai, an, _ := parseShard(a)
+		bi, bn, _ := parseShard(b)
+		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ai, bi), strings.Compare(a, b))
+	})
+	return slices.Compact(shards)
+}
+
+// rangesCount returns how many seeds the ranges hold together, a seed in
+// two of them counted once.
+func rangesCount(rs []seedRange) uint64 {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
+	var n, next uint64 // next: the first seed not yet counted
+	for i, r := range rs {
+		lo := r.lo
+		if i > 0 && lo < next {
+			lo = next
+		}
+		if r.hi >= lo {
+			n += r.hi - lo + 1
+			if r.hi == math.MaxUint64 {
+				break // every later range is inside this one
+			}
+			next = r.hi + 1
+		}
+	}
+	return n
+}
+
+// checkListSeeds reports a results file holding a seed its list does not.
+func checkListSeeds(rs []seedResult, list []seedRange) error {
+	sorted := slices.Clone(list) // the ranges of a list do not overlap: parseSeeds sees to it
+	slices.SortFunc(sorted, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
+	for _, r := range rs {
+		k := sort.Search(len(sorted), func(k int) bool { return sorted[k].hi >= r.Seed })
+		if k == len(sorted) || r.Seed < sorted[k].lo {
+			return fmt.Errorf("seed %d is not one of its list's seeds", r.Seed)
+		}
+	}
+	return nil
 }
 
 // checkShardSeeds reports a results file whose seed lines are not exactly

@@ -706,6 +706,38 @@ func TestMergeOfShardsOfAnyCount(t *testing.T) {
 	if got := firstLine(merge(eleven[0], eleven[8])); !strings.HasSuffix(got, "seeds 1-30  shard 2/11,10/11") {
 		t.Errorf("a merge of shards 10/11 and 2/11 has the header %q, want it to name 2/11,10/11", got)
 	}
+
+	// Merging in stages: a merge of some shards, written with --json,
+	// merges again with the rest.
+	four := []string{shardFile("0/4", path), mixed[1], shardFile("2/4", path), mixed[0]}
+	stage := filepath.Join(dir, "stage.jsonl")
+	_, part, _ := cli("campaign", "merge", "--json", four[0], four[2])
+	if err := os.WriteFile(stage, []byte(part), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := merge(stage, four[1], four[3]); got != whole {
+		t.Errorf("a merge of 0/4 and 2/4, merged with 1/4 and 3/4, differs from the whole:\n%s", golden.FirstDiff(whole, got))
+	}
+	if got := firstLine(merge(stage, four[3])); !strings.HasSuffix(got, "seeds 1-30  shard 0/4,2/4,3/4") {
+		t.Errorf("a partial merge merged with 3/4 has the header %q, want it to name 0/4,2/4,3/4", got)
+	}
+}
+
+func TestRangesCount(t *testing.T) {
+	for _, tc := range []struct {
+		rs   []seedRange
+		want uint64
+	}{
+		{nil, 0},
+		{[]seedRange{{1, 20}, {21, 30}}, 30},
+		{[]seedRange{{21, 30}, {1, 20}, {1, 20}}, 30},
+		{[]seedRange{{5, 10}, {1, 7}}, 10},
+		{[]seedRange{{1, 1<<64 - 1}, {5, 9}}, 1<<64 - 1},
+	} {
+		if got := rangesCount(tc.rs); got != tc.want {
+			t.Errorf("rangesCount(%v) = %d, want %d", tc.rs, got, tc.want)
+		}
+	}
 }
 
 // TestDeterminismLineSaysItIsCut: the Determinism line names the first 20

@@ -87,6 +87,7 @@ type debugger struct {
 	sess     *scenario.Session
 	bps      []breakpoint
 	ended    bool // the live run reached its end and printed its outcome
+	shown    bool // the outcome was printed once in this session
 }
 
 // breakpoint stops `g` before a step that matches it (bp bugcheck: when
@@ -350,7 +351,7 @@ func (d *debugger) atEnd() {
 	if d.sess.Next() != nil || d.ended {
 		return
 	}
-	d.ended = true
+	d.ended, d.shown = true, true
 	d.sess.Finish()
 }
 
@@ -361,9 +362,10 @@ func (d *debugger) travel(n uint64) {
 		fmt.Fprintf(d.out, "time travel failed: %v\n", err)
 		return
 	}
-	// A run travelled to its end has ended, as it had when it first got
-	// there: its outcome was printed then, and is not printed again.
-	d.sess, d.ended = ns, ns.Next() == nil
+	// A run travelled to its end whose outcome the session has printed
+	// has ended, as it had when it first got there; one that has not
+	// prints it at the next p or g.
+	d.sess, d.ended = ns, ns.Next() == nil && d.shown
 	fmt.Fprintf(d.out, "Time travel to step %d\n", d.sess.Executed())
 	if got := d.sess.Executed(); got < n {
 		fmt.Fprintf(d.out, "(the run ends at step %d: there is no step %d)\n", got, n)

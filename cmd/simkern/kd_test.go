@@ -823,19 +823,27 @@ func TestTimeTravelStepNumbersAreDecimal(t *testing.T) {
 }
 
 // TestTimeTravelToTheEnd: a run travelled to its end has ended, as it had
-// when p first got there: the next p says the run is over, and does not
-// print the outcome again.
+// when p first got there: after g, the next p says the run is over and
+// does not print the outcome again; in a session that never printed the
+// outcome, the next p prints it.
 func TestTimeTravelToTheEnd(t *testing.T) {
 	for _, example := range []string{"tour", "double-free"} {
 		file := exampleFile(t, t.TempDir(), example)
 		byP := kdSession(t, file, "g", "p")
+		if !strings.Contains(byP[0], "Outcome: ") {
+			t.Fatalf("%s: g printed no outcome:\n%s", example, byP[0])
+		}
 		last := regexp.MustCompile(`\d+`).FindString(byP[1]) // the run is over after N steps; bugchecked (step N)
 		if last == "" {
 			t.Fatalf("%s: p after g printed %q: no step number", example, byP[1])
 		}
-		byTravel := kdSession(t, file, "!tt "+last, "p")
-		if byTravel[1] != byP[1] {
-			t.Errorf("%s: p after !tt %s printed\n%s\nwant, as after g,\n%s", example, last, byTravel[1], byP[1])
+		again := kdSession(t, file, "g", "!tt 0", "!tt "+last, "p")
+		if again[3] != byP[1] {
+			t.Errorf("%s: p after g and !tt %s printed\n%s\nwant, as after g,\n%s", example, last, again[3], byP[1])
+		}
+		fresh := kdSession(t, file, "!tt "+last, "p", "p")
+		if strings.Contains(fresh[0], "Outcome: ") || !strings.Contains(fresh[1], "Outcome: ") || fresh[2] != byP[1] {
+			t.Errorf("%s: !tt %s, p, p in a fresh session printed\n%s---\n%s---\n%s\nwant the outcome once, at the first p", example, last, fresh[0], fresh[1], fresh[2])
 		}
 	}
 }

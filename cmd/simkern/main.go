@@ -192,9 +192,10 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				opt.Steps, opt.StepsSet = steps, true
 			}
 			// The dump's file is opened first, so a bad path costs no run.
+			// The built-in tour has no file of its own to protect.
 			var dump *outFile
 			if dumpPath != "" {
-				if dump, err = openOut(dumpPath, s.File); err != nil {
+				if dump, err = openOut(dumpPath, path); err != nil {
 					return usageError{fmt.Errorf("--dump: %w", err)}
 				}
 				defer dump.abandon()
@@ -220,8 +221,6 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// writeDump writes the session's machine to path, leaving no partial file
-// behind when it cannot.
 // runScenario runs s to its end, or for maxSteps steps, and writes a crash
 // dump to dump (opened before the run; nil for none) when it bugchecks, or
 // at the end with atEnd.

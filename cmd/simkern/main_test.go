@@ -25,12 +25,12 @@ import (
 	"simkern/scenario"
 )
 
-// cli runs `simkern ARGS...` and returns the exit status and both streams.
 // run is main without os.Exit or a standard input.
 func run(args []string, stdout, stderr io.Writer) int {
 	return runWithInput(args, strings.NewReader(""), stdout, stderr)
 }
 
+// cli runs `simkern ARGS...` and returns the exit status and both streams.
 func cli(args ...string) (code int, stdout, stderr string) {
 	var out, errOut bytes.Buffer
 	code = run(args, &out, &errOut)
@@ -1031,6 +1031,15 @@ func TestCrashDumps(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(scen); string(got) != string(data) {
 			t.Errorf("the scenario file changed")
+		}
+		// The built-in tour has no file: a tour.yaml of the user's may
+		// take the dump.
+		t.Chdir(d)
+		if err := os.WriteFile("tour.yaml", []byte("name: mine\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, stderr := cli("run", "--dump", "tour.yaml", "--dump-at-end"); code != 0 || stderr != "" {
+			t.Errorf("the tour with --dump tour.yaml: exit %d, stderr %q", code, stderr)
 		}
 	})
 	t.Run("kd on a missing file is a usage error", func(t *testing.T) {

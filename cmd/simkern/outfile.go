@@ -29,8 +29,10 @@ var openFiles struct {
 	watch sync.Once
 }
 
-// track adds o to openFiles, and starts the watch for interrupts.
-func track(o *outFile) {
+// watchInterrupts starts, once, the watch that abandons the open outFiles
+// and exits on SIGINT or SIGTERM. openOut starts it before it opens a
+// file, so no interrupt finds a file it does not know of yet.
+func watchInterrupts() {
 	openFiles.watch.Do(func() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -44,6 +46,10 @@ func track(o *outFile) {
 			os.Exit(code)
 		}()
 	})
+}
+
+// track adds o to openFiles.
+func track(o *outFile) {
 	openFiles.Lock()
 	defer openFiles.Unlock()
 	if openFiles.set == nil {
@@ -70,6 +76,7 @@ func openOut(path, scenarioFile string) (*outFile, error) {
 	if sfi, serr := os.Stat(scenarioFile); err == nil && serr == nil && os.SameFile(fi, sfi) {
 		return nil, fmt.Errorf("%s is the scenario file", path)
 	}
+	watchInterrupts()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
 		return nil, err
@@ -82,17 +89,24 @@ func openOut(path, scenarioFile string) (*outFile, error) {
 // replace replaces the file's contents with what write writes, and closes
 // it. A write that fails removes a file the command created.
 func (o *outFile) replace(write func(io.Writer) error) error {
-	openFiles.Lock() // an interrupt waits until the file is whole
-	defer openFiles.Unlock()
+	fi, err := o.f.Stat()
+	regular := err == nil && fi.Mode().IsRegular()
+	openFiles.Lock()
 	delete(openFiles.set, o)
 	o.done = true
-	if fi, err := o.f.Stat(); err == nil && fi.Mode().IsRegular() {
+	if regular {
+		// An interrupt waits until the file is whole. A pipe or a device
+		// may block for as long as its reader likes: an interrupt must
+		// still end the command then, and has nothing to remove.
+		defer openFiles.Unlock()
 		if err := o.f.Truncate(0); err != nil {
 			o.f.Close()
 			return err
 		}
+	} else {
+		openFiles.Unlock()
 	}
-	err := errors.Join(write(o.f), o.f.Close())
+	err = errors.Join(write(o.f), o.f.Close())
 	if err != nil && o.created {
 		os.Remove(o.f.Name())
 	}
