@@ -814,7 +814,8 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
 		// A shard holds exactly its seeds; a merge of some shards (its
-		// shard names them, "0/4,2/4") holds seeds of its list.
+		// shard names them, "0/4,2/4" or "1-20:0/4+2/4") holds seeds of
+		// its lists.
 		i, n, err := parseShard(sum.Shard)
 		shards := []string{fmt.Sprintf("%d/%d", i, n)}
 		if err == nil {
@@ -865,13 +866,20 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
 		Seeds: strings.Join(specs, ","), Determinism: all}
 	// Files that hold every seed of their lists are whole, whatever
-	// shards brought them; else each list that is not names its shards.
+	// shards brought them; else each list that is not names its shards,
+	// after the list when there are several ("1-20:0/4+2/4"), so a later
+	// merge does not take them for shards of all the lists.
 	var labels []string
 	if uint64(len(results)) != rangesCount(seeds) {
 		for _, spec := range specs {
 			list, _ := parseSeeds(spec)
-			if runs[spec] != newShard(list, 0, 1).count {
+			if runs[spec] == newShard(list, 0, 1).count {
+				continue
+			}
+			if len(specs) == 1 {
 				labels = append(labels, sortShards(shards[spec])...)
+			} else {
+				labels = append(labels, spec+":"+strings.Join(sortShards(shards[spec]), "+"))
 			}
 		}
 	}

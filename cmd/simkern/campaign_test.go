@@ -721,6 +721,22 @@ func TestMergeOfShardsOfAnyCount(t *testing.T) {
 	if got := firstLine(merge(stage, four[3])); !strings.HasSuffix(got, "seeds 1-30  shard 0/4,2/4,3/4") {
 		t.Errorf("a partial merge merged with 3/4 has the header %q, want it to name 0/4,2/4,3/4", got)
 	}
+	// A partial merge of two lists names the shards with their list, and
+	// merges again.
+	other := filepath.Join(dir, "other.jsonl")
+	if code, _, stderr := cli("campaign", path, "--seeds", "31-40", "-o", other); code == 2 {
+		t.Fatal(stderr)
+	}
+	_, part2, _ := cli("campaign", "merge", "--json", four[0], other)
+	if err := os.WriteFile(stage, []byte(part2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLine(merge(stage)); !strings.HasSuffix(got, "seeds 1-30,31-40  shard 1-30:0/4") {
+		t.Errorf("a merge of 0/4 of 1-30 and all of 31-40 has the header %q, want the shard named with its list", got)
+	}
+	if got := firstLine(merge(stage, four[1], four[2], four[3])); strings.Contains(got, "shard") {
+		t.Errorf("with every seed of both lists merged, the header %q still names shards", got)
+	}
 }
 
 func TestRangesCount(t *testing.T) {
