@@ -159,6 +159,7 @@ func (m *Machine) hardFault(c *cpu.CPU, va VA, p PTE) *bugcheck.Error {
 	}
 	slot := p.Slot()
 	if err := m.Pagefile.Read(slot, m.frameData(f)); err != nil {
+		m.noteIO(err)
 		m.releaseFrame(f)
 		return bugcheck.New(bugcheck.KernelDataInpageError, uint64(LevelPTE.EntryAddress(va)), uint64(ioStatus(err)), uint64(p), uint64(va)).At("MiResolvePageFileFault")
 	}

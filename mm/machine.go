@@ -69,6 +69,24 @@ type Machine struct {
 
 	stats  Stats
 	halted *bugcheck.Error
+	// hostErr is the first pagefile I/O the host itself failed (a full
+	// disk), not a fault a scenario planned: see HostError.
+	hostErr error
+}
+
+// HostError returns the first pagefile read or write the host failed, as
+// opposed to one a planned fault failed (pagefile.IOError), or nil. The
+// simulated machine treats it as it would a planned one (a write leaves
+// the page modified, a read is 0x7A), but what it does from then on says
+// more about the host's disk than about the scenario: a runner should stop
+// and report it.
+func (m *Machine) HostError() error { return m.hostErr }
+
+// noteIO records err, from the pagefile, if the host failed it.
+func (m *Machine) noteIO(err error) {
+	if ioe := (*pagefile.IOError)(nil); m.hostErr == nil && !errors.As(err, &ioe) {
+		m.hostErr = err
+	}
 }
 
 // New builds a machine. Nothing is materialised beyond the top-level page

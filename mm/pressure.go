@@ -105,6 +105,7 @@ func (m *Machine) writePage(f PFN) bool {
 		e.Slot = slot
 	}
 	if err := m.Pagefile.Write(e.Slot, m.frameData(f)); err != nil {
+		m.noteIO(err)
 		m.stats.LastWriteStatus = ioStatus(err)
 		if m.WriteFailed != nil {
 			m.WriteFailed(m.stats.LastWriteStatus)

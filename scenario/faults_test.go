@@ -763,3 +763,34 @@ func TestHaltInsideAStepStopsAtThatStep(t *testing.T) {
 		t.Errorf("%d steps ran, want the machine to halt at the page_out, the third:\n%s", o.Steps, out)
 	}
 }
+
+// TestHostPagefileFailureStopsTheRun: a pagefile write the host fails (its
+// file closed under it here, a full disk in life) is not a planned fault:
+// no injection is logged, and the run stops at that step with the host's
+// error, which the command line reports as exit 1.
+func TestHostPagefileFailureStopsTheRun(t *testing.T) {
+	s := loadInline(t, "host.yaml", `name: host
+steps:
+  - alloc: {pool: PagedPool, size: 64, tag: Host, as: buf}
+  - write: {at: buf, data: "hello"}
+  - page_out: all
+  - read: {at: buf, length: 5, expect: "hello"}
+`)
+	sess, out := startInline(t, s, Options{JSON: true})
+	sess.Step()
+	sess.Step()
+	if err := sess.Target().Machine.Pagefile.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sess.RunTo(10)
+	o := sess.Finish()
+	if o.Host == nil || !strings.Contains(o.Host.Error(), "host.yaml:5:5: page_out: all: pagefile: write of slot") || o.Exit != ExitFailed {
+		t.Fatalf("outcome %+v, want the host's write failure at the page_out step and exit 1", o)
+	}
+	if o.Steps != 3 || sess.Next() != nil {
+		t.Errorf("the run went on after the host failed: %d steps, next %v", o.Steps, sess.Next())
+	}
+	if ins := injections(t, out.String()); len(ins) != 0 {
+		t.Errorf("the host's failure was logged as injections: %+v", ins)
+	}
+}

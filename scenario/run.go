@@ -47,6 +47,10 @@ type Outcome struct {
 	Failures []string        // expectations that did not hold
 	Steps    uint64          // steps executed
 	Exit     int             // 0 ok, 1 bugcheck or failed expectation
+	// Host is a failure of the host under the run (a pagefile write the
+	// disk refused): the run stopped after the step that met it, and
+	// nothing else of the Outcome says how the scenario ends.
+	Host error
 }
 
 // Exit statuses, as the scenario format defines them.
@@ -95,6 +99,7 @@ type runner struct {
 	failures     []string
 	executed     uint64
 	bc           *bugcheck.Error
+	hostErr      error // the host failed the machine's pagefile: the run stopped
 	cur          *Step // the step running, for the bugcheck report
 }
 
@@ -189,6 +194,12 @@ func (r *runner) runStep(step *Step) bool {
 	res.faults = Faults{Soft: after.SoftFaults - before.SoftFaults, Hard: after.HardFaults - before.HardFaults,
 		DemandZero: after.DemandZeroFaults - before.DemandZeroFaults}
 	r.afterStep(step, before, after)
+	if he := r.m.HostError(); he != nil {
+		// Not the scenario's doing: whatever the step met after it (a
+		// 0x7A for a read) is the host's disk speaking.
+		r.hostErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, he)
+		return false
+	}
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
 		r.bc = b
 		r.out.step(step, c, res)
@@ -287,6 +298,9 @@ func (sc *scheduler) next() *Step {
 // finish checks the expectations that concern the end of the run and
 // prints the summary and the outcome.
 func (r *runner) finish() *Outcome {
+	if r.hostErr != nil {
+		return &Outcome{Steps: r.executed, Exit: ExitFailed, Host: r.hostErr}
+	}
 	o := &Outcome{Bugcheck: r.bc, Steps: r.executed}
 	if e := r.s.Expect; e != nil && e.Bugcheck != nil {
 		if msg := r.matchBugcheck(e.Bugcheck); msg != "" {

@@ -389,6 +389,9 @@ func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writ
 	if err != nil {
 		return nil, hostError{err} // the file loaded: what fails is the host's
 	}
+	if o.Host != nil {
+		return nil, hostError{o.Host}
+	}
 	return o, nil
 }
 

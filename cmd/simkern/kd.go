@@ -352,7 +352,9 @@ func (d *debugger) atEnd() {
 		return
 	}
 	d.ended, d.shown = true, true
-	d.sess.Finish()
+	if o := d.sess.Finish(); o.Host != nil {
+		fmt.Fprintf(d.out, "the run stopped: %v\n", o.Host)
+	}
 }
 
 // travel rebuilds the run and replays it to step n.

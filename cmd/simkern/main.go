@@ -235,6 +235,9 @@ func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, du
 		fmt.Fprintf(opt.Out, "\n*** Stopped by --steps %d; the next step would have been %s: %s\n", maxSteps, next.Pos, next.Line)
 	}
 	o := sess.Finish()
+	if o.Host != nil {
+		return nil, hostError{o.Host}
+	}
 	if dump == nil || o.Bugcheck == nil && !atEnd {
 		return o, nil
 	}
