@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -191,8 +193,11 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				maxSteps = steps
 				opt.Steps, opt.StepsSet = steps, true
 			}
-			// The dump's file is opened first, so a bad path costs no run.
-			// The built-in tour has no file of its own to protect.
+			// The output files are checked first, so a bad path costs no
+			// run. The built-in tour has no file of its own to protect.
+			if err := checkPagefilePath(pagefile, path, dumpPath); err != nil {
+				return usageError{fmt.Errorf("--pagefile: %w", err)}
+			}
 			var dump *outFile
 			if dumpPath != "" {
 				if dump, err = openOut(dumpPath, path); err != nil {
@@ -219,6 +224,32 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&dumpPath, "dump", "", "write a crash dump to this file if the machine bugchecks (open it with simkern kd)")
 	cmd.Flags().BoolVar(&dumpAtEnd, "dump-at-end", false, "with --dump: write the dump at the end of the run even without a bugcheck")
 	return cmd
+}
+
+// checkPagefilePath refuses a --pagefile path (if any) that is the scenario
+// file or the --dump file, or that cannot be opened for writing; the
+// machine opens it for good when it is built.
+func checkPagefilePath(path, scenarioFile, dumpPath string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	for _, other := range []struct{ path, what string }{{scenarioFile, "the scenario file"}, {dumpPath, "the --dump file"}} {
+		ofi, oerr := os.Stat(other.path)
+		if other.path != "" && (filepath.Clean(other.path) == filepath.Clean(path) || err == nil && oerr == nil && os.SameFile(fi, ofi)) {
+			return fmt.Errorf("%s is %s", path, other.what)
+		}
+	}
+	created := errors.Is(err, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if created {
+		os.Remove(path) // the machine creates it again; a run that never starts leaves nothing
+	}
+	return nil
 }
 
 // runScenario runs s to its end, or for maxSteps steps, and writes a crash

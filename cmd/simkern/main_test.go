@@ -1067,6 +1067,30 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 	if len(b) != 4<<20 || !bytes.Contains(b, []byte("kept on disk")) {
 		t.Errorf("the pagefile holds %d bytes and the page's text %v", len(b), bytes.Contains(b, []byte("kept on disk")))
 	}
+
+	// A --pagefile that would overwrite the scenario or the dump, or that
+	// cannot be opened, is refused before anything runs.
+	scen := filepath.Join(dir, "p.yaml")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"the scenario", []string{scen, "--pagefile", scen}, "--pagefile: " + scen + " is the scenario file"},
+		{"the dump", []string{scen, "--pagefile", filepath.Join(dir, "same"), "--dump", filepath.Join(dir, "same")}, "is the --dump file"},
+		{"a missing directory", []string{scen, "--pagefile", filepath.Join(dir, "no", "pf")}, "--pagefile: "},
+	} {
+		code, stdout, stderr := cli(append([]string{"run"}, tc.args...)...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: exit %d, %d bytes of stdout, stderr %q; want exit 2, nothing run, and %q", tc.name, code, len(stdout), stderr, tc.want)
+		}
+	}
+	if got, _ := os.ReadFile(scen); !bytes.HasPrefix(got, []byte("name: p")) {
+		t.Errorf("the scenario file was overwritten")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "same")); err == nil {
+		t.Errorf("a refused run left its --pagefile or --dump behind")
+	}
 }
 
 // TestInternalErrorsDoNotBlameTheFile: a file that loads is fine, so
