@@ -209,6 +209,8 @@ Acp* - acpi.sys     - ACPI Pooltags
 Afd? - afd.sys      - AFD objects
 Irp  - nt!io        - Io, IRP packets
 Vi   - <unknown>    - two characters
+Ov*  - ov.sys       - a short wildcard
+Q?   - q.sys        - two, the second any
 `
 	tags, err := ParsePoolTags("pooltag.txt", strings.NewReader(file))
 	if err != nil {
@@ -220,6 +222,9 @@ Vi   - <unknown>    - two characters
 		{"AfdX", "afd.sys", "AFD objects"},
 		{"Irp ", "nt!io", "Io, IRP packets"},
 		{"Vi  ", "<unknown>", "two characters"},
+		{"Ovrn", "ov.sys", "a short wildcard"}, // the * stands for the rest, not for one more character
+		{"Ov  ", "ov.sys", "a short wildcard"},
+		{"Qx  ", "q.sys", "two, the second any"},
 	} {
 		e, ok := tags.Lookup(pool.TagOf(tc.tag))
 		if !ok || e.Binary != tc.binary || e.Description != tc.desc {

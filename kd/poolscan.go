@@ -35,9 +35,6 @@ func parseTagArg(s string) (tagQuery, error) {
 	if len(s) == 0 || len(s) > 4 {
 		return tagQuery{}, fmt.Errorf("bad tag %q: a tag is 1 to 4 characters or a 0x value", shortTerm(s))
 	}
-	if strings.ContainsAny(s, "*?") {
-		return tagQuery{pattern: s}, nil
-	}
 	return tagQuery{pattern: padTag(s)}, nil
 }
 

@@ -129,5 +129,13 @@ func isRemark(line string) bool {
 }
 
 // padTag pads a tag of fewer than four characters with spaces, as the pool
-// stores tags ("Irp" is "Irp "), and cuts a longer one to four.
-func padTag(s string) string { return (s + "    ")[:4] }
+// stores tags ("Irp" is "Irp "; "Ir?" matches "Irx "), and cuts a longer
+// one to four. A pattern with a * is not padded, and loses the spaces
+// after it that pad it in a pooltag.txt column: the * stands for any
+// characters, the padding too ("Ir*" matches "Irp " and "Irpx").
+func padTag(s string) string {
+	if strings.Contains(s, "*") {
+		return strings.TrimRight(s, " ")
+	}
+	return (s + "    ")[:4]
+}
