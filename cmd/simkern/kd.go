@@ -398,7 +398,7 @@ func (d *debugger) setBreakpoint(args []string) {
 	}
 	d.bps = append(d.bps, b)
 	fmt.Fprintf(d.out, "Breakpoint %d set: %s\n", len(d.bps)-1, b)
-	if b.kind != "bugcheck" && !d.anyStep(b.matches) {
+	if b.kind != "bugcheck" && !anyStep(d.scenario, b.matches) {
 		fmt.Fprintf(d.out, "(no step of %s matches it: it will not be hit)\n", d.scenario.File)
 	}
 }
@@ -436,9 +436,9 @@ func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 	return -1
 }
 
-// anyStep reports whether some step of the scenario, in a repeat or a
-// thread too, satisfies match.
-func (d *debugger) anyStep(match func(*scenario.Step) bool) bool {
+// anyStep reports whether some step of s, in a repeat or a thread too,
+// satisfies match.
+func anyStep(s *scenario.Scenario, match func(*scenario.Step) bool) bool {
 	var in func(steps []scenario.Step) bool
 	in = func(steps []scenario.Step) bool {
 		for i := range steps {
@@ -448,10 +448,10 @@ func (d *debugger) anyStep(match func(*scenario.Step) bool) bool {
 		}
 		return false
 	}
-	if in(d.scenario.Steps) {
+	if in(s.Steps) {
 		return true
 	}
-	for _, th := range d.scenario.Threads {
+	for _, th := range s.Threads {
 		if in(th.Steps) {
 			return true
 		}

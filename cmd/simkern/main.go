@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -301,15 +303,22 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 }
 
 func examplesCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "examples [NAME]",
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "examples [NAME [--dir DIR]]",
 		Short: "List the built-in example scenarios, or print one to start from",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
+			if dir != "" && len(args) == 0 {
+				return usageError{errors.New("--dir needs an example's NAME")}
+			}
 			if len(args) == 1 {
 				data, ok := examples.Read(args[0])
 				if !ok {
 					return usageError{fmt.Errorf("no example %q; `simkern examples` lists them", args[0])}
+				}
+				if dir != "" {
+					return writeExampleFiles(dir, args[0], data)
 				}
 				_, err := stdout.Write(data)
 				return err
@@ -329,9 +338,38 @@ func examplesCmd(stdout io.Writer) *cobra.Command {
 				fmt.Fprintf(stdout, "%-*s  %s\n", width, name, summary)
 			}
 			fmt.Fprintf(stdout, "\nRun one with: simkern examples NAME > NAME.yaml && simkern run NAME.yaml\n")
+			fmt.Fprintf(stdout, "(or simkern examples NAME --dir DIR, which writes the trace files it replays too)\n")
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&dir, "dir", "", "write the example, and the trace files it replays, into this directory")
+	return cmd
+}
+
+// writeExampleFiles writes the example name, and each trace file it
+// replays, into dir, as they sit beside it in the source tree.
+func writeExampleFiles(dir, name string, data []byte) error {
+	s, err := scenario.ParseFS(examples.FS(), name+".yaml", data)
+	if err != nil {
+		return err // the examples are tested to load
+	}
+	files := map[string][]byte{name + ".yaml": data}
+	anyStep(s, func(st *scenario.Step) bool {
+		if st.Replay != nil {
+			files[st.Replay.Path], _ = fs.ReadFile(examples.FS(), st.Replay.Path)
+		}
+		return false
+	})
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		to := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(to), 0o777); err != nil {
+			return hostError{err}
+		}
+		if err := os.WriteFile(to, files[path], 0o666); err != nil {
+			return hostError{err}
+		}
+	}
+	return nil
 }
 
 func firstLine(s string) string {

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -548,22 +547,19 @@ expect:
 	}
 }
 
-// writeExample writes `simkern examples NAME` to dir/NAME.yaml, with the
-// trace files the examples replay beside it, as a user would.
+// writeExample writes example name into dir with `simkern examples NAME
+// --dir DIR`, as a user would, the trace files it replays beside it, and
+// checks it is what `simkern examples NAME` prints.
 func writeExample(t *testing.T, dir, name string) string {
 	t.Helper()
-	code, yaml, stderr := cli("examples", name)
-	if code != 0 || stderr != "" {
-		t.Fatalf("simkern examples %s: exit %d, stderr %q", name, code, stderr)
+	if code, stdout, stderr := cli("examples", name, "--dir", dir); code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("simkern examples %s --dir: exit %d, stdout %q, stderr %q", name, code, stdout, stderr)
 	}
 	path := filepath.Join(dir, name+".yaml")
-	files := map[string]string{name + ".yaml": yaml}
-	trace, err := fs.ReadFile(examples.FS(), "traces/boot.trace")
-	if err != nil {
-		t.Fatal(err)
+	_, printed, _ := cli("examples", name)
+	if written, err := os.ReadFile(path); err != nil || string(written) != printed {
+		t.Fatalf("simkern examples %s --dir wrote %d bytes (%v), unlike what it prints", name, len(written), err)
 	}
-	files["traces/boot.trace"] = string(trace)
-	writeFiles(t, dir, files)
 	return path
 }
 
@@ -1118,5 +1114,19 @@ func TestInternalErrorsDoNotBlameTheFile(t *testing.T) {
 				t.Errorf("stderr %.300q: want nothing, or an internal error", e)
 			}
 		})
+	}
+}
+
+// TestExamplesDirNeedsAName: --dir writes one example; without a NAME it
+// is a usage error, and so is an example that does not exist.
+func TestExamplesDirNeedsAName(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{{"examples", "--dir", dir}, {"examples", "nosuch", "--dir", dir}} {
+		if code, stdout, stderr := cli(args...); code != 2 || stdout != "" || !strings.HasPrefix(stderr, "simkern: ") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and a message", args, code, stdout, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused --dir wrote %d files", len(entries))
 	}
 }
