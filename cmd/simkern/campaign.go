@@ -297,29 +297,37 @@ func parseSeeds(spec string) ([]seedRange, error) {
 }
 
 // parseSeed reads one seed, in decimal or 0x hex as --seed takes it.
-func parseSeed(s string) (uint64, error) {
+func parseSeed(s string) (uint64, error) { return parseNumber(s, "a seed") }
+
+// parseNumber reads a whole number from 0 to 2^64-1 written in decimal or
+// 0x hex; what names it in the error.
+func parseNumber(s, what string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
 		n, err = strconv.ParseUint(h, 16, 64)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a seed: want a whole number from 0 to 2^64-1, decimal or 0x hex", s)
+		return 0, fmt.Errorf("%q is not %s: want a whole number from 0 to 2^64-1, decimal or 0x hex", s, what)
 	}
 	return n, nil
 }
 
-// seedFlag is a --seed value, read as --seeds reads each seed: decimal
-// or 0x hex (pflag's own unsigned flag would take 010 as octal).
-type seedFlag uint64
+// numberFlag is a number flag (--seed, --steps) read as --seeds reads each
+// seed: decimal or 0x hex (pflag's own unsigned flag would take 010 as
+// octal); what names it in errors.
+type numberFlag struct {
+	n    uint64
+	what string
+}
 
-func (f *seedFlag) Set(s string) error {
-	n, err := parseSeed(s)
-	*f = seedFlag(n)
+func (f *numberFlag) Set(s string) error {
+	n, err := parseNumber(s, f.what)
+	f.n = n
 	return err
 }
 
-func (f *seedFlag) String() string { return strconv.FormatUint(uint64(*f), 10) }
-func (f *seedFlag) Type() string   { return "uint64" }
+func (f *numberFlag) String() string { return strconv.FormatUint(f.n, 10) }
+func (f *numberFlag) Type() string   { return "uint64" }
 
 // parseShard reads --shard I/N; "" is the whole campaign, 0/1.
 func parseShard(s string) (i, n uint64, err error) {
@@ -609,7 +617,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			if parallel < 1 {
 				return usageError{fmt.Errorf("--parallel %d: want at least 1", parallel)}
 			}
-			s, err := load(args[0])
+			s, err := load(args)
 			if err != nil {
 				return err
 			}
@@ -812,6 +820,16 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		// Before the seeds: files of two scenarios that share seeds are
+		// two scenarios first.
+		if len(parts) > 0 {
+			f := parts[0]
+			if sum.SHA256 != f.sum.SHA256 {
+				return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", f.path, path, scenario.ShortHash(f.sum.SHA256), scenario.ShortHash(sum.SHA256))
+			} else if sum.Simkern != f.sum.Simkern {
+				return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", f.path, path, f.sum.Simkern, sum.Simkern)
+			}
+		}
 		list, err := parseSeeds(sum.Seeds)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
@@ -851,11 +869,6 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		shards = map[string][]string{} // seeds list -> the shards merged of it
 	)
 	for _, p := range parts {
-		if p.sum.SHA256 != f.SHA256 {
-			return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", parts[0].path, p.path, scenario.ShortHash(f.SHA256), scenario.ShortHash(p.sum.SHA256))
-		} else if p.sum.Simkern != f.Simkern {
-			return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", parts[0].path, p.path, f.Simkern, p.sum.Simkern)
-		}
 		if _, ok := runs[p.sum.Seeds]; !ok {
 			specs = append(specs, p.sum.Seeds)
 			list, _ := parseSeeds(p.sum.Seeds)

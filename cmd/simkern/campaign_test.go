@@ -259,6 +259,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 	runCampaign("flaky.yaml", "1-10", "a.jsonl")
 	runCampaign("flaky.yaml", "5-15", "b.jsonl")
 	runCampaign("other.yaml", "20-30", "c.jsonl")
+	runCampaign("other.yaml", "1-5", "e.jsonl")
 	full, _ := os.ReadFile(at("a.jsonl"))
 	lines := strings.SplitAfter(string(full), "\n")
 	writeFiles(t, dir, map[string]string{
@@ -274,6 +275,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		stderr string
 	}{
 		{"files of two scenarios", []string{"a.jsonl", "c.jsonl"}, "are campaigns of different scenarios (sha256 "},
+		{"files of two scenarios that share seeds", []string{"a.jsonl", "e.jsonl"}, "are campaigns of different scenarios (sha256 "},
 		{"two files that share seeds", []string{"a.jsonl", "b.jsonl"}, "seed 5 is in both " + at("a.jsonl") + " and " + at("b.jsonl")},
 		{"the same file twice", []string{"a.jsonl", "a.jsonl"}, "is in both"},
 		{"a file cut short", []string{"truncated.jsonl"}, at("truncated.jsonl") + ": incomplete"},

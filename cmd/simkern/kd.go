@@ -21,7 +21,7 @@ import (
 func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var (
 		commands string
-		seed     seedFlag
+		seed     = numberFlag{what: "a seed"}
 		pooltags string
 	)
 	cmd := &cobra.Command{
@@ -38,7 +38,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := newDebugger(args[0], tags, c.Flags().Changed("seed"), uint64(seed), stdout)
+			d, err := newDebugger(args[0], tags, c.Flags().Changed("seed"), seed.n, stdout)
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&commands, "command", "c", "", "run these commands (separated by ;) and exit")
 	cmd.Flags().Var(&seed, "seed", "the seed of a live scenario, decimal or 0x hex (overrides machine.seed)")
-	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with")
+	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
 	return cmd
 }
 

@@ -137,13 +137,17 @@ func versionCmd(stdout io.Writer) *cobra.Command {
 	}
 }
 
-// load reads a scenario from a file, or the built-in tour when path is "".
-func load(path string) (*scenario.Scenario, error) {
-	if path == "" {
+// load reads the scenario the command line names: the file args[0], or
+// the built-in tour when there is none (an empty name is a mistake).
+func load(args []string) (*scenario.Scenario, error) {
+	if len(args) == 0 {
 		data, _ := examples.Read("tour")
 		return scenario.ParseFS(examples.FS(), "tour.yaml", data)
 	}
-	s, err := scenario.Load(path)
+	if args[0] == "" {
+		return nil, usageError{errors.New("the scenario file name is empty")}
+	}
+	s, err := scenario.Load(args[0])
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -152,8 +156,8 @@ func load(path string) (*scenario.Scenario, error) {
 
 func runCmd(stdout io.Writer) *cobra.Command {
 	var (
-		seed      seedFlag
-		steps     uint64
+		seed      = numberFlag{what: "a seed"}
+		steps     = numberFlag{what: "a number of steps"}
 		jsonOut   bool
 		quiet     bool
 		pooltags  string
@@ -173,7 +177,7 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			s, err := load(path)
+			s, err := load(args)
 			if err != nil {
 				return err
 			}
@@ -185,15 +189,15 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				opt.Command = "simkern run"
 			}
 			if cmd.Flags().Changed("seed") {
-				opt.Seed, opt.SeedSet = uint64(seed), true
+				opt.Seed, opt.SeedSet = seed.n, true
 			}
 			if opt.Tags, err = loadPoolTags(pooltags); err != nil {
 				return err
 			}
 			maxSteps := uint64(noStepLimit)
 			if cmd.Flags().Changed("steps") {
-				maxSteps = steps
-				opt.Steps, opt.StepsSet = steps, true
+				maxSteps = steps.n
+				opt.Steps, opt.StepsSet = steps.n, true
 			}
 			// The output files are checked first, so a bad path costs no
 			// run. The built-in tour has no file of its own to protect.
@@ -218,9 +222,9 @@ func runCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().Var(&seed, "seed", "the machine's seed, decimal or 0x hex (overrides machine.seed)")
-	cmd.Flags().Uint64Var(&steps, "steps", 0, "stop after this many steps, then end the run as usual (what campaign --minimize prints)")
+	cmd.Flags().Var(&steps, "steps", "stop after this many steps, decimal or 0x hex, then end the run as usual (what campaign --minimize prints)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object per event (JSON Lines; see docs/json.md)")
-	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck and the outcome")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "print only the header, any bugcheck, the failed expectations and the outcome")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
 	cmd.Flags().StringVar(&pagefile, "pagefile", "", "keep the simulated pagefile in this host file (default: a temporary file that leaves nothing behind)")
 	cmd.Flags().StringVar(&dumpPath, "dump", "", "write a crash dump to this file if the machine bugchecks (open it with simkern kd)")

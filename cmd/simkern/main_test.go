@@ -696,6 +696,23 @@ func TestSeeds(t *testing.T) {
 			}
 		}
 	})
+	t.Run("--steps reads its number as --seed does: 010 is ten", func(t *testing.T) {
+		for _, steps := range []string{"010", "0xa"} {
+			if s := out("run", path, "--steps", steps); !strings.Contains(s, " --steps 10\n") {
+				t.Errorf("--steps %s: the reproduce line does not say --steps 10:\n%s", steps, s)
+			}
+		}
+		if code, _, stderr := cli("run", path, "--steps", "0b11"); code != 2 || !strings.Contains(stderr, "is not a number of steps") {
+			t.Errorf("--steps 0b11: exit %d, stderr %q; want 2 and a message", code, stderr)
+		}
+	})
+	t.Run("an empty file name is a mistake, not the tour", func(t *testing.T) {
+		for _, args := range [][]string{{"run", ""}, {"campaign", "", "--seeds", "1"}} {
+			if code, stdout, stderr := cli(args...); code != 2 || stdout != "" || !strings.Contains(stderr, "the scenario file name is empty") {
+				t.Errorf("%q: exit %d, stdout %d bytes, stderr %q; want exit 2 and a message", args, code, len(stdout), stderr)
+			}
+		}
+	})
 	t.Run("on a seeded workload, --seed changes the run itself", func(t *testing.T) {
 		one, five := out("run", path, "--seed", "1"), out("run", path, "--seed", "5")
 		if strings.ReplaceAll(five, "seed 5", "seed 1") == one {
