@@ -887,6 +887,12 @@ func TestReproduceLinesAreQuoted(t *testing.T) {
 	if _, out, _ := cli("campaign", path, "--seeds", "1-5"); !strings.Contains(out, "simkern run "+quoted+" --seed ") {
 		t.Errorf("campaign's reproduce commands do not quote the path:\n%s", out)
 	}
+	// --pooltag changes the report's words: the reproduce line keeps it.
+	tags := filepath.Join(dir, "my tags.txt")
+	writeFiles(t, dir, map[string]string{"my tags.txt": "Flky - flaky.sys - mine\n"})
+	if _, out, _ := cli("run", path, "--seed", "3", "--pooltag", tags); !strings.Contains(out, "reproduce: simkern run "+quoted+" --pooltag '"+tags+"' --seed 3\n") {
+		t.Errorf("run's reproduce line lacks --pooltag:\n%s", out)
+	}
 }
 
 // TestStringSetSharesRepeats: results that repeat a message hold one copy

@@ -185,8 +185,12 @@ func runCmd(stdout io.Writer) *cobra.Command {
 				return usageError{errors.New("--dump-at-end needs --dump FILE")}
 			}
 			opt := scenario.Options{JSON: jsonOut, Quiet: quiet, Version: version, Out: stdout, PagefilePath: pagefile}
-			if path == "" {
-				opt.Command = "simkern run"
+			opt.Command = "simkern run"
+			if path != "" {
+				opt.Command += " " + scenario.ShellQuote(path)
+			}
+			if pooltags != "" { // it changes the report's words, so reproducing it takes it too
+				opt.Command += " --pooltag " + scenario.ShellQuote(pooltags)
 			}
 			if cmd.Flags().Changed("seed") {
 				opt.Seed, opt.SeedSet = seed.n, true
