@@ -184,6 +184,9 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			if dumpAtEnd && dumpPath == "" {
 				return usageError{errors.New("--dump-at-end needs --dump FILE")}
 			}
+			if pagefile != "" && s.Machine.Pagefile == 0 {
+				return usageError{errors.New("--pagefile: the scenario's machine has no pagefile (machine.pagefile: 0)")}
+			}
 			opt := scenario.Options{JSON: jsonOut, Quiet: quiet, Version: version, Out: stdout, PagefilePath: pagefile}
 			opt.Command = "simkern run"
 			if path != "" {

@@ -1081,9 +1081,11 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 		t.Errorf("the pagefile holds %d bytes and the page's text %v", len(b), bytes.Contains(b, []byte("kept on disk")))
 	}
 
-	// A --pagefile that would overwrite the scenario or the dump, or that
-	// cannot be opened, is refused before anything runs.
+	// A --pagefile that would overwrite the scenario or the dump, that
+	// cannot be opened, or that the machine has no use for, is refused
+	// before anything runs.
 	scen := filepath.Join(dir, "p.yaml")
+	writeFiles(t, dir, map[string]string{"none.yaml": "name: none\nmachine: {pagefile: 0}\nsteps:\n  - trim: all\n"})
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -1092,6 +1094,7 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 		{"the scenario", []string{scen, "--pagefile", scen}, "--pagefile: " + scen + " is the scenario file"},
 		{"the dump", []string{scen, "--pagefile", filepath.Join(dir, "same"), "--dump", filepath.Join(dir, "same")}, "is the --dump file"},
 		{"a missing directory", []string{scen, "--pagefile", filepath.Join(dir, "no", "pf")}, "--pagefile: "},
+		{"a machine without a pagefile", []string{filepath.Join(dir, "none.yaml"), "--pagefile", filepath.Join(dir, "pf")}, "--pagefile: the scenario's machine has no pagefile"},
 	} {
 		code, stdout, stderr := cli(append([]string{"run"}, tc.args...)...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
