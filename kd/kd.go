@@ -101,7 +101,7 @@ func (t *Target) Run(w io.Writer, line string) {
 		return
 	}
 	if slices.Contains(liveCommands, name) {
-		fmt.Fprintf(w, "%s works in a live session (simkern kd FILE.yaml), not here\n", fields[0])
+		fmt.Fprintf(w, "%s works only at a live session's prompt (simkern kd FILE.yaml)\n", fields[0])
 		return
 	}
 	if ext, ok := strings.CutPrefix(fields[0], "!"); ok {

@@ -529,9 +529,9 @@ func TestUnknownCommands(t *testing.T) {
 		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
 		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
 		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
-		{"g", "g works in a live session (simkern kd FILE.yaml), not here\n"},
-		{"!TT 3", "!TT works in a live session (simkern kd FILE.yaml), not here\n"},
-		{"bl", "bl works in a live session (simkern kd FILE.yaml), not here\n"},
+		{"g", "g works only at a live session's prompt (simkern kd FILE.yaml)\n"},
+		{"!TT 3", "!TT works only at a live session's prompt (simkern kd FILE.yaml)\n"},
+		{"bl", "bl works only at a live session's prompt (simkern kd FILE.yaml)\n"},
 		// Arguments past what a command takes are refused, not ignored.
 		{"!pool irp 1 2", "usage: !pool ADDR [FLAGS]\n"},
 		{"!vm 1", "usage: !vm\n"},

@@ -783,7 +783,7 @@ func TestKDLiveCommandsOnADump(t *testing.T) {
 	cmds := []string{"p", "t", "g", "G", "p-", "!tt 3", ".restart", "bp alloc Tour", "bl", "bc *", "dc first"}
 	out := kdSession(t, dump, cmds...)
 	for i, c := range cmds {
-		want := strings.Fields(c)[0] + " works in a live session (simkern kd FILE.yaml), not here\n"
+		want := strings.Fields(c)[0] + " works only at a live session's prompt (simkern kd FILE.yaml)\n"
 		if c == "dc first" {
 			want = "simkern does not support 'dc' (.help lists the commands it has)\n"
 		}
