@@ -834,9 +834,13 @@ func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %v", path, err)
 		}
-		// A shard holds exactly its seeds; a merge of some shards (its
-		// shard names them, "0/4,2/4" or "1-20:0/4+2/4") holds seeds of
-		// its lists.
+		// A shard holds exactly its seeds; a merge of some shards of one
+		// list (its shard names them, "0/4,2/4") holds seeds of its list.
+		// One of several lists ("1-20:0/4+2/4") cannot be told apart
+		// again: its shards are merged instead.
+		if strings.Contains(sum.Shard, ":") {
+			return nil, nil, fmt.Errorf("%s is a partial merge of several seed lists (shard %s), which does not merge again: merge the shards it was made of", path, sum.Shard)
+		}
 		i, n, err := parseShard(sum.Shard)
 		shards := []string{fmt.Sprintf("%d/%d", i, n)}
 		if err == nil {

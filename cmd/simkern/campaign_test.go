@@ -733,11 +733,15 @@ func TestMergeOfShardsOfAnyCount(t *testing.T) {
 	if err := os.WriteFile(stage, []byte(part2), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := firstLine(merge(stage)); !strings.HasSuffix(got, "seeds 1-30,31-40  shard 1-30:0/4") {
+	if got := firstLine(merge(four[0], other)); !strings.HasSuffix(got, "seeds 1-30,31-40  shard 1-30:0/4") {
 		t.Errorf("a merge of 0/4 of 1-30 and all of 31-40 has the header %q, want the shard named with its list", got)
 	}
-	if got := firstLine(merge(stage, four[1], four[2], four[3])); strings.Contains(got, "shard") {
-		t.Errorf("with every seed of both lists merged, the header %q still names shards", got)
+	// It does not merge again: the shards it was made of do.
+	if code, _, stderr := cli("campaign", "merge", stage, four[1]); code != 2 || !strings.Contains(stderr, "is a partial merge of several seed lists (shard 1-30:0/4), which does not merge again") {
+		t.Errorf("merging a partial merge of two lists again: exit %d, stderr %q; want 2 and a message", code, stderr)
+	}
+	if got := firstLine(merge(append(four, other)...)); !strings.HasSuffix(got, "seeds 1-30,31-40") {
+		t.Errorf("the four shards of 1-30 and all of 31-40 merge to the header %q, want seeds 1-30,31-40 and no shard", got)
 	}
 }
 
