@@ -627,7 +627,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			// removes one it created).
 			var out *outFile
 			if outPath != "" {
-				if out, err = openOut(outPath, s.File); err != nil {
+				if out, err = openOut(outPath, inputsOf(s, s.File, "")); err != nil {
 					return usageError{fmt.Errorf("--out: %w", err)}
 				}
 				defer out.abandon()

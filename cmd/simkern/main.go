@@ -208,12 +208,13 @@ func runCmd(stdout io.Writer) *cobra.Command {
 			}
 			// The output files are checked first, so a bad path costs no
 			// run. The built-in tour has no file of its own to protect.
-			if err := checkPagefilePath(pagefile, path, dumpPath); err != nil {
+			inputs := inputsOf(s, path, pooltags)
+			if err := checkPagefilePath(pagefile, inputs, dumpPath); err != nil {
 				return usageError{fmt.Errorf("--pagefile: %w", err)}
 			}
 			var dump *outFile
 			if dumpPath != "" {
-				if dump, err = openOut(dumpPath, path); err != nil {
+				if dump, err = openOut(dumpPath, inputs); err != nil {
 					return usageError{fmt.Errorf("--dump: %w", err)}
 				}
 				defer dump.abandon()
@@ -239,20 +240,20 @@ func runCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// checkPagefilePath refuses a --pagefile path (if any) that is the scenario
-// file or the --dump file, or that cannot be opened for writing; the
-// machine opens it for good when it is built.
-func checkPagefilePath(path, scenarioFile, dumpPath string) error {
+// checkPagefilePath refuses a --pagefile path (if any) that is one of the
+// run's inputs or its --dump file, or that cannot be opened for writing;
+// the machine opens it for good when it is built.
+func checkPagefilePath(path string, inputs []input, dumpPath string) error {
 	if path == "" {
 		return nil
 	}
-	fi, err := os.Stat(path)
-	for _, other := range []struct{ path, what string }{{scenarioFile, "the scenario file"}, {dumpPath, "the --dump file"}} {
-		ofi, oerr := os.Stat(other.path)
-		if other.path != "" && (filepath.Clean(other.path) == filepath.Clean(path) || err == nil && oerr == nil && os.SameFile(fi, ofi)) {
-			return fmt.Errorf("%s is %s", path, other.what)
-		}
+	if dumpPath != "" {
+		inputs = append(inputs, input{dumpPath, "the --dump file"})
 	}
+	if err := checkNotInput(path, inputs); err != nil {
+		return err
+	}
+	_, err := os.Stat(path)
 	created := errors.Is(err, fs.ErrNotExist)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {

@@ -1085,7 +1085,12 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 	// cannot be opened, or that the machine has no use for, is refused
 	// before anything runs.
 	scen := filepath.Join(dir, "p.yaml")
-	writeFiles(t, dir, map[string]string{"none.yaml": "name: none\nmachine: {pagefile: 0}\nsteps:\n  - trim: all\n"})
+	writeFiles(t, dir, map[string]string{"none.yaml": "name: none\nmachine: {pagefile: 0}\nsteps:\n  - trim: all\n",
+		"tags.txt": "Page - p.sys - mine\n"})
+	tags := filepath.Join(dir, "tags.txt")
+	replay := writeExample(t, dir, "replay")
+	trace := filepath.Join(dir, "traces", "boot.trace")
+	traceBytes, _ := os.ReadFile(trace)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -1095,6 +1100,9 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 		{"the dump", []string{scen, "--pagefile", filepath.Join(dir, "same"), "--dump", filepath.Join(dir, "same")}, "is the --dump file"},
 		{"a missing directory", []string{scen, "--pagefile", filepath.Join(dir, "no", "pf")}, "--pagefile: "},
 		{"a machine without a pagefile", []string{filepath.Join(dir, "none.yaml"), "--pagefile", filepath.Join(dir, "pf")}, "--pagefile: the scenario's machine has no pagefile"},
+		{"the --pooltag file", []string{scen, "--pooltag", tags, "--pagefile", tags}, "--pagefile: " + tags + " is the --pooltag file"},
+		{"a trace the scenario replays", []string{replay, "--pagefile", trace}, "--pagefile: " + trace + " is a trace file the scenario replays"},
+		{"a trace, as --dump", []string{replay, "--dump", trace}, "--dump: " + trace + " is a trace file the scenario replays"},
 	} {
 		code, stdout, stderr := cli(append([]string{"run"}, tc.args...)...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
@@ -1103,6 +1111,12 @@ func TestPagefileFlagKeepsTheFile(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(scen); !bytes.HasPrefix(got, []byte("name: p")) {
 		t.Errorf("the scenario file was overwritten")
+	}
+	if got, _ := os.ReadFile(trace); !bytes.Equal(got, traceBytes) {
+		t.Errorf("the trace file was overwritten")
+	}
+	if got, _ := os.ReadFile(tags); string(got) != "Page - p.sys - mine\n" {
+		t.Errorf("the --pooltag file was overwritten")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "same")); err == nil {
 		t.Errorf("a refused run left its --pagefile or --dump behind")

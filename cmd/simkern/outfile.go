@@ -7,8 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
+
+	"simkern/scenario"
 )
 
 // outFile is a file a command writes at its end (campaign --out, run
@@ -31,7 +34,8 @@ var openFiles struct {
 
 // watchInterrupts starts, once, the watch that abandons the open outFiles
 // and exits on SIGINT or SIGTERM. openOut starts it before it opens a
-// file, so no interrupt finds a file it does not know of yet.
+// file; an interrupt in the few instructions between the open and track
+// leaves a new, empty file behind.
 func watchInterrupts() {
 	openFiles.watch.Do(func() {
 		ch := make(chan os.Signal, 1)
@@ -67,15 +71,50 @@ func abandonAll() {
 	}
 }
 
+// input is a file a run reads, which no output file may overwrite.
+type input struct{ path, what string }
+
+// inputsOf lists the files a run of s reads: the scenario file (none for
+// the built-in tour, file ""), the --pooltag file, and the trace files its
+// steps replay.
+func inputsOf(s *scenario.Scenario, file, pooltag string) []input {
+	var in []input
+	if file != "" {
+		in = append(in, input{file, "the scenario file"})
+	}
+	if pooltag != "" {
+		in = append(in, input{pooltag, "the --pooltag file"})
+	}
+	anyStep(s, func(st *scenario.Step) bool {
+		if st.Replay != nil && st.Replay.FS == nil {
+			in = append(in, input{st.Replay.Path, "a trace file the scenario replays"})
+		}
+		return false
+	})
+	return in
+}
+
+// checkNotInput refuses an output path that names one of the inputs.
+func checkNotInput(path string, inputs []input) error {
+	fi, err := os.Stat(path)
+	for _, in := range inputs {
+		ifi, ierr := os.Stat(in.path)
+		if filepath.Clean(in.path) == filepath.Clean(path) || err == nil && ierr == nil && os.SameFile(fi, ifi) {
+			return fmt.Errorf("%s is %s", path, in.what)
+		}
+	}
+	return nil
+}
+
 // openOut opens path for writing without emptying it: a regular file (new
 // or not) or a device such as /dev/stdout, never a directory, and never
-// the scenario file itself.
-func openOut(path, scenarioFile string) (*outFile, error) {
-	fi, err := os.Stat(path)
-	created := errors.Is(err, fs.ErrNotExist)
-	if sfi, serr := os.Stat(scenarioFile); err == nil && serr == nil && os.SameFile(fi, sfi) {
-		return nil, fmt.Errorf("%s is the scenario file", path)
+// one of the run's inputs.
+func openOut(path string, inputs []input) (*outFile, error) {
+	if err := checkNotInput(path, inputs); err != nil {
+		return nil, err
 	}
+	_, err := os.Stat(path)
+	created := errors.Is(err, fs.ErrNotExist)
 	watchInterrupts()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 	if err != nil {
