@@ -1,5 +1,3 @@
-//go:build unix
-
 package main
 
 import (
@@ -9,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestInterruptWhileOutBlocks: an --out to a pipe whose reader stopped
@@ -31,7 +31,18 @@ func TestInterruptWhileOutBlocks(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second) // the runs end and the write fills the pipe
+	// The runs end and the results fill the pipe, whose reader never
+	// reads: only then is the write blocked, however slow the build.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if n, err := unix.IoctlGetInt(int(reader.Fd()), unix.TIOCINQ); err == nil && n >= 4096 {
+			time.Sleep(200 * time.Millisecond) // the writer is in its blocked write by now
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the campaign never wrote its results into the pipe")
+		}
+	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
