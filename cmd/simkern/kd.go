@@ -294,7 +294,6 @@ func (d *debugger) exec(line string) (quit bool) {
 		fmt.Fprint(d.out, liveHelp)
 		d.kdTarget().Run(d.out, line)
 	default: // on a dump, kd says a live command needs a live session
-
 		d.kdTarget().Run(d.out, line)
 	}
 	return false
