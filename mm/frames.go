@@ -79,27 +79,25 @@ func (m *Machine) releaseFrame(f PFN) {
 }
 
 // getFrame returns a frame, making room if it must. It fails only when
-// nothing can be repurposed, written out, trimmed or released.
+// nothing can be repurposed, written out, trimmed or released. Each pass
+// moves pages one way only (working set to standby or modified, modified
+// to standby, standby or idle to free), so the loop ends.
 func (m *Machine) getFrame(node int, zero bool) (PFN, bool) {
-	for attempt := 0; ; attempt++ {
+	for {
 		if f, ok := m.takeFrame(node, zero); ok {
 			return f, true
 		}
 		if f, ok := m.repurposeStandby(zero); ok {
 			return f, true
 		}
-		if attempt >= 2 {
-			// The last resort, also when the modified list holds pages
-			// no pagefile can take: each pass frees idle frames or ends.
-			if m.releaseIdle(trimBatch) == 0 {
-				return 0, false
-			}
-			continue
-		}
-		if m.modified.count > 0 && m.writeModified(modifiedWriteBatch) > 0 {
-			continue
-		}
-		if m.trimOldest(trimBatch) == 0 && m.modified.count == 0 && m.releaseIdle(trimBatch) == 0 {
+		switch {
+		case m.modified.count > 0 && m.writeModified(modifiedWriteBatch) > 0:
+		case m.trimOldest(trimBatch) > 0:
+			// Trim on while trimming finds pages: a clean one (with its
+			// pagefile copy) goes to standby even when the modified list
+			// holds pages a full pagefile cannot take.
+		case m.releaseIdle(trimBatch) > 0: // the last resort
+		default:
 			return 0, false
 		}
 	}
