@@ -120,9 +120,27 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetHelpCommand(helpCmd(root))
 	root.AddCommand(runCmd(stdout), validateCmd(stdout), examplesCmd(stdout), kdCmd(stdin, stdout),
 		campaignCmd(stdout, stderr), versionCmd(stdout))
 	return root
+}
+
+// helpCmd is cobra's help command, except that a topic it does not know
+// is a bad command line (exit 2), as an unknown command is; cobra's own
+// prints the usage and exits 0.
+func helpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q; \"simkern help\" lists the commands", strings.Join(args, " "))}
+			}
+			return c.Help()
+		},
+	}
 }
 
 func versionCmd(stdout io.Writer) *cobra.Command {

@@ -190,6 +190,12 @@ func TestCommandLine(t *testing.T) {
 			stdout: []string{"$DIR/ok.yaml: ok (poolused)\n"},
 		},
 		{
+			name:   "help on a subcommand prints its help",
+			args:   []string{"help", "campaign", "merge"},
+			exit:   0,
+			stdout: []string{"simkern campaign merge"},
+		},
+		{
 			name:   "version prints simkern's version",
 			args:   []string{"version"},
 			exit:   0,
@@ -448,6 +454,18 @@ expect:
 			args:   []string{"frobnicate"},
 			exit:   2,
 			stderr: []string{`unknown command "frobnicate"`},
+		},
+		{
+			name:   "help on an unknown topic is a usage error",
+			args:   []string{"help", "frobnicate"},
+			exit:   2,
+			stderr: []string{`unknown help topic "frobnicate"`},
+		},
+		{
+			name:   "help on an unknown subcommand is a usage error",
+			args:   []string{"help", "campaign", "frobnicate"},
+			exit:   2,
+			stderr: []string{`unknown help topic "campaign frobnicate"`},
 		},
 		{
 			name:   "--pooltag with a missing file is a usage error",
