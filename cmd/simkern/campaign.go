@@ -6,21 +6,26 @@ package main
 // The scenario is parsed once. Each seed is a Session of its own (its own
 // machine, pagefile and generators); runs share only the read-only
 // *scenario.Scenario, so they go in parallel, at most --parallel machines
-// alive at a time. Results are sorted by seed before anything is printed,
-// so the output never depends on --parallel or on which run ended first.
+// alive at a time. Workers take the seeds lowest first, and their results
+// are handed on in seed order, so the output never depends on --parallel
+// or on which run ended first. Nothing is kept per seed:
 //
 //	parseSeeds  "1-100,200"   -> ranges; no backwards range, no seed twice
-//	shardSeeds  ranges, I/N   -> the seeds whose position p has p mod N == I
-//	runAll      seeds         -> one seedResult per seed (a pool of workers)
-//	summarize   seedResults   -> one row per outcome class: count, first seeds
-//	runTally    a shard       -> the same rows, keeping nothing per seed
-//	                             (the table alone: no --json, no --out)
+//	newShard    ranges, I/N   -> the seeds whose position p has p mod N == I,
+//	                             found by arithmetic, lowest first
+//	runEach     a shard       -> one seedResult per seed, in seed order; a
+//	                             result waits for those before it, and a
+//	                             worker waits rather than run far ahead
+//	tally       seedResults   -> one row per outcome class: count, first seeds
+//	spill       seedResults   -> the results file's seed lines, in a
+//	                             temporary file until the campaign line is known
 //	minimize    failing rows  -> the shortest --steps that fails the same way
 //
-// A results file is the --json stream: one "seed" line per run, then one
-// "campaign" line. merge reads such files, checks that they belong
-// together and goes through summarize again, so the table of a campaign and
-// the table of its merged shards are the same text.
+// A results file is the --json stream: one "seed" line per run in seed
+// order, then one "campaign" line. merge (merge.go) reads such files,
+// checks that they belong together and counts them with a tally again, so
+// the table of a campaign and the table of its merged shards are the same
+// text.
 
 import (
 	"bufio"
@@ -40,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -193,15 +197,6 @@ type outcomeRow struct {
 	first *seedResult
 }
 
-// summarize fills sum's rows, runs and exit status from results.
-func summarize(sum *campaignSummary, results []seedResult) {
-	t := newTally()
-	for i := range results {
-		t.add(&results[i])
-	}
-	t.fill(sum)
-}
-
 // tally counts results one at a time, in any order, keeping per outcome
 // class only its count, its smallest seeds and the result of the smallest:
 // memory does not grow with the number of seeds, and the rows come out
@@ -343,48 +338,66 @@ func parseShard(s string) (i, n uint64, err error) {
 	return i, n, nil
 }
 
-// shardSeeds lists the seeds of rs whose position in the list, counted
-// from 0, is i mod n.
-func shardSeeds(rs []seedRange, i, n uint64) []uint64 {
-	sh := newShard(rs, i, n)
-	out := make([]uint64, sh.count)
-	for k := range out {
-		out[k] = sh.seed(k)
-	}
-	return out
-}
-
-// shard is the seeds of rs at positions i, i+n, i+2n, ... without listing
-// them: seed(k) finds the k-th, so a campaign of millions of seeds costs
-// no memory per seed.
+// shard is the seeds of a --seeds list at positions i, i+n, i+2n, ...
+// (counting from 0 in the list's order), without listing them: seed(k)
+// finds the k-th lowest and contains tells whether a seed is one, so a
+// campaign of millions of seeds costs no memory per seed.
 type shard struct {
-	rs    []seedRange
-	start []uint64 // start[j]: the list position of rs[j].lo
-	i, n  uint64
+	parts []shardPart // one per range of the list, lowest seeds first
+	n     uint64
 	count int
 }
 
+// shardPart is what a shard takes of one range: count seeds, n apart,
+// from first.
+type shardPart struct {
+	r      seedRange
+	first  uint64
+	count  int
+	before int // the seeds the shard takes from the parts before
+}
+
 func newShard(rs []seedRange, i, n uint64) *shard {
-	sh := &shard{rs: rs, i: i, n: n}
-	var total uint64 // at most maxCampaignSeeds: parseSeeds checks
+	sh := &shard{n: n}
+	var pos uint64 // the list position of r.lo; at most maxCampaignSeeds (parseSeeds checks)
 	for _, r := range rs {
-		sh.start = append(sh.start, total)
-		total += r.hi - r.lo + 1
+		size := r.hi - r.lo + 1
+		p := shardPart{r: r}
+		// skip: from r.lo to the first position that is i mod n.
+		skip := i - pos%n
+		if i < pos%n {
+			skip = n - (pos%n - i)
+		}
+		if skip < size {
+			p.first = r.lo + skip
+			p.count = int((size-1-skip)/n + 1)
+		}
+		sh.parts = append(sh.parts, p)
+		pos += size
 	}
-	if total > i {
-		sh.count = int((total-i-1)/n + 1)
+	slices.SortFunc(sh.parts, func(a, b shardPart) int { return cmp.Compare(a.r.lo, b.r.lo) })
+	for j := range sh.parts {
+		sh.parts[j].before = sh.count
+		sh.count += sh.parts[j].count
 	}
 	return sh
 }
 
-// seed returns the k-th seed of the shard, 0 <= k < count.
+// seed returns the shard's k-th lowest seed, 0 <= k < count.
 func (sh *shard) seed(k int) uint64 {
-	pos := sh.i + uint64(k)*sh.n
-	j, found := slices.BinarySearch(sh.start, pos)
-	if !found {
-		j--
+	j := sort.Search(len(sh.parts), func(j int) bool { return sh.parts[j].before+sh.parts[j].count > k })
+	p := sh.parts[j]
+	return p.first + uint64(k-p.before)*sh.n
+}
+
+// contains reports whether seed is one of the shard's.
+func (sh *shard) contains(seed uint64) bool {
+	j := sort.Search(len(sh.parts), func(j int) bool { return sh.parts[j].r.hi >= seed })
+	if j == len(sh.parts) {
+		return false
 	}
-	return sh.rs[j].lo + (pos - sh.start[j])
+	p := sh.parts[j]
+	return p.count > 0 && seed >= p.first && (seed-p.first)%sh.n == 0
 }
 
 // runFunc runs s under seed for at most maxSteps steps, its report going
@@ -412,86 +425,84 @@ type campaign struct {
 	progress    io.Writer // where the progress bar goes; nil for none
 }
 
-// runAll runs every seed, parallel at a time, and returns the results
-// sorted by seed. The error is the host's (a pagefile it cannot create).
-func (c *campaign) runAll(seeds []uint64) ([]seedResult, error) {
-	results := make([]seedResult, len(seeds))
-	strs := stringSet{}
-	err := c.runEach(len(seeds), func(k int) uint64 { return seeds[k] }, func(k int, r seedResult) {
-		strs.shrink(&r)
-		results[k] = r
+// runShard runs the shard's seeds and counts their outcomes into sum's
+// table, keeping per outcome class only its count and first seeds. With
+// lines, each seed's line of the results file goes to it as well, in
+// seed order. Memory does not grow with the number of seeds.
+func (c *campaign) runShard(sh *shard, sum *campaignSummary, lines *spill) error {
+	if os.Getenv("GOGC") == "" {
+		// Each run allocates a machine and drops it; with nothing kept per
+		// seed the live heap is small, and the default target would
+		// collect every few runs, slowing a campaign by half.
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
+	t := newTally()
+	err := c.runEach(sh.count, sh.seed, func(r *seedResult) error {
+		t.add(r)
+		if lines != nil {
+			return lines.add(r)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
-	return results, nil
-}
-
-// stringSet keeps one copy of each string a campaign's results repeat
-// (outcomes, codes, parameters, failure messages), so that a million seed
-// lines held for a results file cost their own fields, not a million
-// copies of one message. Past maxStrings it adds no more.
-type stringSet map[string]string
-
-const maxStrings = 1 << 16
-
-func (s stringSet) one(x string) string {
-	if y, ok := s[x]; ok {
-		return y
-	}
-	if len(s) < maxStrings {
-		s[x] = x
-	}
-	return x
-}
-
-// shrink makes r's strings the set's copies.
-func (s stringSet) shrink(r *seedResult) {
-	r.Outcome, r.Code = s.one(r.Outcome), s.one(r.Code)
-	for i := range r.Params {
-		r.Params[i] = s.one(r.Params[i])
-	}
-	for i := range r.Failures {
-		r.Failures[i] = s.one(r.Failures[i])
-	}
+	t.fill(sum)
+	return nil
 }
 
 // runEach runs the seeds seedAt(0) to seedAt(n-1), parallel at a time,
-// and hands each result to done, one call at a time, in no set order.
-func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(k int, r seedResult)) error {
+// and hands each result to done in that order, one call at a time. A
+// result that ends before those ahead of it waits for them, so a worker
+// does not start a seed more than aheadLimit past the first unfinished
+// one: what waits stays small. An error from a run or from done stops the
+// campaign; runEach returns the first.
+func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResult) error) error {
 	var bar *progressbar.ProgressBar
 	if c.progress != nil && n > 0 {
 		bar = progressbar.NewOptions(n, progressbar.OptionSetWriter(c.progress),
 			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
+	ahead := aheadLimit * c.parallel
 	var (
-		next     atomic.Int64
-		stop     atomic.Bool
 		mu       sync.Mutex
+		moved    = sync.NewCond(&mu) // next moved on, or the campaign stopped
+		waiting  = make([]seedResult, ahead)
+		ended    = make([]bool, ahead) // ended[k%ahead]: waiting[k%ahead] holds k's result
+		next     int                   // the first k not handed to done
+		taken    int                   // the first k no worker has taken
 		firstErr error
 		wg       sync.WaitGroup
 	)
 	for range min(c.parallel, n) {
 		wg.Go(func() {
-			for !stop.Load() {
-				k := int(next.Add(1) - 1)
-				if k >= n {
-					return
-				}
-				r, err := c.runOne(seedAt(k))
+			for {
 				mu.Lock()
-				if err != nil {
-					firstErr = cmp.Or(firstErr, err)
-					stop.Store(true)
-				} else {
-					done(k, r)
+				for firstErr == nil && taken < n && taken >= next+ahead {
+					moved.Wait()
 				}
-				mu.Unlock()
-				if err != nil {
+				if firstErr != nil || taken >= n {
+					mu.Unlock()
 					return
 				}
+				k := taken
+				taken++
+				mu.Unlock()
+
+				r, err := c.runOne(seedAt(k))
+
+				mu.Lock()
+				if err == nil {
+					waiting[k%ahead], ended[k%ahead] = r, true
+					for ; next < n && ended[next%ahead] && err == nil; next++ {
+						err = done(&waiting[next%ahead])
+						waiting[next%ahead], ended[next%ahead] = seedResult{}, false
+					}
+				}
+				firstErr = cmp.Or(firstErr, err)
+				moved.Broadcast()
+				mu.Unlock()
 				if bar != nil {
 					_ = bar.Add(1)
 				}
@@ -505,23 +516,9 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(k int, r se
 	return firstErr
 }
 
-// runTally runs the shard's seeds and counts their outcomes without
-// keeping a result per seed: what the table needs, in memory that does
-// not grow with the number of seeds.
-func (c *campaign) runTally(sh *shard, sum *campaignSummary) error {
-	if os.Getenv("GOGC") == "" {
-		// Each run allocates a machine and drops it; with nothing kept per
-		// seed the live heap is small, and the default target would
-		// collect every few runs, slowing a campaign by half.
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
-	}
-	t := newTally()
-	if err := c.runEach(sh.count, sh.seed, func(_ int, r seedResult) { t.add(&r) }); err != nil {
-		return err
-	}
-	t.fill(sum)
-	return nil
-}
+// aheadLimit is how many seeds, per worker, may run past the first
+// unfinished one.
+const aheadLimit = 64
 
 // runOne runs one seed, twice with --check-determinism.
 func (c *campaign) runOne(seed uint64) (seedResult, error) {
@@ -638,13 +635,14 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			sum := &campaignSummary{Event: "campaign", Simkern: version, Scenario: s.Name, File: s.File,
 				SHA256: s.Hash, Seeds: seeds, Shard: shard, Determinism: det}
-			var results []seedResult // one per seed: only for a results file
+			var lines *spill // the seed lines, only for a results file
 			if out != nil || jsonOut {
-				if results, err = c.runAll(shardSeeds(rs, si, sn)); err != nil {
-					return err
+				if lines, err = newSpill(); err != nil {
+					return hostError{err}
 				}
-				summarize(sum, results)
-			} else if err := c.runTally(newShard(rs, si, sn), sum); err != nil {
+				defer lines.close()
+			}
+			if err := c.runShard(newShard(rs, si, sn), sum, lines); err != nil {
 				return err
 			}
 			if minimize {
@@ -661,11 +659,11 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 			}
 			if out != nil {
-				if err := out.replace(func(w io.Writer) error { return writeResults(w, sum, results) }); err != nil {
+				if err := out.replace(func(w io.Writer) error { return writeResults(w, sum, lines) }); err != nil {
 					return hostError{fmt.Errorf("--out: %w", err)}
 				}
 			}
-			return printCampaign(stdout, jsonOut, sum, results)
+			return printCampaign(stdout, jsonOut, sum, lines)
 		},
 	}
 	f := cmd.Flags()
@@ -680,11 +678,11 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// printCampaign prints the table, or with asJSON the results file's lines, and
+// printCampaign prints the table, or with asJSON the results file, and
 // returns the campaign's exit status.
-func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, results []seedResult) error {
+func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, lines *spill) error {
 	if asJSON {
-		if err := writeResults(w, sum, results); err != nil {
+		if err := writeResults(w, sum, lines); err != nil {
 			return hostError{err}
 		}
 	} else {
@@ -696,19 +694,63 @@ func printCampaign(w io.Writer, asJSON bool, sum *campaignSummary, results []see
 	return nil
 }
 
-func writeResults(w io.Writer, sum *campaignSummary, results []seedResult) error {
+// writeResults writes a results file: the seed lines, then the campaign
+// line.
+func writeResults(w io.Writer, sum *campaignSummary, lines *spill) error {
 	bw := bufio.NewWriter(w)
+	if err := lines.writeTo(bw); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	for i := range results {
-		if err := enc.Encode(&results[i]); err != nil {
-			return err
-		}
-	}
 	if err := enc.Encode(sum); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// spill keeps a results file's seed lines, in order, in a temporary file
+// until the campaign line that ends them is known: held in memory, ten
+// million of them would take gigabytes. The file leaves nothing on disk
+// where the host lets an open file be removed.
+type spill struct {
+	f       *os.File
+	w       *bufio.Writer
+	enc     *json.Encoder
+	removed bool // the name was removed when the file was created
+}
+
+func newSpill() (*spill, error) {
+	f, err := os.CreateTemp("", "simkern-results-*.jsonl")
+	if err != nil {
+		return nil, fmt.Errorf("a temporary file for the results: %w", err)
+	}
+	s := &spill{f: f, w: bufio.NewWriterSize(f, 64<<10), removed: os.Remove(f.Name()) == nil}
+	s.enc = json.NewEncoder(s.w)
+	s.enc.SetEscapeHTML(false)
+	return s, nil
+}
+
+// add writes r's seed line.
+func (s *spill) add(r *seedResult) error { return s.enc.Encode(r) }
+
+// writeTo copies every line added so far to w.
+func (s *spill) writeTo(w io.Writer) error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("the temporary results file: %w", err)
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("the temporary results file: %w", err)
+	}
+	_, err := io.Copy(w, s.f)
+	return err
+}
+
+func (s *spill) close() {
+	s.f.Close()
+	if !s.removed {
+		os.Remove(s.f.Name())
+	}
 }
 
 // printTable prints the campaign's outcomes as a table.
@@ -776,245 +818,4 @@ func printTable(w io.Writer, sum *campaignSummary) {
 		}
 		fmt.Fprintf(w, " (exit %d)\n", sum.Exit)
 	}
-}
-
-func mergeCmd(stdout io.Writer) *cobra.Command {
-	var jsonOut bool
-	cmd := &cobra.Command{
-		Use:   "merge RESULTS...",
-		Short: "Join the results files of a campaign's shards into one table",
-		Long: "Read results files written by `simkern campaign --out` (or --json) and print the table the\n" +
-			"whole campaign would have printed. Files of different scenarios or simkern versions, and\n" +
-			"files that share a seed, are refused with exit status 2.",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			sum, results, err := mergeFiles(args)
-			if err != nil {
-				return usageError{err}
-			}
-			return printCampaign(stdout, jsonOut, sum, results)
-		},
-	}
-	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the merged results file instead of the table")
-	return cmd
-}
-
-// mergeFiles reads results files that belong to one campaign. The order
-// of the files does not matter: they are put in the order of their seed
-// lists and shards, and the first of that order names the scenario file.
-func mergeFiles(paths []string) (*campaignSummary, []seedResult, error) {
-	type part struct {
-		path   string
-		sum    *campaignSummary
-		i, n   uint64   // its shard; 0, 0 for a merge of shards
-		shards []string // its shards' names, "I/N"
-		lo     uint64   // the first seed of its list
-	}
-	var (
-		parts   []part
-		results []seedResult
-		from    = map[uint64]string{} // seed -> file
-	)
-	for _, path := range paths {
-		sum, rs, err := readResults(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		// Before the seeds: files of two scenarios that share seeds are
-		// two scenarios first.
-		if len(parts) > 0 {
-			f := parts[0]
-			if sum.SHA256 != f.sum.SHA256 {
-				return nil, nil, fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", f.path, path, scenario.ShortHash(f.sum.SHA256), scenario.ShortHash(sum.SHA256))
-			} else if sum.Simkern != f.sum.Simkern {
-				return nil, nil, fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", f.path, path, f.sum.Simkern, sum.Simkern)
-			}
-		}
-		list, err := parseSeeds(sum.Seeds)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %v", path, err)
-		}
-		// A shard holds exactly its seeds; a merge of some shards of one
-		// list (its shard names them, "0/4,2/4") holds seeds of its list.
-		// One of several lists ("1-20:0/4+2/4") cannot be told apart
-		// again: its shards are merged instead.
-		if strings.Contains(sum.Shard, ":") {
-			return nil, nil, fmt.Errorf("%s is a partial merge of several seed lists (shard %s), which does not merge again: merge the shards it was made of", path, sum.Shard)
-		}
-		i, n, err := parseShard(sum.Shard)
-		shards := []string{fmt.Sprintf("%d/%d", i, n)}
-		if err == nil {
-			err = checkShardSeeds(rs, newShard(list, i, n))
-		} else {
-			i, n, shards = 0, 0, strings.Split(sum.Shard, ",")
-			err = checkListSeeds(rs, list)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %v", path, err)
-		}
-		for _, r := range rs {
-			if other, ok := from[r.Seed]; ok {
-				return nil, nil, fmt.Errorf("seed %d is in both %s and %s: merge each shard once", r.Seed, other, path)
-			}
-			from[r.Seed] = path
-		}
-		parts = append(parts, part{path, sum, i, n, shards, list[0].lo})
-		results = append(results, rs...)
-	}
-	slices.SortFunc(parts, func(a, b part) int {
-		return cmp.Or(cmp.Compare(a.lo, b.lo), strings.Compare(a.sum.Seeds, b.sum.Seeds), cmp.Compare(a.n, b.n), cmp.Compare(a.i, b.i))
-	})
-	f := parts[0].sum
-	all := true // every file checked determinism
-	var (
-		specs  []string
-		seeds  []seedRange             // every list's, for whether the files hold them all
-		runs   = map[string]int{}      // seeds list -> the runs merged of it
-		shards = map[string][]string{} // seeds list -> the shards merged of it
-	)
-	for _, p := range parts {
-		if _, ok := runs[p.sum.Seeds]; !ok {
-			specs = append(specs, p.sum.Seeds)
-			list, _ := parseSeeds(p.sum.Seeds)
-			seeds = append(seeds, list...)
-		}
-		runs[p.sum.Seeds] += p.sum.Runs
-		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], p.shards...)
-		all = all && p.sum.Determinism
-	}
-	slices.SortFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) })
-	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
-		Seeds: strings.Join(specs, ","), Determinism: all}
-	// Files that hold every seed of their lists are whole, whatever
-	// shards brought them; else each list that is not names its shards,
-	// after the list when there are several ("1-20:0/4+2/4"), so a later
-	// merge does not take them for shards of all the lists.
-	var labels []string
-	if uint64(len(results)) != rangesCount(seeds) {
-		for _, spec := range specs {
-			list, _ := parseSeeds(spec)
-			if runs[spec] == newShard(list, 0, 1).count {
-				continue
-			}
-			if len(specs) == 1 {
-				labels = append(labels, sortShards(shards[spec])...)
-			} else {
-				labels = append(labels, spec+":"+strings.Join(sortShards(shards[spec]), "+"))
-			}
-		}
-	}
-	sum.Shard = strings.Join(labels, ",")
-	summarize(sum, results)
-	return sum, results, nil
-}
-
-// sortShards puts shard names ("I/N") in number order (as text, "10/11"
-// would sort before "2/11") and drops repeats.
-func sortShards(shards []string) []string {
-	slices.SortFunc(shards, func(a, b string) int {
-		ai, an, _ := parseShard(a)
-		bi, bn, _ := parseShard(b)
-		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ai, bi), strings.Compare(a, b))
-	})
-	return slices.Compact(shards)
-}
-
-// rangesCount returns how many seeds the ranges hold together, a seed in
-// two of them counted once.
-func rangesCount(rs []seedRange) uint64 {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
-	var n, next uint64 // next: the first seed not yet counted
-	for i, r := range rs {
-		lo := r.lo
-		if i > 0 && lo < next {
-			lo = next
-		}
-		if r.hi >= lo {
-			n += r.hi - lo + 1
-			if r.hi == math.MaxUint64 {
-				break // every later range is inside this one
-			}
-			next = r.hi + 1
-		}
-	}
-	return n
-}
-
-// checkListSeeds reports a results file holding a seed its list does not.
-func checkListSeeds(rs []seedResult, list []seedRange) error {
-	sorted := slices.Clone(list) // the ranges of a list do not overlap: parseSeeds sees to it
-	slices.SortFunc(sorted, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
-	for _, r := range rs {
-		k := sort.Search(len(sorted), func(k int) bool { return sorted[k].hi >= r.Seed })
-		if k == len(sorted) || r.Seed < sorted[k].lo {
-			return fmt.Errorf("seed %d is not one of its list's seeds", r.Seed)
-		}
-	}
-	return nil
-}
-
-// checkShardSeeds reports a results file whose seed lines are not exactly
-// the seeds of its shard.
-func checkShardSeeds(rs []seedResult, sh *shard) error {
-	if len(rs) != sh.count {
-		return fmt.Errorf("%d seed lines for a shard of %d seeds", len(rs), sh.count)
-	}
-	want := make(map[uint64]bool, sh.count)
-	for k := range sh.count {
-		want[sh.seed(k)] = true
-	}
-	for _, r := range rs {
-		if !want[r.Seed] {
-			return fmt.Errorf("seed %d is not one of its shard's seeds", r.Seed)
-		}
-	}
-	return nil
-}
-
-// readResults reads one results file: "seed" lines, then a "campaign" line.
-func readResults(path string) (*campaignSummary, []seedResult, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	var (
-		sum     *campaignSummary
-		results []seedResult
-	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		var ev struct{ Event string }
-		err := json.Unmarshal(sc.Bytes(), &ev)
-		switch {
-		case err != nil:
-		case sum != nil:
-			err = errors.New("a line after the campaign line")
-		case ev.Event == "seed":
-			var r seedResult
-			if err = json.Unmarshal(sc.Bytes(), &r); err == nil {
-				if r.key, err = keyOf(r); err == nil && r.Outcome != r.key.String() {
-					err = fmt.Errorf("seed %d: outcome %q, but its exit and code say %q", r.Seed, r.Outcome, r.key)
-				}
-				results = append(results, r)
-			}
-		case ev.Event == "campaign":
-			sum = &campaignSummary{}
-			err = json.Unmarshal(sc.Bytes(), sum)
-		default:
-			err = fmt.Errorf("event %q: want seed or campaign", ev.Event)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: not a campaign results file: %v", path, line, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if sum == nil || sum.Runs != len(results) {
-		return nil, nil, fmt.Errorf("%s: incomplete: a results file ends with a campaign line counting its seed lines", path)
-	}
-	return sum, results, nil
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"simkern/bugcheck"
 	"simkern/internal/golden"
@@ -267,6 +267,8 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		"garbage.jsonl":   "not json\n",
 		"edited.jsonl":    strings.Replace(string(full), `"outcome":"expectation failed"`, `"outcome":"completed"`, 1),
 		"foreign.jsonl":   strings.Replace(string(full), `{"event":"seed","seed":10,`, `{"event":"seed","seed":99,`, 1),
+		"swapped.jsonl":   lines[1] + lines[0] + strings.Join(lines[2:], ""),
+		"repeated.jsonl":  strings.Join(lines[:9], "") + lines[8] + strings.Join(lines[10:], ""),
 	})
 
 	tests := []struct {
@@ -283,16 +285,22 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		{"an outcome that contradicts its exit status", []string{"edited.jsonl"}, `outcome "completed", but its exit and code say "expectation failed"`},
 		{"a file that does not exist", []string{"missing.jsonl"}, "missing.jsonl"},
 		{"a seed its list does not hold", []string{"foreign.jsonl"}, at("foreign.jsonl") + ": seed 99 is not one of its shard's seeds"},
+		{"seeds out of order", []string{"swapped.jsonl"}, at("swapped.jsonl") + ": seed 1 after seed 2: a results file lists each seed once, in order"},
+		{"a seed twice in one file", []string{"repeated.jsonl"}, at("repeated.jsonl") + ": seed 9 after seed 9"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := []string{"campaign", "merge"}
-			for _, f := range tt.files {
-				args = append(args, at(f))
-			}
-			code, stdout, stderr := cli(args...)
-			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "simkern: ") || !strings.Contains(stderr, tt.stderr) {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and a message with %q", code, stdout, stderr, tt.stderr)
+			// With --json too: nothing is printed before the files are
+			// found wanting.
+			for _, flags := range [][]string{nil, {"--json"}} {
+				args := append([]string{"campaign", "merge"}, flags...)
+				for _, f := range tt.files {
+					args = append(args, at(f))
+				}
+				code, stdout, stderr := cli(args...)
+				if code != 2 || stdout != "" || !strings.HasPrefix(stderr, "simkern: ") || !strings.Contains(stderr, tt.stderr) {
+					t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and a message with %q", flags, code, stdout, stderr, tt.stderr)
+				}
 			}
 		})
 	}
@@ -403,10 +411,8 @@ func TestCampaignCheckDeterminismCatchesADifference(t *testing.T) {
 		return o, err
 	}
 	c := &campaign{s: s, run: leaky, parallel: 4, determinism: true}
-	results, err := c.runAll([]uint64{1, 2, 3, 4, 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, _ := parseSeeds("1-5")
+	results := runLines(t, c, newShard(rs, 0, 1))
 	for _, r := range results {
 		if r.Nondeterministic != (r.Seed == 3) || len(r.Stream) != 64 {
 			t.Errorf("seed %d: nondeterministic %v, stream %q; only seed 3 ran differently", r.Seed, r.Nondeterministic, r.Stream)
@@ -509,21 +515,86 @@ func TestCampaignJSON(t *testing.T) {
 }
 
 func TestShardSeedsDealsPositions(t *testing.T) {
-	rs, err := parseSeeds("1-5, 10,0x14-21")
+	for _, tc := range []struct {
+		seeds  string
+		n      uint64
+		shards [][]uint64 // each shard's seeds, lowest first
+	}{
+		// Positions 0..7 hold seeds 1 2 3 4 5 10 20 21; shard i of 3
+		// takes positions i, i+3, i+6.
+		{"1-5, 10,0x14-21", 3, [][]uint64{{1, 4, 20}, {2, 5, 21}, {3, 10}}},
+		// Positions follow the list's order, not the seeds': 10 11 12 1 2 3.
+		{"10-12,1-3", 2, [][]uint64{{2, 10, 12}, {1, 3, 11}}},
+		{"18446744073709551614-18446744073709551615", 1, [][]uint64{{1<<64 - 2, 1<<64 - 1}}},
+		{"7", 3, [][]uint64{{7}, nil, nil}},
+		{"1-4", 18446744073709551615, [][]uint64{{1}, {2}}},
+	} {
+		rs, err := parseSeeds(tc.seeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range tc.shards {
+			sh := newShard(rs, uint64(i), tc.n)
+			var got []uint64
+			for k := range sh.count {
+				got = append(got, sh.seed(k))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("--seeds %s shard %d/%d: %v, want %v", tc.seeds, i, tc.n, got, want)
+			}
+			for _, r := range rs {
+				for seed := r.lo; ; seed++ {
+					if sh.contains(seed) != slices.Contains(want, seed) {
+						t.Errorf("--seeds %s shard %d/%d: contains(%d) = %v", tc.seeds, i, tc.n, seed, sh.contains(seed))
+					}
+					if seed == r.hi {
+						break
+					}
+				}
+			}
+			if sh.contains(0) && !slices.Contains(want, 0) || sh.contains(1000) {
+				t.Errorf("--seeds %s shard %d/%d holds a seed outside its list", tc.seeds, i, tc.n)
+			}
+		}
+	}
+}
+
+// runLines runs a shard of a campaign with a results file and returns its
+// seed lines, read back.
+func runLines(t *testing.T, c *campaign, sh *shard) []seedResult {
+	t.Helper()
+	lines, err := newSpill()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Positions 0..8 hold seeds 1 2 3 4 5 10 20 21; shard i of 3 takes
-	// positions i, i+3, i+6.
-	want := [][]uint64{{1, 4, 20}, {2, 5, 21}, {3, 10}}
-	for i, w := range want {
-		if got := shardSeeds(rs, uint64(i), 3); !slices.Equal(got, w) {
-			t.Errorf("shard %d/3: %v, want %v", i, got, w)
+	defer lines.close()
+	if err := c.runShard(sh, &campaignSummary{}, lines); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := lines.writeTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var results []seedResult
+	dec := json.NewDecoder(&buf)
+	for dec.More() {
+		var r seedResult
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
 		}
+		r.key, _ = keyOf(r)
+		results = append(results, r)
 	}
-	if got := shardSeeds([]seedRange{{1<<64 - 2, 1<<64 - 1}}, 0, 1); !slices.Equal(got, []uint64{1<<64 - 2, 1<<64 - 1}) {
-		t.Errorf("the last seeds of all: %v", got)
+	return results
+}
+
+// summarize fills sum's table from results, all at hand at once.
+func summarize(sum *campaignSummary, results []seedResult) {
+	t := newTally()
+	for i := range results {
+		t.add(&results[i])
 	}
+	t.fill(sum)
 }
 
 // fakeOutcome is a cheap stand-in for a run: seeds fall into a few
@@ -540,11 +611,12 @@ func fakeOutcome(_ *scenario.Scenario, seed, _ uint64, _ bool, _ io.Writer) (*sc
 	return &scenario.Outcome{Steps: 3}, nil
 }
 
-// A campaign that only prints the table used to keep one result per seed
-// (about 700 bytes each: 700 MB for --seeds 1-1000000, 7 GB at the
-// 10,000,000 a --seeds list allows). runTally keeps nothing per seed, and
-// its table is the one the kept results give, for any list and shard.
-func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
+// A campaign used to keep one result per seed (about 700 bytes each: 7 GB
+// at the 10,000,000 a --seeds list allows; 280 for a results file). It
+// now keeps nothing per seed, with or without a results file; its table is
+// the one its seed lines give, and the lines come in seed order, for any
+// list and shard.
+func TestCampaignKeepsNothingPerSeed(t *testing.T) {
 	for _, tc := range []struct {
 		seeds string
 		i, n  uint64
@@ -559,27 +631,69 @@ func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		seeds := shardSeeds(rs, tc.i, tc.n)
+		sh := newShard(rs, tc.i, tc.n)
 		c := &campaign{run: fakeOutcome, parallel: 3}
-		results, err := c.runAll(seeds)
-		if err != nil {
-			t.Fatal(err)
+		results := runLines(t, c, sh)
+		if len(results) != sh.count || !slices.IsSortedFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) }) {
+			t.Errorf("--seeds %s --shard %d/%d: %d seed lines, sorted %v; want %d in seed order", tc.seeds, tc.i, tc.n, len(results),
+				slices.IsSortedFunc(results, func(a, b seedResult) int { return cmp.Compare(a.Seed, b.Seed) }), sh.count)
 		}
 		want := &campaignSummary{File: "f.yaml", Seeds: tc.seeds}
 		summarize(want, results)
 		got := &campaignSummary{File: "f.yaml", Seeds: tc.seeds}
-		if err := c.runTally(newShard(rs, tc.i, tc.n), got); err != nil {
+		if err := c.runShard(sh, got, nil); err != nil {
 			t.Fatal(err)
 		}
 		var a, b strings.Builder
 		printTable(&a, want)
 		printTable(&b, got)
-		if a.String() != b.String() || got.Exit != want.Exit || got.Runs != len(seeds) {
+		if a.String() != b.String() || got.Exit != want.Exit || got.Runs != sh.count {
 			t.Errorf("--seeds %s --shard %d/%d: the tally's table differs from the results':\n%s\nwant:\n%s", tc.seeds, tc.i, tc.n, b.String(), a.String())
 		}
 	}
 
-	// The live heap once nearly every seed has run, against before.
+	for _, withLines := range []bool{false, true} {
+		keepsNothing(t, withLines)
+	}
+}
+
+// A seed that runs long holds the results after it, which wait their turn
+// in the results file: the other workers stop aheadLimit seeds a worker
+// past it instead of running the whole campaign while it runs.
+func TestCampaignWaitsForASlowSeed(t *testing.T) {
+	const parallel = 2
+	ahead := uint64(aheadLimit * parallel)
+	farAhead := make(chan struct{})
+	slow := func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		switch seed {
+		case 1:
+			select {
+			case <-farAhead:
+				t.Errorf("seed %d started while seed 1 ran", 1+ahead)
+			case <-time.After(200 * time.Millisecond):
+			}
+		case 1 + ahead:
+			close(farAhead)
+		}
+		return fakeOutcome(s, seed, maxSteps, json, out)
+	}
+	rs, _ := parseSeeds(fmt.Sprintf("1-%d", 4*ahead))
+	c := &campaign{run: slow, parallel: parallel}
+	results := runLines(t, c, newShard(rs, 0, 1))
+	for k, r := range results {
+		if r.Seed != uint64(k)+1 {
+			t.Fatalf("line %d is seed %d, want %d", k, r.Seed, k+1)
+		}
+	}
+	if len(results) != int(4*ahead) {
+		t.Errorf("%d seed lines, want %d", len(results), 4*ahead)
+	}
+}
+
+// keepsNothing checks the live heap once nearly every seed of a big
+// campaign has run, against before.
+func keepsNothing(t *testing.T, withLines bool) {
+	t.Helper()
 	const n = 300_000
 	var calls atomic.Int64
 	var before, late runtime.MemStats
@@ -595,11 +709,19 @@ func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	c := &campaign{run: measure, parallel: 2}
 	sum := &campaignSummary{File: "f.yaml"}
-	if err := c.runTally(newShard(rs, 0, 1), sum); err != nil {
+	var lines *spill
+	if withLines {
+		var err error
+		if lines, err = newSpill(); err != nil {
+			t.Fatal(err)
+		}
+		defer lines.close()
+	}
+	if err := c.runShard(newShard(rs, 0, 1), sum, lines); err != nil {
 		t.Fatal(err)
 	}
 	if grew := int64(late.HeapAlloc) - int64(before.HeapAlloc); grew > 4<<20 {
-		t.Errorf("the live heap grew by %d bytes over %d seeds: %d bytes a seed", grew, n, grew/n)
+		t.Errorf("with a results file %v: the live heap grew by %d bytes over %d seeds: %d bytes a seed", withLines, grew, n, grew/n)
 	}
 	if sum.Runs != n {
 		t.Errorf("%d runs counted, want %d", sum.Runs, n)
@@ -607,7 +729,8 @@ func TestCampaignTallyKeepsNothingPerSeed(t *testing.T) {
 }
 
 // A pagefile the host cannot create is the host's failure, not the
-// file's: run and campaign both exit 1, naming the pagefile.
+// file's: run and campaign both exit 1, naming the pagefile (or, for a
+// results file, the temporary file that holds its lines first).
 func TestHostFailureExitsOne(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
@@ -619,9 +742,13 @@ func TestHostFailureExitsOne(t *testing.T) {
 	}
 	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}, {"campaign", path, "--seeds", "1-3", "-o", results},
 		{"campaign", path, "--seeds", "1-3", "-o", filepath.Join(dir, "new.jsonl")}} {
+		want := "simkern: pagefile: "
+		if slices.Contains(args, "-o") {
+			want = "simkern: a temporary file for the results: "
+		}
 		code, _, stderr := cli(args...)
-		if code != 1 || !strings.HasPrefix(stderr, "simkern: pagefile: ") {
-			t.Errorf("%s: exit %d, stderr %q; want exit 1 and simkern: pagefile: ...", args, code, stderr)
+		if code != 1 || !strings.HasPrefix(stderr, want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %s...", args, code, stderr, want)
 		}
 	}
 	// The failed campaigns left the earlier results file as it was, and
@@ -896,28 +1023,5 @@ func TestReproduceLinesAreQuoted(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"my tags.txt": "Flky - flaky.sys - mine\n"})
 	if _, out, _ := cli("run", path, "--seed", "3", "--pooltag", tags); !strings.Contains(out, "reproduce: simkern run "+quoted+" --pooltag '"+tags+"' --seed 3\n") {
 		t.Errorf("run's reproduce line lacks --pooltag:\n%s", out)
-	}
-}
-
-// TestStringSetSharesRepeats: results that repeat a message hold one copy
-// of it, their values unchanged, and the set stops growing at maxStrings.
-func TestStringSetSharesRepeats(t *testing.T) {
-	s := stringSet{}
-	msg := func() string { return strings.Repeat("buf is not bound yet ", 3) } // a new copy each call
-	a := seedResult{Outcome: "expectation failed", Failures: []string{msg()}, Params: []string{fmt.Sprint(7)}}
-	b := seedResult{Outcome: "expectation " + "failed", Failures: []string{msg()}, Params: []string{fmt.Sprint(7)}}
-	s.shrink(&a)
-	s.shrink(&b)
-	if b.Failures[0] != msg() || b.Params[0] != "7" {
-		t.Fatalf("shrink changed the values: %+v", b)
-	}
-	if unsafe.StringData(a.Failures[0]) != unsafe.StringData(b.Failures[0]) || unsafe.StringData(a.Params[0]) != unsafe.StringData(b.Params[0]) {
-		t.Errorf("two results hold two copies of one string")
-	}
-	for i := range 2 * maxStrings {
-		s.one(fmt.Sprint(i))
-	}
-	if len(s) != maxStrings {
-		t.Errorf("the set holds %d strings, want at most %d", len(s), maxStrings)
 	}
 }

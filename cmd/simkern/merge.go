@@ -1,0 +1,391 @@
+package main
+
+// simkern campaign merge: the results files of a campaign's shards, joined
+// into the table the whole campaign would have printed.
+//
+// A results file lists its seeds in order, so the files are read twice
+// and never held: once each, for its campaign line (its last) and to check
+// that it is whole and belongs with the others; then all together, their
+// seed lines merged in seed order as each file's shard allows, counted
+// into the table and, for --json, written out. Memory does not grow with
+// the number of seeds.
+
+import (
+	"bufio"
+	"cmp"
+	"container/heap"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"simkern/scenario"
+)
+
+func mergeCmd(stdout io.Writer) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "merge RESULTS...",
+		Short: "Join the results files of a campaign's shards into one table",
+		Long: "Read results files written by `simkern campaign --out` (or --json) and print the table the\n" +
+			"whole campaign would have printed. Files of different scenarios or simkern versions, and\n" +
+			"files that share a seed, are refused with exit status 2.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var lines *spill
+			if jsonOut {
+				var err error
+				if lines, err = newSpill(); err != nil {
+					return hostError{err}
+				}
+				defer lines.close()
+			}
+			sum, err := mergeFiles(args, lines)
+			if err != nil {
+				return err
+			}
+			return printCampaign(stdout, jsonOut, sum, lines)
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the merged results file instead of the table")
+	return cmd
+}
+
+// mergePart is one results file of a merge.
+type mergePart struct {
+	path   string
+	sum    *campaignSummary
+	i, n   uint64            // its shard; 0, 0 for a merge of shards
+	shards []string          // its shards' names, "I/N"
+	lo     uint64            // the first seed of its list
+	holds  func(uint64) bool // whether a seed is one of its shard's (or list's)
+	whose  string            // "shard's" or "list's", for the error
+}
+
+// mergeFiles reads results files that belong to one campaign and counts
+// their seeds into one table; with lines, it writes the merged seed lines
+// there too, in seed order. The order of the files does not matter: they
+// are put in the order of their seed lists and shards, and the first of
+// that order names the scenario file. A mistake in the files is a
+// usageError; one of the host's (lines cannot be written), a hostError.
+func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
+	var parts []mergePart
+	for _, path := range paths {
+		p, err := readPart(path)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		// Before the seeds: files of two scenarios that share seeds are
+		// two scenarios first.
+		if len(parts) > 0 {
+			f := parts[0]
+			if p.sum.SHA256 != f.sum.SHA256 {
+				return nil, usageError{fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", f.path, path, scenario.ShortHash(f.sum.SHA256), scenario.ShortHash(p.sum.SHA256))}
+			} else if p.sum.Simkern != f.sum.Simkern {
+				return nil, usageError{fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", f.path, path, f.sum.Simkern, p.sum.Simkern)}
+			}
+		}
+		parts = append(parts, p)
+	}
+	slices.SortFunc(parts, func(a, b mergePart) int {
+		return cmp.Or(cmp.Compare(a.lo, b.lo), strings.Compare(a.sum.Seeds, b.sum.Seeds), cmp.Compare(a.n, b.n), cmp.Compare(a.i, b.i))
+	})
+	f := parts[0].sum
+	all := true // every file checked determinism
+	var (
+		specs  []string
+		seeds  []seedRange             // every list's, for whether the files hold them all
+		runs   = map[string]int{}      // seeds list -> the runs merged of it
+		shards = map[string][]string{} // seeds list -> the shards merged of it
+		total  int
+	)
+	for _, p := range parts {
+		if _, ok := runs[p.sum.Seeds]; !ok {
+			specs = append(specs, p.sum.Seeds)
+			list, _ := parseSeeds(p.sum.Seeds)
+			seeds = append(seeds, list...)
+		}
+		runs[p.sum.Seeds] += p.sum.Runs
+		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], p.shards...)
+		all = all && p.sum.Determinism
+		total += p.sum.Runs
+	}
+	t := newTally()
+	if err := mergeSeeds(parts, t, lines); err != nil {
+		return nil, err
+	}
+	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
+		Seeds: strings.Join(specs, ","), Determinism: all}
+	// Files that hold every seed of their lists are whole, whatever
+	// shards brought them; else each list that is not names its shards,
+	// after the list when there are several ("1-20:0/4+2/4"), so a later
+	// merge does not take them for shards of all the lists.
+	var labels []string
+	if uint64(total) != rangesCount(seeds) {
+		for _, spec := range specs {
+			list, _ := parseSeeds(spec)
+			if runs[spec] == newShard(list, 0, 1).count {
+				continue
+			}
+			if len(specs) == 1 {
+				labels = append(labels, sortShards(shards[spec])...)
+			} else {
+				labels = append(labels, spec+":"+strings.Join(sortShards(shards[spec]), "+"))
+			}
+		}
+	}
+	sum.Shard = strings.Join(labels, ",")
+	t.fill(sum)
+	return sum, nil
+}
+
+// readPart reads a results file through once: every line well formed, a
+// campaign line at the end counting the seed lines, its shard (or, for an
+// earlier merge, its list) holding as many seeds as it has lines.
+func readPart(path string) (mergePart, error) {
+	rf, err := openResults(path)
+	if err != nil {
+		return mergePart{}, err
+	}
+	defer rf.close()
+	n := 0
+	for {
+		ok, err := rf.next()
+		if err != nil {
+			return mergePart{}, err
+		}
+		if !ok {
+			break
+		}
+		n++
+	}
+	sum := rf.sum
+	if sum.Runs != n {
+		return mergePart{}, fmt.Errorf("%s: incomplete: a results file ends with a campaign line counting its seed lines", path)
+	}
+	list, err := parseSeeds(sum.Seeds)
+	if err != nil {
+		return mergePart{}, fmt.Errorf("%s: %v", path, err)
+	}
+	// A shard holds exactly its seeds; a merge of some shards of one list
+	// (its shard names them, "0/4,2/4") holds seeds of its list. One of
+	// several lists ("1-20:0/4+2/4") cannot be told apart again: its
+	// shards are merged instead.
+	if strings.Contains(sum.Shard, ":") {
+		return mergePart{}, fmt.Errorf("%s is a partial merge of several seed lists (shard %s), which does not merge again: merge the shards it was made of", path, sum.Shard)
+	}
+	p := mergePart{path: path, sum: sum, lo: list[0].lo}
+	if i, n, err := parseShard(sum.Shard); err == nil {
+		sh := newShard(list, i, n)
+		if sh.count != sum.Runs {
+			return mergePart{}, fmt.Errorf("%s: %d seed lines for a shard of %d seeds", path, sum.Runs, sh.count)
+		}
+		p.i, p.n, p.shards, p.holds, p.whose = i, n, []string{fmt.Sprintf("%d/%d", i, n)}, sh.contains, "shard's"
+	} else {
+		p.shards, p.holds, p.whose = strings.Split(sum.Shard, ","), newShard(list, 0, 1).contains, "list's"
+	}
+	return p, nil
+}
+
+// mergeSeeds reads the parts' seed lines together, in seed order, and
+// counts each into t, and writes it to lines when there are lines. A part
+// whose lines are out of order or hold a seed its shard does not, or a
+// seed in two parts, stops it. A shard's file with as many lines as its
+// shard has seeds, in order, each one of them, holds them all.
+func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
+	var q cursors
+	defer func() {
+		for _, c := range q {
+			c.rf.close()
+		}
+	}()
+	for i := range parts {
+		rf, err := openResults(parts[i].path)
+		if err != nil { // it opened before: the host's failure (too many open files, say)
+			return hostError{err}
+		}
+		c := &cursor{part: &parts[i], rf: rf}
+		ok, err := c.advance()
+		if err != nil {
+			rf.close()
+			return usageError{err}
+		}
+		if ok {
+			q = append(q, c)
+		} else {
+			rf.close()
+		}
+	}
+	heap.Init(&q)
+	var last *cursor // the part of the seed counted last
+	var lastSeed uint64
+	for len(q) > 0 {
+		c := q[0]
+		r := &c.rf.r
+		if last != nil && r.Seed == lastSeed {
+			return usageError{fmt.Errorf("seed %d is in both %s and %s: merge each shard once", r.Seed, last.part.path, c.part.path)}
+		}
+		last, lastSeed = c, r.Seed
+		t.add(r)
+		if lines != nil {
+			if err := lines.add(r); err != nil {
+				return hostError{err}
+			}
+		}
+		ok, err := c.advance()
+		if err != nil {
+			return usageError{err}
+		}
+		if ok {
+			heap.Fix(&q, 0)
+		} else {
+			c.rf.close()
+			heap.Pop(&q)
+		}
+	}
+	return nil
+}
+
+// cursor is a part's next seed line, in a merge.
+type cursor struct {
+	part *mergePart
+	rf   *resultsFile
+	read bool // a seed line was read before this one
+	prev uint64
+}
+
+// advance reads the part's next seed line: false after the last.
+func (c *cursor) advance() (bool, error) {
+	if c.read {
+		c.prev = c.rf.r.Seed
+	}
+	ok, err := c.rf.next()
+	if !ok || err != nil {
+		return false, err
+	}
+	seed := c.rf.r.Seed
+	switch {
+	case c.read && seed <= c.prev:
+		return false, fmt.Errorf("%s: seed %d after seed %d: a results file lists each seed once, in order", c.part.path, seed, c.prev)
+	case !c.part.holds(seed):
+		return false, fmt.Errorf("%s: seed %d is not one of its %s seeds", c.part.path, seed, c.part.whose)
+	}
+	c.read = true
+	return true, nil
+}
+
+// cursors is a heap of cursors, lowest seed first.
+type cursors []*cursor
+
+func (q cursors) Len() int           { return len(q) }
+func (q cursors) Less(i, j int) bool { return q[i].rf.r.Seed < q[j].rf.r.Seed }
+func (q cursors) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *cursors) Push(x any)        { *q = append(*q, x.(*cursor)) }
+func (q *cursors) Pop() any {
+	old := *q
+	c := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return c
+}
+
+// resultsFile reads a results file a line at a time: "seed" lines, then
+// a "campaign" line.
+type resultsFile struct {
+	path string
+	f    *os.File
+	sc   *bufio.Scanner
+	line int
+	r    seedResult       // the last seed line read
+	sum  *campaignSummary // the campaign line, once read
+}
+
+func openResults(path string) (*resultsFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	return &resultsFile{path: path, f: f, sc: sc}, nil
+}
+
+func (rf *resultsFile) close() { rf.f.Close() }
+
+// next reads the next line. It returns true for a seed line, now in rf.r,
+// and false at the end of the file, after its campaign line.
+func (rf *resultsFile) next() (bool, error) {
+	for rf.sc.Scan() {
+		rf.line++
+		var ev struct{ Event string }
+		err := json.Unmarshal(rf.sc.Bytes(), &ev)
+		switch {
+		case err != nil:
+		case rf.sum != nil:
+			err = errors.New("a line after the campaign line")
+		case ev.Event == "seed":
+			rf.r = seedResult{}
+			if err = json.Unmarshal(rf.sc.Bytes(), &rf.r); err == nil {
+				if rf.r.key, err = keyOf(rf.r); err == nil && rf.r.Outcome != rf.r.key.String() {
+					err = fmt.Errorf("seed %d: outcome %q, but its exit and code say %q", rf.r.Seed, rf.r.Outcome, rf.r.key)
+				}
+			}
+			if err == nil {
+				return true, nil
+			}
+		case ev.Event == "campaign":
+			rf.sum = &campaignSummary{}
+			err = json.Unmarshal(rf.sc.Bytes(), rf.sum)
+		default:
+			err = fmt.Errorf("event %q: want seed or campaign", ev.Event)
+		}
+		if err != nil {
+			return false, fmt.Errorf("%s:%d: not a campaign results file: %v", rf.path, rf.line, err)
+		}
+	}
+	if err := rf.sc.Err(); err != nil {
+		return false, fmt.Errorf("%s: %w", rf.path, err)
+	}
+	if rf.sum == nil {
+		return false, fmt.Errorf("%s: incomplete: a results file ends with a campaign line counting its seed lines", rf.path)
+	}
+	return false, nil
+}
+
+// sortShards puts shard names ("I/N") in number order (as text, "10/11"
+// would sort before "2/11") and drops repeats.
+func sortShards(shards []string) []string {
+	slices.SortFunc(shards, func(a, b string) int {
+		ai, an, _ := parseShard(a)
+		bi, bn, _ := parseShard(b)
+		return cmp.Or(cmp.Compare(an, bn), cmp.Compare(ai, bi), strings.Compare(a, b))
+	})
+	return slices.Compact(shards)
+}
+
+// rangesCount returns how many seeds the ranges hold together, a seed in
+// two of them counted once.
+func rangesCount(rs []seedRange) uint64 {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b seedRange) int { return cmp.Compare(a.lo, b.lo) })
+	var n, next uint64 // next: the first seed not yet counted
+	for i, r := range rs {
+		lo := r.lo
+		if i > 0 && lo < next {
+			lo = next
+		}
+		if r.hi >= lo {
+			n += r.hi - lo + 1
+			if r.hi == math.MaxUint64 {
+				break // every later range is inside this one
+			}
+			next = r.hi + 1
+		}
+	}
+	return n
+}
