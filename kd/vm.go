@@ -17,10 +17,13 @@ func vmLine(w io.Writer, label string, pages uint64) {
 func (t *Target) vm(w io.Writer, _ []string) error {
 	s := t.Machine.Stats()
 	p := t.Pool.Totals()
+	sp := t.Pool.SpecialStats()
 	fmt.Fprintln(w, "*** Virtual Memory Usage ***")
 	vmLine(w, "Physical Memory:", s.Frames)
 	if s.HasPagefile {
-		total := (s.Pagefile.Slots - 1) * 4
+		// Current is the file's size; slot 0, which never holds a page
+		// (a zero slot means demand zero), is never free space.
+		total := s.Pagefile.Slots * 4
 		free := (s.Pagefile.Slots - 1 - s.Pagefile.Used) * 4
 		fmt.Fprintln(w, `      Page File: \??\C:\pagefile.sys`)
 		fmt.Fprintf(w, "         Current: %9dKb Free Space: %9dKb\n", total, free)
@@ -39,10 +42,18 @@ func (t *Target) vm(w io.Writer, _ []string) error {
 	vmLine(w, "NonPagedPool Idle:", s.IdleNonPagedPages)
 	vmLine(w, "PagedPool Usage:", s.PagedPoolPages)
 	vmLine(w, "PagedPool Resident:", s.ActivePageable)
+	vmLine(w, "Special Pool:", sp.PagesInUse)
 	vmLine(w, "Committed pages:", s.CommitPages)
 	vmLine(w, "Commit limit:", s.CommitLimitPages)
 	fmt.Fprintf(w, "      Page faults: %d soft, %d hard, %d demand-zero\n", s.SoftFaults, s.HardFaults, s.DemandZeroFaults)
-	fmt.Fprintf(w, "      Pool: %d allocations, %d frees, %d failed\n", p.RunningAllocs, p.RunningDeAllocs, p.Failures)
+	// Every pool call: those special pool served, which no descriptor
+	// counts, and the NULLs Driver Verifier returned without asking the
+	// pool, as the run's summary counts them.
+	failed := p.Failures
+	if t.Verifier != nil {
+		failed += t.Verifier.Stats.FailedDeliberately
+	}
+	fmt.Fprintf(w, "      Pool: %d allocations, %d frees, %d failed\n", p.RunningAllocs+sp.Allocations, p.RunningDeAllocs+sp.Frees, failed)
 	return nil
 }
 

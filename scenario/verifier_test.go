@@ -349,3 +349,51 @@ steps:
 		})
 	}
 }
+
+// !vm's Pool line counts every pool call, as the summary does: those
+// special pool served (no descriptor counts them), and the NULLs Driver
+// Verifier returned without asking the pool.
+func TestVMCountsEveryPoolCall(t *testing.T) {
+	s := loadInline(t, "vm.yaml", `name: vm
+machine: {ram: 16MiB}
+drivers: [v.sys]
+verifier:
+  drivers: [v.sys]
+  special_pool: overrun
+  low_resources: {probability: 0.5, tags: [Fail]}
+steps:
+  - alloc: {as: a, pool: NonPagedPool, size: 64, tag: Spcl, driver: v.sys}
+  - alloc: {as: b, pool: PagedPool, size: 64, tag: Spcl, driver: v.sys}
+  - alloc: {as: c, pool: NonPagedPool, size: 64, tag: Krnl}
+  - repeat:
+      times: 20
+      steps:
+        - alloc: {pool: NonPagedPool, size: 32, tag: Fail, driver: v.sys}
+  - free: a
+  - kd: "!vm"
+`)
+	_, o, out := runInline(t, s, Options{})
+	if o.Bugcheck != nil {
+		t.Fatalf("unexpected %v\n%s", o.Bugcheck, out)
+	}
+	var allocs, frees, null uint64
+	i := strings.Index(out, "pool calls")
+	if _, err := fmt.Sscanf(out[i:], "pool calls %d allocations, %d frees, %d NULL", &allocs, &frees, &null); err != nil {
+		t.Fatalf("no pool calls line: %v\n%s", err, out)
+	}
+	if null == 0 || null == 20 {
+		t.Fatalf("%d of 20 allocations failed: the test wants some of each\n%s", null, out)
+	}
+	want := fmt.Sprintf("Pool: %d allocations, %d frees, %d failed\n", allocs-null, frees, null)
+	if !strings.Contains(out, want) {
+		t.Errorf("!vm does not say %q\n%s", want, out)
+	}
+	var pages uint64
+	i = strings.Index(out, "special pool   ")
+	if _, err := fmt.Sscanf(out[i:], "special pool %d pages in use", &pages); err != nil || pages < 2 {
+		t.Fatalf("the summary's special pool line: %d pages, %v\n%s", pages, err, out)
+	}
+	if want := fmt.Sprintf("Special Pool: %12d   (%8d Kb)\n", pages, pages*4); !strings.Contains(out, want) {
+		t.Errorf("!vm does not say %q\n%s", want, out)
+	}
+}
