@@ -44,6 +44,13 @@ func (t *Target) pool(w io.Writer, args []string) error {
 		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSpecial:
+		// The page's pool header says what the allocation is: a paged
+		// special pool page in the pagefile says nothing, as a small
+		// pool page does not.
+		if !t.Machine.Resident(big.VA.PageBase()) {
+			t.notPool(w, va)
+			return nil
+		}
 		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag)
 		t.wholeAllocation(w, big, flags)
 		return nil

@@ -88,7 +88,9 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n", name, region.Base(), end, q)
 	if region == mm.RegionSpecialPool {
 		for _, a := range t.Pool.SpecialAllocations() {
-			if q.matches(a.Tag) {
+			if page := a.VA.PageBase(); !t.Machine.Resident(page) {
+				fmt.Fprintf(w, "%s: page not in memory, not searched\n", page)
+			} else if q.matches(a.Tag) {
 				fmt.Fprintf(w, "%s size: %x %s special pool, Tag is %s\n", a.VA, a.Bytes, pagedWord(a.Type), a.Tag)
 			}
 		}

@@ -397,3 +397,40 @@ steps:
 		t.Errorf("!vm does not say %q\n%s", want, out)
 	}
 }
+
+// A paged special pool page in the pagefile cannot be read, so !pool and
+// !poolfind cannot say what it holds, as for any paged pool page; back in
+// memory, both find it again.
+func TestSpecialPoolPageOutOfMemoryIsNotDescribed(t *testing.T) {
+	s := loadInline(t, "sp.yaml", `name: sp
+machine: {ram: 16MiB}
+drivers: [v.sys]
+verifier: {drivers: [v.sys], special_pool: overrun}
+steps:
+  - alloc: {as: a, pool: PagedPool, size: 200, tag: SpPg, driver: v.sys}
+  - page_out: all
+  - kd: "!pool a"
+  - kd: "!poolfind SpPg 2"
+  - read: {at: a, length: 1}
+  - kd: "!pool a"
+  - kd: "!poolfind SpPg 2"
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Bugcheck != nil {
+		t.Fatalf("unexpected %v\n%s", o.Bugcheck, out)
+	}
+	a := mm.VA(bound(t, sess, "a"))
+	described := fmt.Sprintf("%s size: c8 paged special pool, Tag is SpPg", a)
+	out, back, _ := strings.Cut(out, "read: {at: a")
+	for _, want := range []string{"Address " + a.String() + " could not be read", a.PageBase().String() + ": page not in memory, not searched"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("paged out: the output lacks %q\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, described) {
+		t.Errorf("paged out: the allocation is described from a page not in memory\n%s", out)
+	}
+	if strings.Count(back, described) != 2 {
+		t.Errorf("back in memory: !pool and !poolfind should both show %q\n%s", described, back)
+	}
+}
