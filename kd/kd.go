@@ -1,6 +1,7 @@
 package kd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -24,6 +25,9 @@ type Target struct {
 
 	// Names resolves a scenario name (buf) to an address; nil if none.
 	Names func(name string) (uint64, bool)
+	// Declared reports a name the scenario binds, bound yet or not: one
+	// not bound yet is an error, not a hex number. nil if none.
+	Declared func(name string) bool
 
 	// Verifier is Driver Verifier's state for !verifier; nil when the
 	// run has none.
@@ -180,6 +184,13 @@ func (t *Target) term(s string) (uint64, error) {
 		if v, ok := t.Names(s); ok {
 			return v, nil
 		}
+	}
+	if t.Declared != nil && t.Declared(s) {
+		err := fmt.Sprintf("%s is not bound yet: the step that binds it has not run", s)
+		if _, e := strconv.ParseUint(s, 16, 64); e == nil {
+			err += fmt.Sprintf(" (0x%s is the number)", s)
+		}
+		return 0, errors.New(err)
 	}
 	n := strings.ReplaceAll(s, "`", "")
 	base := 16

@@ -5,6 +5,7 @@ package scenario
 
 import (
 	"io/fs"
+	"slices"
 	"strconv"
 
 	"simkern/cpu"
@@ -103,6 +104,11 @@ type Scenario struct {
 
 	Expect *Expect // nil when the file has no expect:
 	Raw    []byte  // the file as read
+
+	// Names holds every name a step binds (an alloc's as:), in order: the
+	// debugger takes one of them for an address even before its step has
+	// run (an error then), never for a hex number.
+	Names []string
 }
 
 // Machine is the simulated hardware.
@@ -292,4 +298,10 @@ type Expect struct {
 type ExpectBugcheck struct {
 	Code uint32
 	P    [4]*Addr
+}
+
+// declares reports whether a step of s binds name.
+func (s *Scenario) declares(name string) bool {
+	_, ok := slices.BinarySearch(s.Names, name)
+	return ok
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -134,6 +135,7 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	if l.best != nil {
 		return nil, l.best.err
 	}
+	s.Names = slices.Sorted(maps.Keys(l.binds))
 	return s, nil
 }
 

@@ -120,6 +120,7 @@ func TestLoadFullScenario(t *testing.T) {
 		Expect: &Expect{Bugcheck: &ExpectBugcheck{Code: 0xD1, P: [4]*Addr{
 			{Name: "buf"}, {Literal: 2, IsLiteral: true}, {Literal: 0, IsLiteral: true}, {Name: "buf", Offset: 0x10},
 		}}},
+		Names: []string{"buf", "small", "tmp"},
 	}
 	// The loader kept the trace's operations, a short trace's, with the
 	// size and SHA-256 of its file.

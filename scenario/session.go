@@ -106,7 +106,7 @@ func (sess *Session) Dump() *kd.Dump {
 	s, opt := r.s, r.opt
 	d := &kd.Dump{
 		Simkern: opt.Version, ScenarioFile: s.File, Scenario: s.Raw, Seed: s.Seed(opt),
-		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Bugcheck: r.bc, Machine: r.m.Snapshot(), Pool: r.p.Snapshot(),
+		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Declared: s.Names, Bugcheck: r.bc, Machine: r.m.Snapshot(), Pool: r.p.Snapshot(),
 	}
 	if r.v != nil {
 		d.Verifier = r.v.Snapshot()
