@@ -34,8 +34,7 @@ var openFiles struct {
 
 // watchInterrupts starts, once, the watch that abandons the open outFiles
 // and exits on SIGINT or SIGTERM. openOut starts it before it opens a
-// file; an interrupt in the few instructions between the open and track
-// leaves a new, empty file behind.
+// file.
 func watchInterrupts() {
 	openFiles.watch.Do(func() {
 		ch := make(chan os.Signal, 1)
@@ -52,10 +51,8 @@ func watchInterrupts() {
 	})
 }
 
-// track adds o to openFiles.
-func track(o *outFile) {
-	openFiles.Lock()
-	defer openFiles.Unlock()
+// trackLocked adds o to openFiles, whose lock the caller holds.
+func trackLocked(o *outFile) {
 	if openFiles.set == nil {
 		openFiles.set = map[*outFile]bool{}
 	}
@@ -113,15 +110,30 @@ func openOut(path string, inputs []input) (*outFile, error) {
 	if err := checkNotInput(path, inputs); err != nil {
 		return nil, err
 	}
-	_, err := os.Stat(path)
-	created := errors.Is(err, fs.ErrNotExist)
 	watchInterrupts()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		// An existing file (or device) is never removed: an interrupt
+		// while it opens (a FIFO waits for its reader) has nothing to do.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		o := &outFile{f: f}
+		openFiles.Lock()
+		defer openFiles.Unlock()
+		trackLocked(o)
+		return o, nil
+	}
+	// A new file is created and tracked under the lock, so an interrupt
+	// that comes meanwhile waits, then removes it.
+	openFiles.Lock()
+	defer openFiles.Unlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return nil, err
 	}
-	o := &outFile{f: f, created: created}
-	track(o)
+	o := &outFile{f: f, created: true}
+	trackLocked(o)
 	return o, nil
 }
 
