@@ -49,8 +49,8 @@ const banner = `****************************************************************
 `
 
 // Analysis lays e out as WinDbg's !analyze -v does. details are printed
-// after the BUGCHECK_ lines; a FAILURE_BUCKET_ID among them replaces the
-// default one.
+// after the BUGCHECK_ lines; an IMAGE_NAME among them ends the
+// FAILURE_BUCKET_ID.
 func (e *Error) Analysis(details ...Detail) string {
 	var b strings.Builder
 	b.WriteString(banner)
@@ -71,9 +71,8 @@ func (e *Error) Analysis(details ...Detail) string {
 	}
 	bucket := e.bucket()
 	for _, d := range details {
-		if d.Key == "FAILURE_BUCKET_ID" {
-			bucket = d.Value
-			continue
+		if d.Key == "IMAGE_NAME" {
+			bucket += "_" + d.Value
 		}
 		fmt.Fprintf(&b, "%s:  %s\n\n", d.Key, d.Value)
 	}
@@ -84,8 +83,8 @@ func (e *Error) Analysis(details ...Detail) string {
 	return b.String()
 }
 
-// bucket is the default FAILURE_BUCKET_ID: the code, and for the families
-// with a sub-code, that too.
+// bucket is the FAILURE_BUCKET_ID of an analysis that blames no driver:
+// the code, and for the families with a sub-code, that too.
 func (e *Error) bucket() string {
 	if s, ok := e.Code.Subtype(e.P); ok {
 		return fmt.Sprintf("0x%X_%x", uint32(e.Code), s)

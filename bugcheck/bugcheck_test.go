@@ -153,11 +153,10 @@ func TestAnalysis(t *testing.T) {
 			want: []string{"\nFAILURE_BUCKET_ID:  0xC1_24\n", "Arg4: 0000000000000024, the driver wrote past the end of its allocation\n"},
 		},
 		{
-			name:    "a FAILURE_BUCKET_ID detail replaces the default and prints once",
-			err:     d1,
-			details: []Detail{{Key: "FAILURE_BUCKET_ID", Value: "AV_simkern!leaky_driver"}},
-			want:    []string{"\nFAILURE_BUCKET_ID:  AV_simkern!leaky_driver\n"},
-			notWant: []string{"FAILURE_BUCKET_ID:  0xD1"},
+			name:    "an IMAGE_NAME detail ends the bucket, after the sub-code",
+			err:     New(DriverVerifierDetectedViolation, 0x62, 0xfffff88001000100, 0, 2),
+			details: []Detail{{Key: "IMAGE_NAME", Value: "leaky.sys"}},
+			want:    []string{"\nIMAGE_NAME:  leaky.sys\n", "\nFAILURE_BUCKET_ID:  0xC4_62_leaky.sys\n"},
 			count:   map[string]int{"FAILURE_BUCKET_ID": 1},
 		},
 		{

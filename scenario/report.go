@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -491,10 +492,15 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 	if rep := r.injectionReport(); rep != "" {
 		d = append(d, bugcheck.Detail{Key: "FAULT_INJECTIONS", Value: rep})
 	}
-	if r.cur != nil && r.cur.Driver != "" {
-		d = append(d, bugcheck.Detail{Key: "MODULE_NAME", Value: strings.TrimSuffix(r.cur.Driver, ".sys")},
-			bugcheck.Detail{Key: "IMAGE_NAME", Value: r.cur.Driver},
-			bugcheck.Detail{Key: "FAILURE_BUCKET_ID", Value: fmt.Sprintf("0x%X_%s", uint32(b.Code), r.cur.Driver)})
+	// The module to blame: the driver the step ran as, or the one it
+	// unloads (pool tracking's leak at unload names it in P2).
+	var module string
+	if r.cur != nil {
+		module = cmp.Or(r.cur.Driver, r.cur.Unload)
+	}
+	if module != "" {
+		d = append(d, bugcheck.Detail{Key: "MODULE_NAME", Value: strings.TrimSuffix(module, ".sys")},
+			bugcheck.Detail{Key: "IMAGE_NAME", Value: module})
 	}
 	return b.Analysis(d...)
 }
