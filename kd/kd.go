@@ -82,6 +82,10 @@ func CommandNames() []string {
 	return names
 }
 
+// errUsage is a command's answer to arguments it cannot take: Run prints
+// the command's synopsis.
+var errUsage = errors.New("usage")
+
 // Run executes one command line and writes its output. An unknown command
 // or bad arguments are reported in the output, as kd does: they are the
 // user's to read, not the caller's to handle.
@@ -95,11 +99,14 @@ func (t *Target) Run(w io.Writer, line string) {
 		if c.name != name {
 			continue
 		}
-		if len(fields)-1 > c.maxArgs {
-			fmt.Fprintf(w, "usage: %s\n", c.synopsis)
-			return
+		err := errUsage
+		if len(fields)-1 <= c.maxArgs {
+			err = c.run(t, w, fields[1:])
 		}
-		if err := c.run(t, w, fields[1:]); err != nil {
+		switch {
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(w, "usage: %s\n", c.synopsis)
+		case err != nil:
 			fmt.Fprintf(w, "%s\n", err)
 		}
 		return

@@ -393,7 +393,7 @@ func TestPoolFlag1BodyIsBounded(t *testing.T) {
 	f.names["large"] = uint64(va)
 	out := f.run(t, "!pool large 1")
 	tail := fmt.Sprintf("    %s  00000000 00000000 00000000 00000000\n\n    ... 0x10 bytes more from %s (dd reads them)\n\n",
-		va+0x10000-16, backtick(uint64(va)+0x10000))
+		va+0x10000-16, va+0x10000)
 	if rows := strings.Count(out, "\n    fffff"); rows != 0x1000 || !strings.HasSuffix(out, tail) {
 		t.Errorf("!pool large 1: %d rows, ending\n%s\nwant 0x1000 rows, ending\n%s", rows, out[max(0, len(out)-300):], tail)
 	}
@@ -538,6 +538,11 @@ func TestUnknownCommands(t *testing.T) {
 		{"!pte irp 1", "usage: !pte VA\n"},
 		{"dt _POOL_HEADER irp 1", "usage: dt _POOL_HEADER [ADDR]\n"},
 		{"db irp L 10 20", "usage: db ADDR [L COUNT]\n"},
+		// Too few arguments, or the wrong ones, name the command too.
+		{"db", "usage: db ADDR [L COUNT]\n"},
+		{"dq irp X10", "usage: dq ADDR [L COUNT]\n"},
+		{"!pfn", "usage: !pfn N\n"},
+		{"!pool", "usage: !pool ADDR [FLAGS]\n"},
 		{"!analyze -x", "usage: !analyze -v\n"},
 		// !poolused takes a tag as !poolfind does.
 		{"!poolused 2 Tour1", "bad tag \"Tour1\": a tag is 1 to 4 characters or a 0x value\n"},
@@ -640,5 +645,20 @@ func TestPoolvalFindsOneBitFlips(t *testing.T) {
 				t.Errorf("!poolval found no one-bit error:\n%s", out)
 			}
 		})
+	}
+}
+
+// A protected tag is marked on a large allocation's line as on a small
+// block's.
+func TestPoolMarksAProtectedLargeTag(t *testing.T) {
+	f := newFixture(t)
+	va, err := f.p.Allocate(f.m.CPUs.CPUs[0], pool.NonPagedPool, 5000, pool.TagOf("Prot")|pool.ProtectedTag)
+	if err != nil || va == 0 {
+		t.Fatalf("Allocate: %v, %v", va, err)
+	}
+	f.names["prot"] = uint64(va)
+	want := fmt.Sprintf("*%s : large page allocation, Tag is Prot (Protected), size is 0x1388 bytes\n", va)
+	if got := f.run(t, "!pool prot"); !strings.Contains(got, want) {
+		t.Errorf("!pool prot:\n%s\nwant a line\n%s", got, want)
 	}
 }

@@ -15,7 +15,7 @@ func backtick(v uint64) string { return fmt.Sprintf("%08x`%08x", v>>32, uint32(v
 // rangeArgs parses "ADDR [L COUNT]" (also "ADDR LCOUNT").
 func (t *Target) rangeArgs(args []string, defaultCount uint64) (uint64, uint64, error) {
 	if len(args) == 0 {
-		return 0, 0, fmt.Errorf("usage: ADDR [L COUNT]")
+		return 0, 0, errUsage
 	}
 	addr, err := t.Evaluate(args[0])
 	if err != nil {
@@ -25,7 +25,7 @@ func (t *Target) rangeArgs(args []string, defaultCount uint64) (uint64, uint64, 
 	rest := strings.Join(args[1:], " ")
 	if rest != "" {
 		if !strings.HasPrefix(strings.ToUpper(rest), "L") {
-			return 0, 0, fmt.Errorf("usage: ADDR [L COUNT]")
+			return 0, 0, errUsage
 		}
 		if count, err = t.Evaluate(strings.TrimSpace(rest[1:])); err != nil {
 			return 0, 0, err

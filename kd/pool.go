@@ -22,7 +22,7 @@ func regionName(va mm.VA) string {
 
 func (t *Target) pool(w io.Writer, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: !pool ADDR [FLAGS]")
+		return errUsage
 	}
 	v, err := t.Evaluate(args[0])
 	if err != nil {
@@ -40,7 +40,7 @@ func (t *Target) pool(w io.Writer, args []string) error {
 	kind, big := t.Pool.Classify(va)
 	switch kind {
 	case pool.KindBig:
-		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s, size is 0x%x bytes\n", big.VA, big.Tag, big.Bytes)
+		fmt.Fprintf(w, "*%s : large page allocation, Tag is %s%s, size is 0x%x bytes\n", big.VA, big.Tag, protected(big.Tag), big.Bytes)
 		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSpecial:
@@ -51,7 +51,7 @@ func (t *Target) pool(w io.Writer, args []string) error {
 			t.notPool(w, va)
 			return nil
 		}
-		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag)
+		fmt.Fprintf(w, "*%s size: %x %s special pool, Tag is %s%s\n", big.VA, big.Bytes, pagedWord(big.Type), big.Tag, protected(big.Tag))
 		t.wholeAllocation(w, big, flags)
 		return nil
 	case pool.KindSmall:
@@ -140,7 +140,7 @@ func (t *Target) wholeAllocation(w io.Writer, a pool.BigAllocation, flags uint64
 	n := min(a.Bytes, maxBodyBytes)
 	t.dumpDwords(w, a.VA, n)
 	if n < a.Bytes {
-		fmt.Fprintf(w, "    ... 0x%x bytes more from %s (dd reads them)\n\n", a.Bytes-n, backtick(uint64(a.VA)+n))
+		fmt.Fprintf(w, "    ... 0x%x bytes more from %s (dd reads them)\n\n", a.Bytes-n, a.VA+mm.VA(n))
 	}
 }
 

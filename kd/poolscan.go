@@ -56,7 +56,7 @@ func (q tagQuery) matches(tag pool.Tag) bool {
 
 func (t *Target) poolfind(w io.Writer, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: !poolfind TAG [POOLTYPE]")
+		return errUsage
 	}
 	q, err := parseTagArg(args[0])
 	if err != nil {
@@ -115,7 +115,7 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 // bugcheck the first problem amounts to, and single-bit errors.
 func (t *Target) poolval(w io.Writer, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: !poolval ADDR [LEVEL]")
+		return errUsage
 	}
 	v, err := t.Evaluate(args[0])
 	if err != nil {
@@ -241,7 +241,7 @@ func (t *Target) lookaside(w io.Writer, args []string) error {
 // analyze prints the bugcheck analysis, or says the machine is running.
 func (t *Target) analyze(w io.Writer, args []string) error {
 	if len(args) == 1 && args[0] != "-v" {
-		return fmt.Errorf("usage: !analyze -v")
+		return errUsage
 	}
 	b := t.Machine.Halted()
 	if b == nil {

@@ -65,7 +65,7 @@ var protectionNames = map[mm.Protection]string{
 
 func (t *Target) pte(w io.Writer, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: !pte VA")
+		return errUsage
 	}
 	v, err := t.Evaluate(args[0])
 	if err != nil {
@@ -73,7 +73,7 @@ func (t *Target) pte(w io.Writer, args []string) error {
 	}
 	va := mm.VA(v)
 	chain := t.Machine.PTEChain(va)
-	fmt.Fprintf(w, "%*s %x\n", 45, "VA", uint64(va)) // 43 spaces, as WinDbg
+	fmt.Fprintf(w, "%*s %016x\n", 45, "VA", uint64(va)) // 43 spaces, as WinDbg
 	var head, contains, flags strings.Builder
 	var why string
 	for _, e := range chain {
@@ -128,7 +128,7 @@ func (t *Target) explainInvalid(va mm.VA, e mm.PTEEntry) string {
 
 func (t *Target) pfn(w io.Writer, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: !pfn N")
+		return errUsage
 	}
 	v, err := t.Evaluate(args[0])
 	if err != nil {
@@ -143,14 +143,19 @@ func (t *Target) pfn(w io.Writer, args []string) error {
 		fmt.Fprintln(w, "    never used: reads as zero   Zeroed")
 		return nil
 	}
-	kind := "nonpageable"
+	// What the frame holds, if it holds a page: a free or zeroed frame
+	// holds none.
+	kind := ""
 	switch {
+	case fi.State == mm.StateFree || fi.State == mm.StateZeroed:
 	case fi.PageTable:
 		kind = "page table"
 	case fi.Pageable:
 		kind = "pageable"
+	default:
+		kind = "nonpageable"
 	}
-	fmt.Fprintf(w, "    state %-9s %s\n", fi.State, kind)
+	fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf("    state %-9s %s", fi.State, kind), " "))
 	if fi.VA != 0 || fi.State == mm.StateActive {
 		fmt.Fprintf(w, "    pteaddress %016X  va %s\n", uint64(fi.PTEAddress), fi.VA)
 	}

@@ -34,8 +34,8 @@ steps:
 	for _, want := range []string{
 		"kd> !pte a\na is not bound yet: the step that binds it has not run (0xa is the number)\n",
 		"kd> !pte buf\nbuf is not bound yet: the step that binds it has not run\n",
-		"kd> !pte 0xa\n" + strings.Repeat(" ", 43) + "VA a\n",
-		"kd> !pte c\n" + strings.Repeat(" ", 43) + "VA c\n",
+		"kd> !pte 0xa\n" + strings.Repeat(" ", 43) + "VA 000000000000000a\n",
+		"kd> !pte c\n" + strings.Repeat(" ", 43) + "VA 000000000000000c\n",
 	} {
 		if !strings.Contains(before, want) {
 			t.Errorf("before the alloc, the output lacks %q\n%s", want, before)
