@@ -440,7 +440,9 @@ func (c *campaign) runShard(sh *shard, sum *campaignSummary, lines *spill) error
 	err := c.runEach(sh.count, sh.seed, func(r *seedResult) error {
 		t.add(r)
 		if lines != nil {
-			return lines.add(r)
+			if err := lines.add(r); err != nil {
+				return hostError{fmt.Errorf("the temporary results file: %w", err)}
+			}
 		}
 		return nil
 	})
@@ -464,7 +466,7 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
-	ahead := aheadLimit * c.parallel
+	ahead := min(aheadLimit*c.parallel, n)
 	var (
 		mu       sync.Mutex
 		moved    = sync.NewCond(&mu) // next moved on, or the campaign stopped

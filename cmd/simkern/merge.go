@@ -235,7 +235,7 @@ func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 		t.add(r)
 		if lines != nil {
 			if err := lines.add(r); err != nil {
-				return hostError{err}
+				return hostError{fmt.Errorf("the temporary results file: %w", err)}
 			}
 		}
 		ok, err := c.advance()
