@@ -466,7 +466,7 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
-	ahead := min(aheadLimit*c.parallel, n)
+	ahead := min(min(c.parallel, n)*aheadLimit, n) // --parallel may be any size
 	var (
 		mu       sync.Mutex
 		moved    = sync.NewCond(&mu) // next moved on, or the campaign stopped
