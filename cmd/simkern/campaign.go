@@ -713,21 +713,19 @@ func writeResults(w io.Writer, sum *campaignSummary, lines *spill) error {
 
 // spill keeps a results file's seed lines, in order, in a temporary file
 // until the campaign line that ends them is known: held in memory, ten
-// million of them would take gigabytes. The file leaves nothing on disk
-// where the host lets an open file be removed.
+// million of them would take gigabytes.
 type spill struct {
-	f       *os.File
-	w       *bufio.Writer
-	enc     *json.Encoder
-	removed bool // the name was removed when the file was created
+	f   *tempFile
+	w   *bufio.Writer
+	enc *json.Encoder
 }
 
 func newSpill() (*spill, error) {
-	f, err := os.CreateTemp("", "simkern-results-*.jsonl")
+	f, err := newTempFile("simkern-results-*.jsonl")
 	if err != nil {
 		return nil, fmt.Errorf("a temporary file for the results: %w", err)
 	}
-	s := &spill{f: f, w: bufio.NewWriterSize(f, 64<<10), removed: os.Remove(f.Name()) == nil}
+	s := &spill{f: f, w: bufio.NewWriterSize(f, 64<<10)}
 	s.enc = json.NewEncoder(s.w)
 	s.enc.SetEscapeHTML(false)
 	return s, nil
@@ -748,10 +746,28 @@ func (s *spill) writeTo(w io.Writer) error {
 	return err
 }
 
-func (s *spill) close() {
-	s.f.Close()
-	if !s.removed {
-		os.Remove(s.f.Name())
+func (s *spill) close() { s.f.close() }
+
+// tempFile is a temporary file that leaves nothing on disk: its name is
+// removed as soon as it is made, or, where the host does not let an open
+// file be removed, when it is closed.
+type tempFile struct {
+	*os.File
+	removed bool
+}
+
+func newTempFile(pattern string) (*tempFile, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return nil, err
+	}
+	return &tempFile{File: f, removed: os.Remove(f.Name()) == nil}, nil
+}
+
+func (t *tempFile) close() {
+	t.File.Close()
+	if !t.removed {
+		os.Remove(t.Name())
 	}
 }
 

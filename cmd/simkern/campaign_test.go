@@ -1025,3 +1025,34 @@ func TestReproduceLinesAreQuoted(t *testing.T) {
 		t.Errorf("run's reproduce line lacks --pooltag:\n%s", out)
 	}
 }
+
+// merge reads each file twice; a pipe, which cannot be read again, is
+// copied as it is read the first time, so a results file piped in merges
+// as the file itself does.
+func TestMergeReadsAPipe(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no /dev/stdin on Windows")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	results := filepath.Join(dir, "r.jsonl")
+	if code, _, stderr := cli("campaign", filepath.Join(dir, "flaky.yaml"), "--seeds", "1-20", "--shard", "1/2", "-o", results); code == 2 {
+		t.Fatal(stderr)
+	}
+	data, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, _ := cli("campaign", "merge", results, "--json")
+	cmd := exec.Command(os.Args[0], "--", "campaign", "merge", "/dev/stdin", "--json")
+	cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+	cmd.Stdin = bytes.NewReader(data) // through a pipe: not a *os.File
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() == 2 {
+		t.Fatalf("merge /dev/stdin: %v: %s", err, errOut.String())
+	}
+	if got := out.String(); got != want || want == "" {
+		t.Errorf("merging the file through a pipe printed\n%s\nwant\n%s", got, want)
+	}
+}

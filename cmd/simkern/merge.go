@@ -5,10 +5,12 @@ package main
 //
 // A results file lists its seeds in order, so the files are read twice
 // and never held: once each, for its campaign line (its last) and to check
-// that it is whole and belongs with the others; then all together, their
-// seed lines merged in seed order as each file's shard allows, counted
-// into the table and, for --json, written out. Memory does not grow with
-// the number of seeds.
+// that it is whole, in order and belongs with the others; then all
+// together, their seed lines merged in seed order as each file's shard
+// allows, counted into the table and, for --json, written out. Memory
+// does not grow with the number of seeds. A file that cannot be read
+// twice (a pipe) is copied to a temporary file as it is read the first
+// time.
 
 import (
 	"bufio"
@@ -60,6 +62,7 @@ func mergeCmd(stdout io.Writer) *cobra.Command {
 // mergePart is one results file of a merge.
 type mergePart struct {
 	path   string
+	rf     *resultsFile // open from the first reading to the end of the merge
 	sum    *campaignSummary
 	i, n   uint64            // its shard; 0, 0 for a merge of shards
 	shards []string          // its shards' names, "I/N"
@@ -76,22 +79,26 @@ type mergePart struct {
 // usageError; one of the host's (lines cannot be written), a hostError.
 func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 	var parts []mergePart
+	defer func() {
+		for _, p := range parts {
+			p.rf.close()
+		}
+	}()
 	for _, path := range paths {
 		p, err := readPart(path)
 		if err != nil {
-			return nil, usageError{err}
+			return nil, err
 		}
+		parts = append(parts, p)
 		// Before the seeds: files of two scenarios that share seeds are
 		// two scenarios first.
-		if len(parts) > 0 {
-			f := parts[0]
+		if f := parts[0]; len(parts) > 1 {
 			if p.sum.SHA256 != f.sum.SHA256 {
 				return nil, usageError{fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", f.path, path, scenario.ShortHash(f.sum.SHA256), scenario.ShortHash(p.sum.SHA256))}
 			} else if p.sum.Simkern != f.sum.Simkern {
 				return nil, usageError{fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", f.path, path, f.sum.Simkern, p.sum.Simkern)}
 			}
 		}
-		parts = append(parts, p)
 	}
 	slices.SortFunc(parts, func(a, b mergePart) int {
 		return cmp.Or(cmp.Compare(a.lo, b.lo), strings.Compare(a.sum.Seeds, b.sum.Seeds), cmp.Compare(a.n, b.n), cmp.Compare(a.i, b.i))
@@ -145,16 +152,28 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 	return sum, nil
 }
 
-// readPart reads a results file through once: every line well formed, a
-// campaign line at the end counting the seed lines, its shard (or, for an
-// earlier merge, its list) holding as many seeds as it has lines.
+// readPart reads a results file through once: every line well formed,
+// the seeds in order, a campaign line at the end counting the seed lines,
+// its shard (or, for an earlier merge, its list) holding as many seeds as
+// it has lines. The file is left open, for mergeSeeds to read again. A
+// mistake in the file is a usageError; a host's failure, a hostError.
 func readPart(path string) (mergePart, error) {
 	rf, err := openResults(path)
 	if err != nil {
 		return mergePart{}, err
 	}
-	defer rf.close()
+	p, err := checkPart(rf)
+	if err != nil {
+		rf.close()
+		return mergePart{}, usageError{err}
+	}
+	return p, nil
+}
+
+func checkPart(rf *resultsFile) (mergePart, error) {
+	path := rf.path
 	n := 0
+	var prev uint64
 	for {
 		ok, err := rf.next()
 		if err != nil {
@@ -163,6 +182,10 @@ func readPart(path string) (mergePart, error) {
 		if !ok {
 			break
 		}
+		if seed := rf.r.Seed; n > 0 && seed <= prev {
+			return mergePart{}, fmt.Errorf("%s: seed %d after seed %d: a results file lists each seed once, in order", path, seed, prev)
+		}
+		prev = rf.r.Seed
 		n++
 	}
 	sum := rf.sum
@@ -180,7 +203,7 @@ func readPart(path string) (mergePart, error) {
 	if strings.Contains(sum.Shard, ":") {
 		return mergePart{}, fmt.Errorf("%s is a partial merge of several seed lists (shard %s), which does not merge again: merge the shards it was made of", path, sum.Shard)
 	}
-	p := mergePart{path: path, sum: sum, lo: list[0].lo}
+	p := mergePart{path: path, rf: rf, sum: sum, lo: list[0].lo}
 	if i, n, err := parseShard(sum.Shard); err == nil {
 		sh := newShard(list, i, n)
 		if sh.count != sum.Runs {
@@ -193,33 +216,24 @@ func readPart(path string) (mergePart, error) {
 	return p, nil
 }
 
-// mergeSeeds reads the parts' seed lines together, in seed order, and
-// counts each into t, and writes it to lines when there are lines. A part
-// whose lines are out of order or hold a seed its shard does not, or a
-// seed in two parts, stops it. A shard's file with as many lines as its
-// shard has seeds, in order, each one of them, holds them all.
+// mergeSeeds reads the parts' seed lines again, together, in seed order,
+// and counts each into t, and writes it to lines when there are lines. A
+// part that holds a seed its shard does not, or a seed in two parts, stops
+// it. A shard's file with as many lines as its shard has seeds, in order,
+// each one of them, holds them all.
 func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 	var q cursors
-	defer func() {
-		for _, c := range q {
-			c.rf.close()
-		}
-	}()
 	for i := range parts {
-		rf, err := openResults(parts[i].path)
-		if err != nil { // it opened before: the host's failure (too many open files, say)
+		if err := parts[i].rf.rewind(); err != nil {
 			return hostError{err}
 		}
-		c := &cursor{part: &parts[i], rf: rf}
+		c := &cursor{part: &parts[i], rf: parts[i].rf}
 		ok, err := c.advance()
 		if err != nil {
-			rf.close()
 			return usageError{err}
 		}
 		if ok {
 			q = append(q, c)
-		} else {
-			rf.close()
 		}
 	}
 	heap.Init(&q)
@@ -245,7 +259,6 @@ func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 		if ok {
 			heap.Fix(&q, 0)
 		} else {
-			c.rf.close()
 			heap.Pop(&q)
 		}
 	}
@@ -256,27 +269,17 @@ func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 type cursor struct {
 	part *mergePart
 	rf   *resultsFile
-	read bool // a seed line was read before this one
-	prev uint64
 }
 
 // advance reads the part's next seed line: false after the last.
 func (c *cursor) advance() (bool, error) {
-	if c.read {
-		c.prev = c.rf.r.Seed
-	}
 	ok, err := c.rf.next()
 	if !ok || err != nil {
 		return false, err
 	}
-	seed := c.rf.r.Seed
-	switch {
-	case c.read && seed <= c.prev:
-		return false, fmt.Errorf("%s: seed %d after seed %d: a results file lists each seed once, in order", c.part.path, seed, c.prev)
-	case !c.part.holds(seed):
+	if seed := c.rf.r.Seed; !c.part.holds(seed) {
 		return false, fmt.Errorf("%s: seed %d is not one of its %s seeds", c.part.path, seed, c.part.whose)
 	}
-	c.read = true
 	return true, nil
 }
 
@@ -295,27 +298,63 @@ func (q *cursors) Pop() any {
 }
 
 // resultsFile reads a results file a line at a time: "seed" lines, then
-// a "campaign" line.
+// a "campaign" line; and again from the start.
 type resultsFile struct {
 	path string
 	f    *os.File
+	copy *tempFile // what was read of f, when f cannot be read again (a pipe)
 	sc   *bufio.Scanner
 	line int
 	r    seedResult       // the last seed line read
 	sum  *campaignSummary // the campaign line, once read
 }
 
+// openResults opens a results file. A mistake (no such file) is a
+// usageError; a failure of the host, a hostError.
 func openResults(path string) (*resultsFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, usageError{err}
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	return &resultsFile{path: path, f: f, sc: sc}, nil
+	rf := &resultsFile{path: path, f: f}
+	var r io.Reader = f
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		if rf.copy, err = newTempFile("simkern-merge-*.jsonl"); err != nil {
+			f.Close()
+			return nil, hostError{fmt.Errorf("a temporary copy of %s: %w", path, err)}
+		}
+		r = io.TeeReader(f, rf.copy)
+	}
+	rf.read(r)
+	return rf, nil
 }
 
-func (rf *resultsFile) close() { rf.f.Close() }
+// read starts reading r from its first line.
+func (rf *resultsFile) read(r io.Reader) {
+	rf.sc = bufio.NewScanner(r)
+	rf.sc.Buffer(nil, 64<<20)
+	rf.line, rf.r, rf.sum = 0, seedResult{}, nil
+}
+
+// rewind goes back to the first line.
+func (rf *resultsFile) rewind() error {
+	f := rf.f
+	if rf.copy != nil {
+		f = rf.copy.File
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reading %s again: %w", rf.path, err)
+	}
+	rf.read(f)
+	return nil
+}
+
+func (rf *resultsFile) close() {
+	rf.f.Close()
+	if rf.copy != nil {
+		rf.copy.close()
+	}
+}
 
 // next reads the next line. It returns true for a seed line, now in rf.r,
 // and false at the end of the file, after its campaign line.
