@@ -170,9 +170,11 @@ func Restore(m *mm.Machine, s *Snapshot) (*Pool, error) {
 	for _, ps := range s.Pages {
 		r := mm.RegionOf(ps.VA)
 		kind := pageKind(ps.Kind)
+		// Anywhere in its region: a record costs the host a chunk of
+		// records, and the chunk list is at most a region's worth.
 		if r != mm.RegionNonPagedPool && r != mm.RegionPagedPool || ps.VA.PageOffset() != 0 ||
 			kind != pageSmall && kind != pageBigFirst && kind != pageDescriptor ||
-			int(ps.Desc) >= len(p.descs) || ps.VA-p.regionPagesOf(ps.VA).base >= 1<<33 {
+			int(ps.Desc) >= len(p.descs) {
 			return bad("pool page %v", ps.VA)
 		}
 		pi := pageInfo{kind: kind, desc: ps.Desc}

@@ -605,32 +605,7 @@ func TestSpecialSnapshotRoundTrip(t *testing.T) {
 	freed := r.allocSpecial(NonPagedPoolNx, 300, "Spc3", SpecialOverrun)
 	r.free(freed)
 
-	ms := r.m.Snapshot()
-	var buf bytes.Buffer // through gob, as a dump file goes
-	if err := gob.NewEncoder(&buf).Encode(r.p.Snapshot()); err != nil {
-		t.Fatal(err)
-	}
-	var ps Snapshot
-	if err := gob.NewDecoder(&buf).Decode(&ps); err != nil {
-		t.Fatal(err)
-	}
-	m2, err := mm.Restore(ms, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m2.Close()
-	err = ms.ForEachFrameBytes(func(f mm.PFN, b *[mm.PageBytes]byte) error {
-		m2.RestoreFrameBytes(f, b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p2, err := Restore(m2, &ps)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	m2, p2 := restoreRig(t, r)
 	if got, want := p2.SpecialAllocations(), r.p.SpecialAllocations(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("special allocations:\nrestored %+v\noriginal %+v", got, want)
 	}
@@ -652,8 +627,59 @@ func TestSpecialSnapshotRoundTrip(t *testing.T) {
 
 	c := m2.CPUs.CPUs[0]
 	c.PC = driverPC
-	_, err = m2.ReadU64(c, freed)
+	_, err := m2.ReadU64(c, freed)
 	simtest.WantBugcheck(t, err, bugcheck.New(bugcheck.DriverPageFaultInFreedSpecialPool, uint64(freed), 0, driverPC, 0))
+}
+
+// restoreRig snapshots r's machine and pool and restores them, the pool's
+// snapshot through gob as a dump file carries it.
+func restoreRig(t *testing.T, r *rig) (*mm.Machine, *Pool) {
+	t.Helper()
+	ms := r.m.Snapshot()
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(r.p.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	var ps Snapshot
+	if err := gob.NewDecoder(&buf).Decode(&ps); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := mm.Restore(ms, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m2.Close() })
+	err = ms.ForEachFrameBytes(func(f mm.PFN, b *[mm.PageBytes]byte) error {
+		m2.RestoreFrameBytes(f, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := Restore(m2, &ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m2, p2
+}
+
+// A pool page anywhere in its region restores: two 4 GiB allocations
+// put the next page 8 GiB in, where a snapshot was once refused.
+func TestSnapshotOfAPageFarIntoItsRegion(t *testing.T) {
+	r := newRig(t, spec{ramBytes: 64 * mib, pagefileBytes: 9 << 30})
+	for range 2 {
+		if va, err := r.p.Allocate(r.c, PagedPool, 4<<30, TagOf("Huge")); err != nil || va == 0 {
+			t.Fatalf("Allocate 4 GiB: %v, %v", va, err)
+		}
+	}
+	far := r.alloc(PagedPool, 100, "Far ")
+	if off := far - mm.RegionPagedPool.Base(); off < 8<<30 {
+		t.Fatalf("the small block is %#x into paged pool, want 8 GiB or more", uint64(off))
+	}
+	_, p2 := restoreRig(t, r)
+	if p2.Requested(far) != 100 {
+		t.Errorf("the restored pool says the block at %v holds %d bytes, want 100", far, p2.Requested(far))
+	}
 }
 
 // Damaged snapshots are errors, not panics.
