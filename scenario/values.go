@@ -871,7 +871,11 @@ func (l *loader) entriesQuiet(n ast.Node) ([]mapEntry, bool) {
 }
 
 // renderText quotes s when it was quoted or would not read back as text.
+// Only the start of a long s is rendered: the line is cut short anyway
+// (finishLine), and a text that many steps alias would otherwise cost its
+// whole length at each.
 func renderText(s string, quoted bool) string {
+	s = shortenText(s, renderedTextBytes)
 	if !quoted && s != "" && !strings.ContainsAny(s, ":,{}[]#&*!|>'\"%@`\n\t") &&
 		strings.TrimSpace(s) == s {
 		return s
@@ -879,11 +883,17 @@ func renderText(s string, quoted bool) string {
 	return strconv.Quote(s)
 }
 
-// finishLine caps a rendered step at about a hundred characters.
+// renderedTextBytes is how much of a text renderText renders: more than a
+// finished line holds.
+const renderedTextBytes = 2 * lineLimit
+
+// finishLine caps a rendered step at lineLimit bytes.
 func finishLine(s string) string {
-	const limit = 120
-	if len(s) <= limit {
+	if len(s) <= lineLimit {
 		return s
 	}
-	return shortenText(s, limit-3)
+	return shortenText(s, lineLimit-3)
 }
+
+// lineLimit is the longest step line, in bytes.
+const lineLimit = 120
