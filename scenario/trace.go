@@ -52,6 +52,9 @@ func openTrace(fsys fs.FS, path string) (fs.File, int64, error) {
 	var err error
 	if fsys != nil {
 		f, err = fsys.Open(path)
+	} else if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+		// Refused before it is opened: opening a FIFO waits for a writer.
+		return nil, 0, fmt.Errorf("the trace %s is not a regular file", path)
 	} else {
 		f, err = os.Open(path)
 	}

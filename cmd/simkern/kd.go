@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chzyer/readline"
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"simkern/kd"
@@ -72,12 +73,22 @@ func loadPoolTags(path string) (*kd.PoolTags, error) {
 		return nil, usageError{fmt.Errorf("--pooltag: %w", err)}
 	}
 	defer f.Close()
-	t, err := kd.ParsePoolTags(path, f)
+	// It may be a pipe (--pooltag <(...)): read no more than any real
+	// pooltag.txt needs.
+	r := &io.LimitedReader{R: f, N: maxPoolTagBytes + 1}
+	t, err := kd.ParsePoolTags(path, r)
+	if r.N == 0 { // before the error a line cut short makes
+		err = fmt.Errorf("%s is larger than %s, which no pooltag.txt needs", path, humanize.IBytes(uint64(maxPoolTagBytes)))
+	}
 	if err != nil {
 		return nil, usageError{err}
 	}
 	return t, nil
 }
+
+// maxPoolTagBytes bounds a --pooltag file; Windows' own is about 1 MiB.
+// Tests lower it.
+var maxPoolTagBytes int64 = 64 << 20
 
 // debugger is one kd session: on a dump (sess nil) or on a live run.
 type debugger struct {

@@ -1182,3 +1182,23 @@ func TestExamplesDirNeedsAName(t *testing.T) {
 		t.Errorf("a refused --dir wrote %d files", len(entries))
 	}
 }
+
+// A --pooltag file may be a pipe that never ends: it is read up to a
+// bound, past which it is refused.
+func TestPoolTagFileIsBounded(t *testing.T) {
+	defer func(n int64) { maxPoolTagBytes = n }(maxPoolTagBytes)
+	maxPoolTagBytes = 1000
+	dir := t.TempDir()
+	line := "Abcd - a.sys - a description\n"
+	writeFiles(t, dir, map[string]string{
+		"small.txt": strings.Repeat(line, 1000/len(line)),
+		"large.txt": strings.Repeat(line, 1000/len(line)+1),
+	})
+	if code, _, stderr := cli("run", "--quiet", "--pooltag", filepath.Join(dir, "small.txt")); code != 0 {
+		t.Errorf("a pooltag file within the bound: exit %d, %s", code, stderr)
+	}
+	code, _, stderr := cli("run", "--quiet", "--pooltag", filepath.Join(dir, "large.txt"))
+	if want := "large.txt is larger than 1000 B, which no pooltag.txt needs"; code != 2 || !strings.Contains(stderr, want) {
+		t.Errorf("a pooltag file past the bound: exit %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+}
