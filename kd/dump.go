@@ -45,7 +45,7 @@ type Dump struct {
 	Steps        uint64          // steps executed when it was written
 	CPU          int             // the processor the debugger starts on: the last step's
 	Names        []Binding       // in name order, so a dump's bytes are reproducible
-	Declared     []string        // every name the scenario binds, bound yet or not, in order (Target.Declared)
+	Declared     []string        // every name the scenario binds, bound yet or not, in name order (Target.Declared)
 	Bugcheck     *bugcheck.Error // nil: written at the end of a run
 	Analysis     string          // !analyze -v as the run printed it
 

@@ -193,7 +193,7 @@ func (t *Target) term(s string) (uint64, error) {
 		}
 	}
 	if t.Declared != nil && t.Declared(s) {
-		err := fmt.Sprintf("%s is not bound yet: the step that binds it has not run", s)
+		err := fmt.Sprintf("%s is not bound: the step that binds it has not completed", s)
 		if _, e := strconv.ParseUint(s, 16, 64); e == nil {
 			err += fmt.Sprintf(" (0x%s is the number)", s)
 		}

@@ -105,7 +105,7 @@ type Scenario struct {
 	Expect *Expect // nil when the file has no expect:
 	Raw    []byte  // the file as read
 
-	// Names holds every name a step binds (an alloc's as:), in order: the
+	// Names holds every name a step binds (an alloc's as:), in name order: the
 	// debugger takes one of them for an address even before its step has
 	// run (an error then), never for a hex number.
 	Names []string

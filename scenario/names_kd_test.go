@@ -32,8 +32,8 @@ steps:
 	}
 	before, after, _ := strings.Cut(out, "alloc: {as: a")
 	for _, want := range []string{
-		"kd> !pte a\na is not bound yet: the step that binds it has not run (0xa is the number)\n",
-		"kd> !pte buf\nbuf is not bound yet: the step that binds it has not run\n",
+		"kd> !pte a\na is not bound: the step that binds it has not completed (0xa is the number)\n",
+		"kd> !pte buf\nbuf is not bound: the step that binds it has not completed\n",
 		"kd> !pte 0xa\n" + strings.Repeat(" ", 43) + "VA 000000000000000a\n",
 		"kd> !pte c\n" + strings.Repeat(" ", 43) + "VA 000000000000000c\n",
 	} {
@@ -41,7 +41,7 @@ steps:
 			t.Errorf("before the alloc, the output lacks %q\n%s", want, before)
 		}
 	}
-	if strings.Contains(after, "not bound yet") {
+	if strings.Contains(after, "is not bound") {
 		t.Errorf("after the alloc, a is still not bound\n%s", after)
 	}
 
@@ -55,7 +55,7 @@ steps:
 	}
 	var got strings.Builder
 	target.Run(&got, "!pte buf")
-	if want := "buf is not bound yet: the step that binds it has not run\n"; got.String() != want {
+	if want := "buf is not bound: the step that binds it has not completed\n"; got.String() != want {
 		t.Errorf("in the dump, !pte buf printed %q, want %q", got.String(), want)
 	}
 }

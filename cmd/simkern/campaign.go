@@ -400,6 +400,10 @@ func (sh *shard) contains(seed uint64) bool {
 	return p.count > 0 && seed >= p.first && (seed-p.first)%sh.n == 0
 }
 
+// campaignRun runs each seed of `simkern campaign`. Tests swap in their
+// own.
+var campaignRun runFunc = runSeed
+
 // runFunc runs s under seed for at most maxSteps steps, its report going
 // to out (JSON Lines when json). Tests swap in their own.
 type runFunc func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error)
@@ -450,14 +454,19 @@ func (c *campaign) runShard(sh *shard, sum *campaignSummary, lines *spill) error
 		return err
 	}
 	t.fill(sum)
+	if lines != nil {
+		if err := lines.finish(); err != nil {
+			return hostError{err}
+		}
+	}
 	return nil
 }
 
 // runEach runs the seeds seedAt(0) to seedAt(n-1), parallel at a time,
 // and hands each result to done in that order, one call at a time. A
-// result that ends before those ahead of it waits for them, so a worker
-// does not start a seed more than aheadLimit past the first unfinished
-// one: what waits stays small. An error from a run or from done stops the
+// result that ends before those ahead of it waits for them, so no worker
+// starts a seed more than aheadLimit seeds per worker past the first
+// unfinished one: what waits stays small. An error from a run or from done stops the
 // campaign; runEach returns the first.
 func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResult) error) error {
 	var bar *progressbar.ProgressBar
@@ -497,7 +506,7 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 				mu.Lock()
 				if err == nil {
 					waiting[k%ahead], ended[k%ahead] = r, true
-					for ; next < n && ended[next%ahead] && err == nil; next++ {
+					for ; next < n && ended[next%ahead] && err == nil && firstErr == nil; next++ {
 						err = done(&waiting[next%ahead])
 						waiting[next%ahead], ended[next%ahead] = seedResult{}, false
 					}
@@ -631,7 +640,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				defer out.abandon()
 			}
-			c := &campaign{s: s, run: runSeed, parallel: parallel, determinism: det}
+			c := &campaign{s: s, run: campaignRun, parallel: parallel, determinism: det}
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				c.progress = stderr
 			}
@@ -734,11 +743,18 @@ func newSpill() (*spill, error) {
 // add writes r's seed line.
 func (s *spill) add(r *seedResult) error { return s.enc.Encode(r) }
 
-// writeTo copies every line added so far to w.
-func (s *spill) writeTo(w io.Writer) error {
+// finish writes out the lines still buffered. Done before a results file
+// is replaced, it keeps a failure of the temporary file (a full disk) from
+// emptying an earlier results file.
+func (s *spill) finish() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("the temporary results file: %w", err)
 	}
+	return nil
+}
+
+// writeTo copies the lines, once finished, to w.
+func (s *spill) writeTo(w io.Writer) error {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("the temporary results file: %w", err)
 	}

@@ -279,6 +279,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		{"files of two scenarios", []string{"a.jsonl", "c.jsonl"}, "are campaigns of different scenarios (sha256 "},
 		{"files of two scenarios that share seeds", []string{"a.jsonl", "e.jsonl"}, "are campaigns of different scenarios (sha256 "},
 		{"two files that share seeds", []string{"a.jsonl", "b.jsonl"}, "seed 5 is in both " + at("a.jsonl") + " and " + at("b.jsonl")},
+		{"two files that share seeds, named the other way round", []string{"b.jsonl", "a.jsonl"}, "seed 5 is in both " + at("b.jsonl") + " and " + at("a.jsonl")},
 		{"the same file twice", []string{"a.jsonl", "a.jsonl"}, "is in both"},
 		{"a file cut short", []string{"truncated.jsonl"}, at("truncated.jsonl") + ": incomplete"},
 		{"a file that is not JSON", []string{"garbage.jsonl"}, at("garbage.jsonl") + ":1: not a campaign results file"},
@@ -612,7 +613,7 @@ func fakeOutcome(_ *scenario.Scenario, seed, _ uint64, _ bool, _ io.Writer) (*sc
 }
 
 // A campaign used to keep one result per seed (about 700 bytes each: 7 GB
-// at the 10,000,000 a --seeds list allows; 280 for a results file). It
+// at the 10,000,000 a --seeds list allows; 280 bytes each for a results file). It
 // now keeps nothing per seed, with or without a results file; its table is
 // the one its seed lines give, and the lines come in seed order, for any
 // list and shard.
@@ -730,7 +731,8 @@ func keepsNothing(t *testing.T, withLines bool) {
 
 // A pagefile the host cannot create is the host's failure, not the
 // file's: run and campaign both exit 1, naming the pagefile (or, for a
-// results file, the temporary file that holds its lines first).
+// results file, the temporary file that holds its lines first), and so
+// is any failure of the host in a run.
 func TestHostFailureExitsOne(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
@@ -749,6 +751,21 @@ func TestHostFailureExitsOne(t *testing.T) {
 		code, _, stderr := cli(args...)
 		if code != 1 || !strings.HasPrefix(stderr, want) {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %s...", args, code, stderr, want)
+		}
+	}
+	// A run that fails in the host's way once the temporary results file
+	// is there: the host's error again.
+	t.Setenv("TMPDIR", dir)
+	defer func(f runFunc) { campaignRun = f }(campaignRun)
+	campaignRun = func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		if seed == 2 {
+			return nil, hostError{errors.New("pagefile: the disk is full")}
+		}
+		return runSeed(s, seed, maxSteps, json, out)
+	}
+	for _, out := range []string{results, filepath.Join(dir, "new.jsonl")} {
+		if code, _, stderr := cli("campaign", path, "--seeds", "1-3", "-o", out); code != 1 || stderr != "simkern: pagefile: the disk is full\n" {
+			t.Errorf("-o %s, a run failing: exit %d, stderr %q; want exit 1 and the run's error", out, code, stderr)
 		}
 	}
 	// The failed campaigns left the earlier results file as it was, and
@@ -1054,5 +1071,73 @@ func TestMergeReadsAPipe(t *testing.T) {
 	}
 	if got := out.String(); got != want || want == "" {
 		t.Errorf("merging the file through a pipe printed\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A temporary results file that cannot take the lines is the host's
+// failure, found before any results file is replaced.
+func TestSpillFailureIsTheHosts(t *testing.T) {
+	lines, err := newSpill()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lines.close()
+	lines.f.File.Close() // as if the disk went away
+	rs, _ := parseSeeds("1-3")
+	err = (&campaign{run: fakeOutcome, parallel: 1}).runShard(newShard(rs, 0, 1), &campaignSummary{}, lines)
+	if !errors.As(err, new(hostError)) || !strings.Contains(err.Error(), "the temporary results file") {
+		t.Errorf("runShard with a broken temporary file: %v, want the host's error naming it", err)
+	}
+}
+
+// Once done has failed, no result is handed to it any more, whichever
+// worker ends next: seed 6 ends first and waits for 5, whose done fails,
+// and then seed 7's worker ends, and must not hand on 6.
+func TestRunEachStopsAtTheFirstError(t *testing.T) {
+	stop := errors.New("stop")
+	slow := func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		switch seed {
+		case 5:
+			time.Sleep(10 * time.Millisecond)
+		case 7:
+			time.Sleep(40 * time.Millisecond)
+		}
+		return fakeOutcome(s, seed, maxSteps, json, out)
+	}
+	for range 3 {
+		calls := 0
+		c := &campaign{run: slow, parallel: 4}
+		err := c.runEach(1000, func(k int) uint64 { return uint64(k) }, func(r *seedResult) error {
+			calls++
+			if r.Seed == 5 {
+				return stop
+			}
+			return nil
+		})
+		if err != stop || calls != 6 {
+			t.Fatalf("runEach returned %v after %d calls of done; want stop after 6", err, calls)
+		}
+	}
+}
+
+// --out through a symbolic link whose target does not exist yet writes the
+// target, as opening it always did; the link is the user's and is never
+// removed.
+func TestOutThroughADanglingLink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links need privileges on Windows")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink("target.jsonl", link); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := cli("campaign", filepath.Join(dir, "flaky.yaml"), "--seeds", "1-3", "-o", link); code == 2 {
+		t.Fatalf("-o through a dangling link: exit 2, %s", stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "target.jsonl"))
+	if err != nil || !strings.Contains(string(data), `"event":"campaign"`) {
+		t.Errorf("the link's target holds %q (%v), want the results", data, err)
 	}
 }

@@ -1202,3 +1202,18 @@ func TestPoolTagFileIsBounded(t *testing.T) {
 		t.Errorf("a pooltag file past the bound: exit %d, stderr %q; want 2 and %q", code, stderr, want)
 	}
 }
+
+// help's topics complete in a shell as commands do.
+func TestHelpCompletesTopics(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "help", "ca"}, "campaign\tRun a scenario once per seed"},
+		{[]string{"__complete", "help", "campaign", "me"}, "merge\tJoin the results files"},
+	} {
+		if code, out, _ := cli(tc.args...); code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, out, tc.want)
+		}
+	}
+}

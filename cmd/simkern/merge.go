@@ -62,6 +62,7 @@ func mergeCmd(stdout io.Writer) *cobra.Command {
 // mergePart is one results file of a merge.
 type mergePart struct {
 	path   string
+	arg    int          // its place on the command line
 	rf     *resultsFile // open from the first reading to the end of the merge
 	sum    *campaignSummary
 	i, n   uint64            // its shard; 0, 0 for a merge of shards
@@ -84,11 +85,12 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 			p.rf.close()
 		}
 	}()
-	for _, path := range paths {
+	for i, path := range paths {
 		p, err := readPart(path)
 		if err != nil {
 			return nil, err
 		}
+		p.arg = i
 		parts = append(parts, p)
 		// Before the seeds: files of two scenarios that share seeds are
 		// two scenarios first.
@@ -126,6 +128,11 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 	t := newTally()
 	if err := mergeSeeds(parts, t, lines); err != nil {
 		return nil, err
+	}
+	if lines != nil {
+		if err := lines.finish(); err != nil {
+			return nil, hostError{err}
+		}
 	}
 	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
 		Seeds: strings.Join(specs, ","), Determinism: all}
@@ -243,7 +250,11 @@ func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 		c := q[0]
 		r := &c.rf.r
 		if last != nil && r.Seed == lastSeed {
-			return usageError{fmt.Errorf("seed %d is in both %s and %s: merge each shard once", r.Seed, last.part.path, c.part.path)}
+			a, b := last.part, c.part
+			if a.arg > b.arg {
+				a, b = b, a
+			}
+			return usageError{fmt.Errorf("seed %d is in both %s and %s: merge each shard once", r.Seed, a.path, b.path)}
 		}
 		last, lastSeed = c, r.Seed
 		t.add(r)
@@ -267,16 +278,24 @@ func mergeSeeds(parts []mergePart, t *tally, lines *spill) error {
 
 // cursor is a part's next seed line, in a merge.
 type cursor struct {
-	part *mergePart
-	rf   *resultsFile
+	part  *mergePart
+	rf    *resultsFile
+	lines int // seed lines read
 }
 
 // advance reads the part's next seed line: false after the last.
 func (c *cursor) advance() (bool, error) {
 	ok, err := c.rf.next()
-	if !ok || err != nil {
+	if err != nil {
 		return false, err
 	}
+	if !ok {
+		if c.lines != c.part.sum.Runs || c.rf.sum.Runs != c.part.sum.Runs {
+			return false, fmt.Errorf("%s changed while it was being merged", c.part.path)
+		}
+		return false, nil
+	}
+	c.lines++
 	if seed := c.rf.r.Seed; !c.part.holds(seed) {
 		return false, fmt.Errorf("%s: seed %d is not one of its %s seeds", c.part.path, seed, c.part.whose)
 	}

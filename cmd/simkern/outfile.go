@@ -111,10 +111,11 @@ func openOut(path string, inputs []input) (*outFile, error) {
 		return nil, err
 	}
 	watchInterrupts()
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		// An existing file (or device) is never removed: an interrupt
-		// while it opens (a FIFO waits for its reader) has nothing to do.
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		// An existing file (or device, or symbolic link, dangling or not)
+		// is never removed: an interrupt while it opens (a FIFO waits for
+		// its reader) has nothing to do.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, err
 		}
