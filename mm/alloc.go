@@ -25,6 +25,7 @@ func (m *Machine) AllocatePages(r Region, pages uint64, node int, nx bool) VA {
 	if !ok {
 		return 0
 	}
+	m.rangePages += pages
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		if !m.mapPage(page, r.Pageable(), node, nx) {
@@ -83,6 +84,7 @@ func (m *Machine) mapPage(va VA, pageable bool, node int, nx bool) bool {
 
 // setNX rewrites the NX bit of mapped pages being reused.
 func (m *Machine) setNX(va VA, pages uint64, nx bool) {
+	m.rangePages += pages
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		p := m.pteOf(page)
@@ -130,6 +132,7 @@ func (m *Machine) release(v *vaRegion, e extent) {
 // unmapRange zeroes the PTEs of pages and frees what backs them: frames
 // go to the free list and pagefile slots are released.
 func (m *Machine) unmapRange(va VA, pages uint64) {
+	m.rangePages += pages
 	for i := uint64(0); i < pages; i++ {
 		page := va + VA(i*PageBytes)
 		p := m.pteOf(page)

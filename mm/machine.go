@@ -72,7 +72,17 @@ type Machine struct {
 	// hostErr is the first pagefile I/O the host itself failed (a full
 	// disk), not a fault a scenario planned: see HostError.
 	hostErr error
+	// rangePages counts the PTEs that operations on a range of pages
+	// have visited: see RangePages.
+	rangePages uint64
 }
+
+// RangePages counts the pages that mapping, unmapping, trimming or paging
+// out a range of pages has visited, a PTE each, since the machine was
+// built. It measures the work such operations do, which grows with the
+// range whether or not its pages were ever touched (a 4 GiB allocation
+// maps a million pages), so a runner can bound it.
+func (m *Machine) RangePages() uint64 { return m.rangePages }
 
 // HostError returns the first pagefile read or write the host failed, as
 // opposed to one a planned fault failed (pagefile.IOError), or nil. The

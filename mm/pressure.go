@@ -50,6 +50,7 @@ func (m *Machine) Trim(va VA, pages uint64) int {
 	if m.halted != nil || m.Pagefile == nil {
 		return 0
 	}
+	m.rangePages += pages
 	done := 0
 	for i := uint64(0); i < pages; i++ {
 		page := va.PageBase() + VA(i*PageBytes)
@@ -175,6 +176,7 @@ func (m *Machine) PageOut(va VA, pages uint64) int {
 		return 0
 	}
 	m.Trim(va, pages)
+	m.rangePages += pages
 	done := 0
 	for i := uint64(0); i < pages && m.halted == nil; i++ {
 		page := va.PageBase() + VA(i*PageBytes)

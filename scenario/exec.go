@@ -228,6 +228,9 @@ func (r *runner) allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag 
 			r.calls.Null++
 		}
 	}
+	if err == nil && r.m.RangePages() > maxRangePages {
+		err = errRangeLimit // a workload or trace stops here; runStep ends the run
+	}
 	return va, inj, err
 }
 
@@ -244,6 +247,9 @@ func (r *runner) free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag
 	}
 	if err == nil {
 		r.calls.Frees++
+	}
+	if err == nil && r.m.RangePages() > maxRangePages {
+		err = errRangeLimit
 	}
 	return err
 }

@@ -51,7 +51,24 @@ type Outcome struct {
 	// disk refused): the run stopped after the step that met it, and
 	// nothing else of the Outcome says how the scenario ends.
 	Host error
+	// Limit is a limit of a run that the run passed (MaxRangePages): it
+	// stopped at the step that passed it, and, as with Host, nothing else
+	// of the Outcome says how the scenario ends. The file is at fault:
+	// exit 2.
+	Limit error
 }
+
+// MaxRangePages bounds the pages a run may map, unmap, trim or page out
+// range by range (mm.Machine.RangePages), 4 TiB of them: such a step costs
+// time for every page of its range, touched or not, and without a bound a
+// short file (a repeat of 4 GiB allocations) would run for days.
+const MaxRangePages = 1 << 30
+
+// maxRangePages is MaxRangePages; tests lower it.
+var maxRangePages uint64 = MaxRangePages
+
+// errRangeLimit is the error of a run that passed maxRangePages.
+var errRangeLimit = errors.New("the run has mapped, unmapped, trimmed or paged out ranges of more than 2^30 pages (4 TiB) in all, the most a run may")
 
 // Exit statuses, as the scenario format defines them.
 const (
@@ -100,6 +117,7 @@ type runner struct {
 	executed     uint64
 	bc           *bugcheck.Error
 	hostErr      error // the host failed the machine's pagefile: the run stopped
+	limitErr     error // the run passed MaxRangePages: it stopped
 	cur          *Step // the step running, for the bugcheck report
 }
 
@@ -198,6 +216,10 @@ func (r *runner) runStep(step *Step) bool {
 		// Not the scenario's doing: whatever the step met after it (a
 		// 0x7A for a read) is the host's disk speaking.
 		r.hostErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, he)
+		return false
+	}
+	if r.m.RangePages() > maxRangePages {
+		r.limitErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, errRangeLimit)
 		return false
 	}
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {
@@ -300,6 +322,9 @@ func (sc *scheduler) next() *Step {
 func (r *runner) finish() *Outcome {
 	if r.hostErr != nil {
 		return &Outcome{Steps: r.executed, Exit: ExitFailed, Host: r.hostErr}
+	}
+	if r.limitErr != nil {
+		return &Outcome{Steps: r.executed, Exit: ExitUsage, Limit: r.limitErr}
 	}
 	o := &Outcome{Bugcheck: r.bc, Steps: r.executed}
 	if e := r.s.Expect; e != nil && e.Bugcheck != nil {

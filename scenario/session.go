@@ -33,7 +33,7 @@ func NewSession(s *Scenario, opt Options) (*Session, error) {
 // Next returns the step Step would run, or nil at the end or after a
 // bugcheck.
 func (sess *Session) Next() *Step {
-	if sess.r.bc != nil || sess.r.hostErr != nil {
+	if sess.r.bc != nil || sess.r.hostErr != nil || sess.r.limitErr != nil {
 		return nil
 	}
 	return sess.next

@@ -417,6 +417,9 @@ func runSeed(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writ
 	if o.Host != nil {
 		return nil, hostError{o.Host}
 	}
+	if o.Limit != nil {
+		return nil, usageError{o.Limit}
+	}
 	return o, nil
 }
 

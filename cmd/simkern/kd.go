@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -362,8 +363,8 @@ func (d *debugger) atEnd() {
 		return
 	}
 	d.ended, d.shown = true, true
-	if o := d.sess.Finish(); o.Host != nil {
-		fmt.Fprintf(d.out, "the run stopped: %v\n", o.Host)
+	if o := d.sess.Finish(); o.Host != nil || o.Limit != nil {
+		fmt.Fprintf(d.out, "the run stopped: %v\n", cmp.Or(o.Host, o.Limit))
 	}
 }
 

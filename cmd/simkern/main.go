@@ -315,6 +315,9 @@ func runScenario(s *scenario.Scenario, opt scenario.Options, maxSteps uint64, du
 	if o.Host != nil {
 		return nil, hostError{o.Host}
 	}
+	if o.Limit != nil {
+		return nil, usageError{o.Limit}
+	}
 	if dump == nil || o.Bugcheck == nil && !atEnd {
 		return o, nil
 	}
