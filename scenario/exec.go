@@ -67,7 +67,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		if a.As != "" {
 			r.names[a.As] = uint64(va)
 			if inj == nil {
-				delete(r.nullNames, a.As)
+				r.bindName(a.As, 0)
 			}
 		}
 		res.address, res.hasAddr, res.name, res.bytes = uint64(va), true, a.As, a.Size
@@ -78,7 +78,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		if va == 0 {
 			res.text = label + "NULL (out of memory)"
 			if inj != nil {
-				res.text = fmt.Sprintf("%sNULL (injected failure #%d)", label, len(r.injections))
+				res.text = fmt.Sprintf("%sNULL (injected failure #%d)", label, r.injections)
 			}
 			return res, nil
 		}

@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"simkern/bugcheck"
@@ -28,10 +30,33 @@ type injection struct {
 	Detail string `json:"detail"`
 }
 
+// recentInjections is how many of the last injections a bugcheck's
+// report lists.
+const recentInjections = 100
+
 func (r *runner) addInjection(in injection) {
-	in.Number = len(r.injections) + 1
-	r.injections = append(r.injections, in)
+	r.injections++
+	in.Number = r.injections
+	if len(r.recent) == recentInjections {
+		r.recent = append(r.recent[:0], r.recent[1:]...)
+	}
+	r.recent = append(r.recent, in)
+	if in.Name != "" {
+		r.named[in.Number] = in
+	}
 	r.out.injection(in)
+}
+
+// bindName records that name now holds what an alloc returned: NULL from
+// injection number inj, or (0) anything else.
+func (r *runner) bindName(name string, inj int) {
+	if old, ok := r.nullNames[name]; ok {
+		delete(r.named, old)
+		delete(r.nullNames, name)
+	}
+	if inj != 0 {
+		r.nullNames[name] = inj
+	}
 }
 
 // injected records a low-resources failure the verifier made in step.
@@ -41,10 +66,10 @@ func (r *runner) injected(step *Step, inj *verifier.Injection, name string) {
 	if step != nil {
 		in.File, in.Line, in.Step = step.Pos.File, step.Pos.Line, step.Line
 	}
-	if name != "" {
-		r.nullNames[name] = len(r.injections) + 1
-	}
 	r.addInjection(in)
+	if name != "" {
+		r.bindName(name, r.injections)
+	}
 }
 
 // armFaults sets up the scenario's hardware faults: the pagefile's, and
@@ -161,18 +186,35 @@ func stepNames(step *Step) []string {
 // that touched the failing step: a NULL it then used, its driver, or the
 // I/O error behind an in-page failure.
 func (r *runner) injectionReport() string {
-	if len(r.injections) == 0 {
+	if r.injections == 0 {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d before the bugcheck", len(r.injections))
+	fmt.Fprintf(&b, "%d before the bugcheck", r.injections)
 	used := map[string]bool{}
 	if r.cur != nil {
 		for _, n := range stepNames(r.cur) {
 			used[n] = true
 		}
 	}
-	for _, in := range r.injections {
+	// The NULLs the failing step's names still hold, then the last ones,
+	// in order.
+	var list []injection
+	for n := range used {
+		if in, ok := r.named[r.nullNames[n]]; ok && (len(r.recent) == 0 || in.Number < r.recent[0].Number) {
+			list = append(list, in)
+		}
+	}
+	slices.SortFunc(list, func(a, b injection) int { return cmp.Compare(a.Number, b.Number) })
+	if first := r.injections - len(r.recent) + 1; first > 1 {
+		fmt.Fprintf(&b, " (the last %d listed", len(r.recent))
+		if len(list) > 0 {
+			b.WriteString(", and those the failing step's names hold")
+		}
+		b.WriteString(")")
+	}
+	list = append(list, r.recent...)
+	for _, in := range list {
 		fmt.Fprintf(&b, "\n    injection #%d: %s at %s:%d", in.Number, in.Detail, in.File, in.Line)
 		switch {
 		case in.Name != "" && used[in.Name] && r.nullNames[in.Name] == in.Number:

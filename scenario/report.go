@@ -21,7 +21,7 @@ import (
 // added. Numbers that are addresses or bugcheck values are hex strings
 // ("0xfffffa8000001010"), since JSON numbers cannot hold every u64.
 type Event struct {
-	Event string `json:"event"` // start, step, injection, bugcheck, summary, end
+	Event string `json:"event"` // start, step, injection, injections_unlisted, bugcheck, summary, end
 
 	// start
 	Simkern     string   `json:"simkern,omitempty"`
@@ -58,6 +58,9 @@ type Event struct {
 	// injection: a fault injected on purpose (low resources, pagefile
 	// I/O errors, bit flips)
 	Injection *injection `json:"injection,omitempty"`
+	// injections_unlisted: how many more injections the step made than
+	// it lists
+	Unlisted uint64 `json:"unlisted,omitempty"`
 
 	// bugcheck
 	Code     string   `json:"code,omitempty"`
@@ -152,9 +155,15 @@ type reporter struct {
 	w   io.Writer
 	enc *json.Encoder
 	seq uint64
-	// pending holds injections not reported yet.
-	pending []injection
+	// pending holds injections not reported yet, at most
+	// maxListedInjections of them; unlisted counts the rest.
+	pending  []injection
+	unlisted uint64
 }
+
+// maxListedInjections is how many injections one step lists; a workload
+// may inject millions, which are counted instead.
+const maxListedInjections = 1000
 
 func newReporter(r *runner, opt Options) *reporter {
 	rep := &reporter{r: r, w: opt.Out}
@@ -169,7 +178,13 @@ func (rep *reporter) emit(e Event) { _ = rep.enc.Encode(e) }
 // injection records an injected fault. It is reported right after the
 // report of the step it happened in; a bit flip, which happens before
 // its step runs, is reported after that step too.
-func (rep *reporter) injection(in injection) { rep.pending = append(rep.pending, in) }
+func (rep *reporter) injection(in injection) {
+	if len(rep.pending) == maxListedInjections {
+		rep.unlisted++
+		return
+	}
+	rep.pending = append(rep.pending, in)
+}
 
 // flushInjections reports the injections recorded since the last step.
 func (rep *reporter) flushInjections() {
@@ -182,6 +197,14 @@ func (rep *reporter) flushInjections() {
 		}
 	}
 	rep.pending = rep.pending[:0]
+	if n := rep.unlisted; n > 0 {
+		if rep.enc != nil {
+			rep.emit(Event{Event: "injections_unlisted", Unlisted: n})
+		} else if !rep.r.opt.Quiet {
+			fmt.Fprintf(rep.w, "      ! %d more injections in this step, not listed (a step lists at most %d)\n", n, maxListedInjections)
+		}
+		rep.unlisted = 0
+	}
 }
 
 // setJSON points the JSON encoder, if any, at w.

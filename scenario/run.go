@@ -105,9 +105,13 @@ type runner struct {
 	sched *scheduler
 	v     *verifier.Verifier // nil: no verifier: section
 	names map[string]uint64
-	// injections are the faults injected so far; nullNames maps a name
-	// an injected NULL was bound to to its injection's number.
-	injections []injection
+	// injections counts the faults injected so far. recent keeps the last
+	// recentInjections of them and named those whose NULL a name still
+	// holds, for a bugcheck's report: a run may inject millions.
+	// nullNames maps such a name to its injection's number.
+	injections int
+	recent     []injection
+	named      map[int]injection
 	nullNames  map[string]int
 	flips      map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
 	// failedWrites holds the status of each pagefile write that failed
@@ -165,7 +169,7 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 		st:       newSites(s),
 		rng:      rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
 		faultRng: rand.New(rand.NewPCG(seed, 0x6661756c7473)),     // "faults"
-		names:    map[string]uint64{}, nullNames: map[string]int{},
+		names:    map[string]uint64{}, nullNames: map[string]int{}, named: map[int]injection{},
 	}
 	if s.Verifier != nil {
 		r.v = verifier.New(p, verifierSettings(s.Verifier), seed)

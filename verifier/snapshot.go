@@ -6,10 +6,9 @@ import "simkern/pool"
 // !verifier on the dump. The random generator and the systematic mode's
 // record of call sites are not kept: a dump is for looking at.
 type Snapshot struct {
-	Settings   Settings
-	Stats      Stats
-	Injections []Injection
-	Drivers    []DriverSnapshot // in name order
+	Settings Settings
+	Stats    Stats
+	Drivers  []DriverSnapshot // in name order
 }
 
 // DriverSnapshot is one driver's record.
@@ -22,7 +21,7 @@ type DriverSnapshot struct {
 
 // Snapshot copies the verifier's state.
 func (v *Verifier) Snapshot() *Snapshot {
-	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, Injections: append([]Injection(nil), v.Injections...)}
+	s := &Snapshot{Settings: v.Settings, Stats: v.Stats}
 	for _, d := range v.Drivers() {
 		s.Drivers = append(s.Drivers, DriverSnapshot{Name: d.Name, Unloaded: d.Unloaded, Allocations: d.Allocations(),
 			NonPaged: d.NonPaged, Paged: d.Paged})
@@ -34,7 +33,6 @@ func (v *Verifier) Snapshot() *Snapshot {
 func Restore(p *pool.Pool, s *Snapshot) *Verifier {
 	v := New(p, s.Settings, 0)
 	v.Stats = s.Stats
-	v.Injections = append([]Injection(nil), s.Injections...)
 	for _, ds := range s.Drivers {
 		d := v.driver(ds.Name)
 		d.Unloaded = ds.Unloaded
