@@ -28,6 +28,7 @@ const (
 	MaxAllocBytes    = 4 << 30        // largest alloc size, workload size or trace size (4 GiB)
 	MaxIOBytes       = 16 << 20       // largest single write or read (16 MiB)
 	MaxDataBytes     = 64 << 20       // all write data and read expectations of a file together
+	MaxKDBytes       = 4 << 10        // one kd: command
 	MaxRepeat        = 1_000_000
 	MaxSteps         = 10_000_000  // steps a run may execute, repeats expanded
 	MaxOps           = 100_000_000 // workload and replay operations, repeats expanded

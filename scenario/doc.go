@@ -99,8 +99,14 @@
 //	steps executed     10,000,000 (repeats multiplied out, never expanded)
 //	pool operations    100,000,000 (workload ops and replayed trace lines)
 //	trace file         512 MiB, 10,000,000 operations
+//	kd command         4 KiB
 //	scenario file      16 MiB; 500,000 YAML tokens; maps and lists
 //	                   nested at most 200 deep; 1,000 keys in a block map
+//
+// Two limits are counted as the run goes, for steps whose cost grows with
+// a size the loader cannot multiply out: 2^30 pages of ranges mapped,
+// unmapped, trimmed or paged out, and 64 GiB read, written or filled with
+// a workload's pattern. The step that passes one stops the run (Outcome.Limit).
 //
 // The YAML limits are checked before go-yaml's parser runs (shape.go):
 // its cost grows with the square of the nesting depth, of the keys in a

@@ -105,6 +105,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 			return res, err
 		}
 		res.address, res.hasAddr, res.bytes = uint64(va), true, uint64(len(w.Data))
+		r.bytesMoved += uint64(len(w.Data))
 		if err := r.m.Write(c, va, w.Data); err != nil {
 			return res, err
 		}
@@ -117,6 +118,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		}
 		buf := make([]byte, rd.Length)
 		res.address, res.hasAddr, res.bytes = uint64(va), true, rd.Length
+		r.bytesMoved += rd.Length
 		if err := r.m.Read(c, va, buf); err != nil {
 			return res, err
 		}
@@ -228,8 +230,8 @@ func (r *runner) allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, tag 
 			r.calls.Null++
 		}
 	}
-	if err == nil && r.m.RangePages() > maxRangePages {
-		err = errRangeLimit // a workload or trace stops here; runStep ends the run
+	if err == nil {
+		err = r.overLimit() // a workload or trace stops here; runStep ends the run
 	}
 	return va, inj, err
 }
@@ -248,8 +250,8 @@ func (r *runner) free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag
 	if err == nil {
 		r.calls.Frees++
 	}
-	if err == nil && r.m.RangePages() > maxRangePages {
-		err = errRangeLimit
+	if err == nil {
+		err = r.overLimit()
 	}
 	return err
 }

@@ -402,6 +402,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: \"0x\"}\n", "t.yaml:3:36", "steps[0].alloc.tag", "a 0x tag is 1 to 8 hex digits"},
 		{"a tag with a control character is refused",
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, tag: \"A\\tb\"}\n", "t.yaml:3:36", "steps[0].alloc.tag", "printable"},
+		{"a kd: command longer than 4 KiB is refused",
+			"name: x\nsteps:\n  - kd: \"!pool " + strings.Repeat("a", 4092) + "\"\n", "t.yaml:3:9", "steps[0].kd", "the debugger command is 4098 bytes long: at most 4096"},
 		{"a bad as: name is refused",
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, as: 9lives}\n", "t.yaml:3:35", "steps[0].alloc.as", "is not a name"},
 		{"as: all is refused",

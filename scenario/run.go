@@ -51,24 +51,50 @@ type Outcome struct {
 	// disk refused): the run stopped after the step that met it, and
 	// nothing else of the Outcome says how the scenario ends.
 	Host error
-	// Limit is a limit of a run that the run passed (MaxRangePages): it
+	// Limit is a limit of a run that the run passed (MaxRangePages,
+	// MaxBytesMoved): it
 	// stopped at the step that passed it, and, as with Host, nothing else
 	// of the Outcome says how the scenario ends. The file is at fault:
 	// exit 2.
 	Limit error
 }
 
-// MaxRangePages bounds the pages a run may map, unmap, trim or page out
-// range by range (mm.Machine.RangePages), 4 TiB of them: such a step costs
-// time for every page of its range, touched or not, and without a bound a
-// short file (a repeat of 4 GiB allocations) would run for days.
-const MaxRangePages = 1 << 30
+// The work a run may do beyond its steps and operations, which the loader
+// counts: steps whose cost grows with a size would otherwise let a few
+// lines run for days.
+const (
+	// MaxRangePages bounds the pages a run may map, unmap, trim or page
+	// out range by range (mm.Machine.RangePages), 4 TiB of them: such a
+	// step costs time for every page of its range, touched or not (a
+	// repeat of 4 GiB allocations).
+	MaxRangePages = 1 << 30
+	// MaxBytesMoved bounds the bytes a run's reads, writes and workload
+	// patterns move, 64 GiB (a repeat of 16 MiB reads).
+	MaxBytesMoved = 1 << 36
+)
 
-// maxRangePages is MaxRangePages; tests lower it.
-var maxRangePages uint64 = MaxRangePages
+// maxRangePages and maxBytesMoved are the limits; tests lower them.
+var (
+	maxRangePages uint64 = MaxRangePages
+	maxBytesMoved uint64 = MaxBytesMoved
+)
 
-// errRangeLimit is the error of a run that passed maxRangePages.
-var errRangeLimit = errors.New("the run has mapped, unmapped, trimmed or paged out ranges of more than 2^30 pages (4 TiB) in all, the most a run may")
+// The errors of a run that passed a limit.
+var (
+	errRangeLimit = errors.New("the run has mapped, unmapped, trimmed or paged out ranges of more than 2^30 pages (4 TiB) in all, the most a run may do")
+	errBytesLimit = errors.New("the run has read, written or filled with a workload's pattern more than 64 GiB in all, the most a run may move")
+)
+
+// overLimit returns the error of a limit the run has passed, or nil.
+func (r *runner) overLimit() error {
+	switch {
+	case r.m.RangePages() > maxRangePages:
+		return errRangeLimit
+	case r.bytesMoved > maxBytesMoved:
+		return errBytesLimit
+	}
+	return nil
+}
 
 // Exit statuses, as the scenario format defines them.
 const (
@@ -120,9 +146,10 @@ type runner struct {
 	failures     []string
 	executed     uint64
 	bc           *bugcheck.Error
-	hostErr      error // the host failed the machine's pagefile: the run stopped
-	limitErr     error // the run passed MaxRangePages: it stopped
-	cur          *Step // the step running, for the bugcheck report
+	hostErr      error  // the host failed the machine's pagefile: the run stopped
+	limitErr     error  // the run passed a limit (overLimit): it stopped
+	bytesMoved   uint64 // by reads, writes and workload patterns: see MaxBytesMoved
+	cur          *Step  // the step running, for the bugcheck report
 }
 
 // Run builds the machine s describes and runs it, to its end or
@@ -222,8 +249,8 @@ func (r *runner) runStep(step *Step) bool {
 		r.hostErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, he)
 		return false
 	}
-	if r.m.RangePages() > maxRangePages {
-		r.limitErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, errRangeLimit)
+	if err := r.overLimit(); err != nil {
+		r.limitErr = fmt.Errorf("%s: %s: %w", step.Pos, step.Line, err)
 		return false
 	}
 	if b := (*bugcheck.Error)(nil); errors.As(err, &b) {

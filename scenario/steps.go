@@ -185,8 +185,11 @@ func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tal
 		st.PageOut = l.target(verb.val, vpath)
 	case "kd":
 		if s, ok := l.text(verb.val, vpath); ok {
-			if strings.TrimSpace(s) == "" {
+			switch {
+			case strings.TrimSpace(s) == "":
 				l.errorf(verb.val, vpath, "the debugger command is empty")
+			case len(s) > MaxKDBytes:
+				l.errorf(verb.val, vpath, "the debugger command is %d bytes long: at most %d", len(s), MaxKDBytes)
 			}
 			st.KD = s
 		}

@@ -109,15 +109,15 @@ type liveBlock struct {
 // workload verifies.
 func (r *runner) freeLive(c *cpu.CPU, driver string, b liveBlock, verify bool, scratch *[]byte) error {
 	if verify {
-		if uint64(cap(*scratch)) < b.n {
-			*scratch = make([]byte, b.n)
-		}
-		buf := (*scratch)[:b.n]
-		if err := r.m.Read(c, b.va, buf); err != nil {
-			return err
-		}
-		if i := checkPattern(b.va, buf); i >= 0 {
-			return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
+		r.bytesMoved += b.n
+		for off := uint64(0); off < b.n; off += patternChunk {
+			buf := chunkOf(scratch, b.n-off)
+			if err := r.m.Read(c, b.va+mm.VA(off), buf); err != nil {
+				return err
+			}
+			if i := checkPattern(b.va, off, buf); i >= 0 {
+				return fmt.Errorf("workload: the block at %s lost its pattern at byte %d", b.va, i)
+			}
 		}
 	}
 	return r.free(c, driver, b.va, 0, false)
@@ -162,21 +162,39 @@ func (r *runner) allocateCounted(c *cpu.CPU, driver string, t pool.Type, n uint6
 // offset, so a block that receives another's bytes is caught too.
 func patternByte(va mm.VA, i int) byte { return byte(uint64(va)>>4) ^ byte(i) ^ byte(i>>8) ^ 0x5a }
 
-func (r *runner) fillPattern(c *cpu.CPU, va mm.VA, n uint64, scratch *[]byte) error {
-	if uint64(cap(*scratch)) < n {
-		*scratch = make([]byte, n)
+// patternChunk is how much of a block's pattern is written or checked
+// at a time: a 4 GiB block needs no 4 GiB buffer.
+const patternChunk = 64 << 10
+
+// chunkOf returns the scratch buffer cut to the next chunk of a block
+// with left bytes still to go.
+func chunkOf(scratch *[]byte, left uint64) []byte {
+	if *scratch == nil {
+		*scratch = make([]byte, patternChunk)
 	}
-	buf := (*scratch)[:n]
-	for i := range buf {
-		buf[i] = patternByte(va, i)
-	}
-	return r.m.Write(c, va, buf)
+	return (*scratch)[:min(left, patternChunk)]
 }
 
-func checkPattern(va mm.VA, buf []byte) int {
+func (r *runner) fillPattern(c *cpu.CPU, va mm.VA, n uint64, scratch *[]byte) error {
+	r.bytesMoved += n
+	for off := uint64(0); off < n; off += patternChunk {
+		buf := chunkOf(scratch, n-off)
+		for i := range buf {
+			buf[i] = patternByte(va, int(off)+i)
+		}
+		if err := r.m.Write(c, va+mm.VA(off), buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPattern returns the offset in the block of the first byte of buf,
+// the block's bytes from off, that does not hold the pattern, or -1.
+func checkPattern(va mm.VA, off uint64, buf []byte) int {
 	for i, b := range buf {
-		if b != patternByte(va, i) {
-			return i
+		if b != patternByte(va, int(off)+i) {
+			return int(off) + i
 		}
 	}
 	return -1
