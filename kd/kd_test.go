@@ -231,6 +231,10 @@ Q?   - q.sys        - two, the second any
 			t.Errorf("Lookup(%q) = %+v, %v", tc.tag, e, ok)
 		}
 	}
+	long := "Irp  - nt - Io\n" + strings.Repeat("x", 2<<20)
+	if _, err := ParsePoolTags("long.txt", strings.NewReader(long)); err == nil || err.Error() != "long.txt:2: a line longer than 1 MiB" {
+		t.Errorf("a 2 MiB line: %v", err)
+	}
 	if _, err := ParsePoolTags("bad.txt", strings.NewReader("Irp  nt!io Io\n")); err == nil || !strings.Contains(err.Error(), "bad.txt:1:") {
 		t.Errorf("a line without separators: %v", err)
 	}

@@ -3,6 +3,7 @@ package kd
 import (
 	"bufio"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -54,7 +55,9 @@ func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
 	t := &PoolTags{exact: map[string]PoolTagEntry{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for line := 1; sc.Scan(); line++ {
+	line := 0
+	for sc.Scan() {
+		line++
 		s := strings.TrimRight(sc.Text(), "\r")
 		trimmed := strings.TrimSpace(s)
 		if trimmed == "" || isRemark(trimmed) || strings.HasPrefix(trimmed, "//") || strings.HasPrefix(trimmed, ";") {
@@ -76,7 +79,9 @@ func ParsePoolTags(name string, r io.Reader) (*PoolTags, error) {
 			t.exact[tag] = e
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("%s:%d: a line longer than 1 MiB", name, line+1)
+	} else if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return t, nil

@@ -406,7 +406,9 @@ func (rf *resultsFile) next() (bool, error) {
 			return false, fmt.Errorf("%s:%d: not a campaign results file: %v", rf.path, rf.line, err)
 		}
 	}
-	if err := rf.sc.Err(); err != nil {
+	if err := rf.sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return false, fmt.Errorf("%s:%d: a line longer than 64 MiB: not a campaign results file", rf.path, rf.line+1)
+	} else if err != nil {
 		return false, fmt.Errorf("%s: %w", rf.path, err)
 	}
 	if rf.sum == nil {
