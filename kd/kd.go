@@ -36,7 +36,16 @@ type Target struct {
 	// Analysis, when set, writes !analyze -v with the runner's details
 	// (the faulting scenario line); otherwise the bare analysis is shown.
 	Analysis func() string
+
+	// Examined counts the bytes of pool pages and records the commands
+	// have looked through (!poolfind searches every page), so a runner
+	// can bound a repeat of commands whose cost grows with the pool.
+	Examined uint64
 }
+
+// recordBytes is what Examined counts for one record of the pool's
+// (a large or special pool allocation).
+const recordBytes = 16
 
 // command is one debugger command: its synopsis and what it does, as
 // .help prints them, the most arguments it takes, and the code.

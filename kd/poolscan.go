@@ -79,7 +79,9 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 		}
 	}
 	fmt.Fprintf(w, "Scanning large pool allocation table for Tag: %s\n", q)
-	for _, b := range t.Pool.BigAllocations() {
+	bigs := t.Pool.BigAllocations()
+	t.Examined += uint64(len(bigs)) * recordBytes
+	for _, b := range bigs {
 		if mm.RegionOf(b.VA) == region && q.matches(b.Tag) {
 			fmt.Fprintf(w, "%s : tag %s, size     0x%x, %s pool\n", b.VA, b.Tag, b.Bytes, name)
 		}
@@ -87,7 +89,9 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 	end := region.Base() + mm.VA(region.Bytes())
 	fmt.Fprintf(w, "Searching %s pool (%s : %s) for Tag: %s\n", name, region.Base(), end, q)
 	if region == mm.RegionSpecialPool {
-		for _, a := range t.Pool.SpecialAllocations() {
+		specials := t.Pool.SpecialAllocations()
+		t.Examined += uint64(len(specials)) * recordBytes
+		for _, a := range specials {
 			if page := a.VA.PageBase(); !t.Machine.Resident(page) {
 				fmt.Fprintf(w, "%s: page not in memory, not searched\n", page)
 			} else if q.matches(a.Tag) {
@@ -97,6 +101,7 @@ func (t *Target) poolfind(w io.Writer, args []string) error {
 		return nil
 	}
 	for _, page := range t.Pool.SmallPages(region) {
+		t.Examined += mm.PageBytes
 		blocks, _, resident := t.Pool.PageBlocks(page)
 		if !resident {
 			fmt.Fprintf(w, "%s: page not in memory, not searched\n", page)

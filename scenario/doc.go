@@ -105,8 +105,9 @@
 //
 // Two limits are counted as the run goes, for steps whose cost grows with
 // a size the loader cannot multiply out: 2^30 pages of ranges mapped,
-// unmapped, trimmed or paged out, and 64 GiB read, written or filled with
-// a workload's pattern. The step that passes one stops the run (Outcome.Limit).
+// unmapped, trimmed or paged out, and 64 GiB read, written, filled with a
+// workload's pattern, or printed or searched by kd: commands. The step
+// that passes one stops the run (Outcome.Limit).
 //
 // The YAML limits are checked before go-yaml's parser runs (shape.go):
 // its cost grows with the square of the nesting depth, of the keys in a

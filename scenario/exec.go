@@ -154,8 +154,10 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		return res, err
 	case "kd":
 		var b strings.Builder
+		examined := r.kd.Examined
 		r.kd.Run(&b, step.KD)
 		res.output = b.String()
+		r.bytesMoved += uint64(len(res.output)) + r.kd.Examined - examined
 	case "unload":
 		if r.v != nil {
 			if err := r.v.Unload(step.Unload, r.st.nameAddress(step.Unload)); err != nil {

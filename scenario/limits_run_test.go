@@ -30,6 +30,8 @@ func TestRunStopsPastItsLimits(t *testing.T) {
 			"lim.yaml:4:35: read: {at: b, length: 64KiB}", 18, errBytesLimit},
 		{"a workload's patterns", "  - workload: {ops: 1000, pool: NonPagedPool, sizes: 3000-4000, live: 10, verify: true}\n",
 			"lim.yaml:3:5: workload: {ops: 1000, pool: NonPagedPool, sizes: 3000-4000, live: 10, verify: true}", 1, errBytesLimit},
+		{"a search of a large pool", "  - workload: {ops: 2000, pool: NonPagedPool, sizes: 1000, live: 2000, keep: true}\n  - repeat: {times: 10, steps: [{kd: \"!poolfind Zzzz\"}]}\n",
+			"lim.yaml:4:34: kd: \"!poolfind Zzzz\"", 2, errBytesLimit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := loadInline(t, "lim.yaml", "name: lim\nsteps:\n"+tc.steps)

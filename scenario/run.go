@@ -69,7 +69,8 @@ const (
 	// repeat of 4 GiB allocations).
 	MaxRangePages = 1 << 30
 	// MaxBytesMoved bounds the bytes a run's reads, writes and workload
-	// patterns move, 64 GiB (a repeat of 16 MiB reads).
+	// patterns move, and its kd: commands print or search, 64 GiB (a
+	// repeat of 16 MiB reads, or of !poolfind over a large pool).
 	MaxBytesMoved = 1 << 36
 )
 
@@ -82,7 +83,7 @@ var (
 // The errors of a run that passed a limit.
 var (
 	errRangeLimit = errors.New("the run has mapped, unmapped, trimmed or paged out ranges of more than 2^30 pages (4 TiB) in all, the most a run may do")
-	errBytesLimit = errors.New("the run has read, written or filled with a workload's pattern more than 64 GiB in all, the most a run may move")
+	errBytesLimit = errors.New("the run has read, written, filled with a workload's pattern, or printed or searched with kd commands more than 64 GiB in all, the most a run may move")
 )
 
 // overLimit returns the error of a limit the run has passed, or nil.
@@ -148,7 +149,7 @@ type runner struct {
 	bc           *bugcheck.Error
 	hostErr      error  // the host failed the machine's pagefile: the run stopped
 	limitErr     error  // the run passed a limit (overLimit): it stopped
-	bytesMoved   uint64 // by reads, writes and workload patterns: see MaxBytesMoved
+	bytesMoved   uint64 // by reads, writes, workload patterns and kd commands: see MaxBytesMoved
 	cur          *Step  // the step running, for the bugcheck report
 }
 
