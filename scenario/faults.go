@@ -37,10 +37,11 @@ const recentInjections = 100
 func (r *runner) addInjection(in injection) {
 	r.injections++
 	in.Number = r.injections
-	if len(r.recent) == recentInjections {
-		r.recent = append(r.recent[:0], r.recent[1:]...)
+	if len(r.recent) < recentInjections {
+		r.recent = append(r.recent, in)
+	} else { // a ring: injection n sits at (n-1) % recentInjections
+		r.recent[(in.Number-1)%recentInjections] = in
 	}
-	r.recent = append(r.recent, in)
 	if in.Name != "" {
 		r.named[in.Number] = in
 	}
@@ -199,9 +200,11 @@ func (r *runner) injectionReport() string {
 	}
 	// The NULLs the failing step's names still hold, then the last ones,
 	// in order.
+	oldest := r.injections % len(r.recent) // the ring's oldest entry; 0 until it is full
+	last := append(slices.Clone(r.recent[oldest:]), r.recent[:oldest]...)
 	var list []injection
 	for n := range used {
-		if in, ok := r.named[r.nullNames[n]]; ok && (len(r.recent) == 0 || in.Number < r.recent[0].Number) {
+		if in, ok := r.named[r.nullNames[n]]; ok && in.Number < last[0].Number {
 			list = append(list, in)
 		}
 	}
@@ -213,7 +216,7 @@ func (r *runner) injectionReport() string {
 		}
 		b.WriteString(")")
 	}
-	list = append(list, r.recent...)
+	list = append(list, last...)
 	for _, in := range list {
 		fmt.Fprintf(&b, "\n    injection #%d: %s at %s:%d", in.Number, in.Detail, in.File, in.Line)
 		switch {

@@ -43,4 +43,12 @@ steps:
 	if n := strings.Count(out, "\n    injection #"); n != 1+recentInjections {
 		t.Errorf("the report lists %d injections, want %d", n, 1+recentInjections)
 	}
+	// The last ones in order, oldest first.
+	rep := out[strings.Index(out, "FAULT_INJECTIONS"):]
+	first := strings.Index(rep, fmt.Sprintf("\n    injection #%d: ", total-recentInjections+1))
+	next := strings.Index(rep, fmt.Sprintf("\n    injection #%d: ", total-recentInjections+2))
+	end := strings.Index(rep, fmt.Sprintf("\n    injection #%d: ", total))
+	if first < 0 || !(first < next && next < end) {
+		t.Errorf("the last %d injections are not listed oldest first: at %d, %d, %d", recentInjections, first, next, end)
+	}
 }

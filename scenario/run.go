@@ -133,7 +133,7 @@ type runner struct {
 	v     *verifier.Verifier // nil: no verifier: section
 	names map[string]uint64
 	// injections counts the faults injected so far. recent keeps the last
-	// recentInjections of them and named those whose NULL a name still
+	// recentInjections of them (a ring) and named those whose NULL a name still
 	// holds, for a bugcheck's report: a run may inject millions.
 	// nullNames maps such a name to its injection's number.
 	injections int
