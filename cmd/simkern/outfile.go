@@ -24,8 +24,8 @@ type outFile struct {
 	done    bool
 }
 
-// openFiles are the outFiles not yet written or abandoned, which an
-// interrupt removes if their command created them.
+// openFiles are the outFiles a command created and has not yet written or
+// abandoned, which an interrupt removes.
 var openFiles struct {
 	sync.Mutex
 	set   map[*outFile]bool
@@ -49,14 +49,6 @@ func watchInterrupts() {
 			os.Exit(code)
 		}()
 	})
-}
-
-// trackLocked adds o to openFiles, whose lock the caller holds.
-func trackLocked(o *outFile) {
-	if openFiles.set == nil {
-		openFiles.set = map[*outFile]bool{}
-	}
-	openFiles.set[o] = true
 }
 
 // abandonAll abandons every open outFile, and leaves openFiles locked: the
@@ -113,17 +105,14 @@ func openOut(path string, inputs []input) (*outFile, error) {
 	watchInterrupts()
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		// An existing file (or device, or symbolic link, dangling or not)
-		// is never removed: an interrupt while it opens (a FIFO waits for
-		// its reader) has nothing to do.
+		// is never removed, so an interrupt has nothing to do with it: it
+		// is not tracked, and its open (a FIFO waits for its reader)
+		// holds no lock.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, err
 		}
-		o := &outFile{f: f}
-		openFiles.Lock()
-		defer openFiles.Unlock()
-		trackLocked(o)
-		return o, nil
+		return &outFile{f: f}, nil
 	}
 	// A new file is created and tracked under the lock, so an interrupt
 	// that comes meanwhile waits, then removes it.
@@ -134,7 +123,10 @@ func openOut(path string, inputs []input) (*outFile, error) {
 		return nil, err
 	}
 	o := &outFile{f: f, created: true}
-	trackLocked(o)
+	if openFiles.set == nil {
+		openFiles.set = map[*outFile]bool{}
+	}
+	openFiles.set[o] = true
 	return o, nil
 }
 
