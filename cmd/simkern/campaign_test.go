@@ -971,6 +971,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// simkernProcess is a command that runs this test binary as simkern with
+// args (TestMain), for tests that need a process of its own: a signal, a
+// pipe, a FIFO.
+func simkernProcess(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
+	cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+	return cmd
+}
+
 // TestInterruptedCampaignRemovesItsFile: a campaign stopped by SIGINT
 // removes the --out file it created (it used to leave it empty), keeps
 // one that was there before, and exits 130 as a shell reports SIGINT.
@@ -988,8 +997,7 @@ func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cmd := exec.Command(os.Args[0], "--", "campaign", path, "--seeds", "1-1000000", "--parallel", "1", "-o", out)
-		cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+		cmd := simkernProcess("campaign", path, "--seeds", "1-1000000", "--parallel", "1", "-o", out)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -1061,8 +1069,7 @@ func TestMergeReadsAPipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, want, _ := cli("campaign", "merge", results, "--json")
-	cmd := exec.Command(os.Args[0], "--", "campaign", "merge", "/dev/stdin", "--json")
-	cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+	cmd := simkernProcess("campaign", "merge", "/dev/stdin", "--json")
 	cmd.Stdin = bytes.NewReader(data) // through a pipe: not a *os.File
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -26,8 +25,7 @@ func TestInterruptWhileOutBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	cmd := exec.Command(os.Args[0], "--", "campaign", filepath.Join(dir, "flaky.yaml"), "--seeds", "1-5000", "-o", fifo)
-	cmd.Env = append(os.Environ(), "SIMKERN_AS_MAIN=1")
+	cmd := simkernProcess("campaign", filepath.Join(dir, "flaky.yaml"), "--seeds", "1-5000", "-o", fifo)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
