@@ -732,16 +732,17 @@ func TestManyFaultsDoNotSlowEveryStep(t *testing.T) {
 	}
 	const body = "steps:\n  - alloc: {pool: NonPagedPool, size: 64, as: a}\n  - repeat: {times: 50000, steps: [{irql: 0}]}\n"
 	faults := "faults:\n" + strings.Repeat("  - bit_flip: {step: 1, frame: 0x10, bit: 3}\n", 30_000)
-	run := func(src string) time.Duration {
+	run := func(src string) func() time.Duration {
 		s := loadInline(t, "many.yaml", src)
-		start := time.Now()
-		if _, err := Run(s, Options{}); err != nil {
-			t.Fatal(err)
+		return func() time.Duration {
+			start := time.Now()
+			if _, err := Run(s, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(start)
 		}
-		return time.Since(start)
 	}
-	baseline := run("name: few\n" + body)
-	if d := run("name: many\n" + faults + body); d > 10*baseline+time.Second {
+	if d, baseline, ok := notSlower(run("name: many\n"+faults+body), run("name: few\n"+body), 10); !ok {
 		t.Errorf("50,000 steps with 30,000 faults took %v, without them %v", d, baseline)
 	}
 }

@@ -141,19 +141,34 @@ func TestLongListsLoadInLinearTime(t *testing.T) {
 	for i := range 25_000 {
 		fmt.Fprintf(&threads, "  - {name: t%d, steps: [{trim: all}]}\n", i)
 	}
-	load := func(name, src string) time.Duration {
-		start := time.Now()
-		if _, err := Parse("t.yaml", []byte(src)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return time.Since(start)
-	}
-	baseline := load("bytes", base.String())
-	for name, src := range map[string]string{"drivers": drivers.String(), "threads": threads.String()} {
-		if d := load(name, src); d > 10*baseline+time.Second {
-			t.Errorf("%s: loading took %v, a list of as many bytes %v", name, d, baseline)
+	load := func(name, src string) func() time.Duration {
+		return func() time.Duration {
+			start := time.Now()
+			if _, err := Parse("t.yaml", []byte(src)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return time.Since(start)
 		}
 	}
+	for _, c := range []struct{ name, src string }{{"drivers", drivers.String()}, {"threads", threads.String()}} {
+		if d, baseline, ok := notSlower(load(c.name, c.src), load("bytes", base.String()), 10); !ok {
+			t.Errorf("%s: loading took %v, a list of as many bytes %v", c.name, d, baseline)
+		}
+	}
+}
+
+// notSlower reports whether run takes at most ratio times what baseline
+// takes, plus a second, with the times it measured. The tests that use it
+// guard against work that grows faster than it should (hours, where it
+// should be seconds), not against a slow host: a run over the bound is
+// measured twice more, with its baseline, and the fastest of each counts,
+// so a host busy with other work does not fail them.
+func notSlower(run, baseline func() time.Duration, ratio time.Duration) (d, b time.Duration, ok bool) {
+	b, d = baseline(), run()
+	for try := 1; try < 3 && d > ratio*b+time.Second; try++ {
+		b, d = min(b, baseline()), min(d, run())
+	}
+	return d, b, d <= ratio*b+time.Second
 }
 
 // A step line renders only the start of a long text: every step that
