@@ -465,6 +465,10 @@ func (c *campaign) runShard(sh *shard, sum *campaignSummary, lines *spill) error
 	return nil
 }
 
+// maxParallel bounds --parallel: each run holds a whole machine, so a
+// mistyped 100000 would ask for a hundred thousand of them at once.
+const maxParallel = 1024
+
 // runEach runs the seeds seedAt(0) to seedAt(n-1), parallel at a time,
 // and hands each result to done in that order, one call at a time. A
 // result that ends before those ahead of it waits for them, so no worker
@@ -478,7 +482,7 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 			progressbar.OptionSetDescription("seeds"), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 	}
-	ahead := min(min(c.parallel, n)*aheadLimit, n) // --parallel may be any size
+	ahead := min(min(c.parallel, n)*aheadLimit, n)
 	var (
 		mu       sync.Mutex
 		moved    = sync.NewCond(&mu) // next moved on, or the campaign stopped
@@ -625,8 +629,8 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			if shard = ""; sn > 1 {
 				shard = fmt.Sprintf("%d/%d", si, sn) // as merge names it
 			}
-			if parallel < 1 {
-				return usageError{fmt.Errorf("--parallel %d: want at least 1", parallel)}
+			if parallel < 1 || parallel > maxParallel {
+				return usageError{fmt.Errorf("--parallel %d: want 1 to %d (each run is a machine in memory, and runs beyond the processors only wait)", parallel, maxParallel)}
 			}
 			s, err := load(args)
 			if err != nil {
@@ -682,7 +686,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&seeds, "seeds", "", "the seeds to run: 5, 1-10000 or 1-100,200,300-310")
-	f.IntVar(&parallel, "parallel", runtime.NumCPU(), "runs at a time")
+	f.IntVar(&parallel, "parallel", min(runtime.NumCPU(), maxParallel), "runs at a time")
 	f.StringVar(&shard, "shard", "", "run only shard I of N (0 <= I < N): the seeds at positions I, I+N, I+2N, ...")
 	f.BoolVar(&jsonOut, "json", false, "print one JSON object per seed, then a summary (a results file)")
 	f.StringVarP(&outPath, "out", "o", "", "also write the results file (what --json prints) to this file, for merge")
