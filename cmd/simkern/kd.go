@@ -125,6 +125,10 @@ func (b breakpoint) matches(step *scenario.Step) bool {
 
 func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out io.Writer) (*debugger, error) {
 	d := &debugger{out: out}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		// A FIFO would block the open, waiting for a writer.
+		return nil, usageError{fmt.Errorf("%s: not a regular file: kd reads a crash dump or a scenario file", path)}
+	}
 	if isDumpFile(path) {
 		if seedSet {
 			return nil, usageError{fmt.Errorf("--seed is for a scenario: %s is a crash dump, of a run whose seed is fixed", path)}
@@ -574,9 +578,6 @@ func readCommandLine(r *bufio.Reader) (line string, tooLong bool, err error) {
 // rather than a scenario. A file that cannot be read is left to the
 // scenario loader, whose message names the problem.
 func isDumpFile(path string) bool {
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-		return false // a FIFO would block the open; the loader refuses it
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return false

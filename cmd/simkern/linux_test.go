@@ -56,3 +56,21 @@ func TestInterruptWhileOutBlocks(t *testing.T) {
 		t.Fatal("the campaign did not end on SIGINT while its --out write was blocked")
 	}
 }
+
+// TestKDRefusesWhatIsNotAFile: kd reads a dump or a scenario, so a FIFO
+// or a directory is refused by name, in kd's words (a FIFO was once
+// refused in the scenario loader's, though it might have been a dump).
+func TestKDRefusesWhatIsNotAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "in.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	for _, path := range []string{fifo, dir} {
+		code, stdout, stderr := kdcli("", "kd", path, "-c", "!vm")
+		want := "simkern: " + path + ": not a regular file: kd reads a crash dump or a scenario file\n"
+		if code != 2 || stdout != "" || stderr != want {
+			t.Errorf("kd %s: exit %d, stdout %q, stderr %q; want exit 2 and %q", path, code, stdout, stderr, want)
+		}
+	}
+}
