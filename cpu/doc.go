@@ -27,7 +27,8 @@
 // up by the memory manager before it walks the page tables. An entry holds
 // a pointer to the frame's bytes, so a hit costs one compare. The memory
 // manager invalidates an entry on every CPU (a shootdown) whenever the PTE
-// behind it changes.
+// behind it changes, and flushes every TLB when something else writes a
+// page table (a write through the self-map, a flipped bit).
 //
 // NUMA. N CPUs are spread over M nodes evenly and in order: with 4 CPUs and
 // 2 nodes, CPUs 0-1 are node 0 and 2-3 node 1.

@@ -170,7 +170,15 @@ func (m *Machine) translateSlow(c *cpu.CPU, va VA, write bool) (*[PageBytes]byte
 				writePTE(table, i, np)
 			}
 			data := m.frameData(p.Frame())
-			c.TLB.Insert(uint64(va), data, np.Dirty())
+			// A write into a page table (through the self-map, as a
+			// scenario's write: may do) can change any translation, so
+			// each one comes here, never a TLB hit, and every CPU's TLB
+			// is flushed before the caller writes.
+			inTable := m.entry(p.Frame()).PageTable
+			if write && inTable {
+				m.CPUs.FlushAll()
+			}
+			c.TLB.Insert(uint64(va), data, np.Dirty() && !inTable)
 			return data, nil
 		}
 		if err := m.fault(c, va, write, p, missing, ok); err != nil {

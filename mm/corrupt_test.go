@@ -131,11 +131,10 @@ func TestCorruptPageTables(t *testing.T) {
 				}
 			}
 			at, p := tt.corrupt(s)
+			// The write itself flushes the TLB, which holds the pages
+			// just written: the next access walks to the new entry.
 			if err := m.WriteU64(c, at, uint64(p)); err != nil {
 				t.Fatalf("writing %#x at %v: %v", uint64(p), at, err)
-			}
-			for _, c := range m.CPUs.CPUs {
-				c.TLB.Flush() // as the INVLPG a real writer would follow with
 			}
 			want := [4]uint64{tt.p1, uint64(tt.p2(s, at)), 0, 0}
 			if tt.p1 == 0x41792 {
@@ -230,18 +229,15 @@ func FuzzCorruptTables(f *testing.F) {
 				if va, ok := pick(a); ok {
 					at := Level(b % 4).EntryAddress(va)
 					_ = m.WriteU64(c, at, uint64(v)*0x0101_0000_0101_0001>>(b/4%8))
-					c.TLB.Flush()
 				}
 			case 7: // flip a bit anywhere in memory
 				_ = m.FlipBit(PFN(uint64(a)<<8|uint64(b))%PFN(m.Frames()), int(v)%(PageBytes/8), v%64)
-				c.TLB.Flush()
 			case 8: // copy one page's PTE onto another's: shared frames and slots
 				from, ok1 := pick(a)
 				to, ok2 := pick(b)
 				if ok1 && ok2 {
 					if p, err := m.ReadU64(c, LevelPTE.EntryAddress(from)); err == nil {
 						_ = m.WriteU64(c, LevelPTE.EntryAddress(to), p)
-						c.TLB.Flush()
 					}
 				}
 			}
@@ -265,6 +261,48 @@ func slicesDelete(live []VA, va VA) []VA {
 // touched and paged out), freeing it would release the pagefile slot the
 // fault is about to read: the memory manager must stop at the corrupted
 // PTE instead, whichever page is being faulted in.
+// TestPageTableChangesReachEveryCPU: a write through the self-map and a
+// bit flip in a page table each change what an address means, on every
+// CPU at once, including CPUs whose TLB held the old translation (each
+// kept using the old frame once).
+func TestPageTableChangesReachEveryCPU(t *testing.T) {
+	for _, how := range []string{"a write through the self-map", "bit flips"} {
+		t.Run(how, func(t *testing.T) {
+			m := newMachine(t, machineSpec{cpus: 2})
+			va := mustAllocate(t, m, RegionNonPagedPool, 2)
+			other := va + PageBytes
+			for i, at := range []VA{va, other} {
+				if err := m.WriteU64(m.cpu0(), at, uint64(i+1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range m.CPUs.CPUs { // both TLBs hold va
+				if got, err := m.ReadU64(c, va); err != nil || got != 1 {
+					t.Fatalf("CPU %d reads %d, %v before the change", c.Number, got, err)
+				}
+			}
+			old, moved := m.pteOf(va), m.pteOf(other)
+			if how == "bit flips" {
+				leaf, _, _, _ := m.walk(va)
+				for bit := range uint8(64) {
+					if (old^moved)>>bit&1 != 0 {
+						if err := m.FlipBit(leaf, int(LevelPTE.index(va)), bit); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			} else if err := m.WriteU64(m.cpu0(), LevelPTE.EntryAddress(va), uint64(moved)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range m.CPUs.CPUs {
+				if got, err := m.ReadU64(c, va); err != nil || got != 2 {
+					t.Errorf("CPU %d reads %d, %v at va after its PTE names other's frame; want 2", c.Number, got, err)
+				}
+			}
+		})
+	}
+}
+
 func TestCorruptIdlePageMeetsAFault(t *testing.T) {
 	m := newMachine(t, machineSpec{ramBytes: 1 << 20, pagefileBytes: 4 << 20})
 	c := m.cpu0()
@@ -281,7 +319,6 @@ func TestCorruptIdlePageMeetsAFault(t *testing.T) {
 	if err := m.WriteU64(c, LevelPTE.EntryAddress(y), dz); err != nil {
 		t.Fatal(err)
 	}
-	c.TLB.Flush()
 	if _, err := m.ReadU64(c, y); err != nil { // demand zero: a pageable frame for Y
 		t.Fatal(err)
 	}
@@ -328,7 +365,6 @@ func TestFaultPTEChangedWhileMakingRoom(t *testing.T) {
 		if err := m.WriteU64(c, LevelPTE.EntryAddress(va), uint64(p)); err != nil {
 			t.Fatal(err)
 		}
-		c.TLB.Flush()
 	}
 	clean := mustAllocate(t, m, RegionPagedPool, 8)
 	y := mustAllocate(t, m, RegionPagedPool, 1)

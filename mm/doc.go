@@ -65,7 +65,8 @@
 // ask its TLB first; a hit is a compare and a copy, with no Go allocation.
 // A miss walks the tables; a valid PTE gets its A bit (and D on a write)
 // and fills the TLB. Any change to a PTE shoots its translation down on
-// every CPU. A PTE that is not valid is a page fault, resolved or turned
+// every CPU; a write into a page-table page through the self-map never
+// hits the TLB, and flushes every CPU's, since it may change any PTE. A PTE that is not valid is a page fault, resolved or turned
 // into a bugcheck by fault (see fault.go for the order of the checks):
 // transition PTEs are soft faults, pagefile PTEs hard faults (a failed read
 // is 0x7A KERNEL_DATA_INPAGE_ERROR with the I/O status), demand-zero PTEs

@@ -12,5 +12,8 @@ func (m *Machine) FlipBit(f PFN, word int, bit uint8) error {
 	}
 	d := m.frameData(f)
 	d[word*8+int(bit/8)] ^= 1 << (bit % 8)
+	if m.entry(f).PageTable {
+		m.CPUs.FlushAll() // the flip may have changed a translation
+	}
 	return nil
 }
