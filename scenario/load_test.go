@@ -249,6 +249,13 @@ func TestParseFillsDefaults(t *testing.T) {
 		t.Errorf("defaults: schedule %q verifier %v expect %v faults %v drivers %v",
 			s.Schedule, s.Verifier, s.Expect, s.Faults, s.Drivers)
 	}
+	// An empty list of steps is a run that does nothing: the format
+	// does not ask for a step, and a file being written may have none yet.
+	for _, src := range []string{"name: x\nsteps: []\n", "name: x\nthreads: [{steps: []}, {steps: [{repeat: {times: 2, steps: []}}]}]\n"} {
+		if _, o, out := runInline(t, loadInline(t, "empty.yaml", src), Options{}); o.Steps != 0 || o.Bugcheck != nil || !strings.Contains(out, "steps run      0") {
+			t.Errorf("%q: %d steps, bugcheck %v; want a run of no steps:\n%s", src, o.Steps, o.Bugcheck, out)
+		}
+	}
 	s, err = Parse("lr.yaml", []byte("name: x\ndrivers: [a.sys]\nverifier:\n  drivers: \"*\"\n  low_resources:\nsteps: [{trim: all}]\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -317,8 +324,6 @@ func TestParseErrors(t *testing.T) {
 			"name: x\n", "t.yaml:1:1", "steps", "steps is required"},
 		{"steps and threads together are refused",
 			"name: x\n" + steps + "threads: [{steps: [{trim: all}]}]\n", "t.yaml:4:1", "threads", "not both"},
-		{"an empty step list is refused",
-			"name: x\nsteps: []\n", "t.yaml:2:8", "steps", "at least one step"},
 		{"a step without a verb is refused",
 			"name: x\nsteps:\n  - cpu: 0\n", "t.yaml:3:5", "steps[0]", "the step has no verb"},
 		{"a step with two verbs is refused at the second",

@@ -94,10 +94,6 @@ func (l *loader) stepList(n ast.Node, path string, in inherit, depth int) ([]Ste
 	if !ok {
 		return nil, tally{}
 	}
-	if len(items) == 0 {
-		l.errorf(n, path, "needs at least one step")
-		return nil, tally{}
-	}
 	out := make([]Step, 0, len(items))
 	var t tally
 	for i, item := range items {
