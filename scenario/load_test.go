@@ -974,6 +974,23 @@ func TestReadExpectForms(t *testing.T) {
 		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, expect: "+tc.expect+"}\n"))
 		checkError(t, err, tc.pos, tc.key, tc.msg)
 	}
+	// bytes: beside the address, as a write gives its bytes.
+	s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, length: 2, bytes: [0x41, 66]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Steps[1].Read; !r.HasExpect || string(r.Expect) != "AB" || r.Length != 2 {
+		t.Errorf("read with bytes: %+v, want AB expected", r)
+	}
+	for _, tc := range []struct{ read, pos, key, msg string }{
+		{"bytes: [1], expect: A", "t.yaml:4:26", "steps[1].read.bytes", "expect: or bytes:, not both"},
+		{"bytes: []", "t.yaml:4:26", "steps[1].read.bytes", "bytes is empty"},
+		{"length: 2, bytes: [1]", "t.yaml:4:27", "steps[1].read.length", "length is 2 but bytes has 1 bytes"},
+		{"bytes: abc", "t.yaml:4:26", "steps[1].read.bytes", "want a list"},
+	} {
+		_, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: NonPagedPool, size: 16, as: b}\n  - read: {at: b, "+tc.read+"}\n"))
+		checkError(t, err, tc.pos, tc.key, tc.msg)
+	}
 }
 
 // TestSmallestMachinesBoot: a machine at the loader's lower limits (the

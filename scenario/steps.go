@@ -33,7 +33,7 @@ var verbKeys = map[string][]string{
 	"alloc":    {"pool", "size", "tag", "as", "expect_null", "cpu", "driver"},
 	"free":     {"at", "tag", "cpu", "driver"},
 	"write":    {"at", "data", "fill", "length", "bytes", "u64", "cpu", "driver"},
-	"read":     {"at", "length", "expect", "cpu", "driver"},
+	"read":     {"at", "length", "expect", "bytes", "cpu", "driver"},
 	"repeat":   {"times", "steps", "cpu", "driver"},
 	"workload": {"ops", "pool", "sizes", "live", "tag", "verify", "keep", "cpu", "driver"},
 }
@@ -600,7 +600,19 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 	} else {
 		o.missing("at", "the address to read")
 	}
-	if v := o.get("expect"); v != nil {
+	// The expected bytes: expect: as text, [1, 2] or {bytes: [1, 2]}, or
+	// bytes: beside it, as a write gives them (one reading of the format's
+	// "expect (text or bytes: [...])").
+	ek := "expect"
+	if o.get("bytes") != nil {
+		if o.get("expect") != nil {
+			l.errorf(o.get("bytes"), o.key("bytes"), "give the expected bytes once: expect: or bytes:, not both")
+		}
+		ek = "bytes"
+	}
+	if v := o.get(ek); v != nil && ek == "bytes" {
+		r.Expect, r.HasExpect = l.byteList(v, o.key(ek))
+	} else if v != nil {
 		key := o.key("expect")
 		switch l.value(v).(type) {
 		case *ast.MappingNode, *ast.MappingValueNode:
@@ -630,16 +642,16 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 		case length == 0:
 			l.errorf(v, o.key("length"), "length must be at least 1")
 		case r.HasExpect && length != uint64(len(r.Expect)):
-			l.errorf(v, o.key("length"), "length is %d but expect has %d bytes", length, len(r.Expect))
+			l.errorf(v, o.key("length"), "length is %d but %s has %d bytes", length, ek, len(r.Expect))
 		default:
 			r.Length = length
 		}
 	} else if r.HasExpect {
 		r.Length = uint64(len(r.Expect))
 		if r.Length == 0 {
-			l.errorf(o.get("expect"), o.key("expect"), "expect is empty: a read needs at least one byte")
+			l.errorf(o.get(ek), o.key(ek), "%s is empty: a read needs at least one byte", ek)
 		}
-	} else if o.get("expect") == nil {
+	} else if o.get(ek) == nil {
 		o.missing("length", "how many bytes to read (or give expect:)")
 	}
 	return r
