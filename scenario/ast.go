@@ -76,7 +76,7 @@ func (p Pos) String() string {
 // Parse return is an *Error.
 type Error struct {
 	Pos Pos
-	Key string // dotted key path, e.g. "steps[3].alloc.size"; "" for syntax errors
+	Key string // dotted key path, e.g. "steps[3].alloc.size"; for a syntax error, the key of its line, or ""
 	Msg string
 }
 

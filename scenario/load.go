@@ -179,7 +179,90 @@ func syntaxError(name string, data []byte, err error) *Error {
 		}
 	}
 	e.Msg = "YAML: " + e.Msg
+	e.Key = keyPathAt(data, e.Pos.Line)
 	return e
+}
+
+// keyPathAt names, for a syntax error, the key whose line the parser
+// stopped at, such as "steps[0].free": the parser that failed cannot say,
+// so the path is worked out from the indentation of the lines down to
+// that one. It is "" when that line holds no key, or when a line on the
+// way is not plain block style (a flow collection or a quoted key left
+// open), where indentation says nothing.
+func keyPathAt(data []byte, line int) string {
+	type level struct {
+		indent int
+		key    string // a key, or "" for a list
+		items  int    // a list's items so far
+	}
+	var stack []level
+	skipAbove := -1 // the lines of a block scalar are text, not keys
+	lines := strings.SplitN(string(data), "\n", line+1)
+	for i, text := range lines[:min(line, len(lines))] {
+		rest := strings.TrimLeft(strings.TrimSuffix(text, "\r"), " ")
+		col := len(text) - len(rest)
+		if rest == "" || rest[0] == '#' || col > skipAbove && skipAbove >= 0 {
+			continue
+		}
+		skipAbove = -1
+		last := i+1 == line
+		for rest != "" {
+			for len(stack) > 0 && stack[len(stack)-1].indent > col {
+				stack = stack[:len(stack)-1]
+			}
+			if item, ok := strings.CutPrefix(rest, "-"); ok && (item == "" || item[0] == ' ') {
+				if n := len(stack); n > 0 && stack[n-1].key == "" && stack[n-1].indent == col {
+					stack[n-1].items++
+				} else {
+					stack = append(stack, level{indent: col})
+				}
+				trimmed := strings.TrimLeft(item, " ")
+				col += 1 + len(item) - len(trimmed)
+				rest = trimmed
+				continue
+			}
+			if n := len(stack); n > 0 && stack[n-1].indent == col {
+				stack = stack[:n-1] // a sibling key, or a list ended by a key at its indent
+				continue
+			}
+			key, value, ok := strings.Cut(rest, ":")
+			if !ok || key == "" || strings.ContainsAny(key, "{}[]\"'#,") || value != "" && value[0] != ' ' {
+				if last {
+					return ""
+				}
+				if strings.ContainsAny(rest, "{[\"'") {
+					return "" // maybe an open flow collection or quote
+				}
+				break // a plain multi-line value
+			}
+			stack = append(stack, level{indent: col, key: key})
+			value = strings.TrimSpace(value)
+			if value != "" && (value[0] == '|' || value[0] == '>') {
+				skipAbove = col
+			} else if !last && strings.Count(value, "{")+strings.Count(value, "[") != strings.Count(value, "}")+strings.Count(value, "]") {
+				return "" // a flow collection goes on to the next lines
+			}
+			break
+		}
+		if last {
+			if len(stack) == 0 || stack[len(stack)-1].key == "" {
+				return ""
+			}
+			var b strings.Builder
+			for _, l := range stack {
+				if l.key == "" {
+					fmt.Fprintf(&b, "[%d]", l.items)
+					continue
+				}
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(l.key)
+			}
+			return b.String()
+		}
+	}
+	return ""
 }
 
 // duplicateKey matches go-yaml's message for a key given twice.

@@ -277,7 +277,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// YAML itself.
 		{"a YAML syntax error is reported at go-yaml's position",
-			"name: x\nsteps: [{trim: all}\n", "t.yaml:2:8", "", "YAML: sequence end token"},
+			"name: x\nsteps: [{trim: all}\n", "t.yaml:2:8", "steps", "YAML: sequence end token"},
 		{"a key given twice is a YAML error",
 			"name: x\nname: y\n" + steps, "t.yaml:2:1", "", `the key "name" is given twice in one map; the first is at line 1, column 1`},
 		{"a key given twice deeper down says where the first is",
@@ -1112,5 +1112,29 @@ func TestDocumentMarkers(t *testing.T) {
 	} {
 		_, err := Parse("t.yaml", []byte(tc.src))
 		checkError(t, err, tc.pos, "", "one YAML document; this is a second")
+	}
+}
+
+// TestSyntaxErrorsNameTheirKey: a YAML syntax error names the key of the
+// line the parser stopped at, its path worked out from the indentation,
+// and no key where the indentation cannot tell.
+func TestSyntaxErrorsNameTheirKey(t *testing.T) {
+	for _, tc := range []struct{ src, pos, key string }{
+		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a}\n   free: a\n", "t.yaml:4:4", "steps[0].free"},
+		{"name: x\nmachine:\n  ram: 32MiB\n   cpus: 2\nsteps: [{trim: all}]\n", "t.yaml:3:8", "machine.ram"},
+		{"name: x\r\n ram: 32MiB\r\nsteps: [{trim: all}]\r\n", "t.yaml:1:7", "name"},
+		{"name: x\nsteps:\n  - write: {at: a, data: \"abc}\n  - free: a\n", "t.yaml:3:26", "steps[0].write"},
+		{"name: x\nsteps:\n- trim: all\n- alloc: [pool: 0\n", "t.yaml:4:10", "steps[1].alloc"},
+		{"name: x\n# a comment: here\nsteps:\n  - trim: all\n  - repeat:\n      times: 2\n      steps:\n        - trim: all\n        - alloc: {pool: 0\n", "t.yaml:9:18", "steps[1].repeat.steps[1].alloc"},
+		{"name: x\ndescription: |\n  text: not a key\nsteps:\n  - alloc: [pool: 0\n", "t.yaml:5:12", "steps[0].alloc"},
+		// A flow map left open: the next lines are inside it.
+		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a\n  - free: a\n", "t.yaml:4:3", ""},
+		{"name: x\ndescription: |\n  a: b\n steps: 1\n", "t.yaml:4:2", ""},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src))
+		var e *Error
+		if !errors.As(err, &e) || e.Pos.String() != tc.pos || e.Key != tc.key || !strings.HasPrefix(e.Msg, "YAML: ") {
+			t.Errorf("%q: got %v; want a YAML error at %s naming the key %q", tc.src, err, tc.pos, tc.key)
+		}
 	}
 }
