@@ -13,6 +13,7 @@
 //
 //	bad input        a scenario or command line that is wrong: file:line:col, exit 2
 //	bugcheck         the simulated kernel found a fault: *Error, exit 1
+//	                 unless the scenario expected it (then exit 0)
 //	simkern bug      a broken invariant of our own: a panic (tests and fuzzers)
 //
 // The code table (codes.go) lists every code simkern raises, with its

@@ -66,13 +66,17 @@
 // A miss walks the tables; a valid PTE gets its A bit (and D on a write)
 // and fills the TLB. Any change to a PTE shoots its translation down on
 // every CPU; a write into a page-table page through the self-map never
-// hits the TLB, and flushes every CPU's, since it may change any PTE. A PTE that is not valid is a page fault, resolved or turned
-// into a bugcheck by fault (see fault.go for the order of the checks):
+// hits the TLB, and flushes every CPU's, since it may change any PTE. A
+// PTE that is not valid is a page fault, resolved or turned into a
+// bugcheck by fault (see fault.go for the order of the checks):
 // transition PTEs are soft faults, pagefile PTEs hard faults (a failed read
 // is 0x7A KERNEL_DATA_INPAGE_ERROR with the I/O status), demand-zero PTEs
 // get a zeroed frame. At DISPATCH_LEVEL or above no fault can be resolved:
 // it is 0xA, or 0xD1 when the code address on the CPU (cpu.CPU.PC) is not
-// the kernel's. A kernel address with nothing mapped is 0x50.
+// the kernel's, or 0xC5 when it is the pool's own code (a corrupted pool
+// led it astray). Special pool's guard and freed pages come first, at any
+// IRQL: the pool's hook names their bugcheck (0xCD/0xD6, 0xCC/0xD5). A
+// kernel address with nothing mapped is 0x50.
 //
 // A pageable page keeps its allocation's nx in the Protection of its
 // software PTE while it is not valid (MM_READWRITE for no-execute,
