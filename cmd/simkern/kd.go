@@ -22,7 +22,7 @@ import (
 // scenario run live, one step at a time, with time travel.
 func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 	var (
-		commands string
+		commands []string
 		seed     = numberFlag{what: "a seed"}
 		pooltags string
 	)
@@ -33,7 +33,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			"simkern kd SCENARIO.yaml runs a scenario under the debugger: p (next step), g (go),\n" +
 			"bp alloc TAG, bp free NAME, bp bugcheck, bl, bc N|*, .restart, !tt N (go to step N),\n" +
 			"p- (one step back), q (quit), and every debugger command (.help lists them).\n" +
-			"-c \"CMD; CMD\" runs commands and exits.",
+			"-c \"CMD; CMD\" runs commands and exits; -c may be given more than once.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			tags, err := loadPoolTags(pooltags)
@@ -46,11 +46,13 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			}
 			defer d.close()
 			if c.Flags().Changed("command") {
-				for _, line := range strings.Split(commands, ";") {
-					if line = strings.TrimSpace(line); line != "" {
-						fmt.Fprintf(stdout, "%s%s\n", d.prompt(), line)
-						if d.exec(line) {
-							break
+				for _, arg := range commands {
+					for _, line := range strings.Split(arg, ";") {
+						if line = strings.TrimSpace(line); line != "" {
+							fmt.Fprintf(stdout, "%s%s\n", d.prompt(), line)
+							if d.exec(line) {
+								return nil
+							}
 						}
 					}
 				}
@@ -59,7 +61,7 @@ func kdCmd(stdin io.Reader, stdout io.Writer) *cobra.Command {
 			return d.repl(stdin)
 		},
 	}
-	cmd.Flags().StringVarP(&commands, "command", "c", "", "run these commands (separated by ;) and exit")
+	cmd.Flags().StringArrayVarP(&commands, "command", "c", nil, "run these commands (separated by ;) and exit; each -c runs after the one before")
 	cmd.Flags().Var(&seed, "seed", "the seed of a live scenario, decimal or 0x hex (overrides machine.seed)")
 	cmd.Flags().StringVar(&pooltags, "pooltag", "", "a pooltag.txt to describe tags with (default: simkern's own)")
 	return cmd

@@ -879,3 +879,19 @@ func TestLiveCommandArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestKDCommandFlagRepeats: each -c runs, in the order given (a second
+// -c used to replace the first), and q ends them all.
+func TestKDCommandFlagRepeats(t *testing.T) {
+	file := exampleFile(t, t.TempDir(), "tour")
+	code, stdout, stderr := kdcli("", "kd", file, "-c", "p; p", "-c", "!tt 1; q", "-c", "!vm")
+	var prompts []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if _, cmd, ok := strings.Cut(l, "kd> "); ok {
+			prompts = append(prompts, cmd)
+		}
+	}
+	if want := []string{"p", "p", "!tt 1", "q"}; code != 0 || stderr != "" || strings.Join(prompts, "|") != strings.Join(want, "|") {
+		t.Errorf("exit %d, stderr %q, commands %q; want exit 0 and %q", code, stderr, prompts, want)
+	}
+}
