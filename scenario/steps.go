@@ -610,10 +610,12 @@ func (l *loader) read(o *yamlMap, n ast.Node, path string) *ReadStep {
 		}
 		ek = "bytes"
 	}
-	if v := o.get(ek); v != nil && ek == "bytes" {
+	switch v := o.get(ek); {
+	case v == nil:
+	case ek == "bytes": // a list, as write's bytes:
 		r.Expect, r.HasExpect = l.byteList(v, o.key(ek))
-	} else if v != nil {
-		key := o.key("expect")
+	default:
+		key := o.key(ek)
 		switch l.value(v).(type) {
 		case *ast.MappingNode, *ast.MappingValueNode:
 			if eo, ok := l.object(v, key, []string{"bytes"}); ok {
