@@ -235,7 +235,7 @@ func keyPathAt(data []byte, line int) string {
 				}
 				break // a plain multi-line value
 			}
-			stack = append(stack, level{indent: col, key: key})
+			stack = append(stack, level{indent: col, key: shortenText(key, maxKeyShown)})
 			value = strings.TrimSpace(value)
 			if value != "" && (value[0] == '|' || value[0] == '>') {
 				skipAbove = col

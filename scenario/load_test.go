@@ -1138,3 +1138,19 @@ func TestSyntaxErrorsNameTheirKey(t *testing.T) {
 		}
 	}
 }
+
+// TestLongKeysAreShortenedInMessages: a key of a megabyte, unknown or on
+// the line of a syntax error, is shown by its start, not quoted whole
+// (twice, for an unknown key: once in the path, once in the message).
+func TestLongKeysAreShortenedInMessages(t *testing.T) {
+	long := strings.Repeat("k", 1<<20)
+	for _, src := range []string{
+		"name: x\nsteps:\n  - " + long + ": 1\n",
+		"name: x\nsteps:\n  - " + long + ": {b\n",
+	} {
+		_, err := Parse("t.yaml", []byte(src))
+		if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "steps[0]."+strings.Repeat("k", maxKeyShown)+"...") {
+			t.Errorf("a %d-byte key: error of %d bytes, want the key's start in a short message", len(long), len(fmt.Sprint(err)))
+		}
+	}
+}

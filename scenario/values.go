@@ -237,6 +237,10 @@ func describeNode(n ast.Node) string {
 	return "a " + n.Type().String()
 }
 
+// maxKeyShown is as much of a key as a message shows: every key the
+// format has is far shorter.
+const maxKeyShown = 64
+
 func shortenText(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -290,13 +294,14 @@ func (l *loader) unknownKey(e mapEntry, path string, valid []string) {
 	if !l.wants(p) {
 		return
 	}
-	msg := fmt.Sprintf("unknown key %q", e.key)
+	key := shortenText(e.key, maxKeyShown) // a megabyte of key is not quoted twice
+	msg := fmt.Sprintf("unknown key %q", key)
 	if s := suggest(e.key, valid); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	} else {
 		msg += "; valid here: " + strings.Join(valid, ", ")
 	}
-	l.errAt(p, keyJoin(path, e.key), "%s", msg)
+	l.errAt(p, keyJoin(path, key), "%s", msg)
 }
 
 // entries lists a map's keys in order, with `<<: *anchor` merges added
