@@ -615,25 +615,68 @@ func TestKDGoldenTranscripts(t *testing.T) {
 	}
 }
 
-// docs/kd.md lists the commands as .help prints them; the list must be
-// the real one, so a new command shows up in the guide.
-func TestKDDocHelpIsRealOutput(t *testing.T) {
+// TestKDDocTranscripts: every kd session docs/kd.md shows is what simkern
+// prints. The comment before each block names the example it comes from
+// and the commands, not shown, that bring the session there, such as
+// <!-- transcript: tour !tt 8 -->; the block's own commands then run and
+// must print the block. A block of kd output without that comment fails,
+// so a new one is checked too.
+func TestKDDocTranscripts(t *testing.T) {
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "kd.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const start = "```\n0: kd> .help\n"
-	i := bytes.Index(doc, []byte(start))
-	if i < 0 {
-		t.Fatalf("docs/kd.md has no block starting %q", start)
+	prompt := regexp.MustCompile(`^\d+: kd> (.*)$`)
+	kdStep := regexp.MustCompile(`^#\d+ .*  kd: `)
+	lines := strings.Split(string(doc), "\n")
+	blocks := 0
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "```") {
+			continue
+		}
+		end := i + 1
+		for end < len(lines) && lines[end] != "```" {
+			end++
+		}
+		body, opened := lines[i+1:end], i+1
+		i = end
+		var cmds []string
+		for j, l := range body {
+			// A scenario's kd: step echoes its command after a prompt too,
+			// under the step's own line.
+			if m := prompt.FindStringSubmatch(l); m != nil && (j == 0 || !kdStep.MatchString(body[j-1])) {
+				cmds = append(cmds, m[1])
+			}
+		}
+		if len(cmds) == 0 {
+			continue
+		}
+		blocks++
+		from, ok := strings.CutPrefix(lines[opened-2], "<!-- transcript: ")
+		from, ok2 := strings.CutSuffix(from, " -->")
+		if !ok || !ok2 {
+			t.Errorf("docs/kd.md:%d: a kd session with no <!-- transcript: EXAMPLE [SETUP] --> line before it", opened)
+			continue
+		}
+		example, setup, _ := strings.Cut(from, " ")
+		dir := t.TempDir()
+		file := exampleFile(t, dir, example)
+		session := func(cmds string) string {
+			code, stdout, stderr := kdcli("", "kd", file, "-c", cmds)
+			if code != 0 || stderr != "" {
+				t.Fatalf("docs/kd.md:%d: kd %s -c %q: exit %d, %s", opened, example, cmds, code, stderr)
+			}
+			return strings.ReplaceAll(stdout, dir+string(filepath.Separator), "")
+		}
+		before := session(setup)
+		all := session(setup + "; " + strings.Join(cmds, "; "))
+		want := strings.Join(body, "\n") + "\n"
+		if got, ok := strings.CutPrefix(all, before); !ok || got != want {
+			t.Errorf("docs/kd.md:%d: the session differs from simkern's (%s, after %q):\n%s", opened, example, setup, golden.FirstDiff(want, got))
+		}
 	}
-	block := doc[i+len(start):]
-	block = block[:bytes.Index(block, []byte("```"))]
-
-	file := exampleFile(t, t.TempDir(), "tour")
-	got := kdSession(t, file, ".help")[0]
-	if got != string(block) {
-		t.Errorf("docs/kd.md's .help differs from simkern's:\n%s", golden.FirstDiff(string(block), got))
+	if blocks < 20 {
+		t.Errorf("docs/kd.md: %d kd sessions found; the test's reading of the file is wrong", blocks)
 	}
 }
 
