@@ -701,11 +701,12 @@ steps:
 }
 
 // A replayed allocation that came back NULL is not live: it counts as a
-// failure, not in the peak or in what is left at the end.
+// failure, not in the peak or in what is left at the end, and its frees,
+// a second one too, are skipped.
 func TestReplayDoesNotCountNullAsLive(t *testing.T) {
 	dir := t.TempDir()
 	trace := filepath.Join(dir, "t.trace")
-	if err := os.WriteFile(trace, []byte("a 1 NonPagedPool Flak 64\na 2 NonPagedPool Flak 64\nf 1\n"), 0o644); err != nil {
+	if err := os.WriteFile(trace, []byte("a 1 NonPagedPool Flak 64\na 2 NonPagedPool Flak 64\nf 1\nf 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	yaml := "name: r\nmachine: {ram: 16MiB}\ndrivers: [flaky.sys]\nverifier:\n  drivers: [flaky.sys]\n  low_resources: {probability: 1.0}\n" +
@@ -793,5 +794,45 @@ steps:
 	}
 	if ins := injections(t, out.String()); len(ins) != 0 {
 		t.Errorf("the host's failure was logged as injections: %+v", ins)
+	}
+}
+
+// TestReplayDoubleFree: a trace that frees an ID twice replays a driver's
+// double free: the second free is of the same address, and the pool halts
+// with 0xC2/7, or, when the address was handed out again in between,
+// frees the new owner's block, whose own free is then the double free.
+func TestReplayDoubleFree(t *testing.T) {
+	for _, tc := range []struct{ name, trace, steps string }{
+		{"at once", "a 1 NonPagedPool Dbl 64\nf 1\nf 1\n", "  - replay: t.trace\n"},
+		// 2 gets 1's block back from the lookaside list; 1's second free
+		// takes it from 2, and 2's free is the double one.
+		{"after the address was reused", "a 1 NonPagedPool Dbl 64\nf 1\na 2 NonPagedPool Dbl 64\nf 1\nf 2\n", "  - replay: t.trace\n"},
+		// A page given back to mm: the second free is of no pool at all.
+		{"after the page went back", "a 1 NonPagedPool Dbl 600\nf 1\nf 1\n", "  - replay: t.trace\n"},
+		{"read from the file as it replays", "a 1 NonPagedPool Dbl 64\nf 1\n# the last line frees 1 again\nf 1\n", "  - replay: t.trace\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.name, "from the file") {
+				defer func(n uint64) { keptTraceOps = n }(keptTraceOps)
+				keptTraceOps = 1
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "t.trace"), []byte(tc.trace), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n"+tc.steps))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, o, out := runInline(t, s, Options{})
+			want := uint64(7)
+			if strings.Contains(tc.name, "page went back") {
+				want = 0x44 // a nonpaged pool page no allocation owns
+			}
+			if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.BadPoolCaller || o.Bugcheck.P[0] != want {
+				t.Fatalf("bugcheck %v, want 0xC2/%#x:\n%s", o.Bugcheck, want, out)
+			}
+
+		})
 	}
 }

@@ -13,6 +13,12 @@ package scenario
 // trace is read again as it replays, so it costs the memory of its live
 // blocks, not of its lines, and its size and SHA-256 tell whether the file
 // changed since.
+//
+// A second free of an ID replays a driver's double free. That needs the
+// IDs of the last frees and what they freed (recentFrees), a map that
+// would slow every free down, so it is kept only for a trace that frees
+// an ID twice: the first reading stops at such a free (freedAgainError),
+// and the trace is read again with recall on, as it is replayed.
 
 import (
 	"bufio"
@@ -24,20 +30,31 @@ import (
 	"io/fs"
 	"os"
 
+	"simkern/mm"
 	"simkern/pool"
 )
 
 const maxTraceLine = 64 << 10
 
 // ParseTrace reads a whole trace from r; name is used in errors. A bad
-// line, a free of an ID that is not allocated, or a second allocation of
-// a live ID is an *Error at that line and field.
+// line, a free of an ID never allocated (or freed too long ago to be freed
+// again), or a second allocation of a live ID is an *Error at that line
+// and field.
 func ParseTrace(name string, r io.Reader) ([]TraceOp, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxTraceBytes+1))
+	if err != nil {
+		return nil, err
+	}
 	var ops []TraceOp
-	_, err := parseTrace(name, r, MaxCPUs, func(op TraceOp) error {
+	keep := func(op TraceOp) error {
 		ops = append(ops, op)
 		return nil
-	})
+	}
+	_, err = parseTrace(name, bytes.NewReader(data), MaxCPUs, false, keep)
+	if freedAgain(err) {
+		ops = ops[:0]
+		_, err = parseTrace(name, bytes.NewReader(data), MaxCPUs, true, keep)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +106,9 @@ type traceFile struct {
 	size int64
 	sum  [sha256.Size]byte
 	kept []TraceOp // every operation, when the file is short enough
+	// recall: the trace frees an ID twice, so a reading keeps its recent
+	// frees (recentFrees).
+	recall bool
 }
 
 // checkTrace reads the trace at path through, for a machine with cpus
@@ -96,12 +116,15 @@ type traceFile struct {
 // counts them first, and reads the file again to keep them, so that a
 // long trace never costs the memory of its first keep lines.)
 func checkTrace(fsys fs.FS, path string, cpus int, keep uint64) (*traceFile, error) {
-	tf, err := readTrace(fsys, path, cpus, nil)
+	tf, err := readTrace(fsys, path, cpus, false, nil)
+	if freedAgain(err) {
+		tf, err = readTrace(fsys, path, cpus, true, nil)
+	}
 	if err != nil || tf.ops == 0 || tf.ops > keep {
 		return tf, err
 	}
 	kept := make([]TraceOp, 0, tf.ops)
-	again, err := readTrace(fsys, path, cpus, func(op TraceOp) error {
+	again, err := readTrace(fsys, path, cpus, tf.recall, func(op TraceOp) error {
 		if uint64(len(kept)) == tf.ops {
 			return errors.New("more operations")
 		}
@@ -117,7 +140,8 @@ func checkTrace(fsys fs.FS, path string, cpus int, keep uint64) (*traceFile, err
 
 // readTrace reads the trace at path through, handing each operation to
 // each (when it is not nil), and returns its count, size and SHA-256.
-func readTrace(fsys fs.FS, path string, cpus int, each func(TraceOp) error) (*traceFile, error) {
+// Without recall, a second free of an ID stops it (freedAgainError).
+func readTrace(fsys fs.FS, path string, cpus int, recall bool, each func(TraceOp) error) (*traceFile, error) {
 	f, size, err := openTrace(fsys, path)
 	if err != nil {
 		return nil, err
@@ -127,14 +151,64 @@ func readTrace(fsys fs.FS, path string, cpus int, each func(TraceOp) error) (*tr
 		each = func(TraceOp) error { return nil }
 	}
 	h := sha256.New()
-	n, err := parseTrace(path, io.TeeReader(f, h), cpus, each)
+	n, err := parseTrace(path, io.TeeReader(f, h), cpus, recall, each)
 	if err != nil {
 		return nil, err
 	}
-	tf := &traceFile{ops: uint64(n), size: size}
+	tf := &traceFile{ops: uint64(n), size: size, recall: recall}
 	h.Sum(tf.sum[:0])
 	return tf, nil
 }
+
+// recentFrees remembers the IDs of a trace's last freeRecall frees and
+// the address each one freed, so that a second free of an ID, a driver's
+// double free, can be replayed: it frees that address again. The loader
+// and a replay keep one each (for a trace with recall) and give them the
+// same frees and the same allocations, so they agree on which IDs may be
+// freed again, and the memory stays bounded however long the trace.
+type recentFrees struct {
+	ring []recentFree // the last frees; once full, the oldest is at next
+	next int
+	seq  uint64
+	at   map[uint64]recentFree // ID -> its latest free, while remembered
+}
+
+type recentFree struct {
+	id, seq uint64
+	va      mm.VA
+}
+
+// freeRecall is how many frees back a second free of an ID may come.
+// Tests lower it.
+var freeRecall = 1 << 16
+
+// add records a free of id, which freed va.
+func (r *recentFrees) add(id uint64, va mm.VA) {
+	if r.at == nil {
+		r.at = make(map[uint64]recentFree)
+	}
+	r.seq++
+	f := recentFree{id, r.seq, va}
+	if len(r.ring) < freeRecall {
+		r.ring = append(r.ring, f)
+	} else {
+		if old := r.ring[r.next]; r.at[old.id].seq == old.seq {
+			delete(r.at, old.id) // not freed again since
+		}
+		r.ring[r.next] = f
+		r.next = (r.next + 1) % freeRecall
+	}
+	r.at[id] = f
+}
+
+// get returns the address the last remembered free of id freed.
+func (r *recentFrees) get(id uint64) (mm.VA, bool) {
+	f, ok := r.at[id]
+	return f.va, ok
+}
+
+// forget drops id, allocated again: its next free is its first.
+func (r *recentFrees) forget(id uint64) { delete(r.at, id) }
 
 // traceField is one whitespace-separated field and its column.
 type traceField struct {
@@ -149,7 +223,7 @@ type traceParser struct {
 	line int
 }
 
-func (p *traceParser) errorf(col int, key, format string, args ...any) error {
+func (p *traceParser) errorf(col int, key, format string, args ...any) *Error {
 	return &Error{Pos: Pos{File: p.name, Line: p.line, Col: col}, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -172,16 +246,30 @@ var traceTypes = func() []traceType {
 	return out
 }()
 
+// freedAgainError stops a reading without recall at a free of an ID that
+// is not live: the trace must be read with recall to tell a double free
+// from a free of an ID never allocated. It is the *Error of that line for
+// a caller that cannot read it again.
+type freedAgainError struct{ err *Error }
+
+func (e freedAgainError) Error() string { return e.err.Error() }
+func (e freedAgainError) Unwrap() error { return e.err }
+
+// freedAgain reports whether err is a freedAgainError.
+func freedAgain(err error) bool { return errors.As(err, new(freedAgainError)) }
+
 // parseTrace reads a trace for a machine with cpus CPUs, handing each
 // operation to each in order, and returns how many there were. An error
 // from each ends the read and comes back as it is; a bad line is an
-// *Error.
-func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (int, error) {
+// *Error. With recall it keeps the recent frees, and a second free of an
+// ID is an operation; without, it is a freedAgainError.
+func parseTrace(name string, r io.Reader, cpus int, recall bool, each func(TraceOp) error) (int, error) {
 	lr := &io.LimitedReader{R: r, N: MaxTraceBytes + 1} // + 1: tells a trace at the limit from a longer one
 	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 64<<10), maxTraceLine)
 	ops := 0
 	live := map[uint64]int{} // ID -> line that allocated it
+	var freed recentFrees    // with recall, as the replay keeps them
 	p := &traceParser{name: name}
 	var f [7]traceField
 	for sc.Scan() {
@@ -218,10 +306,16 @@ func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (i
 		}
 		op.ID = id
 		if !op.Alloc {
-			if _, ok := live[id]; !ok {
-				return ops, p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed already)", id)
+			if _, ok := live[id]; ok {
+				delete(live, id)
+			} else if !recall {
+				return ops, freedAgainError{p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed already)", id)}
+			} else if _, again := freed.get(id); !again {
+				return ops, p.errorf(f[1].col, "id", "frees id %d, which is not allocated (never, or freed before the last %d frees)", id, freeRecall)
 			}
-			delete(live, id)
+			if recall {
+				freed.add(id, 0)
+			}
 			if err := each(op); err != nil {
 				return ops, err
 			}
@@ -259,6 +353,9 @@ func parseTrace(name string, r io.Reader, cpus int, each func(TraceOp) error) (i
 			op.CPU, op.CPUSet = int(c), true
 		}
 		live[id] = p.line
+		if recall {
+			freed.forget(id)
+		}
 		if err := each(op); err != nil {
 			return ops, err
 		}

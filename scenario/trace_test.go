@@ -54,6 +54,15 @@ func TestParseTraceSkipsAByteOrderMark(t *testing.T) {
 	}
 }
 
+// A second free of an ID is an operation (a double free, to replay), and
+// so is a third; the frees of a reallocated ID start again.
+func TestParseTraceKeepsSecondFrees(t *testing.T) {
+	got, err := ParseTrace("df.trace", strings.NewReader("a 1 NonPagedPool Abcd 16\nf 1\nf 1\nf 1\na 1 PagedPool Abcd 8\nf 1\nf 1\n"))
+	if err != nil || len(got) != 7 || got[2].Alloc || got[2].ID != 1 || got[6].Line != 7 {
+		t.Errorf("ParseTrace = %+v, %v; want the seven operations", got, err)
+	}
+}
+
 // TestParseTraceErrors: each bad line is reported as FILE:LINE:COL at the
 // field that is wrong.
 func TestParseTraceErrors(t *testing.T) {
@@ -81,7 +90,8 @@ func TestParseTraceErrors(t *testing.T) {
 		{"a cpu past 255", "a 1 PagedPool Abcd 8 256\n", "t.trace:1:22", "cpu", "the machine has CPUs 0 to 255"},
 		{"a double alloc of a live id", "a 7 PagedPool Abcd 8\n\na 7 PagedPool Abcd 8\n", "t.trace:3:3", "id", "allocates id 7 again; line 1 allocated it"},
 		{"a free of an id never allocated", "a 1 PagedPool Abcd 8\nf 2\n", "t.trace:2:3", "id", "frees id 2, which is not allocated"},
-		{"a second free of an id", "a 1 PagedPool Abcd 8\nf 1\nf 1\n", "t.trace:3:3", "id", "frees id 1"},
+		{"a free of an id freed too long ago", "a 1 PagedPool Abcd 8\nf 1\n" + strings.Repeat("a 2 PagedPool Abcd 8\nf 2\n", 1<<16) + "f 1\n",
+			"t.trace:131075:3", "id", "frees id 1, which is not allocated (never, or freed before the last 65536 frees)"},
 		{"a line past 64 KiB", "a 1 PagedPool Abcd 8\n" + strings.Repeat(" ", 70000) + "\n", "t.trace:2:1", "", "line longer than 64 KiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,29 +159,38 @@ func TestParseTraceMillionLines(t *testing.T) {
 }
 
 // TestParseTraceAllocatesNothingPerLine: ten times the lines must not cost
-// more allocations than the live set's growth.
+// more allocations than the growth of the live set, and with recall of
+// the recent frees (bounded here at 1,000, which both traces fill).
 func TestParseTraceAllocatesNothingPerLine(t *testing.T) {
-	count := func(n int) float64 {
-		data := bigTrace(n)
-		return testing.AllocsPerRun(5, func() {
-			if _, err := parseTrace("t", bytes.NewReader(data), MaxCPUs, func(TraceOp) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
-	small, large := count(10_000), count(100_000)
-	if large > small+20 {
-		t.Errorf("10,000 lines: %v allocations; 100,000 lines: %v. Lines should cost none", small, large)
+	defer func(n int) { freeRecall = n }(freeRecall)
+	freeRecall = 1000
+	for _, recall := range []bool{false, true} {
+		count := func(n int) float64 {
+			data := bigTrace(n)
+			return testing.AllocsPerRun(5, func() {
+				if _, err := parseTrace("t", bytes.NewReader(data), MaxCPUs, recall, func(TraceOp) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		small, large := count(10_000), count(100_000)
+		if large > small+20 {
+			t.Errorf("recall %v: 10,000 lines: %v allocations; 100,000 lines: %v. Lines should cost none", recall, small, large)
+		}
 	}
 }
 
 func BenchmarkParseTrace(b *testing.B) {
 	data := bigTrace(1_000_000)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := ParseTrace("big.trace", bytes.NewReader(data)); err != nil {
-			b.Fatal(err)
-		}
+	for _, recall := range []bool{false, true} {
+		b.Run(fmt.Sprintf("recall=%v", recall), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := parseTrace("big.trace", bytes.NewReader(data), MaxCPUs, recall, func(TraceOp) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -203,11 +203,13 @@ func checkPattern(va mm.VA, off uint64, buf []byte) int {
 // replay runs a trace file's operations: from memory when the loader
 // kept them, else as it reads the file again. An allocation that returned
 // NULL makes the matching free a no-op, as a driver checking for NULL
-// would.
+// would. A second free of an ID frees the address its first one freed.
 func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, error) {
 	res := result{workload: &workloadResult{}}
 	wr := res.workload
-	ids := make(map[uint64]mm.VA)
+	ids := make(map[uint64]mm.VA) // live IDs whose allocation succeeded
+	var freed recentFrees         // for a trace that frees an ID twice
+	recall := rp.file.recall
 	run := func(op TraceOp) error {
 		oc := c
 		if op.CPUSet && op.CPU != c.Number {
@@ -215,6 +217,9 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 			oc.PC = c.PC // the trace's driver runs there too
 		}
 		if op.Alloc {
+			if recall {
+				freed.forget(op.ID)
+			}
 			va, err := r.allocateCounted(oc, driver, op.Pool, op.Size, op.Tag, wr)
 			if err != nil {
 				return err
@@ -227,8 +232,15 @@ func (r *runner) replay(c *cpu.CPU, driver string, rp *ReplayStep) (result, erro
 			wr.PeakLive = max(wr.PeakLive, uint64(len(ids)))
 			return nil
 		}
-		va := ids[op.ID]
-		delete(ids, op.ID)
+		va, ok := ids[op.ID]
+		if ok {
+			delete(ids, op.ID)
+		} else if recall {
+			va, _ = freed.get(op.ID) // a double free, or 0 for a NULL
+		}
+		if recall {
+			freed.add(op.ID, va)
+		}
 		if va == 0 {
 			return nil
 		}
@@ -281,7 +293,7 @@ func (r *runner) replayFile(rp *ReplayStep, run func(TraceOp) error) error {
 	}
 	h := sha256.New()
 	n := uint64(0)
-	_, err = parseTrace(rp.Path, io.TeeReader(f, h), len(r.cpus.CPUs), func(op TraceOp) error {
+	_, err = parseTrace(rp.Path, io.TeeReader(f, h), len(r.cpus.CPUs), tf.recall, func(op TraceOp) error {
 		if n++; n > tf.ops {
 			return changed("it held %d operations, now more", tf.ops)
 		}
