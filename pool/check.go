@@ -103,9 +103,9 @@ func checkFreeTag(va mm.VA, allocated, freed Tag, withTag bool) error {
 }
 
 // checkNotFreed: the block being freed must be in use (0xC2/7).
-func checkNotFreed(va mm.VA, h Header) error {
-	if !h.Allocated() {
-		return bugcheck.New(bugcheck.BadPoolCaller, 7, 0, uint64(h.Ulong1()), uint64(va)).At("checkNotFreed")
+func checkNotFreed(va mm.VA, h hdr) error {
+	if !h.allocated() {
+		return bugcheck.New(bugcheck.BadPoolCaller, 7, 0, uint64(h.ulong1()), uint64(va)).At("checkNotFreed")
 	}
 	return nil
 }
@@ -218,31 +218,31 @@ func checkFreeListLinks(entry mm.VA, flinkBlink, blinkFlink uint64) error {
 // It reads the neighbours' PreviousSize, PoolIndex and BlockSize bytes
 // straight from the page; offsets are masked to the page, which they are
 // inside once the range checks before them pass.
-func checkHeader(page []byte, entry mm.VA, h Header, atFree bool) error {
+func checkHeader(page []byte, entry mm.VA, h hdr, atFree bool) error {
 	off := entry.PageOffset()
-	prevBytes := uint64(h.PreviousSize) * UnitBytes
+	prevBytes := uint64(h.previousSize()) * UnitBytes
 	prev := entry - mm.VA(prevBytes)
 	switch {
-	case h.BlockSize == 0:
+	case h.blockSize() == 0:
 		return bugcheck.New(bugcheck.BadPoolHeader, 8, 0, 0, uint64(entry)).At("checkHeader: zero block size")
-	case h.PreviousSize == 0 && off != 0:
+	case h.previousSize() == 0 && off != 0:
 		return bugcheck.New(bugcheck.BadPoolHeader, 7, 0, 0, uint64(entry)).At("checkHeader: alignment")
 	case prevBytes > off:
 		return bugcheck.New(bugcheck.BadPoolHeader, 6, uint64(prev), 0, uint64(entry)).At("checkHeader: previous block before the page")
-	case h.PreviousSize != 0 && (page[(off-prevBytes+2)&pageMask] != h.PreviousSize || page[(off-prevBytes+1)&pageMask] != h.PoolIndex):
+	case h.previousSize() != 0 && (page[(off-prevBytes+2)&pageMask] != h.previousSize() || page[(off-prevBytes+1)&pageMask] != h.poolIndex()):
 		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(prev), 0, uint64(entry)).At("checkHeader: previous block disagrees")
 	}
-	nextOff := off + uint64(h.BlockSize)*UnitBytes
-	next := entry + mm.VA(h.BlockSize)*UnitBytes
+	nextOff := off + uint64(h.blockSize())*UnitBytes
+	next := entry + mm.VA(h.blockSize())*UnitBytes
 	if nextOff == mm.PageBytes {
 		return nil // the block ends the page
 	}
 	if nextOff > mm.PageBytes {
 		return bugcheck.New(bugcheck.BadPoolHeader, 9, uint64(next), 0, uint64(entry)).At("checkHeader: past the page end")
 	}
-	if page[nextOff&pageMask] != h.BlockSize || page[(nextOff+1)&pageMask] != h.PoolIndex {
+	if page[nextOff&pageMask] != h.blockSize() || page[(nextOff+1)&pageMask] != h.poolIndex() {
 		if atFree {
-			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.Ulong1())).At("checkHeader: next block disagrees at free")
+			return bugcheck.New(bugcheck.BadPoolHeader, 0x20, uint64(entry), uint64(next), uint64(h.ulong1())).At("checkHeader: next block disagrees at free")
 		}
 		return bugcheck.New(bugcheck.BadPoolHeader, 5, uint64(next), 0, uint64(entry)).At("checkHeader: next block disagrees")
 	}

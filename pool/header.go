@@ -83,17 +83,35 @@ func (h Header) OnLookaside() bool { return h.PoolType != 0 && !h.Allocated() }
 // Free reports a block on a free list (or a one-unit fragment).
 func (h Header) Free() bool { return h.PoolType == 0 }
 
-// headerAt decodes the header at offset off of a page's bytes (the first
-// eight bytes, enough for every check; ProcessBilled is read only by dt).
-func headerAt(page []byte, off uint64) Header {
-	return HeaderFromWord0(binary.LittleEndian.Uint64(page[off:]))
+// hdr is the first eight bytes of a header as stored (Word0): what the
+// allocator reads, checks and writes. It stays one register, where a
+// Header built field by field and passed on goes through the stack, and
+// its 16-byte copies wait on the byte stores before them.
+type hdr uint64
+
+func makeHdr(previousSize, poolIndex, blockSize, poolType uint8, tag Tag) hdr {
+	return hdr(uint64(previousSize) | uint64(poolIndex)<<8 | uint64(blockSize)<<16 | uint64(poolType)<<24 | uint64(tag)<<32)
 }
 
-// putHeader writes the first eight bytes of h at offset off of a page's
-// bytes.
-func putHeader(page []byte, off uint64, h Header) {
-	binary.LittleEndian.PutUint64(page[off:], h.Word0())
-}
+func (w hdr) previousSize() uint8 { return uint8(w) }
+func (w hdr) poolIndex() uint8    { return uint8(w >> 8) }
+func (w hdr) blockSize() uint8    { return uint8(w >> 16) }
+func (w hdr) poolType() uint8     { return uint8(w >> 24) }
+func (w hdr) tag() Tag            { return Tag(w >> 32) }
+func (w hdr) ulong1() uint32      { return uint32(w) }
+func (w hdr) allocated() bool     { return w.poolType()&poolInUse != 0 }
+func (w hdr) free() bool          { return w.poolType() == 0 }
+
+// withBlockSize returns w with its BlockSize set to u.
+func (w hdr) withBlockSize(u Units) hdr { return w&^(0xff<<16) | hdr(uint8(u))<<16 }
+
+// hdrAt reads the header at offset off of a page's bytes (the first eight
+// bytes, enough for every check; ProcessBilled is read only by dt).
+func hdrAt(page []byte, off uint64) hdr { return hdr(binary.LittleEndian.Uint64(page[off:])) }
+
+// putHdr writes the first eight bytes of a header at offset off of a
+// page's bytes.
+func putHdr(page []byte, off uint64, w hdr) { binary.LittleEndian.PutUint64(page[off:], uint64(w)) }
 
 // PeekHeader reads a header without faulting, for the debugger; false
 // when any of its 16 bytes cannot be read.

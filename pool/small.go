@@ -14,15 +14,14 @@ import (
 // are page (translated for writing): the header says it is in use, the
 // canary follows the requested bytes, and the counters and the pool's own
 // record learn of it.
-func (p *Pool) commit(page []byte, d *Descriptor, pi *pageInfo, entry mm.VA, h Header, t Type, n uint64, tag Tag, caller uint64) mm.VA {
-	h.PoolType = headerTypeAllocated(t)
-	h.PoolTag = tag
-	putHeader(page, entry.PageOffset(), h)
+func (p *Pool) commit(page []byte, d *Descriptor, pi *pageInfo, entry mm.VA, h hdr, t Type, n uint64, tag Tag, caller uint64) mm.VA {
+	h = makeHdr(h.previousSize(), h.poolIndex(), h.blockSize(), headerTypeAllocated(t), tag)
+	putHdr(page, entry.PageOffset(), h)
 	data := entry + HeaderBytes
 	p.putCanary(page, data, n, roomFor(n))
 	k := unitOf(entry)
 	pi.blocks[k] = makeRecord(n, p.sites.intern(allocSite{caller, tag}))
-	bytes := uint64(h.BlockSize) * UnitBytes
+	bytes := uint64(h.blockSize()) * UnitBytes
 	d.RunningAllocs++
 	d.TotalBytes += bytes
 	p.tags.alloc(tag, d.Type == PagedPool, bytes)
@@ -37,7 +36,7 @@ func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, ta
 	if err != nil {
 		return 0, err
 	}
-	h := headerAt(page, entry.PageOffset())
+	h := hdrAt(page, entry.PageOffset())
 	if err := checkHeader(page, entry, h, false); err != nil {
 		return 0, err
 	}
@@ -66,17 +65,17 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		}
 		size = PageUnits
 	}
-	var h Header
+	var h hdr
 	if fresh {
 		// The remainder of a new page becomes a free block tagged 'Free'
 		// (a fresh page has no stale tag to show).
-		h = Header{PoolIndex: d.Index, PoolTag: freeTag}
+		h = makeHdr(0, d.Index, 0, 0, freeTag)
 	} else {
 		page, err := p.m.Page(c, block, false)
 		if err != nil {
 			return 0, err
 		}
-		h = headerAt(page, block.PageOffset())
+		h = hdrAt(page, block.PageOffset())
 		if err := checkHeader(page, block, h, false); err != nil {
 			return 0, err
 		}
@@ -91,30 +90,30 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 		// Split. The first block of a page keeps the front (so the page
 		// start stays allocated); any other block gives its back part,
 		// leaving the front where it was on the page.
-		fh := Header{PreviousSize: h.PreviousSize, PoolIndex: d.Index, BlockSize: uint8(rest), PoolTag: h.PoolTag}
+		fh := makeHdr(h.previousSize(), d.Index, uint8(rest), 0, h.tag())
 		after := block + mm.VA(size)*UnitBytes
 		if block.PageOffset() == 0 {
 			frag = block + mm.VA(u)*UnitBytes
-			fh.PreviousSize = uint8(u)
+			fh = makeHdr(uint8(u), d.Index, uint8(rest), 0, h.tag())
 			setPreviousSize(page, after, rest)
 		} else {
 			entry = block + mm.VA(rest)*UnitBytes
-			h = Header{PreviousSize: uint8(rest), PoolIndex: d.Index}
+			h = makeHdr(uint8(rest), d.Index, 0, 0, 0)
 			setPreviousSize(page, after, u)
 		}
-		putHeader(page, frag.PageOffset(), fh)
+		putHdr(page, frag.PageOffset(), fh)
 		binary.LittleEndian.PutUint64(page[frag.PageOffset()+8:], 0) // ProcessBilled
 		pi.starts.add(unitOf(frag))
 		pi.starts.add(unitOf(entry))
 	}
-	h.BlockSize = uint8(u)
+	h = h.withBlockSize(u)
 	binary.LittleEndian.PutUint64(page[entry.PageOffset()+8:], 0) // ProcessBilled
 	if rest > 0 {
 		// The page's headers agree before the remainder is linked, as
 		// ReactOS's split leaves them: the new block is cut to size but
 		// still free, so if linking halts the machine, no allocation is
 		// recorded that Allocate never returned.
-		putHeader(page, entry.PageOffset(), h)
+		putHdr(page, entry.PageOffset(), h)
 		if err := p.insertFree(c, d, frag, rest, false); err != nil {
 			return 0, err
 		}
@@ -183,11 +182,11 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	if err != nil {
 		return err
 	}
-	h := headerAt(page, entry.PageOffset())
+	h := hdrAt(page, entry.PageOffset())
 	if err := checkNotFreed(va, h); err != nil {
 		return err
 	}
-	if err := checkFreeTag(va, h.PoolTag, tag, withTag); err != nil {
+	if err := checkFreeTag(va, h.tag(), tag, withTag); err != nil {
 		return err
 	}
 	k := unitOf(entry)
@@ -198,12 +197,12 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 	if err := checkHeader(page, entry, h, true); err != nil {
 		return err
 	}
-	u := Units(h.BlockSize)
+	u := Units(h.blockSize())
 	bytes := uint64(u) * UnitBytes
 	pi.blocks[k] = 0
 	d.RunningDeAllocs++
 	d.TotalBytes -= bytes
-	p.tags.free(h.PoolTag, d.Type == PagedPool, bytes)
+	p.tags.free(h.tag(), d.Type == PagedPool, bytes)
 
 	// A lookaside list keeps the block whole, its in-use bit cleared, for
 	// this CPU's next allocation of the same size: only a block from this
@@ -216,7 +215,7 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 			if page, err = p.m.Page(c, entry, true); err != nil {
 				return err
 			}
-			page[entry.PageOffset()+3] = h.PoolType &^ poolInUse
+			page[entry.PageOffset()+3] = h.poolType() &^ poolInUse
 			l.push(va)
 			return nil
 		}
@@ -231,33 +230,33 @@ func (p *Pool) freeSmall(c *cpu.CPU, va mm.VA, tag Tag, withTag bool) error {
 // coalesce merges the block being freed with free neighbours and puts the
 // result on its free list, or gives the page back when it is wholly free.
 // page is the block's page, as read by the free.
-func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page []byte, entry mm.VA, h Header) error {
-	start, size, prevSize := entry, Units(h.BlockSize), h.PreviousSize
+func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page []byte, entry mm.VA, h hdr) error {
+	start, size, prevSize := entry, Units(h.blockSize()), h.previousSize()
 	next := entry + mm.VA(size)*UnitBytes
-	var nh, ph Header
+	var nh, ph hdr
 	if next.PageOffset() != 0 {
-		nh = headerAt(page, next.PageOffset())
+		nh = hdrAt(page, next.PageOffset())
 	}
-	prev := entry - mm.VA(h.PreviousSize)*UnitBytes
-	if h.PreviousSize != 0 {
-		ph = headerAt(page, prev.PageOffset())
+	prev := entry - mm.VA(h.previousSize())*UnitBytes
+	if h.previousSize() != 0 {
+		ph = hdrAt(page, prev.PageOffset())
 	}
 	// Unlinking the neighbours touches other pages (and, in paged pool,
 	// may page this one out): page is not used again until re-translated.
-	if next.PageOffset() != 0 && nh.Free() {
-		if err := p.removeFree(c, d, next, Units(nh.BlockSize)); err != nil {
+	if next.PageOffset() != 0 && nh.free() {
+		if err := p.removeFree(c, d, next, Units(nh.blockSize())); err != nil {
 			return err
 		}
-		size += Units(nh.BlockSize)
+		size += Units(nh.blockSize())
 		pi.starts.remove(unitOf(next))
 	}
-	if h.PreviousSize != 0 && ph.Free() {
-		if err := p.removeFree(c, d, prev, Units(ph.BlockSize)); err != nil {
+	if h.previousSize() != 0 && ph.free() {
+		if err := p.removeFree(c, d, prev, Units(ph.blockSize())); err != nil {
 			return err
 		}
-		size += Units(ph.BlockSize)
+		size += Units(ph.blockSize())
 		pi.starts.remove(unitOf(entry))
-		start, prevSize = prev, ph.PreviousSize
+		start, prevSize = prev, ph.previousSize()
 	}
 	if start.PageOffset() == 0 && size == PageUnits {
 		p.releasePage(d, start)
@@ -267,7 +266,7 @@ func (p *Pool) coalesce(c *cpu.CPU, d *Descriptor, pi *pageInfo, page []byte, en
 	if err != nil {
 		return err
 	}
-	putHeader(page, start.PageOffset(), Header{PreviousSize: prevSize, PoolIndex: d.Index, BlockSize: uint8(size), PoolTag: h.PoolTag})
+	putHdr(page, start.PageOffset(), makeHdr(prevSize, d.Index, uint8(size), 0, h.tag()))
 	setPreviousSize(page, start+mm.VA(size)*UnitBytes, size)
 	return p.insertFree(c, d, start, size, true)
 }

@@ -40,22 +40,22 @@ func (p *Pool) validatePage(page mm.VA, pi *pageInfo) error {
 	}
 	for off := uint64(0); off < mm.PageBytes; {
 		at := page + mm.VA(off)
-		h := headerAt(bytes, off)
+		h := hdrAt(bytes, off)
 		if err := checkHeader(bytes, at, h, false); err != nil {
 			return err
 		}
 		switch {
-		case h.Free() && h.BlockSize != 1:
+		case h.free() && h.blockSize() != 1:
 			if err := p.peekLinks(at + HeaderBytes); err != nil {
 				return err
 			}
-		case h.Allocated():
+		case h.allocated():
 			n := pi.blocks[unitOf(at)].requested()
 			if err := p.checkCanaryIn(bytes, at+HeaderBytes, n, roomFor(n)); err != nil {
 				return err
 			}
 		}
-		off += uint64(h.BlockSize) * UnitBytes
+		off += uint64(h.blockSize()) * UnitBytes
 	}
 	return checkPageWalk(bytes, page, &pi.starts)
 }
