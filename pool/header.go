@@ -54,34 +54,31 @@ type Header struct {
 }
 
 // Ulong1 is the first 32 bits, as WinDbg and the 0xC2 parameters show them.
-func (h Header) Ulong1() uint32 {
-	return uint32(h.PreviousSize) | uint32(h.PoolIndex)<<8 | uint32(h.BlockSize)<<16 | uint32(h.PoolType)<<24
-}
+func (h Header) Ulong1() uint32 { return h.hdr().ulong1() }
 
 // Word0 is the first eight bytes as stored (Ulong1, then the tag): what a
 // bugcheck parameter shows as a header's contents.
-func (h Header) Word0() uint64 { return uint64(h.Ulong1()) | uint64(h.PoolTag)<<32 }
+func (h Header) Word0() uint64 { return uint64(h.hdr()) }
+
+func (h Header) hdr() hdr {
+	return makeHdr(h.PreviousSize, h.PoolIndex, h.BlockSize, h.PoolType, h.PoolTag)
+}
 
 // HeaderFromWord0 decodes the first eight bytes of a header.
 func HeaderFromWord0(w uint64) Header {
-	return Header{
-		PreviousSize: uint8(w),
-		PoolIndex:    uint8(w >> 8),
-		BlockSize:    uint8(w >> 16),
-		PoolType:     uint8(w >> 24),
-		PoolTag:      Tag(w >> 32),
-	}
+	h := hdr(w)
+	return Header{PreviousSize: h.previousSize(), PoolIndex: h.poolIndex(), BlockSize: h.blockSize(), PoolType: h.poolType(), PoolTag: h.tag()}
 }
 
 // Allocated reports the in-use bit.
-func (h Header) Allocated() bool { return h.PoolType&poolInUse != 0 }
+func (h Header) Allocated() bool { return h.hdr().allocated() }
 
 // OnLookaside reports a freed block parked on a lookaside list: its type
 // is set but its in-use bit is clear.
 func (h Header) OnLookaside() bool { return h.PoolType != 0 && !h.Allocated() }
 
 // Free reports a block on a free list (or a one-unit fragment).
-func (h Header) Free() bool { return h.PoolType == 0 }
+func (h Header) Free() bool { return h.hdr().free() }
 
 // hdr is the first eight bytes of a header as stored (Word0): what the
 // allocator reads, checks and writes. It stays one register, where a
