@@ -426,3 +426,21 @@ func (s *Set) NodeCPUs(node int) []*CPU {
 	}
 	return out
 }
+
+// TestTLBFlushAfterRefill: a flush skips a TLB nothing was put in since
+// the last one, so a TLB filled again after a flush must be flushed again.
+func TestTLBFlushAfterRefill(t *testing.T) {
+	var tlb TLB
+	var page [PageBytes]byte
+	for round := range 3 {
+		tlb.Flush() // empty the first time: nothing to do
+		tlb.Insert(0x5000, &page, true)
+		if tlb.Cached(0x5000, true) == nil {
+			t.Fatalf("round %d: the entry just inserted misses", round)
+		}
+		tlb.Flush()
+		if tlb.Cached(0x5000, false) != nil {
+			t.Fatalf("round %d: the entry survived a flush", round)
+		}
+	}
+}

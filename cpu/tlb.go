@@ -25,6 +25,9 @@ type TLB struct {
 	// the memory manager made instead (a miss, or a first write to a page
 	// cached clean).
 	Hits, Misses uint64
+	// filled says an entry may be in use since the last Flush, so that
+	// flushing the TLBs of a many-CPU machine costs only the ones used.
+	filled bool
 }
 
 func tlbKey(va uint64) uint64 { return (va>>12 + 1) << 1 }
@@ -52,6 +55,7 @@ func (t *TLB) Insert(va uint64, data *[PageBytes]byte, dirty bool) {
 		key |= 1
 	}
 	t.entries[key>>1%TLBEntries] = TLBEntry{key: key, data: data}
+	t.filled = true
 }
 
 // Invalidate drops the translation of the page holding va (INVLPG).
@@ -64,5 +68,8 @@ func (t *TLB) Invalidate(va uint64) {
 
 // Flush drops every translation (a CR3 reload).
 func (t *TLB) Flush() {
-	t.entries = [TLBEntries]TLBEntry{}
+	if t.filled {
+		t.entries = [TLBEntries]TLBEntry{}
+		t.filled = false
+	}
 }

@@ -395,3 +395,37 @@ func TestFaultPTEChangedWhileMakingRoom(t *testing.T) {
 		[4]uint64{0x41792, uint64(LevelPTE.EntryAddress(y)), uint64(now) & 0xffffffff, uint64(now) >> 32})
 	m.CheckInvariants()
 }
+
+// TestPageTableMadeFromAnAliasedFrame: a corrupted PTE can leave a TLB
+// holding a free frame for writing under some address; when that frame
+// later becomes a page table, writes through the alias must walk and
+// flush like any write into a page table, or other CPUs keep using
+// translations the tables no longer hold.
+func TestPageTableMadeFromAnAliasedFrame(t *testing.T) {
+	m := newMachine(t, machineSpec{cpus: 2})
+	c0, c1 := m.CPUs.CPUs[0], m.CPUs.CPUs[1]
+	va := mustAllocate(t, m, RegionNonPagedPool, 1)
+	free := PFN(m.nodes[0].next) // the next frame handed out: the paged pool's page table below
+	if err := m.WriteU64(c0, LevelPTE.EntryAddress(va), uint64(ValidPTE(free, true))); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteU64(c0, va, 1); err != nil { // va now caches the free frame, dirty
+		t.Fatal(err)
+	}
+	y := mustAllocate(t, m, RegionPagedPool, 1)
+	if !m.entry(free).PageTable {
+		t.Fatalf("frame %#x did not become one of y's page tables: the test's setup no longer holds", uint64(free))
+	}
+	if err := m.WriteU64(c1, y, 0x55); err != nil {
+		t.Fatal(err)
+	}
+	// Zero that table through the alias: every CPU must now fault on y.
+	for i := VA(0); i < PageBytes; i += 8 {
+		if err := m.WriteU64(c0, va+i, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := m.ReadU64(c1, y); err == nil {
+		t.Errorf("CPU 1 read %#x at y after a table above it was zeroed; want the access to fail", got)
+	}
+}

@@ -98,6 +98,10 @@ func (m *Machine) ensureTables(va VA) (PFN, bool) {
 			e.PageTable = true
 			e.VA = (l + 1).EntryAddress(va).PageBase()
 			m.stats.PageTablePages++
+			// A TLB may hold this frame for writing under another address
+			// (a PTE a corruption pointed at it while it was free): from
+			// now on writes to it must walk, and flush (translateSlow).
+			m.CPUs.FlushAll()
 			p = tablePTE(nf)
 			writePTE(t, i, p)
 		}
