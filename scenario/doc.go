@@ -124,8 +124,11 @@
 //
 // replay: names a trace file relative to the scenario's directory; Parse
 // reads it (regular files only) and checks every line, so a bad trace is a
-// load error. Frees of IDs that are not live and second allocations of
-// live IDs are errors. The reader is a streaming scanner that hands each
+// load error. A second free of an ID replays a double free (the address
+// its last free freed, within the last 65,536 frees; trace.go's
+// recentFrees, kept only for a trace that has one); frees of IDs never
+// allocated and second allocations of live IDs are errors. The reader is a
+// streaming scanner that hands each
 // operation to its caller and allocates nothing per line: Parse keeps the
 // operations of short traces (keptTraceOps in all), and a replay of a
 // longer one reads the file again as it runs, checking that it is the file

@@ -41,20 +41,12 @@ const maxTraceLine = 64 << 10
 // again), or a second allocation of a live ID is an *Error at that line
 // and field.
 func ParseTrace(name string, r io.Reader) ([]TraceOp, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxTraceBytes+1))
-	if err != nil {
-		return nil, err
-	}
 	var ops []TraceOp
-	keep := func(op TraceOp) error {
+	// With recall: it reads r once, and keeps every operation anyway.
+	_, err := parseTrace(name, r, MaxCPUs, true, func(op TraceOp) error {
 		ops = append(ops, op)
 		return nil
-	}
-	_, err = parseTrace(name, bytes.NewReader(data), MaxCPUs, false, keep)
-	if freedAgain(err) {
-		ops = ops[:0]
-		_, err = parseTrace(name, bytes.NewReader(data), MaxCPUs, true, keep)
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
