@@ -836,3 +836,35 @@ func TestReplayDoubleFree(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayDoubleFreeWindow: an ID may be freed again while its last free
+// is among the recent ones, read from memory or from the file; once the
+// ring of recent frees has wrapped past it, the trace does not load.
+func TestReplayDoubleFreeWindow(t *testing.T) {
+	defer func(n int, k uint64) { freeRecall, keptTraceOps = n, k }(freeRecall, keptTraceOps)
+	freeRecall = 2
+	inside := "a 1 NonPagedPool Dbl 64\nf 1\na 2 NonPagedPool Dbl 64\nf 2\nf 1\n"
+	outside := "a 1 NonPagedPool Dbl 64\nf 1\na 2 NonPagedPool Dbl 64\nf 2\na 3 NonPagedPool Dbl 64\nf 3\nf 1\n"
+	for _, kept := range []uint64{1 << 20, 1} {
+		keptTraceOps = kept
+		dir := t.TempDir()
+		load := func(trace string) (*Scenario, error) {
+			if err := os.WriteFile(filepath.Join(dir, "t.trace"), []byte(trace), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n  - replay: t.trace\n"))
+		}
+		s, err := load(inside)
+		if err != nil {
+			t.Fatalf("kept %d: %v", kept, err)
+		}
+		// 2 got 1's block back from the lookaside list and freed it; 1's
+		// second free is of that address again.
+		if _, o, out := runInline(t, s, Options{}); o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.BadPoolCaller || o.Bugcheck.P[0] != 7 {
+			t.Errorf("kept %d: bugcheck %v, want 0xC2/7:\n%s", kept, o.Bugcheck, out)
+		}
+		if _, err := load(outside); err == nil || !strings.Contains(err.Error(), "t.trace:7:3: id: frees id 1, which is not allocated (never, or freed before the last 2 frees)") {
+			t.Errorf("kept %d: a free past the window: %v", kept, err)
+		}
+	}
+}
