@@ -165,7 +165,7 @@ func syntaxError(name string, data []byte, err error) *Error {
 		}
 	}
 	if m := duplicateKey.FindStringSubmatch(e.Msg); m != nil {
-		key := fmt.Sprintf("the key %q", m[1])
+		key := fmt.Sprintf("the key %q", shortenText(m[1], maxKeyShown))
 		if m[1] == "?" { // go-yaml names an explicit key by its marker
 			key = "a key"
 		}
@@ -178,7 +178,7 @@ func syntaxError(name string, data []byte, err error) *Error {
 			return e
 		}
 	}
-	e.Msg = "YAML: " + e.Msg
+	e.Msg = "YAML: " + shortenText(e.Msg, maxYAMLMessage) // it may quote a token of any length
 	e.Key = keyPathAt(data, e.Pos.Line)
 	return e
 }
@@ -186,34 +186,45 @@ func syntaxError(name string, data []byte, err error) *Error {
 // keyPathAt names, for a syntax error, the key whose line the parser
 // stopped at, such as "steps[0].free": the parser that failed cannot say,
 // so the path is worked out from the indentation of the lines down to
-// that one. It is "" when that line holds no key, or when a line on the
-// way is not plain block style (a flow collection or a quoted key left
-// open), where indentation says nothing.
+// that one. It is "" wherever indentation does not tell: that line holds
+// no key, stands deeper than a key whose value is on its own line, or
+// comes after a flow collection or a quote that may be open.
 func keyPathAt(data []byte, line int) string {
 	type level struct {
 		indent int
 		key    string // a key, or "" for a list
 		items  int    // a list's items so far
+		leaf   bool   // a key whose value is on its line
 	}
 	var stack []level
-	skipAbove := -1 // the lines of a block scalar are text, not keys
+	skipAbove := -1 // deeper lines are text: a block scalar's, or a plain value going on
 	lines := strings.SplitN(string(data), "\n", line+1)
 	for i, text := range lines[:min(line, len(lines))] {
-		rest := strings.TrimLeft(strings.TrimSuffix(text, "\r"), " ")
-		col := len(text) - len(rest)
-		if rest == "" || rest[0] == '#' || col > skipAbove && skipAbove >= 0 {
+		text = strings.TrimSuffix(text, "\r")
+		rest := strings.TrimLeft(text, " ")
+		col, last := len(text)-len(rest), i+1 == line
+		if rest == "" || rest[0] == '#' {
+			continue
+		}
+		if skipAbove >= 0 && col > skipAbove {
+			if last {
+				return ""
+			}
 			continue
 		}
 		skipAbove = -1
-		last := i+1 == line
 		for rest != "" {
 			for len(stack) > 0 && stack[len(stack)-1].indent > col {
 				stack = stack[:len(stack)-1]
 			}
+			n := len(stack)
 			if item, ok := strings.CutPrefix(rest, "-"); ok && (item == "" || item[0] == ' ') {
-				if n := len(stack); n > 0 && stack[n-1].key == "" && stack[n-1].indent == col {
+				switch {
+				case n > 0 && stack[n-1].key == "" && stack[n-1].indent == col:
 					stack[n-1].items++
-				} else {
+				case n > 0 && stack[n-1].leaf && stack[n-1].indent == col:
+					return "" // an item beside a key that has its value
+				default:
 					stack = append(stack, level{indent: col})
 				}
 				trimmed := strings.TrimLeft(item, " ")
@@ -221,31 +232,35 @@ func keyPathAt(data []byte, line int) string {
 				rest = trimmed
 				continue
 			}
-			if n := len(stack); n > 0 && stack[n-1].indent == col {
+			if n > 0 && stack[n-1].indent == col {
 				stack = stack[:n-1] // a sibling key, or a list ended by a key at its indent
 				continue
 			}
 			key, value, ok := strings.Cut(rest, ":")
 			if !ok || key == "" || strings.ContainsAny(key, "{}[]\"'#,") || value != "" && value[0] != ' ' {
-				if last {
-					return ""
+				if last || strings.ContainsAny(rest, "{[\"'") {
+					return "" // no key, or maybe an open flow collection or quote
 				}
-				if strings.ContainsAny(rest, "{[\"'") {
-					return "" // maybe an open flow collection or quote
+				break // a plain value going on from the line before
+			}
+			l := level{indent: col, key: shortenText(key, maxKeyShown)}
+			switch value = strings.TrimSpace(value); {
+			case value == "" || value[0] == '#' || value[0] == '&' || value[0] == '!':
+				// The value is on the lines below (an anchor or a tag may
+				// stand before it).
+			case value[0] == '|' || value[0] == '>':
+				l.leaf, skipAbove = true, col
+			default:
+				l.leaf, skipAbove = true, col
+				if !last && strings.Count(value, "{")+strings.Count(value, "[") != strings.Count(value, "}")+strings.Count(value, "]") {
+					return "" // a flow collection goes on to the next lines
 				}
-				break // a plain multi-line value
 			}
-			stack = append(stack, level{indent: col, key: shortenText(key, maxKeyShown)})
-			value = strings.TrimSpace(value)
-			if value != "" && (value[0] == '|' || value[0] == '>') {
-				skipAbove = col
-			} else if !last && strings.Count(value, "{")+strings.Count(value, "[") != strings.Count(value, "}")+strings.Count(value, "]") {
-				return "" // a flow collection goes on to the next lines
-			}
+			stack = append(stack, l)
 			break
 		}
 		if last {
-			if len(stack) == 0 || stack[len(stack)-1].key == "" {
+			if len(stack) == 0 || stack[0].key == "" || stack[len(stack)-1].key == "" {
 				return ""
 			}
 			var b strings.Builder
@@ -264,6 +279,9 @@ func keyPathAt(data []byte, line int) string {
 	}
 	return ""
 }
+
+// maxYAMLMessage bounds a message of go-yaml's, as simkern shows it.
+const maxYAMLMessage = 240
 
 // duplicateKey matches go-yaml's message for a key given twice.
 var duplicateKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[(\d+):(\d+)\]`)
@@ -286,7 +304,9 @@ func tabHint(data []byte, line int) (string, bool) {
 	// Name what follows the tab: a key, a list item's key, a comment or
 	// nothing.
 	rest := strings.TrimLeft(text[tab:], " \t")
-	key := func(s string) string { return strings.TrimSpace(s[:strings.IndexAny(s+":", ":,{}[]#")]) }
+	key := func(s string) string {
+		return shortenText(strings.TrimSpace(s[:strings.IndexAny(s+":", ":,{}[]#")]), maxKeyShown)
+	}
 	var what string
 	switch item, isItem := strings.CutPrefix(rest, "- "); {
 	case rest == "":

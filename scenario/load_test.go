@@ -1130,6 +1130,16 @@ func TestSyntaxErrorsNameTheirKey(t *testing.T) {
 		// A flow map left open: the next lines are inside it.
 		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a\n  - free: a\n", "t.yaml:4:3", ""},
 		{"name: x\ndescription: |\n  a: b\n steps: 1\n", "t.yaml:4:2", ""},
+		// Deeper than a key whose value is on its line, or an item beside
+		// such a key, or a list with no key above it: no key is named.
+		{"name: x\nmachine:\n  ram: 32MiB # c\n    cpus: 2\nsteps: [{trim: all}]\n", "t.yaml:4:5", ""},
+		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1}\n      free: a\n", "t.yaml:4:7", ""},
+		{"name: x\nsteps\n  - trim: all\n", "t.yaml:3:14", ""},
+		{"name: x\nsteps:\n  -trim: all\n  - alloc: [1\n", "t.yaml:4:3", ""},
+		// A plain value going on to the next line is text, and a CRLF line
+		// among LF ones is measured without its CR.
+		{"name: x\ndescription: a long\n  plain text\nsteps:\n  - alloc: [1\n", "t.yaml:5:12", "steps[0].alloc"},
+		{"name: x\nmachine:\r\n  ram: 32MiB\n   cpus: 2\nsteps: [{trim: all}]\n", "t.yaml:3:8", "machine.ram"},
 	} {
 		_, err := Parse("t.yaml", []byte(tc.src))
 		var e *Error
@@ -1147,9 +1157,12 @@ func TestLongKeysAreShortenedInMessages(t *testing.T) {
 	for _, src := range []string{
 		"name: x\nsteps:\n  - " + long + ": 1\n",
 		"name: x\nsteps:\n  - " + long + ": {b\n",
+		"name: x\nsteps:\n  - " + long + ": 1\n    " + long + ": 2\n", // given twice
+		"name: x\nsteps:\n  - trim: all\n\t" + long + ": 1\n",         // after a tab
+		"name: x\nsteps:\n  - trim: *" + long + "\n",                  // an unknown alias
 	} {
 		_, err := Parse("t.yaml", []byte(src))
-		if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), "steps[0]."+strings.Repeat("k", maxKeyShown)+"...") {
+		if err == nil || len(err.Error()) > 400 || !strings.Contains(err.Error(), strings.Repeat("k", maxKeyShown)+"...") {
 			t.Errorf("a %d-byte key: error of %d bytes, want the key's start in a short message", len(long), len(fmt.Sprint(err)))
 		}
 	}

@@ -180,6 +180,7 @@ func (l *loader) collectAnchors(n ast.Node, anchors map[string]ast.Node, depth i
 		if t, ok := anchors[name]; ok && t != nil {
 			l.alias[v] = t
 		} else {
+			name = shortenText(name, maxKeyShown)
 			l.errorf(v, "", "unknown alias *%s: no anchor &%s before it", name, name)
 		}
 	}
