@@ -190,13 +190,13 @@ func syntaxError(name string, data []byte, err error) *Error {
 // no key, stands deeper than a key whose value is on its own line, or
 // comes after a flow collection or a quote that may be open.
 func keyPathAt(data []byte, line int) string {
-	type level struct {
+	type keyLevel struct {
 		indent int
 		key    string // a key, or "" for a list
 		items  int    // a list's items so far
 		leaf   bool   // a key whose value is on its line
 	}
-	var stack []level
+	var stack []keyLevel
 	skipAbove := -1 // deeper lines are text: a block scalar's, or a plain value going on
 	lines := strings.SplitN(string(data), "\n", line+1)
 	for i, text := range lines[:min(line, len(lines))] {
@@ -225,7 +225,7 @@ func keyPathAt(data []byte, line int) string {
 				case n > 0 && stack[n-1].leaf && stack[n-1].indent == col:
 					return "" // an item beside a key that has its value
 				default:
-					stack = append(stack, level{indent: col})
+					stack = append(stack, keyLevel{indent: col})
 				}
 				trimmed := strings.TrimLeft(item, " ")
 				col += 1 + len(item) - len(trimmed)
@@ -243,7 +243,7 @@ func keyPathAt(data []byte, line int) string {
 				}
 				break // a plain value going on from the line before
 			}
-			l := level{indent: col, key: shortenText(key, maxKeyShown)}
+			l := keyLevel{indent: col, key: shortenText(key, maxKeyShown)}
 			switch value = strings.TrimSpace(value); {
 			case value == "" || value[0] == '#' || value[0] == '&' || value[0] == '!':
 				// The value is on the lines below (an anchor or a tag may
