@@ -480,8 +480,9 @@ func TestPoolfindTagValueIsExact(t *testing.T) {
 
 // !pte's line under "not valid" says why, for each kind of invalid entry
 // kd can tell apart: a freed special pool page is freed, not a guard page
-// (it used to print "a guard page", wrong in a use-after-free lesson),
-// and an address no page table maps says so instead of "freed".
+// (it used to print "a guard page", wrong in a use-after-free lesson), a
+// zero PTE is freed only where an allocation once held the page, and an
+// address no page table maps says so instead of "freed".
 func TestPteSaysWhyNotValid(t *testing.T) {
 	f := newFixture(t)
 	c := f.m.CPUs.CPUs[0]
@@ -498,6 +499,14 @@ func TestPteSaysWhyNotValid(t *testing.T) {
 	if err := f.p.Free(c, alloc("freed")); err != nil {
 		t.Fatal(err)
 	}
+	big, err := f.p.Allocate(c, pool.PagedPool, 3*mm.PageBytes, pool.TagOf("Big"))
+	if err != nil || big == 0 {
+		t.Fatalf("a large paged allocation: %v, %v", big, err)
+	}
+	f.names["big"] = uint64(big)
+	if err := f.p.Free(c, big); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		cmd, why string // why: the lines after the flags line
 	}{
@@ -506,7 +515,8 @@ func TestPteSaysWhyNotValid(t *testing.T) {
 		{"!pte freed", " Page has been freed (special pool keeps it no-access)\n Protect: 18 - NoAccess\n"},
 		{"!pte freedguard", " No access (a guard page)\n Protect: 18 - NoAccess\n"},
 		{"!pte 0xfffff8b000000000", " No page table maps this address (its PPE is zero)\n"},
-		{"!pte irp+0x10000", " Page has been freed (or was never mapped)\n"},
+		{"!pte big+1000", " Page has been freed\n"},
+		{"!pte irp+0x10000", " No allocation has held this page: never mapped\n"},
 	}
 	for _, tt := range tests {
 		out := f.run(t, tt.cmd)

@@ -110,10 +110,10 @@ func (t *Target) explainInvalid(va mm.VA, e mm.PTEEntry) string {
 	switch {
 	case p == 0 && e.Level != mm.LevelPTE:
 		return fmt.Sprintf(" No page table maps this address (its %s is zero)\n", e.Level)
+	case p == 0 && t.Machine.HandedOut(va):
+		return " Page has been freed\n"
 	case p == 0:
-		// mm keeps no record of a page once freed: a zero PTE reads the
-		// same either way.
-		return " Page has been freed (or was never mapped)\n"
+		return " No allocation has held this page: never mapped\n"
 	case p.Transition():
 		return fmt.Sprintf(" Transition: %x\n%s", uint64(p.Frame()), prot)
 	case p.Protection() == mm.ProtNoAccess && t.Pool.SpecialFreed(va):

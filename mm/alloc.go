@@ -51,12 +51,20 @@ func (m *Machine) chargeAndReserve(v *vaRegion, pages uint64) (VA, bool) {
 	return va, ok
 }
 
-// giveBack undoes chargeAndReserve for a run whose first mapped pages
-// were mapped before something failed.
+// giveBack undoes the last chargeAndReserve for a run whose first mapped
+// pages were mapped before something failed.
 func (m *Machine) giveBack(v *vaRegion, va VA, pages, mapped uint64) {
 	m.unmapRange(va, mapped)
-	v.free.insert(extent{va, pages})
+	v.unreserve(va, pages)
 	m.commitPages -= pages
+}
+
+// HandedOut reports whether an allocation has ever held the page at va,
+// whether or not one holds it now: what tells a freed page from one never
+// mapped when its PTE reads zero.
+func (m *Machine) HandedOut(va VA) bool {
+	r := RegionOf(va)
+	return r < numRegions && m.regions[r] != nil && va < m.regions[r].next
 }
 
 // mapPage maps one page: a frame now, or a demand-zero PTE if pageable.

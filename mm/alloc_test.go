@@ -533,3 +533,32 @@ func TestExtentSetTakesTheSmallestFit(t *testing.T) {
 		t.Errorf("after inserting three neighbours: %+v, %v; %d pages left", e, ok, s.pages)
 	}
 }
+
+// HandedOut tells a page an allocation has held from one never used: a
+// run whose mapping failed goes back to the address space it came from,
+// so it does not count as held.
+func TestHandedOut(t *testing.T) {
+	m := newMachine(t, machineSpec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
+	base := RegionPagedPool.Base()
+	n := roomLeft(m, base) + 1 // the pages fit the commit left, their page tables do not
+	if va := m.AllocatePages(RegionPagedPool, n, 0, true); va != 0 {
+		t.Fatalf("AllocatePages(%d) = %v, want 0: its page tables pass the commit limit", n, va)
+	}
+	if m.HandedOut(base) {
+		t.Errorf("the failed run's first page counts as handed out")
+	}
+	va := mustAllocate(t, m, RegionPagedPool, 2)
+	if va != base {
+		t.Fatalf("the next run is at %v, want %v: the failed run's space was not given back", va, base)
+	}
+	m.FreePages(va, 2)
+	for _, tc := range []struct {
+		va   VA
+		want bool
+	}{{va, true}, {va + PageBytes, true}, {va + 2*PageBytes, false}, {RegionNonPagedPool.Base() + 1<<30, false}, {0x1000, false}} {
+		if got := m.HandedOut(tc.va); got != tc.want {
+			t.Errorf("HandedOut(%v) = %v, want %v", tc.va, got, tc.want)
+		}
+	}
+	check(t, m)
+}

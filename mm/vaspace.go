@@ -93,12 +93,15 @@ func (s *extentSet) lowest() (extent, bool) {
 // from a bump pointer, freed space from free. Nonpaged regions keep freed
 // pages mapped, as Windows' nonpaged pool keeps its free pages: those runs
 // sit in idle, one set per NUMA node, until reused or released under
-// memory pressure.
+// memory pressure. A run reserved and given back unmapped, because its
+// allocation failed, goes back where it came from, so every page below
+// next has been held by an allocation (HandedOut).
 type vaRegion struct {
 	next, end VA
 	free      extentSet   // unmapped
 	idle      []extentSet // mapped, by node of their frames (nonpaged only)
 	mapped    uint64      // pages mapped in this region, idle included
+	fresh     bool        // the last reserve bumped next
 }
 
 func newVARegion(r Region, nodes int) *vaRegion {
@@ -116,6 +119,7 @@ func newVARegion(r Region, nodes int) *vaRegion {
 // region is full.
 func (v *vaRegion) reserve(pages uint64) (VA, bool) {
 	if va, ok := v.free.take(pages); ok {
+		v.fresh = false
 		return va, true
 	}
 	if uint64(v.end-v.next)/PageBytes < pages {
@@ -123,7 +127,17 @@ func (v *vaRegion) reserve(pages uint64) (VA, bool) {
 	}
 	va := v.next
 	v.next += VA(pages * PageBytes)
+	v.fresh = true
 	return va, true
+}
+
+// unreserve gives back the run the last reserve returned.
+func (v *vaRegion) unreserve(va VA, pages uint64) {
+	if v.fresh {
+		v.next = va
+		return
+	}
+	v.free.insert(extent{va, pages})
 }
 
 // idlePages counts mapped pages waiting for reuse.
