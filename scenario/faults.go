@@ -106,9 +106,10 @@ func (r *runner) armFaults() {
 // them up, not going through every fault at every step: 50,000 faults
 // and a long repeat took hours.)
 func (r *runner) beforeStep(step *Step, n uint64) {
+	var targets flipTargets
 	for _, i := range r.flips[n] {
 		f := r.s.Faults[i]
-		frame, anyPage := r.flipFrame(f)
+		frame, anyPage := r.flipFrame(f, &targets)
 		word := r.faultRng.IntN(mm.PageBytes / 8)
 		var bit uint8
 		if f.Bit != nil {
@@ -119,6 +120,9 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 		if err := r.m.FlipBit(frame, word, bit); err != nil {
 			continue // the loader keeps frame below the RAM
 		}
+		if fi, _ := r.m.Frame(frame); fi.PageTable {
+			targets.listed = false // the flip may have changed which pages are in memory
+		}
 		detail := fmt.Sprintf("bit %d of the u64 at offset 0x%x of frame 0x%x flipped before this step", bit, word*8, uint64(frame))
 		if anyPage {
 			detail += " (no page of small pool blocks was in memory: a frame of all RAM)"
@@ -127,21 +131,33 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 	}
 }
 
+// flipTargets are the pages of small pool blocks in memory, listed once
+// for all the flips due before a step (listing them for each flip took
+// minutes for 60,000 flips over a large pool), and again after a flip in a
+// page table, which may have changed which pages are in memory.
+type flipTargets struct {
+	pages  []mm.VA
+	listed bool
+}
+
 // flipFrame picks the frame of a bit flip: the one given, else a random
 // page of small pool blocks (where header checks can notice), else, when
 // none is in memory, a random frame of all RAM; anyPage says it was that.
-func (r *runner) flipFrame(f Fault) (frame mm.PFN, anyPage bool) {
+func (r *runner) flipFrame(f Fault, t *flipTargets) (frame mm.PFN, anyPage bool) {
 	if f.Frame != nil {
 		return mm.PFN(*f.Frame), false
 	}
-	var pages []mm.VA
-	for _, reg := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
-		for _, p := range r.p.SmallPages(reg) {
-			if r.m.PTE(p).Valid() {
-				pages = append(pages, p)
+	if !t.listed {
+		t.pages, t.listed = t.pages[:0], true
+		for _, reg := range []mm.Region{mm.RegionNonPagedPool, mm.RegionPagedPool} {
+			for _, p := range r.p.SmallPages(reg) {
+				if r.m.PTE(p).Valid() {
+					t.pages = append(t.pages, p)
+				}
 			}
 		}
 	}
+	pages := t.pages
 	if len(pages) == 0 {
 		return mm.PFN(r.faultRng.Uint64N(r.m.Frames())), true
 	}
