@@ -248,9 +248,9 @@ func keyPathAt(data []byte, line int) string {
 			case value == "" || value[0] == '#' || value[0] == '&' || value[0] == '!':
 				// The value is on the lines below (an anchor or a tag may
 				// stand before it).
-			case value[0] == '|' || value[0] == '>':
-				l.leaf, skipAbove = true, col
 			default:
+				// Deeper lines go on with its value: a block scalar's
+				// text (| or >), or a plain value's.
 				l.leaf, skipAbove = true, col
 				if !last && strings.Count(value, "{")+strings.Count(value, "[") != strings.Count(value, "}")+strings.Count(value, "]") {
 					return "" // a flow collection goes on to the next lines
