@@ -249,9 +249,14 @@ func pagefileText(n uint64) string {
 	return humanize.IBytes(n)
 }
 
-// ShellQuote quotes s for a POSIX shell when it holds more than letters,
-// digits and the punctuation paths use, so a reproduce line pastes as is.
+// ShellQuote quotes s, a path, for a POSIX shell when it holds more than
+// letters, digits and the punctuation paths use, so a reproduce line
+// pastes as is; a relative path that starts with - gets ./ before it, or
+// the command would read it as a flag.
 func ShellQuote(s string) string {
+	if strings.HasPrefix(s, "-") {
+		s = "./" + s
+	}
 	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r))
 	}) < 0

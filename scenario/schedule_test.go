@@ -172,6 +172,8 @@ func TestShellQuote(t *testing.T) {
 		{"it's.yaml", `'it'\''s.yaml'`},
 		{"a;b$(c).yaml", "'a;b$(c).yaml'"},
 		{"", "''"},
+		{"-x.yaml", "./-x.yaml"}, // not read as a flag
+		{"-it's.yaml", `'./-it'\''s.yaml'`},
 	} {
 		if got := ShellQuote(tc.in); got != tc.want {
 			t.Errorf("ShellQuote(%q) = %s, want %s", tc.in, got, tc.want)
