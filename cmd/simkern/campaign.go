@@ -297,6 +297,7 @@ func parseSeed(s string) (uint64, error) { return parseNumber(s, "a seed") }
 // parseNumber reads a whole number from 0 to 2^64-1 written in decimal or
 // 0x hex; what names it in the error.
 func parseNumber(s, what string) (uint64, error) {
+	s = strings.TrimSpace(s) // " 1 - 5" reads as "1-5"
 	n, err := strconv.ParseUint(s, 10, 64)
 	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
 		n, err = strconv.ParseUint(h, 16, 64)
@@ -474,7 +475,9 @@ const maxParallel = 1024
 // result that ends before those ahead of it waits for them, so no worker
 // starts a seed more than aheadLimit seeds per worker past the first
 // unfinished one: what waits stays small. An error from a run or from done stops the
-// campaign; runEach returns the first.
+// campaign; runEach returns the one of the lowest k, which does not depend
+// on which worker was quicker: every k below it was taken before it, and
+// has finished by the time runEach returns.
 func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResult) error) error {
 	var bar *progressbar.ProgressBar
 	if c.progress != nil && n > 0 {
@@ -491,6 +494,7 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 		next     int                   // the first k not handed to done
 		taken    int                   // the first k no worker has taken
 		firstErr error
+		errAt    = n // the k of firstErr
 		wg       sync.WaitGroup
 	)
 	for range min(c.parallel, n) {
@@ -511,14 +515,17 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 				r, err := c.runOne(seedAt(k))
 
 				mu.Lock()
+				at := k
 				if err == nil {
 					waiting[k%ahead], ended[k%ahead] = r, true
 					for ; next < n && ended[next%ahead] && err == nil && firstErr == nil; next++ {
-						err = done(&waiting[next%ahead])
+						at, err = next, done(&waiting[next%ahead])
 						waiting[next%ahead], ended[next%ahead] = seedResult{}, false
 					}
 				}
-				firstErr = cmp.Or(firstErr, err)
+				if err != nil && at < errAt {
+					firstErr, errAt = err, at
+				}
 				moved.Broadcast()
 				mu.Unlock()
 				if bar != nil {
@@ -538,12 +545,13 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 // unfinished one.
 const aheadLimit = 64
 
-// runOne runs one seed, twice with --check-determinism.
+// runOne runs one seed, twice with --check-determinism. An error names
+// the seed, to be run alone.
 func (c *campaign) runOne(seed uint64) (seedResult, error) {
 	if !c.determinism {
 		o, err := c.run(c.s, seed, noStepLimit, false, io.Discard)
 		if err != nil {
-			return seedResult{}, err
+			return seedResult{}, fmt.Errorf("seed %d: %w", seed, err)
 		}
 		return resultOf(seed, o), nil
 	}
@@ -553,7 +561,7 @@ func (c *campaign) runOne(seed uint64) (seedResult, error) {
 		h := sha256.New()
 		o, err := c.run(c.s, seed, noStepLimit, true, h)
 		if err != nil {
-			return seedResult{}, err
+			return seedResult{}, fmt.Errorf("seed %d: %w", seed, err)
 		}
 		if i == 0 {
 			r = resultOf(seed, o)
@@ -574,7 +582,7 @@ func (c *campaign) minimize(first *seedResult) (uint64, error) {
 	same := func(k uint64) (bool, error) {
 		o, err := c.run(c.s, first.Seed, k, false, io.Discard)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("seed %d, %d steps: %w", first.Seed, k, err)
 		}
 		r := resultOf(first.Seed, o)
 		return r.key == first.key && (r.key.kind == classBugcheck || r.firstFailure() == first.firstFailure()), nil

@@ -524,7 +524,7 @@ func TestShardSeedsDealsPositions(t *testing.T) {
 	}{
 		// Positions 0..7 hold seeds 1 2 3 4 5 10 20 21; shard i of 3
 		// takes positions i, i+3, i+6.
-		{"1-5, 10,0x14-21", 3, [][]uint64{{1, 4, 20}, {2, 5, 21}, {3, 10}}},
+		{"1-5, 10,0x14 - 21", 3, [][]uint64{{1, 4, 20}, {2, 5, 21}, {3, 10}}}, // spaces around - too
 		// Positions follow the list's order, not the seeds': 10 11 12 1 2 3.
 		{"10-12,1-3", 2, [][]uint64{{2, 10, 12}, {1, 3, 11}}},
 		{"18446744073709551614-18446744073709551615", 1, [][]uint64{{1<<64 - 2, 1<<64 - 1}}},
@@ -746,8 +746,11 @@ func TestHostFailureExitsOne(t *testing.T) {
 	for _, args := range [][]string{{"run", path}, {"campaign", path, "--seeds", "1-3"}, {"campaign", path, "--seeds", "1-3", "-o", results},
 		{"campaign", path, "--seeds", "1-3", "-o", filepath.Join(dir, "new.jsonl")}} {
 		want := "simkern: pagefile: "
-		if slices.Contains(args, "-o") {
+		switch {
+		case slices.Contains(args, "-o"):
 			want = "simkern: a temporary file for the results: "
+		case args[0] == "campaign":
+			want = "simkern: seed 1: pagefile: " // the lowest seed that failed, to run alone
 		}
 		code, _, stderr := cli(args...)
 		if code != 1 || !strings.HasPrefix(stderr, want) {
@@ -765,7 +768,7 @@ func TestHostFailureExitsOne(t *testing.T) {
 		return runSeed(s, seed, maxSteps, json, out)
 	}
 	for _, out := range []string{results, filepath.Join(dir, "new.jsonl")} {
-		if code, _, stderr := cli("campaign", path, "--seeds", "1-3", "-o", out); code != 1 || stderr != "simkern: pagefile: the disk is full\n" {
+		if code, _, stderr := cli("campaign", path, "--seeds", "1-3", "-o", out); code != 1 || stderr != "simkern: seed 2: pagefile: the disk is full\n" {
 			t.Errorf("-o %s, a run failing: exit %d, stderr %q; want exit 1 and the run's error", out, code, stderr)
 		}
 	}
@@ -1147,5 +1150,29 @@ func TestOutThroughADanglingLink(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(dir, "target.jsonl"))
 	if err != nil || !strings.Contains(string(data), `"event":"campaign"`) {
 		t.Errorf("the link's target holds %q (%v), want the results", data, err)
+	}
+}
+
+// TestCampaignErrorNamesTheLowestSeed: a run that stops the campaign (a
+// run-time limit, the host) is named by its seed, and when several fail
+// it is the lowest, however the workers were scheduled: seed 5 fails
+// first here, seed 3 a little later.
+func TestCampaignErrorNamesTheLowestSeed(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"flaky.yaml": flakyYAML})
+	defer func(f runFunc) { campaignRun = f }(campaignRun)
+	campaignRun = func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		switch seed {
+		case 3:
+			time.Sleep(50 * time.Millisecond)
+			return nil, usageError{errors.New("the run passed a limit")}
+		case 5:
+			return nil, usageError{errors.New("the run passed a limit")}
+		}
+		return runSeed(s, seed, maxSteps, json, out)
+	}
+	code, _, stderr := cli("campaign", filepath.Join(dir, "flaky.yaml"), "--seeds", "1-8", "--parallel", "4")
+	if want := "simkern: seed 3: the run passed a limit\n"; code != 2 || stderr != want {
+		t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, stderr, want)
 	}
 }
