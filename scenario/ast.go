@@ -92,7 +92,7 @@ func (e *Error) Error() string {
 type Scenario struct {
 	Name, Description string
 	File              string // the name given to Parse (the path given to Load)
-	Hash              string // hex SHA-256 of Raw
+	Hash              string // hex SHA-256 of Raw, and of the traces it replays (inputsHash)
 	Machine           Machine
 	Drivers           []string
 	Verifier          *Verifier // nil when the file has no verifier:

@@ -136,7 +136,25 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 		return nil, l.best.err
 	}
 	s.Names = slices.Sorted(maps.Keys(l.binds))
+	if len(l.traceOrder) > 0 {
+		s.Hash = inputsHash(data, l.traceOrder, l.traces)
+	}
 	return s, nil
+}
+
+// inputsHash is the SHA-256 of a scenario that replays traces: of its
+// bytes, then of each trace's SHA-256 in the order the file first names
+// them. So the hash a report and a results file show changes with a
+// trace's bytes too, and merge refuses shards run on different ones; it
+// does not change with the directory simkern was run from (the file's
+// bytes name each trace as written).
+func inputsHash(data []byte, order []string, traces map[string]*traceResult) string {
+	h := sha256.New()
+	h.Write(data)
+	for _, p := range order {
+		h.Write(traces[p].file.sum[:])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // trimBOM drops a UTF-8 byte order mark from the start of a file: some

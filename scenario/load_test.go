@@ -34,16 +34,17 @@ func TestLoadFullScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(raw)
-	if got.Hash != hex.EncodeToString(sum[:]) {
-		t.Errorf("Hash = %s, want the SHA-256 of the file", got.Hash)
-	}
 	if string(got.Raw) != string(raw) {
 		t.Errorf("Raw differs from the file")
 	}
 	rawTrace, err := os.ReadFile("testdata/traces/boot.trace")
 	if err != nil {
 		t.Fatal(err)
+	}
+	traceSum := sha256.Sum256(rawTrace)
+	sum := sha256.Sum256(append(append([]byte(nil), raw...), traceSum[:]...))
+	if got.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("Hash = %s, want the SHA-256 of the file and of the SHA-256 of the trace it replays", got.Hash)
 	}
 	trace := []TraceOp{
 		{Alloc: true, ID: 1, Pool: pool.NonPagedPool, Tag: pool.TagOf("Irp"), Size: 240, CPU: 0, CPUSet: true, Line: 2},

@@ -881,6 +881,9 @@ func (l *loader) replay(n ast.Node, path string, at Pos) *ReplayStep {
 			}
 		}
 		l.traces[p] = tr
+		if tr.err == nil {
+			l.traceOrder = append(l.traceOrder, p)
+		}
 	}
 	if tr.err != nil {
 		l.errIn(at, tr.err)

@@ -309,3 +309,34 @@ func TestParseTraceRefusesMoreThanTheLimit(t *testing.T) {
 		t.Errorf("ParseTrace of an endless trace: %v, want an error saying it is larger than 512 MiB", err)
 	}
 }
+
+// TestHashCoversTheTraces: the scenario's hash changes with the bytes of
+// a trace it replays (a campaign's shards run on different traces must
+// not merge), and not with how the scenario's path is spelled.
+func TestHashCoversTheTraces(t *testing.T) {
+	dir := t.TempDir()
+	yaml := filepath.Join(dir, "r.yaml")
+	trace := filepath.Join(dir, "t.trace")
+	write := func(path, text string) {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(yaml, "name: r\nsteps:\n  - replay: t.trace\n")
+	hash := func(path string) string {
+		s, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Hash
+	}
+	write(trace, "a 1 NonPagedPool T 64\nf 1\n")
+	first := hash(yaml)
+	if again := hash(filepath.Join(dir, ".", "..", filepath.Base(dir), "r.yaml")); again != first {
+		t.Errorf("the same files through another path: hash %s, want %s", again, first)
+	}
+	write(trace, "a 1 NonPagedPool T 64\nf 1\nf 1\n")
+	if changed := hash(yaml); changed == first {
+		t.Errorf("the hash %s did not change with the trace's bytes", first)
+	}
+}

@@ -54,7 +54,8 @@ type loader struct {
 	overLimit  bool   // a repeat has reported passing MaxSteps or MaxOps
 	dataBytes  uint64 // write data and read expectations so far
 	traces     map[string]*traceResult
-	keptOps    uint64 // trace operations the scenario may still keep in memory
+	traceOrder []string // the traces read, in the order the file names them first
+	keptOps    uint64   // trace operations the scenario may still keep in memory
 }
 
 // located is an error plus where it sorts: its own position, or for an
