@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -269,6 +270,10 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		"foreign.jsonl":   strings.Replace(string(full), `{"event":"seed","seed":10,`, `{"event":"seed","seed":99,`, 1),
 		"swapped.jsonl":   lines[1] + lines[0] + strings.Join(lines[2:], ""),
 		"repeated.jsonl":  strings.Join(lines[:9], "") + lines[8] + strings.Join(lines[10:], ""),
+		"dropped.jsonl":   strings.Join(lines[:3], "") + strings.Join(lines[4:], ""),
+		"nohash.jsonl":    regexp.MustCompile(`"sha256":"[0-9a-f]*"`).ReplaceAllString(string(full), `"sha256":"zz"`),
+		"noversion.jsonl": regexp.MustCompile(`"simkern":"[^"]*"`).ReplaceAllString(string(full), `"simkern":""`),
+		"badshard.jsonl":  strings.Replace(string(full), `"seeds":"1-10",`, `"seeds":"1-10","shard":"9/7",`, 1),
 	})
 
 	tests := []struct {
@@ -288,6 +293,10 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		{"a seed its list does not hold", []string{"foreign.jsonl"}, at("foreign.jsonl") + ": seed 99 is not one of its shard's seeds"},
 		{"seeds out of order", []string{"swapped.jsonl"}, at("swapped.jsonl") + ": seed 1 after seed 2: a results file lists each seed once, in order"},
 		{"a seed twice in one file", []string{"repeated.jsonl"}, at("repeated.jsonl") + ": seed 9 after seed 9"},
+		{"a seed line gone", []string{"dropped.jsonl"}, at("dropped.jsonl") + ": 9 seed lines, but its campaign line counts 10 runs"},
+		{"a sha256 that is not one", []string{"nohash.jsonl"}, at("nohash.jsonl") + ": not a campaign results file: its sha256 is not 64 hex digits"},
+		{"no simkern version", []string{"noversion.jsonl"}, at("noversion.jsonl") + ": not a campaign results file: no simkern version"},
+		{"a shard past the count", []string{"badshard.jsonl"}, at("badshard.jsonl") + `: not a campaign results file: shard "9/7" is not I/N`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -197,7 +197,10 @@ func checkPart(rf *resultsFile) (mergePart, error) {
 	}
 	sum := rf.sum
 	if sum.Runs != n {
-		return mergePart{}, fmt.Errorf("%s: incomplete: a results file ends with a campaign line counting its seed lines", path)
+		return mergePart{}, fmt.Errorf("%s: %d seed lines, but its campaign line counts %d runs: the file was cut or changed", path, n, sum.Runs)
+	}
+	if err := checkHeader(sum); err != nil {
+		return mergePart{}, fmt.Errorf("%s: not a campaign results file: %v", path, err)
 	}
 	list, err := parseSeeds(sum.Seeds)
 	if err != nil {
@@ -210,6 +213,11 @@ func checkPart(rf *resultsFile) (mergePart, error) {
 	if strings.Contains(sum.Shard, ":") {
 		return mergePart{}, fmt.Errorf("%s is a partial merge of several seed lists (shard %s), which does not merge again: merge the shards it was made of", path, sum.Shard)
 	}
+	for part := range strings.SplitSeq(sum.Shard, ",") {
+		if _, _, err := parseShard(part); err != nil || part == "" && sum.Shard != "" {
+			return mergePart{}, fmt.Errorf("%s: not a campaign results file: shard %q is not I/N, nor a list of them", path, sum.Shard)
+		}
+	}
 	p := mergePart{path: path, rf: rf, sum: sum, lo: list[0].lo}
 	if i, n, err := parseShard(sum.Shard); err == nil {
 		sh := newShard(list, i, n)
@@ -221,6 +229,19 @@ func checkPart(rf *resultsFile) (mergePart, error) {
 		p.shards, p.holds, p.whose = strings.Split(sum.Shard, ","), newShard(list, 0, 1).contains, "list's"
 	}
 	return p, nil
+}
+
+// checkHeader checks the fields of a campaign line that name what ran: a
+// results file edited by hand, or not simkern's, must not merge as if it
+// were.
+func checkHeader(sum *campaignSummary) error {
+	if sum.Simkern == "" {
+		return errors.New("no simkern version")
+	}
+	if len(sum.SHA256) != 64 || strings.Trim(sum.SHA256, "0123456789abcdef") != "" {
+		return errors.New("its sha256 is not 64 hex digits")
+	}
+	return nil
 }
 
 // mergeSeeds reads the parts' seed lines again, together, in seed order,
