@@ -433,10 +433,15 @@ func TestCampaignCheckDeterminismCatchesADifference(t *testing.T) {
 	if sum.Exit != 1 || !slices.Equal(sum.Nondeterministic, []uint64{3}) {
 		t.Errorf("exit %d, nondeterministic %v; want 1 and [3]", sum.Exit, sum.Nondeterministic)
 	}
-	var table strings.Builder
-	printTable(&table, sum)
-	if !strings.Contains(table.String(), "Determinism: 1 seed printed a different event stream the second time: 3\n") {
-		t.Errorf("the table should name seed 3:\n%s", table.String())
+	// Merged with a shard that was not checked, the whole is not checked,
+	// but seed 3 is still named.
+	for _, checked := range []bool{true, false} {
+		sum.Determinism = checked
+		var table strings.Builder
+		printTable(&table, sum)
+		if !strings.Contains(table.String(), "Determinism: 1 seed printed a different event stream the second time: 3\n") {
+			t.Errorf("check_determinism %v: the table should name seed 3:\n%s", checked, table.String())
+		}
 	}
 }
 
