@@ -120,9 +120,7 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 		if err := r.m.FlipBit(frame, word, bit); err != nil {
 			continue // the loader keeps frame below the RAM
 		}
-		if fi, _ := r.m.Frame(frame); fi.PageTable {
-			targets.listed = false // the flip may have changed which pages are in memory
-		}
+		targets.flipped(r.m, frame)
 		detail := fmt.Sprintf("bit %d of the u64 at offset 0x%x of frame 0x%x flipped before this step", bit, word*8, uint64(frame))
 		if anyPage {
 			detail += " (no page of small pool blocks was in memory: a frame of all RAM)"
@@ -138,6 +136,14 @@ func (r *runner) beforeStep(step *Step, n uint64) {
 type flipTargets struct {
 	pages  []mm.VA
 	listed bool
+}
+
+// flipped learns of a bit flipped in frame: in a page table, it may have
+// changed which pages are in memory, so they are listed again.
+func (t *flipTargets) flipped(m *mm.Machine, frame mm.PFN) {
+	if fi, _ := m.Frame(frame); fi.PageTable {
+		t.listed = false
+	}
 }
 
 // flipFrame picks the frame of a bit flip: the one given, else a random

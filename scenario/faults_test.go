@@ -868,3 +868,36 @@ func TestReplayDoubleFreeWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestFlipTargetsAfterAPageTableFlip: the pages a flip may hit are listed
+// once for a step's flips, and listed again after a flip in a page table,
+// which can take a page out of memory: the next flip must not pick it.
+func TestFlipTargetsAfterAPageTableFlip(t *testing.T) {
+	s := loadInline(t, "targets.yaml", "name: targets\nsteps:\n"+
+		"  - alloc: {pool: NonPagedPool, size: 64, tag: Flip, as: np}\n"+
+		"  - alloc: {pool: PagedPool, size: 64, tag: Flip, as: pg}\n"+
+		"  - write: {at: pg, u64: 1}\n")
+	sess, _, _ := runInline(t, s, Options{})
+	r, m := sess.r, sess.r.m
+	pg := mm.VA(bound(t, sess, "pg")).PageBase()
+	var targets flipTargets
+	r.flipFrame(Fault{}, &targets)
+	if !slices.Contains(targets.pages, pg) || len(targets.pages) != 2 {
+		t.Fatalf("the pages a flip may hit: %v, want np's and pg's (%v)", targets.pages, pg)
+	}
+	// A flip of a data frame changes nothing the list depends on.
+	targets.flipped(m, m.PTE(mm.VA(bound(t, sess, "np"))).Frame())
+	if !targets.listed {
+		t.Errorf("a flip in a data frame made the pages be listed again")
+	}
+	// Clear pg's valid bit, as a flip in its page table would.
+	table := m.PTEChain(pg)[mm.LevelPDE].Value.Frame()
+	if err := m.FlipBit(table, int(pg>>mm.PageShift&511), 0); err != nil {
+		t.Fatal(err)
+	}
+	targets.flipped(m, table)
+	r.flipFrame(Fault{}, &targets)
+	if slices.Contains(targets.pages, pg) || len(targets.pages) != 1 {
+		t.Errorf("after pg's PTE lost its valid bit the pages a flip may hit are %v; want only np's", targets.pages)
+	}
+}
