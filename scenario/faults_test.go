@@ -802,37 +802,35 @@ steps:
 // with 0xC2/7, or, when the address was handed out again in between,
 // frees the new owner's block, whose own free is then the double free.
 func TestReplayDoubleFree(t *testing.T) {
-	for _, tc := range []struct{ name, trace, steps string }{
-		{"at once", "a 1 NonPagedPool Dbl 64\nf 1\nf 1\n", "  - replay: t.trace\n"},
+	for _, tc := range []struct {
+		name, trace string
+		kept        uint64 // keptTraceOps: 1 reads the trace from its file as it replays
+		p1          uint64 // of the 0xC2
+	}{
+		{"at once", "a 1 NonPagedPool Dbl 64\nf 1\nf 1\n", keptTraceOps, 7},
 		// 2 gets 1's block back from the lookaside list; 1's second free
 		// takes it from 2, and 2's free is the double one.
-		{"after the address was reused", "a 1 NonPagedPool Dbl 64\nf 1\na 2 NonPagedPool Dbl 64\nf 1\nf 2\n", "  - replay: t.trace\n"},
-		// A page given back to mm: the second free is of no pool at all.
-		{"after the page went back", "a 1 NonPagedPool Dbl 600\nf 1\nf 1\n", "  - replay: t.trace\n"},
-		{"read from the file as it replays", "a 1 NonPagedPool Dbl 64\nf 1\n# the last line frees 1 again\nf 1\n", "  - replay: t.trace\n"},
+		{"after the address was reused", "a 1 NonPagedPool Dbl 64\nf 1\na 2 NonPagedPool Dbl 64\nf 1\nf 2\n", keptTraceOps, 7},
+		// A page given back to mm: the second free is of no pool at all,
+		// a nonpaged pool page no allocation owns.
+		{"after the page went back", "a 1 NonPagedPool Dbl 600\nf 1\nf 1\n", keptTraceOps, 0x44},
+		{"read from the file as it replays", "a 1 NonPagedPool Dbl 64\nf 1\n# the last line frees 1 again\nf 1\n", 1, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if strings.Contains(tc.name, "from the file") {
-				defer func(n uint64) { keptTraceOps = n }(keptTraceOps)
-				keptTraceOps = 1
-			}
+			defer func(n uint64) { keptTraceOps = n }(keptTraceOps)
+			keptTraceOps = tc.kept
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, "t.trace"), []byte(tc.trace), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n"+tc.steps))
+			s, err := Parse(filepath.Join(dir, "r.yaml"), []byte("name: r\nsteps:\n  - replay: t.trace\n"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, o, out := runInline(t, s, Options{})
-			want := uint64(7)
-			if strings.Contains(tc.name, "page went back") {
-				want = 0x44 // a nonpaged pool page no allocation owns
+			if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.BadPoolCaller || o.Bugcheck.P[0] != tc.p1 {
+				t.Fatalf("bugcheck %v, want 0xC2/%#x:\n%s", o.Bugcheck, tc.p1, out)
 			}
-			if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.BadPoolCaller || o.Bugcheck.P[0] != want {
-				t.Fatalf("bugcheck %v, want 0xC2/%#x:\n%s", o.Bugcheck, want, out)
-			}
-
 		})
 	}
 }
