@@ -199,7 +199,7 @@ func checkPart(rf *resultsFile) (mergePart, error) {
 	if sum.Runs != n {
 		return mergePart{}, fmt.Errorf("%s: %d seed lines, but its campaign line counts %d runs: the file was cut or changed", path, n, sum.Runs)
 	}
-	if err := checkHeader(sum); err != nil {
+	if err := checkCampaignLine(sum); err != nil {
 		return mergePart{}, fmt.Errorf("%s: not a campaign results file: %v", path, err)
 	}
 	list, err := parseSeeds(sum.Seeds)
@@ -231,10 +231,10 @@ func checkPart(rf *resultsFile) (mergePart, error) {
 	return p, nil
 }
 
-// checkHeader checks the fields of a campaign line that name what ran: a
+// checkCampaignLine checks the fields of a campaign line that name what ran: a
 // results file edited by hand, or not simkern's, must not merge as if it
 // were.
-func checkHeader(sum *campaignSummary) error {
+func checkCampaignLine(sum *campaignSummary) error {
 	if sum.Simkern == "" {
 		return errors.New("no simkern version")
 	}
