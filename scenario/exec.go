@@ -132,11 +132,12 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		res.irqlFrom, res.irqlTo = c.IRQL(), to
 		var err error
 		if to >= c.IRQL() {
-			if _, err = c.Raise(to); err == nil && r.v != nil {
-				r.v.RaisedIrql(c, step.Driver)
-			}
+			_, err = c.Raise(to)
 		} else {
 			err = c.Lower(to)
+		}
+		if err == nil && r.v != nil {
+			r.v.IrqlChanged(c, step.Driver, res.irqlFrom)
 		}
 		if err == nil {
 			res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)

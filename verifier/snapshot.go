@@ -1,6 +1,9 @@
 package verifier
 
-import "simkern/pool"
+import (
+	"simkern/internal/ring"
+	"simkern/pool"
+)
 
 // Snapshot is the verifier's state as a crash dump holds it, for
 // !verifier on the dump. The random generator and the systematic mode's
@@ -9,6 +12,13 @@ type Snapshot struct {
 	Settings Settings
 	Stats    Stats
 	Drivers  []DriverSnapshot // in name order
+
+	// The logs, oldest entry first, and the entries ever logged.
+	Events                                 uint64
+	PoolLog                                []PoolLogEntry
+	IrqlLog                                []IrqlLogEntry
+	InjectionLog                           []Injection
+	PoolLogged, IrqlLogged, InjectionsMade uint64
 }
 
 // DriverSnapshot is one driver's record.
@@ -21,7 +31,10 @@ type DriverSnapshot struct {
 
 // Snapshot copies the verifier's state.
 func (v *Verifier) Snapshot() *Snapshot {
-	s := &Snapshot{Settings: v.Settings, Stats: v.Stats}
+	l := &v.logs
+	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, Events: l.events,
+		PoolLog: l.pool.All(), IrqlLog: l.irql.All(), InjectionLog: l.injections.All(),
+		PoolLogged: l.pool.Total(), IrqlLogged: l.irql.Total(), InjectionsMade: l.injections.Total()}
 	for _, d := range v.Drivers() {
 		s.Drivers = append(s.Drivers, DriverSnapshot{Name: d.Name, Unloaded: d.Unloaded, Allocations: d.Allocations(),
 			NonPaged: d.NonPaged, Paged: d.Paged})
@@ -33,6 +46,8 @@ func (v *Verifier) Snapshot() *Snapshot {
 func Restore(p *pool.Pool, s *Snapshot) *Verifier {
 	v := New(p, s.Settings, 0)
 	v.Stats = s.Stats
+	v.logs = logs{events: s.Events, pool: ring.Restore(PoolLogEntries, s.PoolLog, s.PoolLogged),
+		irql: ring.Restore(IrqlLogEntries, s.IrqlLog, s.IrqlLogged), injections: ring.Restore(InjectionLogEntries, s.InjectionLog, s.InjectionsMade)}
 	for _, ds := range s.Drivers {
 		d := v.driver(ds.Name)
 		d.Unloaded = ds.Unloaded

@@ -43,9 +43,11 @@ type Allocation struct {
 
 // Injection is one allocation failed on purpose.
 type Injection struct {
-	Number int // from 1, in order
+	Number int    // from 1, in order
+	Event  uint64 // the logs' event number
 	Driver string
 	Caller uint64
+	CPU    int
 	Type   pool.Type
 	Bytes  uint64
 	Tag    pool.Tag
@@ -130,12 +132,13 @@ type Verifier struct {
 	live      map[mm.VA]liveAllocation
 	sites     map[uint64]bool // systematic mode: call sites already failed
 	seenAlloc uint64          // allocations by verified drivers, for After
+	logs      logs
 }
 
 // New starts the verifier on a pool; seed feeds its random choices.
 func New(p *pool.Pool, s Settings, seed uint64) *Verifier {
 	v := &Verifier{Settings: s, p: p, m: p.Machine(), rng: rand.New(rand.NewPCG(seed, 0x7665726966696572)), // "verifier"
-		drivers: map[string]*Driver{}, live: map[mm.VA]liveAllocation{}, sites: map[uint64]bool{}}
+		drivers: map[string]*Driver{}, live: map[mm.VA]liveAllocation{}, sites: map[uint64]bool{}, logs: newLogs()}
 	for _, d := range s.Drivers {
 		if d == "*" {
 			v.all = true
@@ -223,6 +226,7 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 	}
 	v.Stats.AllocationsSucceeded++
 	v.track(driver, Allocation{VA: va, Bytes: n, Tag: tag, Type: t, Caller: c.PC, Special: special})
+	v.logPool(c, driver, va, n, false)
 	return va, nil, nil
 }
 
@@ -271,9 +275,12 @@ func (v *Verifier) inject(c *cpu.CPU, driver string, t pool.Type, n uint64, tag 
 	if why == "" {
 		return nil
 	}
-	// Not kept: a run may inject millions; the runner keeps what it reports.
+	// The log keeps the last few: a run may inject millions.
 	v.Stats.FailedDeliberately++
-	return &Injection{Number: int(v.Stats.FailedDeliberately), Driver: driver, Caller: c.PC, Type: t, Bytes: n, Tag: tag, Why: why}
+	in := Injection{Number: int(v.Stats.FailedDeliberately), Event: v.logs.event(), Driver: driver, Caller: c.PC, CPU: c.Number,
+		Type: t, Bytes: n, Tag: tag, Why: why}
+	v.logs.injections.Add(in)
+	return &in
 }
 
 // liveAllocation is an outstanding allocation and the driver that made it.
@@ -304,8 +311,11 @@ func (v *Verifier) untrack(va mm.VA) {
 }
 
 // Free is ExFreePool (withTag false) or ExFreePoolWithTag called by driver.
+// The pool log records it when driver is verified or a verified driver
+// made the allocation.
 func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag bool) error {
-	if v.Verified(driver) {
+	verified := v.Verified(driver)
+	if verified {
 		if err := v.checkFree(c, va); err != nil {
 			return v.halt(err)
 		}
@@ -313,16 +323,25 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 			return v.halt(err)
 		}
 	}
+	a, tracked := v.live[va]
+	n := a.Bytes
+	if verified && !tracked {
+		n = v.p.Requested(va)
+	}
 	var err error
 	if withTag {
 		err = v.p.FreeWithTag(c, va, tag)
 	} else {
 		err = v.p.Free(c, va)
 	}
-	if err == nil {
-		v.untrack(va)
+	if err != nil {
+		return err
 	}
-	return err
+	v.untrack(va)
+	if verified || tracked {
+		v.logPool(c, driver, va, n, true)
+	}
+	return nil
 }
 
 // checkFree: a verified driver may free only what an allocation returned
@@ -381,12 +400,18 @@ func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA) error {
 	return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x51, uint64(va), uint64(at), a.Bytes).At("verifier: freed after writing past the end")
 }
 
-// RaisedIrql is Force IRQL Checking: called after driver raised c to a
-// new level. At DISPATCH_LEVEL or above, every pageable page is trimmed
-// (on a machine without a pagefile, none is: mm trims nothing there). A
-// trim is counted whatever it took, as Windows counts them.
-func (v *Verifier) RaisedIrql(c *cpu.CPU, driver string) {
+// IrqlChanged is called after driver raised or lowered c's IRQL from old
+// (a raise when the new level is not lower). A verified driver's change
+// is logged, and a raise counted. A raise to DISPATCH_LEVEL or above is
+// Force IRQL Checking's moment: every pageable page is trimmed (on a
+// machine without a pagefile, none is: mm trims nothing there). A trim is
+// counted whatever it took, as Windows counts them.
+func (v *Verifier) IrqlChanged(c *cpu.CPU, driver string, old cpu.IRQL) {
 	if !v.Verified(driver) {
+		return
+	}
+	v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, Driver: driver, CPU: c.Number, Old: old, New: c.IRQL()})
+	if c.IRQL() < old {
 		return
 	}
 	v.Stats.RaiseIrqls++

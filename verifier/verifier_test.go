@@ -630,7 +630,11 @@ func TestLowResourcesSelection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, spec{settings: Settings{Drivers: []string{acme}, LowResources: &tc.lr}})
 			var wantInj []Injection
+			var events uint64 // one per call of a verified driver: an allocation or an injection
 			for i, c := range tc.calls {
+				if c.driver == acme {
+					events++
+				}
 				r.c.PC = c.pc
 				va, inj, err := r.v.Allocate(r.c, c.driver, pool.NonPagedPool, 64, c.tag)
 				if err != nil {
@@ -642,7 +646,7 @@ func TestLowResourcesSelection(t *testing.T) {
 					}
 					continue
 				}
-				want := Injection{Number: len(wantInj) + 1, Driver: c.driver, Caller: c.pc, Type: pool.NonPagedPool, Bytes: 64, Tag: c.tag, Why: c.fail}
+				want := Injection{Number: len(wantInj) + 1, Event: events, Driver: c.driver, Caller: c.pc, Type: pool.NonPagedPool, Bytes: 64, Tag: c.tag, Why: c.fail}
 				wantInj = append(wantInj, want)
 				if inj == nil || va != 0 || *inj != want {
 					t.Fatalf("call %d (%s at %#x, %v): got %v, injection %+v; want NULL from injection %+v", i, c.driver, c.pc, c.tag, va, inj, want)
@@ -650,6 +654,10 @@ func TestLowResourcesSelection(t *testing.T) {
 			}
 			if r.v.Stats.FailedDeliberately != uint64(len(wantInj)) {
 				t.Errorf("FailedDeliberately = %d, want %d", r.v.Stats.FailedDeliberately, len(wantInj))
+			}
+			slices.Reverse(wantInj)
+			if got, total := r.v.InjectionLog(len(wantInj) + 1); !slices.Equal(got, wantInj) || total != uint64(len(wantInj)) {
+				t.Errorf("InjectionLog = %+v (%d in all), want %+v", got, total, wantInj)
 			}
 		})
 	}
@@ -809,7 +817,7 @@ func TestForceIrqlChecking(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.raise(tc.to)
-			r.v.RaisedIrql(r.c, tc.driver)
+			r.v.IrqlChanged(r.c, tc.driver, cpu.PassiveLevel)
 			if s := r.v.Stats; s.RaiseIrqls != tc.raises || s.Trims != tc.trims {
 				t.Errorf("RaiseIrqls %d, Trims %d; want %d, %d", s.RaiseIrqls, s.Trims, tc.raises, tc.trims)
 			}
