@@ -89,8 +89,11 @@ var codes = map[Code]info{
 		name: "MUST_SUCCEED_POOL_EMPTY",
 		text: "A must-succeed pool allocation could not be satisfied. No driver is\n" +
 			"permitted to ask for must-succeed pool.",
-		args: fixed("size of the request that could not be satisfied", "number of pages used of nonpaged pool",
-			"number of requests from nonpaged pool larger than PAGE_SIZE", "number of pages available"),
+		// Microsoft's page words P2 and P3 as pages used and requests
+		// larger than a page; the kernel passes its descriptor's page
+		// counts, and the labels say what is passed.
+		args: fixed("size of the request that could not be satisfied", "pages of small blocks in nonpaged pool",
+			"pages of large allocations in nonpaged pool", "number of pages available"),
 	},
 	NoPagesAvailable: {
 		name: "NO_PAGES_AVAILABLE",

@@ -48,6 +48,7 @@ type Dump struct {
 	Declared     []string        // every name the scenario binds, bound yet or not, in name order (Target.Declared)
 	Bugcheck     *bugcheck.Error // nil: written at the end of a run
 	Analysis     string          // !analyze -v as the run printed it
+	Modules      []Module        // the drivers' images, for Target.Symbol
 
 	// What the Target is restored from. ReadDump leaves them nil: the
 	// Target holds what they held.
@@ -319,7 +320,7 @@ func (d *Dump) restore() (*Target, error) {
 		m.Close()
 		return nil, fmt.Errorf("corrupt dump: %w", err)
 	}
-	t := &Target{Machine: m, Pool: p, CPU: d.CPU}
+	t := &Target{Machine: m, Pool: p, CPU: d.CPU, Symbol: func(pc uint64) string { return Symbol(d.Modules, pc) }}
 	if d.Verifier != nil {
 		t.Verifier = verifier.Restore(p, d.Verifier)
 	}

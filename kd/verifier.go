@@ -5,12 +5,17 @@ import (
 	"io"
 	"strings"
 
+	"simkern/mm"
+	"simkern/pool"
 	"simkern/verifier"
 )
 
 // verifier prints Driver Verifier's settings and counters (!verifier).
 // Flags with bits 1 and 2 (3, 0xf) add each verified driver's section
-// under its line, or with a driver name print that driver's section alone.
+// under its line, or with a driver name print that driver's section alone;
+// bits 4 and 8 add the last four records of the fault injection and IRQL
+// logs. Flags of exactly 4, 8 or 0x80 print only that log, as many records
+// as the second argument says (0x80: or those of the block at an address).
 func (t *Target) verifier(w io.Writer, args []string) error {
 	v := t.Verifier
 	if v == nil {
@@ -23,6 +28,21 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 		if flags, err = t.Evaluate(args[0]); err != nil {
 			return err
 		}
+	}
+	switch flags {
+	case 4, 8:
+		n, err := t.quantity(args[1:], defaultLogRecords)
+		if err != nil {
+			return err
+		}
+		if flags == 4 {
+			t.injectionLog(w, n)
+		} else {
+			t.irqlLog(w, n)
+		}
+		return nil
+	case 0x80:
+		return t.poolLog(w, args[1:])
 	}
 	sections := flags&3 == 3 // 2 adds the sections, and needs 1 to list the drivers
 	if len(args) >= 2 && sections {
@@ -102,6 +122,117 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 			fmt.Fprintln(w)
 		}
 	}
+	if flags&4 != 0 {
+		fmt.Fprintln(w)
+		t.injectionLog(w, defaultLogRecords)
+	}
+	if flags&8 != 0 {
+		fmt.Fprintln(w)
+		t.irqlLog(w, defaultLogRecords)
+	}
+	return nil
+}
+
+// defaultLogRecords is how many records of the fault injection and IRQL
+// logs !verifier shows when not told.
+const defaultLogRecords = 4
+
+// quantity reads the optional count of log records to show.
+func (t *Target) quantity(args []string, def int) (int, error) {
+	if len(args) == 0 {
+		return def, nil
+	}
+	n, err := t.Evaluate(args[0])
+	if err != nil {
+		return 0, err
+	}
+	return int(min(n, 1<<31)), nil
+}
+
+// symbol names a code address for a stack line.
+func (t *Target) symbol(pc uint64) string {
+	if t.Symbol != nil {
+		return t.Symbol(pc)
+	}
+	return Symbol(nil, pc)
+}
+
+// frames prints the two frames simkern knows of a pool call: the pool
+// routine, and the code that called it.
+func (t *Target) frames(w io.Writer, indent string, routine, caller uint64) {
+	fmt.Fprintf(w, "%s%016x %s\n", indent, routine, t.symbol(routine))
+	fmt.Fprintf(w, "%s%016x %s\n", indent, caller, t.symbol(caller))
+}
+
+// injectionLog prints the last n failures Low Resources Simulation
+// injected, newest first (!verifier 4).
+func (t *Target) injectionLog(w io.Writer, n int) {
+	log, total := t.Verifier.InjectionLog(n)
+	fmt.Fprintf(w, "Resource fault injection history: 0x%x injected, the last 0x%x kept, 0x%x shown\n", total, min(total, verifier.InjectionLogEntries), len(log))
+	for _, in := range log {
+		fmt.Fprintf(w, "\nInjection 0x%x, Processor %d, Time stamp %016x\n", in.Number, in.CPU, in.Event)
+		fmt.Fprintf(w, "    NULL for 0x%x bytes of %s, tag %s (%s)\n", in.Bytes, in.Type, in.Tag, in.Why)
+		t.frames(w, "    ", pool.PCExAllocatePoolWithTag, in.Caller)
+	}
+}
+
+// irqlLog prints the last n IRQL changes verified drivers made, newest
+// first (!verifier 8).
+func (t *Target) irqlLog(w io.Writer, n int) {
+	log, total := t.Verifier.IrqlLog(n)
+	fmt.Fprintf(w, "IRQL changes by verified drivers: 0x%x logged, the last 0x%x kept, 0x%x shown\n", total, min(total, verifier.IrqlLogEntries), len(log))
+	for _, e := range log {
+		fmt.Fprintf(w, "\nOld irql: %08x\nNew irql: %08x\nProcessor: %08x\nTime stamp: %016x\n\n", uint8(e.Old), uint8(e.New), e.CPU, e.Event)
+		fmt.Fprintf(w, "    %016x %s\n", e.Caller, t.symbol(e.Caller))
+	}
+}
+
+// poolLog prints the pool log, newest first (!verifier 0x80): all of it,
+// the last Quantity entries, or those of the block holding an address
+// (any argument in the system half is an address).
+func (t *Target) poolLog(w io.Writer, args []string) error {
+	n, at := verifier.PoolLogEntries, uint64(0)
+	if len(args) > 0 {
+		a, err := t.Evaluate(args[0])
+		if err != nil {
+			return err
+		}
+		if a >= uint64(mm.SystemRangeStart) {
+			at = a
+		} else {
+			n = int(min(a, verifier.PoolLogEntries))
+		}
+	}
+	log, total := t.Verifier.PoolLog(n)
+	fmt.Fprintf(w, "Log of recent kernel pool Allocate and Free operations:\n\n")
+	fmt.Fprintf(w, "There are up to 0x%x entries in the log.\n\n", verifier.PoolLogEntries)
+	if at != 0 {
+		fmt.Fprintf(w, "Parsing 0x%08x log entries, searching for address 0x%x.\n\n", len(log), at)
+	} else {
+		fmt.Fprintf(w, "Parsing 0x%08x log entries.\n\n", len(log))
+	}
+	t.Examined += uint64(len(log)) * recordBytes
+	found := 0
+	for _, e := range log {
+		if at != 0 && (at < uint64(e.VA) || at-uint64(e.VA) >= max(e.Bytes, 1)) {
+			continue
+		}
+		found++
+		routine := uint64(pool.PCExAllocatePoolWithTag)
+		if e.Free {
+			routine = pool.PCExFreePoolWithTag
+		}
+		fmt.Fprintln(w, "======================================================================")
+		fmt.Fprintf(w, "Pool block %016x, Size %016x, Processor %d, Time stamp %016x\n", uint64(e.VA), e.Bytes, e.CPU, e.Event)
+		t.frames(w, "", routine, e.Caller)
+	}
+	if found == 0 {
+		fmt.Fprintln(w, "No entry found.")
+	}
+	if total > verifier.PoolLogEntries {
+		fmt.Fprintf(w, "(0x%x older entries were overwritten)\n", total-verifier.PoolLogEntries)
+	}
+	fmt.Fprintln(w, "Finished parsing all pool tracking information.")
 	return nil
 }
 

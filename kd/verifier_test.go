@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"simkern/cpu"
+	"simkern/internal/simtest"
 	"simkern/mm"
 	"simkern/pool"
 	"simkern/verifier"
@@ -103,9 +105,12 @@ func TestVerifierFlag2ListsEachDriversSection(t *testing.T) {
 	f, a, c := verifierFixture(t, verifier.Settings{Drivers: []string{"acme.sys"}, PoolTracking: true})
 	line := fmt.Sprintf("%016x %-17s%08x       %08x    %s\n", 0, "Loaded", 0x60, 0, "acme.sys")
 	section := counters + "\nPoolAddress  SizeInBytes    Tag       CallersAddress\n" + allocationRow(a, 64) + allocationRow(c, 32)
-	for _, cmd := range []string{"!verifier 0xf", "!verifier 3"} {
-		if out := f.run(t, cmd); !strings.HasSuffix(out, line+"\n"+section+"\n") {
-			t.Errorf("%s printed\n%s\nwant it to end with the driver's line, then its section between blank lines:\n%s", cmd, out, line+"\n"+section)
+	// 0xf adds the fault injection and IRQL logs (bits 4 and 8) after the list.
+	logs := "\nResource fault injection history: 0x0 injected, the last 0x0 kept, 0x0 shown\n" +
+		"\nIRQL changes by verified drivers: 0x0 logged, the last 0x0 kept, 0x0 shown\n"
+	for cmd, end := range map[string]string{"!verifier 0xf": logs, "!verifier 3": ""} {
+		if out := f.run(t, cmd); !strings.HasSuffix(out, line+"\n"+section+"\n"+end) {
+			t.Errorf("%s printed\n%s\nwant it to end with the driver's line, then its section between blank lines:\n%s", cmd, out, line+"\n"+section+"\n"+end)
 		}
 	}
 	for _, cmd := range []string{"!verifier", "!verifier 1", "!verifier 2"} {
@@ -128,12 +133,82 @@ func TestVerifierOnADump(t *testing.T) {
 	d := dumpOf(f.m, f.p, f.names)
 	d.Verifier = f.t.Verifier.Snapshot()
 	_, dt := open(t, encode(t, d))
-	for _, cmd := range []string{"!verifier", "!verifier 3 acme.sys"} {
+	for _, cmd := range []string{"!verifier", "!verifier 3 acme.sys", "!verifier 0x80", "!verifier 0xf"} {
 		if live, dumped := f.run(t, cmd), runOn(dt, cmd); live != dumped {
 			t.Errorf("%s: the dump answers differently from the live machine\n--- live\n%s--- dump\n%s", cmd, live, dumped)
 		}
 	}
 	if got := runOn(dt, "!verifier 3 acme.sys"); !strings.HasPrefix(got, counters) {
 		t.Errorf("!verifier 3 acme.sys on the dump printed\n%s\nwant it to start with\n%s", got, counters)
+	}
+}
+
+// TestVerifierLogs: !verifier 0x80, 4 and 8 print the verifier's logs,
+// newest first, each record with its processor, its time stamp (the
+// logs' shared event number) and the frames simkern knows: the pool
+// routine and its caller, named by the run's driver images.
+func TestVerifierLogs(t *testing.T) {
+	// The fixture's four allocations and two frees are events 1 to 6;
+	// low resources fails every allocation after those four.
+	f, a, c := verifierFixture(t, verifier.Settings{Drivers: []string{"acme.sys"}, LowResources: &verifier.LowResources{Probability: 1, After: 4}})
+	f.t.Symbol = func(pc uint64) string {
+		return Symbol([]Module{{Name: "acme.sys", Base: 0xfffff880_01000000, Size: 0x1000000}}, pc)
+	}
+	v, cp := f.t.Verifier, f.m.CPUs.CPUs[0]
+	cp.PC = acmePC + 0x20 // 7: an injected failure
+	if va, inj, err := v.Allocate(cp, "acme.sys", pool.PagedPool, 200, pool.TagOf("Acme")); va != 0 || inj == nil || err != nil {
+		t.Fatalf("Allocate after the first four = %v, %+v, %v; want an injected NULL", va, inj, err)
+	}
+	cp.PC = acmePC + 0x30 // 8: a raise
+	simtest.Raise(t, cp, cpu.DispatchLevel)
+	v.IrqlChanged(cp, "acme.sys", cpu.PassiveLevel)
+	cp.PC = acmePC + 0x40 // 9: a freed
+	if err := v.Free(cp, "acme.sys", a, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	cp.PC = acmePC + 0x50 // 10: a lower
+	if err := cp.Lower(cpu.PassiveLevel); err != nil {
+		t.Fatal(err)
+	}
+	v.IrqlChanged(cp, "acme.sys", cpu.DispatchLevel)
+
+	const (
+		sep   = "======================================================================\n"
+		alloc = "fffff80002bb1010 nt!ExAllocatePoolWithTag\n"
+		free  = "fffff80002bb2350 nt!ExFreePoolWithTag\n"
+	)
+	logHead := func(parsing string) string {
+		return "Log of recent kernel pool Allocate and Free operations:\n\nThere are up to 0x10000 entries in the log.\n\n" + parsing + "\n\n"
+	}
+	block := func(va mm.VA, size, event int) string {
+		return fmt.Sprintf("Pool block %016x, Size %016x, Processor 0, Time stamp %016x\n", uint64(va), size, event)
+	}
+	end := "Finished parsing all pool tracking information.\n"
+	for _, tc := range []struct{ cmd, want string }{
+		{"!verifier 0x80 1", logHead("Parsing 0x00000001 log entries.") +
+			sep + block(a, 0x40, 9) + free + "fffff88001000050 acme.sys+0x50\n" + end},
+		{fmt.Sprintf("!verifier 0x80 %x", uint64(a+0x3f)), logHead(fmt.Sprintf("Parsing 0x00000007 log entries, searching for address 0x%x.", uint64(a+0x3f))) +
+			sep + block(a, 0x40, 9) + free + "fffff88001000050 acme.sys+0x50\n" +
+			sep + block(a, 0x40, 1) + alloc + "fffff88001000010 acme.sys+0x10\n" + end},
+		{fmt.Sprintf("!verifier 0x80 %x", uint64(c)), logHead(fmt.Sprintf("Parsing 0x00000007 log entries, searching for address 0x%x.", uint64(c))) +
+			sep + block(c, 0x20, 3) + alloc + "fffff88001000010 acme.sys+0x10\n" + end},
+		{fmt.Sprintf("!verifier 0x80 %x", uint64(a+0x40)), logHead(fmt.Sprintf("Parsing 0x00000007 log entries, searching for address 0x%x.", uint64(a+0x40))) +
+			"No entry found.\n" + end},
+		{"!verifier 4", "Resource fault injection history: 0x1 injected, the last 0x1 kept, 0x1 shown\n\n" +
+			"Injection 0x1, Processor 0, Time stamp 0000000000000007\n" +
+			"    NULL for 0xc8 bytes of PagedPool, tag Acme (probability)\n" +
+			"    " + alloc + "    fffff88001000030 acme.sys+0x30\n"},
+		{"!verifier 8", "IRQL changes by verified drivers: 0x2 logged, the last 0x2 kept, 0x2 shown\n\n" +
+			"Old irql: 00000002\nNew irql: 00000000\nProcessor: 00000000\nTime stamp: 000000000000000a\n\n    fffff88001000060 acme.sys+0x60\n\n" +
+			"Old irql: 00000000\nNew irql: 00000002\nProcessor: 00000000\nTime stamp: 0000000000000008\n\n    fffff88001000040 acme.sys+0x40\n"},
+		{"!verifier 8 1", "IRQL changes by verified drivers: 0x2 logged, the last 0x2 kept, 0x1 shown\n\n" +
+			"Old irql: 00000002\nNew irql: 00000000\nProcessor: 00000000\nTime stamp: 000000000000000a\n\n    fffff88001000060 acme.sys+0x60\n"},
+	} {
+		if got := f.run(t, tc.cmd); got != tc.want {
+			t.Errorf("%s printed\n%s\nwant\n%s", tc.cmd, got, tc.want)
+		}
+	}
+	if got := f.run(t, "!verifier 0x80"); strings.Count(got, sep) != 7 || !strings.HasPrefix(got, logHead("Parsing 0x00000007 log entries.")+sep+block(a, 0x40, 9)) {
+		t.Errorf("!verifier 0x80 printed\n%s\nwant all seven entries, newest (a's free) first", got)
 	}
 }

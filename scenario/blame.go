@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"simkern/cpu"
-	"simkern/pool"
+	"simkern/kd"
 )
 
 // Blame: every step runs at a synthetic code address of its own, inside
@@ -48,6 +48,7 @@ type sites struct {
 	index   map[*Step]int
 	drivers map[string]int // driver name -> image number
 	names   []string       // image number -> driver name
+	modules []kd.Module    // image number -> where its code lies
 }
 
 func newSites(s *Scenario) *sites {
@@ -84,8 +85,10 @@ func newSites(s *Scenario) *sites {
 
 func (st *sites) addDriver(name string) {
 	if _, ok := st.drivers[name]; !ok {
+		base := driverImageBase + driverImageStride*uint64(len(st.names))
 		st.drivers[name] = len(st.names)
 		st.names = append(st.names, name)
+		st.modules = append(st.modules, kd.Module{Name: name, Base: base, Size: driverImageStride})
 	}
 }
 
@@ -99,22 +102,7 @@ func (st *sites) pc(step *Step) uint64 {
 }
 
 // symbol names a code address: "acme.sys+0x40", "nt!ExFreePoolWithTag".
-func (st *sites) symbol(pc uint64) string {
-	switch pc {
-	case pool.PCExAllocatePoolWithTag:
-		return "nt!ExAllocatePoolWithTag"
-	case pool.PCExFreePoolWithTag:
-		return "nt!ExFreePoolWithTag"
-	}
-	if pc >= driverImageBase && pc < driverImageBase+driverImageStride*uint64(len(st.names)) {
-		i := (pc - driverImageBase) / driverImageStride
-		return fmt.Sprintf("%s+0x%x", st.names[i], (pc-driverImageBase)%driverImageStride)
-	}
-	if cpu.InKernel(pc) {
-		return fmt.Sprintf("nt+0x%x", pc-cpu.KernelImageBase)
-	}
-	return fmt.Sprintf("%016x", pc)
-}
+func (st *sites) symbol(pc uint64) string { return kd.Symbol(st.modules, pc) }
 
 // step returns the scenario step that runs at pc, if any.
 func (st *sites) step(pc uint64) *Step {

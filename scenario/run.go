@@ -207,7 +207,7 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 	}
 	r.armFaults()
 	m.WriteFailed = func(status uint32) { r.failedWrites = append(r.failedWrites, status) }
-	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup, Declared: s.declares, Analysis: r.currentAnalysis, Verifier: r.v}
+	r.kd = &kd.Target{Machine: m, Pool: p, Tags: opt.Tags, Names: r.lookup, Declared: s.declares, Analysis: r.currentAnalysis, Verifier: r.v, Symbol: r.st.symbol}
 	r.sched = newScheduler(s, r.rng)
 	r.out = newReporter(r, opt)
 	r.out.start(seed)

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"io"
+	"slices"
 
 	"simkern/bugcheck"
 	"simkern/kd"
@@ -107,6 +108,7 @@ func (sess *Session) Dump() *kd.Dump {
 	d := &kd.Dump{
 		Simkern: opt.Version, ScenarioFile: s.File, Scenario: s.Raw, Seed: s.Seed(opt),
 		Steps: r.executed, CPU: r.kd.CPU, Names: kd.Bindings(r.names), Declared: s.Names, Bugcheck: r.bc, Machine: r.m.Snapshot(), Pool: r.p.Snapshot(),
+		Modules: slices.Clone(r.st.modules),
 	}
 	if r.v != nil {
 		d.Verifier = r.v.Snapshot()

@@ -9,6 +9,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/examples"
+	"simkern/kd"
 	"simkern/mm"
 	"simkern/verifier"
 )
@@ -432,5 +433,59 @@ steps:
 	}
 	if strings.Count(back, described) != 2 {
 		t.Errorf("back in memory: !pool and !poolfind should both show %q\n%s", described, back)
+	}
+}
+
+// TestVerifierLogsInARun: a run feeds the verifier's logs (its driver's
+// allocations, frees and IRQL changes), !verifier names the frames by the
+// run's driver images, and a dump of the halted machine answers the same.
+func TestVerifierLogsInARun(t *testing.T) {
+	s := loadInline(t, "logs.yaml", `name: logs
+drivers: [other.sys, acme.sys]
+verifier: {drivers: [acme.sys]}
+steps:
+  - alloc: {pool: NonPagedPool, size: 100, tag: Acme, as: a, driver: acme.sys}
+  - irql: DISPATCH_LEVEL
+    driver: acme.sys
+  - free: a
+    driver: acme.sys
+  - irql: PASSIVE_LEVEL
+  - free: a
+    driver: acme.sys
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Bugcheck == nil || o.Bugcheck.Code != bugcheck.DriverVerifierDetectedViolation {
+		t.Fatalf("the second free: %v, want 0xC4\n%s", o.Bugcheck, out)
+	}
+	a := bound(t, sess, "a")
+	acme := uint64(firstDriverImage + 0x01000000) // the second listed driver
+	want := map[string]string{
+		fmt.Sprintf("!verifier 0x80 %x", a): fmt.Sprintf("Pool block %016x, Size 0000000000000064, Processor 0, Time stamp 0000000000000003\n"+
+			"fffff80002bb2350 nt!ExFreePoolWithTag\n%016x acme.sys+0x30\n", a, acme+0x30) +
+			"======================================================================\n" +
+			fmt.Sprintf("Pool block %016x, Size 0000000000000064, Processor 0, Time stamp 0000000000000001\n"+
+				"fffff80002bb1010 nt!ExAllocatePoolWithTag\n%016x acme.sys+0x10\n", a, acme+0x10),
+		// The kernel's lower is not logged: only acme.sys is verified.
+		"!verifier 8": fmt.Sprintf("0x1 logged, the last 0x1 kept, 0x1 shown\n\nOld irql: 00000000\nNew irql: 00000002\n"+
+			"Processor: 00000000\nTime stamp: 0000000000000002\n\n    %016x acme.sys+0x20\n", acme+0x20),
+	}
+	var file bytes.Buffer
+	if err := kd.WriteDump(&file, sess.Dump()); err != nil {
+		t.Fatal(err)
+	}
+	_, dump, err := kd.ReadDump(&file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cmd, w := range want {
+		var live, dumped strings.Builder
+		sess.r.kd.Run(&live, cmd)
+		dump.Run(&dumped, cmd)
+		if !strings.Contains(live.String(), w) {
+			t.Errorf("%s printed\n%s\nwant it to hold\n%s", cmd, live.String(), w)
+		}
+		if dumped.String() != live.String() {
+			t.Errorf("%s on the dump printed\n%s\nthe live machine\n%s", cmd, dumped.String(), live.String())
+		}
 	}
 }

@@ -36,6 +36,10 @@
 // driver, the code address and the request, so a report can say which
 // injections came before a bugcheck and which touched it.
 //
+// Three logs (log.go) keep the last of a verified driver's pool calls,
+// IRQL changes and injected failures, for !verifier 0x80, 8 and 4: rings
+// that grow with use up to Windows' sizes and then overwrite in place.
+//
 // Randomness (the low-resources probability) comes from a generator seeded
 // from the machine's seed, so a failing run is reproduced by its seed.
 package verifier
