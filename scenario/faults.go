@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -173,11 +174,16 @@ func (r *runner) flipFrame(f Fault, t *flipTargets) (frame mm.PFN, anyPage bool)
 // afterStep logs the pagefile errors the step's I/O ran into: the reads
 // from the memory statistics before and after it (without a pagefile,
 // both hold zero pagefile counters), the writes as mm reported each one
-// with its status.
-func (r *runner) afterStep(step *Step, before, after mm.Stats) {
+// with its status. A failed read halts the machine with 0x7A, whose P2 is
+// the read's status; err is what the step ended with.
+func (r *runner) afterStep(step *Step, before, after mm.Stats, err error) {
+	detail := "a pagefile read failed during this step"
+	if b := (*bugcheck.Error)(nil); errors.As(err, &b) && b.Code == bugcheck.KernelDataInpageError {
+		detail = fmt.Sprintf("%s (status 0x%x)", detail, b.P[1])
+	}
 	for range after.Pagefile.ReadErrors - before.Pagefile.ReadErrors {
 		r.addInjection(injection{Kind: "pagefile_read_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,
-			Detail: "a pagefile read failed during this step"})
+			Detail: detail})
 	}
 	for _, status := range r.failedWrites {
 		r.addInjection(injection{Kind: "pagefile_write_error", Driver: step.Driver, File: step.Pos.File, Line: step.Pos.Line, Step: step.Line,

@@ -68,7 +68,7 @@ func TestPagefileReadErrorIsAnInpageError(t *testing.T) {
 				t.Errorf("halted after %d steps, want %d", o.Steps, tc.steps)
 			}
 			want := []injection{{Number: 1, Kind: "pagefile_read_error", File: "pagefile.yaml", Line: tc.line,
-				Step: "read: {at: buf, length: 7, expect: \"on disk\"}", Detail: "a pagefile read failed during this step"}}
+				Step: "read: {at: buf, length: 7, expect: \"on disk\"}", Detail: fmt.Sprintf("a pagefile read failed during this step (status 0x%x)", tc.status)}}
 			if got := injections(t, out); !slices.Equal(got, want) {
 				t.Errorf("injection events %+v, want %+v", got, want)
 			}

@@ -243,7 +243,7 @@ func (r *runner) runStep(step *Step) bool {
 	after := r.m.Stats()
 	res.faults = Faults{Soft: after.SoftFaults - before.SoftFaults, Hard: after.HardFaults - before.HardFaults,
 		DemandZero: after.DemandZeroFaults - before.DemandZeroFaults}
-	r.afterStep(step, before, after)
+	r.afterStep(step, before, after, err)
 	if he := r.m.HostError(); he != nil {
 		// Not the scenario's doing: whatever the step met after it (a
 		// 0x7A for a read) is the host's disk speaking.
