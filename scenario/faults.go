@@ -38,11 +38,7 @@ const recentInjections = 100
 func (r *runner) addInjection(in injection) {
 	r.injections++
 	in.Number = r.injections
-	if len(r.recent) < recentInjections {
-		r.recent = append(r.recent, in)
-	} else { // a ring: injection n sits at (n-1) % recentInjections
-		r.recent[(in.Number-1)%recentInjections] = in
-	}
+	r.recent.Add(in)
 	if in.Name != "" {
 		r.named[in.Number] = in
 	}
@@ -228,8 +224,7 @@ func (r *runner) injectionReport() string {
 	}
 	// The NULLs the failing step's names still hold, then the last ones,
 	// in order.
-	oldest := r.injections % len(r.recent) // the ring's oldest entry; 0 until it is full
-	last := append(slices.Clone(r.recent[oldest:]), r.recent[:oldest]...)
+	last := r.recent.All()
 	var list []injection
 	for n := range used {
 		if in, ok := r.named[r.nullNames[n]]; ok && in.Number < last[0].Number {
@@ -237,8 +232,8 @@ func (r *runner) injectionReport() string {
 		}
 	}
 	slices.SortFunc(list, func(a, b injection) int { return cmp.Compare(a.Number, b.Number) })
-	if first := r.injections - len(r.recent) + 1; first > 1 {
-		fmt.Fprintf(&b, " (the last %d listed", len(r.recent))
+	if first := r.injections - r.recent.Len() + 1; first > 1 {
+		fmt.Fprintf(&b, " (the last %d listed", r.recent.Len())
 		if len(list) > 0 {
 			b.WriteString(", and those the failing step's names hold")
 		}

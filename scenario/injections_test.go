@@ -33,8 +33,8 @@ steps:
 	if listed != 1+maxListedInjections || !strings.Contains(out, more) {
 		t.Errorf("%d injection lines and the line %q: %v; want %d lines", listed, more, strings.Contains(out, more), 1+maxListedInjections)
 	}
-	if len(sess.r.recent) != recentInjections || len(sess.r.named) != 1 {
-		t.Errorf("the run keeps %d recent injections and %d named ones; want %d and 1", len(sess.r.recent), len(sess.r.named), recentInjections)
+	if sess.r.recent.Len() != recentInjections || len(sess.r.named) != 1 {
+		t.Errorf("the run keeps %d recent injections and %d named ones; want %d and 1", sess.r.recent.Len(), len(sess.r.named), recentInjections)
 	}
 	report := fmt.Sprintf("FAULT_INJECTIONS:  %d before the bugcheck (the last %d listed, and those the failing step's names hold)\n    injection #1: ", total, recentInjections)
 	if !strings.Contains(out, report) || !strings.Contains(out, "-> old (= 0) used at inj.yaml:8") {

@@ -10,6 +10,7 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/cpu"
+	"simkern/internal/ring"
 	"simkern/kd"
 	"simkern/mm"
 	"simkern/pool"
@@ -133,11 +134,11 @@ type runner struct {
 	v     *verifier.Verifier // nil: no verifier: section
 	names map[string]uint64
 	// injections counts the faults injected so far. recent keeps the last
-	// recentInjections of them (a ring) and named those whose NULL a name still
+	// recentInjections of them and named those whose NULL a name still
 	// holds, for a bugcheck's report: a run may inject millions.
 	// nullNames maps such a name to its injection's number.
 	injections int
-	recent     []injection
+	recent     ring.Ring[injection]
 	named      map[int]injection
 	nullNames  map[string]int
 	flips      map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
@@ -198,6 +199,7 @@ func newRunner(s *Scenario, opt Options) (*runner, error) {
 		rng:      rand.New(rand.NewPCG(seed, 0x776f726b6c6f6164)), // "workload"
 		faultRng: rand.New(rand.NewPCG(seed, 0x6661756c7473)),     // "faults"
 		names:    map[string]uint64{}, nullNames: map[string]int{}, named: map[int]injection{},
+		recent: ring.New[injection](recentInjections),
 	}
 	if s.Verifier != nil {
 		r.v = verifier.New(p, verifierSettings(s.Verifier), seed)
