@@ -141,3 +141,27 @@ func TestLogsInSnapshot(t *testing.T) {
 		t.Errorf("restored event count %d, want 4", back.logs.events)
 	}
 }
+
+// TestLowerDoesNotTrim: Force IRQL Checking trims on a verified driver's
+// raise to DISPATCH_LEVEL or above, not on its lower that lands there: the
+// lower is logged, but neither counted as a raise nor trimmed on.
+func TestLowerDoesNotTrim(t *testing.T) {
+	r := newRig(t, spec{settings: Settings{IRQLChecking: true}})
+	va := r.alloc(acme, pool.PagedPool, 64, tagAcme)
+	r.poke(va, 1) // resident and dirty
+	r.c.PC = otherPC
+	simtest.Raise(t, r.c, cpu.HighLevel)
+	r.v.IrqlChanged(r.c, other, cpu.PassiveLevel) // not verified: no trim
+	r.c.PC = acmePC
+	if err := r.c.Lower(cpu.DispatchLevel); err != nil {
+		t.Fatal(err)
+	}
+	r.v.IrqlChanged(r.c, acme, cpu.HighLevel)
+	if s := r.v.Stats; s.Trims != 0 || s.RaiseIrqls != 0 || !r.m.PTE(va).Valid() {
+		t.Errorf("after acme.sys lowered to DISPATCH_LEVEL: Trims %d, RaiseIrqls %d, page valid %v; want 0, 0, true",
+			s.Trims, s.RaiseIrqls, r.m.PTE(va).Valid())
+	}
+	if log, _ := r.v.IrqlLog(4); len(log) != 1 || log[0].Old != cpu.HighLevel || log[0].New != cpu.DispatchLevel {
+		t.Errorf("IrqlLog = %+v, want the lower alone", log)
+	}
+}

@@ -13,12 +13,15 @@ type Snapshot struct {
 	Stats    Stats
 	Drivers  []DriverSnapshot // in name order
 
-	// The logs, oldest entry first, and the entries ever logged.
-	Events                                 uint64
-	PoolLog                                []PoolLogEntry
-	IrqlLog                                []IrqlLogEntry
-	InjectionLog                           []Injection
-	PoolLogged, IrqlLogged, InjectionsMade uint64
+	// The logs, oldest entry first, and the entries ever logged (the
+	// injections: Stats.FailedDeliberately). HasLogs is false in a dump
+	// written before simkern kept logs.
+	HasLogs                bool
+	Events                 uint64
+	PoolLog                []PoolLogEntry
+	IrqlLog                []IrqlLogEntry
+	InjectionLog           []Injection
+	PoolLogged, IrqlLogged uint64
 }
 
 // DriverSnapshot is one driver's record.
@@ -32,9 +35,9 @@ type DriverSnapshot struct {
 // Snapshot copies the verifier's state.
 func (v *Verifier) Snapshot() *Snapshot {
 	l := &v.logs
-	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, Events: l.events,
+	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, HasLogs: true, Events: l.events,
 		PoolLog: l.pool.All(), IrqlLog: l.irql.All(), InjectionLog: l.injections.All(),
-		PoolLogged: l.pool.Total(), IrqlLogged: l.irql.Total(), InjectionsMade: l.injections.Total()}
+		PoolLogged: l.pool.Total(), IrqlLogged: l.irql.Total()}
 	for _, d := range v.Drivers() {
 		s.Drivers = append(s.Drivers, DriverSnapshot{Name: d.Name, Unloaded: d.Unloaded, Allocations: d.Allocations(),
 			NonPaged: d.NonPaged, Paged: d.Paged})
@@ -46,8 +49,9 @@ func (v *Verifier) Snapshot() *Snapshot {
 func Restore(p *pool.Pool, s *Snapshot) *Verifier {
 	v := New(p, s.Settings, 0)
 	v.Stats = s.Stats
-	v.logs = logs{events: s.Events, pool: ring.Restore(PoolLogEntries, s.PoolLog, s.PoolLogged),
-		irql: ring.Restore(IrqlLogEntries, s.IrqlLog, s.IrqlLogged), injections: ring.Restore(InjectionLogEntries, s.InjectionLog, s.InjectionsMade)}
+	v.logs = logs{missing: !s.HasLogs, events: s.Events, pool: ring.Restore(PoolLogEntries, s.PoolLog, s.PoolLogged),
+		irql:       ring.Restore(IrqlLogEntries, s.IrqlLog, s.IrqlLogged),
+		injections: ring.Restore(InjectionLogEntries, s.InjectionLog, s.Stats.FailedDeliberately)}
 	for _, ds := range s.Drivers {
 		d := v.driver(ds.Name)
 		d.Unloaded = ds.Unloaded
