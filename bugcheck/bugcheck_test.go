@@ -234,6 +234,11 @@ func TestAnalysisGolden(t *testing.T) {
 			err:  New(BadPoolHeader, 0x20, 0xffffa80001234560, 0xffffa80001234580, 0x25010002).At("checkNextHeader"),
 		},
 		{
+			name: "a must-succeed request that cannot be met: P2 and P3 are page counts",
+			file: "must_succeed_pool_empty.golden",
+			err:  New(MustSucceedPoolEmpty, 0x1000, 3, 0x100, 0x3f2).At("ExAllocatePoolWithTag: must succeed"),
+		},
+		{
 			name: "a raise to a lower IRQL, whose last two arguments mean nothing",
 			file: "irql_not_greater_or_equal.golden",
 			err:  New(IrqlNotGreaterOrEqual, 2, 0, 0, 0).At("KeRaiseIrql"),
