@@ -78,7 +78,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		if va == 0 {
 			res.text = label + "NULL (out of memory)"
 			if inj != nil {
-				res.text = fmt.Sprintf("%sNULL (injected failure #%d)", label, r.injections)
+				res.text = fmt.Sprintf("%sNULL (injected failure #%d)", label, r.injections())
 			}
 			return res, nil
 		}

@@ -35,9 +35,11 @@ type injection struct {
 // report lists.
 const recentInjections = 100
 
+// injections counts the faults injected so far.
+func (r *runner) injections() int { return int(r.recent.Total()) }
+
 func (r *runner) addInjection(in injection) {
-	r.injections++
-	in.Number = r.injections
+	in.Number = r.injections() + 1
 	r.recent.Add(in)
 	if in.Name != "" {
 		r.named[in.Number] = in
@@ -66,7 +68,7 @@ func (r *runner) injected(step *Step, inj *verifier.Injection, name string) {
 	}
 	r.addInjection(in)
 	if name != "" {
-		r.bindName(name, r.injections)
+		r.bindName(name, r.injections())
 	}
 }
 
@@ -211,11 +213,11 @@ func stepNames(step *Step) []string {
 // that touched the failing step: a NULL it then used, its driver, or the
 // I/O error behind an in-page failure.
 func (r *runner) injectionReport() string {
-	if r.injections == 0 {
+	if r.injections() == 0 {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d before the bugcheck", r.injections)
+	fmt.Fprintf(&b, "%d before the bugcheck", r.injections())
 	used := map[string]bool{}
 	if r.cur != nil {
 		for _, n := range stepNames(r.cur) {
@@ -232,7 +234,7 @@ func (r *runner) injectionReport() string {
 		}
 	}
 	slices.SortFunc(list, func(a, b injection) int { return cmp.Compare(a.Number, b.Number) })
-	if first := r.injections - r.recent.Len() + 1; first > 1 {
+	if first := r.injections() - r.recent.Len() + 1; first > 1 {
 		fmt.Fprintf(&b, " (the last %d listed", r.recent.Len())
 		if len(list) > 0 {
 			b.WriteString(", and those the failing step's names hold")

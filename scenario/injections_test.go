@@ -24,7 +24,7 @@ steps:
 	if o.Bugcheck == nil {
 		t.Fatalf("writing through the NULL did not bugcheck\n%s", out)
 	}
-	total := sess.r.injections
+	total := sess.r.injections()
 	if total < 1000+maxListedInjections {
 		t.Fatalf("%d injections: the test wants more than a step lists", total)
 	}

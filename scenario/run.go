@@ -133,15 +133,14 @@ type runner struct {
 	sched *scheduler
 	v     *verifier.Verifier // nil: no verifier: section
 	names map[string]uint64
-	// injections counts the faults injected so far. recent keeps the last
-	// recentInjections of them and named those whose NULL a name still
-	// holds, for a bugcheck's report: a run may inject millions.
-	// nullNames maps such a name to its injection's number.
-	injections int
-	recent     ring.Ring[injection]
-	named      map[int]injection
-	nullNames  map[string]int
-	flips      map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
+	// recent keeps the last recentInjections of the faults injected (and
+	// counts them all) and named those whose NULL a name still holds, for
+	// a bugcheck's report: a run may inject millions. nullNames maps such
+	// a name to its injection's number.
+	recent    ring.Ring[injection]
+	named     map[int]injection
+	nullNames map[string]int
+	flips     map[uint64][]int // bit_flip faults (indexes into s.Faults) by the step they precede
 	// failedWrites holds the status of each pagefile write that failed
 	// during the running step, in order (mm's WriteFailed).
 	failedWrites []uint32

@@ -31,9 +31,6 @@ func (r *Ring[T]) Add(v T) {
 // Len returns the values kept.
 func (r *Ring[T]) Len() int { return len(r.buf) }
 
-// Max returns the most values the ring keeps.
-func (r *Ring[T]) Max() int { return r.max }
-
 // Total returns the values ever added, kept or dropped.
 func (r *Ring[T]) Total() uint64 { return r.total }
 
