@@ -37,7 +37,9 @@ func FuzzCommands(f *testing.F) {
 	}
 	golden.Close()
 	for _, cmd := range []string{"!verifier 0xf", "!verifier 3 acme.sys", "!pte special", "!pool special", "db -1 L10000",
-		"!pte 0 ffffffffffffffff", "dq 0xfffffffffffffff8 Lffffffff", "!poolused 1 ????", "!irql -1", "!pool irp+-10 1"} {
+		"!pte 0 ffffffffffffffff", "dq 0xfffffffffffffff8 Lffffffff", "!poolused 1 ????", "!irql -1", "!pool irp+-10 1",
+		"!verifier 0x80", "!verifier 0x80 -1", "!verifier 0x80 0", "!verifier 0x80 special", "!verifier 4 0xffffffffffffffff",
+		"!verifier 8 foo", "!verifier 0x8c 3"} {
 		f.Add(cmd)
 	}
 	stats, totals := fx.m.Stats(), fx.p.Totals()

@@ -75,7 +75,7 @@ func init() {
 		{"!pfn", "!pfn N", "the PFN database entry of frame N", 1, (*Target).pfn},
 		{"!lookaside", "!lookaside", "the per-CPU pool lookaside lists in use", 0, (*Target).lookaside},
 		{"!analyze", "!analyze -v", "the bugcheck the machine halted with", 1, (*Target).analyze},
-		{"!verifier", "!verifier [FLAGS [ARG]]", "Driver Verifier (3 DRIVER: its allocations; 4, 8, 0x80 [N|ADDR]: the logs)", 2, (*Target).verifier},
+		{"!verifier", "!verifier [FLAGS [ARG]]", "Driver Verifier (3 DRIVER: its allocations; logs: 4, 8 [N]; 0x80 [N|ADDR])", 2, (*Target).verifier},
 		{"dt", "dt _POOL_HEADER [ADDR]", "the pool header layout, or the header at ADDR", 2, (*Target).dt},
 		{"db", "db ADDR [L COUNT]", "bytes", 3, (*Target).db},
 		{"dd", "dd ADDR [L COUNT]", "DWORDs", 3, (*Target).dd},

@@ -212,3 +212,64 @@ func TestVerifierLogs(t *testing.T) {
 		t.Errorf("!verifier 0x80 printed\n%s\nwant all seven entries, newest (a's free) first", got)
 	}
 }
+
+// TestVerifierLogBounds: combined flags show the last four records of the
+// injection and IRQL logs, not all of them; a pool log that overflowed
+// says how many entries were overwritten; a dump written before simkern
+// kept logs says it has none rather than showing empty ones.
+func TestVerifierLogBounds(t *testing.T) {
+	f, _, _ := verifierFixture(t, verifier.Settings{Drivers: []string{"acme.sys"}, LowResources: &verifier.LowResources{Probability: 1, After: 4}})
+	v, cp := f.t.Verifier, f.m.CPUs.CPUs[0]
+	cp.PC = acmePC
+	for i := range 6 {
+		if va, inj, err := v.Allocate(cp, "acme.sys", pool.NonPagedPool, 16, pool.TagOf("Acme")); va != 0 || inj == nil || err != nil {
+			t.Fatalf("allocation %d: %v, %+v, %v; want an injected NULL", i, va, inj, err)
+		}
+		old := cp.IRQL()
+		if old == cpu.PassiveLevel {
+			simtest.Raise(t, cp, cpu.DispatchLevel)
+		} else if err := cp.Lower(cpu.PassiveLevel); err != nil {
+			t.Fatal(err)
+		}
+		v.IrqlChanged(cp, "acme.sys", old)
+	}
+	out := f.run(t, "!verifier 0xf")
+	for _, want := range []string{"Resource fault injection history: 0x6 injected, the last 0x6 kept, 0x4 shown\n",
+		"IRQL changes by verified drivers: 0x6 logged, the last 0x6 kept, 0x4 shown\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("!verifier 0xf lacks %q\n%s", want, out)
+		}
+	}
+	if n, m := strings.Count(out, "\nInjection 0x"), strings.Count(out, "\nOld irql: "); n != 4 || m != 4 {
+		t.Errorf("!verifier 0xf shows %d injections and %d IRQL changes, want 4 of each\n%s", n, m, out)
+	}
+
+	// Overflow the pool log: the fixture logged 6 entries; 0x10000 more.
+	v.Settings.LowResources = nil
+	for range verifier.PoolLogEntries / 2 {
+		va, _, err := v.Allocate(cp, "acme.sys", pool.NonPagedPool, 16, pool.TagOf("Acme"))
+		if err != nil || va == 0 {
+			t.Fatalf("Allocate: %v, %v", va, err)
+		}
+		if err := v.Free(cp, "acme.sys", va, 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := f.run(t, "!verifier 0x80 1"); !strings.HasSuffix(out, "(0x6 older entries were overwritten)\nFinished parsing all pool tracking information.\n") {
+		t.Errorf("!verifier 0x80 1 after 0x10006 entries printed\n%s", out)
+	}
+
+	// A dump whose verifier snapshot predates the logs.
+	d := dumpOf(f.m, f.p, f.names)
+	d.Verifier = v.Snapshot()
+	d.Verifier.HasLogs, d.Verifier.PoolLog, d.Verifier.IrqlLog, d.Verifier.InjectionLog = false, nil, nil, nil
+	_, dt := open(t, encode(t, d))
+	for _, cmd := range []string{"!verifier 4", "!verifier 8 2", "!verifier 0x80"} {
+		if got, want := runOn(dt, cmd), "This dump holds no verifier logs: the simkern that wrote it kept none.\n"; got != want {
+			t.Errorf("%s on a dump without logs printed\n%s\nwant %q", cmd, got, want)
+		}
+	}
+	if got := runOn(dt, "!verifier 0xf"); strings.Contains(got, "injected") || !strings.Contains(got, "Driver Verification List") {
+		t.Errorf("!verifier 0xf on a dump without logs printed\n%s\nwant the summary without log sections", got)
+	}
+}
