@@ -35,7 +35,7 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 	}
 	switch flags {
 	case 4, 8:
-		n, err := t.quantity(args[1:], defaultLogRecords)
+		n, err := t.quantity(args[1:])
 		if err != nil {
 			return err
 		}
@@ -142,9 +142,9 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 const defaultLogRecords = 4
 
 // quantity reads the optional count of log records to show.
-func (t *Target) quantity(args []string, def int) (int, error) {
+func (t *Target) quantity(args []string) (int, error) {
 	if len(args) == 0 {
-		return def, nil
+		return defaultLogRecords, nil
 	}
 	n, err := t.Evaluate(args[0])
 	if err != nil {

@@ -26,8 +26,7 @@ type PoolLogEntry struct {
 	Event  uint64
 	VA     mm.VA
 	Bytes  uint64 // as requested
-	Caller uint64 // the code address that called the pool
-	Driver string // "" for the kernel
+	Caller uint64 // the code address that called the pool: the driver's, or the kernel's
 	CPU    int
 	Free   bool
 }
@@ -36,7 +35,6 @@ type PoolLogEntry struct {
 type IrqlLogEntry struct {
 	Event    uint64
 	Caller   uint64
-	Driver   string
 	CPU      int
 	Old, New cpu.IRQL
 }
@@ -61,8 +59,8 @@ func (l *logs) event() uint64 {
 	return l.events
 }
 
-func (v *Verifier) logPool(c *cpu.CPU, driver string, va mm.VA, n uint64, free bool) {
-	v.logs.pool.Add(PoolLogEntry{Event: v.logs.event(), VA: va, Bytes: n, Caller: c.PC, Driver: driver, CPU: c.Number, Free: free})
+func (v *Verifier) logPool(c *cpu.CPU, va mm.VA, n uint64, free bool) {
+	v.logs.pool.Add(PoolLogEntry{Event: v.logs.event(), VA: va, Bytes: n, Caller: c.PC, CPU: c.Number, Free: free})
 }
 
 // HasLogs reports whether the logs are kept: false for a verifier restored

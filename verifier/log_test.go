@@ -27,11 +27,11 @@ func TestPoolLog(t *testing.T) {
 	r.free(other, o)                                    // neither: not logged
 	r.free("", b)                                       // the kernel frees acme's block: logged
 	want := []PoolLogEntry{
-		{Event: 5, VA: b, Bytes: 8000, Caller: kernPC, Driver: "", Free: true},
-		{Event: 4, VA: k, Bytes: 60, Caller: acmePC, Driver: acme, Free: true},
-		{Event: 3, VA: a, Bytes: 100, Caller: otherPC, Driver: other, Free: true},
-		{Event: 2, VA: b, Bytes: 8000, Caller: acmePC, Driver: acme},
-		{Event: 1, VA: a, Bytes: 100, Caller: acmePC, Driver: acme},
+		{Event: 5, VA: b, Bytes: 8000, Caller: kernPC, Free: true},
+		{Event: 4, VA: k, Bytes: 60, Caller: acmePC, Free: true},
+		{Event: 3, VA: a, Bytes: 100, Caller: otherPC, Free: true},
+		{Event: 2, VA: b, Bytes: 8000, Caller: acmePC},
+		{Event: 1, VA: a, Bytes: 100, Caller: acmePC},
 	}
 	got, total := r.v.PoolLog(10)
 	if !slices.Equal(got, want) || total != 5 {
@@ -92,8 +92,8 @@ func TestIrqlLog(t *testing.T) {
 	change(other, cpu.DispatchLevel)
 	change(acme, cpu.PassiveLevel)
 	want := []IrqlLogEntry{
-		{Event: 2, Caller: acmePC, Driver: acme, Old: cpu.DispatchLevel, New: cpu.PassiveLevel},
-		{Event: 1, Caller: acmePC, Driver: acme, Old: cpu.PassiveLevel, New: cpu.DispatchLevel},
+		{Event: 2, Caller: acmePC, Old: cpu.DispatchLevel, New: cpu.PassiveLevel},
+		{Event: 1, Caller: acmePC, Old: cpu.PassiveLevel, New: cpu.DispatchLevel},
 	}
 	if got, total := r.v.IrqlLog(4); !slices.Equal(got, want) || total != 2 {
 		t.Errorf("IrqlLog(4) = %+v (%d in all), want %+v", got, total, want)

@@ -226,7 +226,7 @@ func (v *Verifier) Allocate(c *cpu.CPU, driver string, t pool.Type, n uint64, ta
 	}
 	v.Stats.AllocationsSucceeded++
 	v.track(driver, Allocation{VA: va, Bytes: n, Tag: tag, Type: t, Caller: c.PC, Special: special})
-	v.logPool(c, driver, va, n, false)
+	v.logPool(c, va, n, false)
 	return va, nil, nil
 }
 
@@ -339,7 +339,7 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 	}
 	v.untrack(va)
 	if verified || tracked {
-		v.logPool(c, driver, va, n, true)
+		v.logPool(c, va, n, true)
 	}
 	return nil
 }
@@ -410,7 +410,7 @@ func (v *Verifier) IrqlChanged(c *cpu.CPU, driver string, old cpu.IRQL) {
 	if !v.Verified(driver) {
 		return
 	}
-	v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, Driver: driver, CPU: c.Number, Old: old, New: c.IRQL()})
+	v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, CPU: c.Number, Old: old, New: c.IRQL()})
 	if c.IRQL() < old {
 		return
 	}

@@ -3,8 +3,8 @@
 // that logs little costs little.
 package ring
 
-// Ring keeps the last Max values added. The zero value keeps nothing; New
-// makes one with a bound.
+// Ring keeps the last values added, up to its bound. The zero value keeps
+// nothing; New makes one with a bound.
 type Ring[T any] struct {
 	buf   []T
 	max   int
