@@ -108,8 +108,6 @@ func newRig(t testing.TB, s spec) *rig {
 	return &rig{t: t, m: m, p: p, c: c, v: New(p, s.settings, s.seed)}
 }
 
-// alloc allocates for driver from its call site and fails the test on a
-// bugcheck, an injected failure or NULL.
 // poke writes one byte at va, as a driver's stray write would.
 func (r *rig) poke(va mm.VA, b byte) {
 	r.t.Helper()
@@ -118,6 +116,8 @@ func (r *rig) poke(va mm.VA, b byte) {
 	}
 }
 
+// alloc allocates for driver from its call site and fails the test on a
+// bugcheck, an injected failure or NULL.
 func (r *rig) alloc(driver string, t pool.Type, n uint64, tag pool.Tag) mm.VA {
 	r.t.Helper()
 	r.c.PC = pcOf(driver)
