@@ -489,3 +489,41 @@ steps:
 		}
 	}
 }
+
+// TestIrqlCheckingOnAKernelRaise: with irql_checking, an irql: step
+// without driver: trims as a verified driver's does (the format's
+// "whenever IRQL is raised"), so the driver's read of its paged buffer at
+// DISPATCH_LEVEL is 0xD1; an unverified driver's raise trims nothing.
+func TestIrqlCheckingOnAKernelRaise(t *testing.T) {
+	const src = `name: dpc
+drivers: [dpc.sys, other.sys]
+verifier: {drivers: [dpc.sys], irql_checking: true}
+steps:
+  - alloc: {pool: PagedPool, size: 64, tag: Dpc, as: buf, driver: dpc.sys}
+  - write: {at: buf, data: "ctx", driver: dpc.sys}
+  - irql: DISPATCH_LEVEL%s
+  - read: {at: buf, length: 3, driver: dpc.sys}
+`
+	for _, tc := range []struct {
+		name, raiser string
+		want         bool // 0xD1
+	}{
+		{"the kernel's raise", "", true},
+		{"the verified driver's raise", "\n    driver: dpc.sys", true},
+		{"an unverified driver's raise", "\n    driver: other.sys", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sess, o, out := runInline(t, loadInline(t, "dpc.yaml", fmt.Sprintf(src, tc.raiser)), Options{})
+			if !tc.want {
+				if o.Bugcheck != nil {
+					t.Fatalf("bugcheck %v, want the read to work\n%s", o.Bugcheck, out)
+				}
+				return
+			}
+			buf := bound(t, sess, "buf")
+			if b := o.Bugcheck; b == nil || b.Code != bugcheck.DriverIrqlNotLessOrEqual || b.P[0] != buf || b.P[1] != 2 {
+				t.Fatalf("bugcheck %v, want 0xD1 on buf at DISPATCH_LEVEL\n%s", b, out)
+			}
+		})
+	}
+}

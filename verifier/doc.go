@@ -28,9 +28,13 @@
 // lists for each driver, so they mean the same with the option or without.
 //
 // Force IRQL checking is a hook the scenario calls when a verified driver
-// raises the IRQL to DISPATCH_LEVEL or above: every pageable page is
-// trimmed, so a paged access at that IRQL faults (0xD1) every time, not
-// only when the page happens to be out.
+// or the kernel raises the IRQL to DISPATCH_LEVEL or above: every pageable
+// page is trimmed, so a paged access at that IRQL faults (0xD1, or the
+// kernel's 0xA) every time, not only when the page happens to be out.
+// Windows trims on the verified driver's raise alone; the scenario format
+// promises a trim whenever IRQL is raised, and a scenario's kernel steps
+// stand for the system around the driver. An unverified driver's raise
+// trims nothing.
 //
 // Every injected failure is numbered, in order, from 1, and kept with the
 // driver, the code address and the request, so a report can say which

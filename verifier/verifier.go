@@ -400,22 +400,30 @@ func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA) error {
 	return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x51, uint64(va), uint64(at), a.Bytes).At("verifier: freed after writing past the end")
 }
 
-// IrqlChanged is called after driver raised or lowered c's IRQL from old
-// (a raise when the new level is not lower). A verified driver's change
-// is logged, and a raise counted. A raise to DISPATCH_LEVEL or above is
-// Force IRQL Checking's moment: every pageable page is trimmed (on a
-// machine without a pagefile, none is: mm trims nothing there). A trim is
-// counted whatever it took, as Windows counts them.
+// IrqlChanged is called after driver ("" for the kernel) raised or
+// lowered c's IRQL from old (a raise when the new level is not lower). A
+// verified driver's change is logged, and a raise counted.
+//
+// A raise to DISPATCH_LEVEL or above is Force IRQL Checking's moment:
+// every pageable page is trimmed (on a machine without a pagefile, none
+// is: mm trims nothing there). Windows trims on a verified driver's raise;
+// simkern also on the kernel's, as the scenario format promises a trim
+// "whenever IRQL is raised": a scenario's kernel steps stand for the
+// system around the driver (a DPC about to call it, say). Only a driver
+// the verifier does not check raises without a trim. A trim is counted
+// whatever it took, as Windows counts them.
 func (v *Verifier) IrqlChanged(c *cpu.CPU, driver string, old cpu.IRQL) {
-	if !v.Verified(driver) {
-		return
+	verified := v.Verified(driver)
+	if verified {
+		v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, CPU: c.Number, Old: old, New: c.IRQL()})
 	}
-	v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, CPU: c.Number, Old: old, New: c.IRQL()})
 	if c.IRQL() < old {
 		return
 	}
-	v.Stats.RaiseIrqls++
-	if v.Settings.IRQLChecking && c.IRQL() >= cpu.DispatchLevel {
+	if verified {
+		v.Stats.RaiseIrqls++
+	}
+	if v.Settings.IRQLChecking && c.IRQL() >= cpu.DispatchLevel && (verified || driver == "") {
 		v.m.TrimAll()
 		v.Stats.Trims++
 	}

@@ -780,9 +780,10 @@ func TestSpecialPoolFallsBackWhenExhausted(t *testing.T) {
 	}
 }
 
-// TestForceIrqlChecking: a verified driver reads a resident paged page at
-// DISPATCH_LEVEL. The page is in memory, so the read works; with IRQL
-// checking the raise trims it first, so the read is 0xD1.
+// TestForceIrqlChecking: a driver (or the kernel) reads a resident paged
+// page at DISPATCH_LEVEL. The page is in memory, so the read works; with
+// IRQL checking a verified driver's or the kernel's raise trims it first,
+// so the read is 0xD1 (the kernel's, 0xA).
 func TestForceIrqlChecking(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -808,6 +809,16 @@ func TestForceIrqlChecking(t *testing.T) {
 		},
 		{
 			name: "an unverified driver's raise trims nothing", checking: true, driver: other, to: cpu.DispatchLevel,
+		},
+		{
+			// The scenario format's "whenever IRQL is raised": a kernel
+			// step's raise trims too, though it is not counted as a
+			// verified driver's, and the kernel's own read is then 0xA.
+			name: "the kernel's raise trims too, and its read is 0xA", checking: true, driver: "", to: cpu.DispatchLevel,
+			trims: 1,
+			want: func(va mm.VA) *bugcheck.Error {
+				return bugcheck.New(bugcheck.IrqlNotLessOrEqual, uint64(va), 2, 0, kernPC)
+			},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
