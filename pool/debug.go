@@ -271,13 +271,15 @@ type Outstanding struct {
 }
 
 // OutstandingAllocations lists every allocation not freed yet, small, big
-// and special, in address order, at most limit of them (0: all). With a
-// limit it holds at most twice that many at a time, so a report of the
-// first few leaks of millions of blocks costs no host memory per block.
-func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
+// and special, in address order, at most limit of them (0: all), and
+// counts them all. With a limit it holds at most twice that many at a
+// time, so a report of the first few leaks of millions of blocks costs no
+// host memory per block.
+func (p *Pool) OutstandingAllocations(limit int) (list []Outstanding, total int) {
 	var out []Outstanding
 	byVA := func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) }
 	add := func(o Outstanding) {
+		total++
 		out = append(out, o)
 		if limit > 0 && len(out) == 2*limit {
 			slices.SortFunc(out, byVA)
@@ -303,5 +305,5 @@ func (p *Pool) OutstandingAllocations(limit int) []Outstanding {
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out
+	return out, total
 }

@@ -54,7 +54,7 @@ func TestPagedBlocksSurvivePageOut(t *testing.T) {
 			// The validator only peeks: paged-out pages are skipped.
 			r.check()
 			// A leak report still names every block, paged out or not.
-			out := r.p.OutstandingAllocations(0)
+			out, _ := r.p.OutstandingAllocations(0)
 			if len(out) != len(vas) {
 				t.Fatalf("%d outstanding allocations, want %d", len(out), len(vas))
 			}

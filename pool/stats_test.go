@@ -312,7 +312,7 @@ func TestPageRecordsFollowPagesUsed(t *testing.T) {
 
 // OutstandingAllocations with a limit gives the first allocations in
 // address order, the same as the whole list cut short, whichever kinds
-// (small in either pool, big) lie where.
+// (small in either pool, big) lie where, and counts them all.
 func TestOutstandingAllocationsLimit(t *testing.T) {
 	r := newRig(t, spec{ramBytes: 32 * mib})
 	for i := range 60 {
@@ -325,15 +325,18 @@ func TestOutstandingAllocationsLimit(t *testing.T) {
 			r.alloc(NonPagedPool, uint64(8+i*30), "Smal")
 		}
 	}
-	all := r.p.OutstandingAllocations(0)
-	if len(all) != 60 {
-		t.Fatalf("%d outstanding allocations, want 60", len(all))
+	all, total := r.p.OutstandingAllocations(0)
+	if len(all) != 60 || total != 60 {
+		t.Fatalf("%d outstanding allocations (counted %d), want 60", len(all), total)
 	}
 	if !slices.IsSortedFunc(all, func(a, b Outstanding) int { return cmp.Compare(a.VA, b.VA) }) {
 		t.Errorf("the whole list is not in address order")
 	}
 	for _, limit := range []int{1, 2, 7, 29, 30, 31, 59, 60, 61, 1000} {
-		got := r.p.OutstandingAllocations(limit)
+		got, total := r.p.OutstandingAllocations(limit)
+		if total != 60 {
+			t.Errorf("limit %d: counted %d outstanding allocations, want 60", limit, total)
+		}
 		if want := all[:min(limit, len(all))]; !slices.Equal(got, want) {
 			t.Errorf("limit %d: got %d allocations %v..., want the first %d of the whole list", limit, len(got), got[:min(3, len(got))], len(want))
 		}

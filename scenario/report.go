@@ -107,11 +107,14 @@ type Summary struct {
 	Pool  pool.Totals `json:"pool"`
 	// Special is special pool's use, which Pool does not count; nil when
 	// the run placed nothing there.
-	Special   *pool.SpecialStats `json:"special_pool,omitempty"`
-	Tags      []SummaryTag       `json:"tags"`
-	Memory    mm.Stats           `json:"memory"`
-	Leaks     []SummaryLeak      `json:"leaks,omitempty"`
-	Lookaside []LookasideTotal   `json:"lookaside,omitempty"`
+	Special *pool.SpecialStats `json:"special_pool,omitempty"`
+	Tags    []SummaryTag       `json:"tags"`
+	Memory  mm.Stats           `json:"memory"`
+	Leaks   []SummaryLeak      `json:"leaks,omitempty"`
+	// StillAllocated counts every block still allocated; Leaks lists the
+	// first maxLeaks of them.
+	StillAllocated int              `json:"still_allocated"`
+	Lookaside      []LookasideTotal `json:"lookaside,omitempty"`
 }
 
 // Calls counts the ExAllocatePoolWithTag and ExFreePool(WithTag) calls a
@@ -422,20 +425,24 @@ func (r *runner) summary() *Summary {
 		}
 		s.Lookaside = append(s.Lookaside, lt)
 	}
-	s.Leaks = r.leaks()
+	s.Leaks, s.StillAllocated = r.leaks()
 	return s
 }
 
+// maxLeaks is how many of the blocks still allocated at the end a summary
+// lists.
+const maxLeaks = 20
+
 // leaks lists the blocks still allocated at the end (the first maxLeaks
 // in address order), each with the step that allocated it: a leak, or a
-// workload's keep: true, is visible with its line.
-func (r *runner) leaks() []SummaryLeak {
-	const maxLeaks = 20
+// workload's keep: true, is visible with its line. It counts them all.
+func (r *runner) leaks() ([]SummaryLeak, int) {
 	var out []SummaryLeak
-	for _, a := range r.p.OutstandingAllocations(maxLeaks) {
+	list, total := r.p.OutstandingAllocations(maxLeaks)
+	for _, a := range list {
 		out = append(out, SummaryLeak{Address: fmt.Sprintf("0x%x", uint64(a.VA)), Tag: a.Tag.String(), Bytes: a.Bytes, By: r.st.where(a.Owner)})
 	}
-	return out
+	return out, total
 }
 
 func (rep *reporter) printSummary(s *Summary) {
@@ -449,7 +456,9 @@ func (rep *reporter) printSummary(s *Summary) {
 		fmt.Fprintf(w, "  special pool   %s in use (%s, %d freed; %s held back from reuse)\n",
 			Plural(sp.PagesInUse, "page"), Plural(sp.Allocations, "allocation"), sp.Frees, Plural(sp.FreedPagesWaiting, "freed page"))
 	}
-	fmt.Fprintf(w, "  pool calls     %d allocations, %d frees, %d NULL\n", s.Calls.Allocs, s.Calls.Frees, s.Calls.Null)
+	// Calls, not allocations: a call that returned NULL allocated nothing
+	// (!vm's Pool line counts what the pool allocated).
+	fmt.Fprintf(w, "  pool calls     %d to allocate (%d returned NULL), %d to free\n", s.Calls.Allocs, s.Calls.Null, s.Calls.Frees)
 	if len(s.Tags) > 0 {
 		fmt.Fprintf(w, "  in use by tag  %-4s  %8s %10s  %8s %10s\n", "Tag", "NP allocs", "NP used", "P allocs", "P used")
 		for _, t := range s.Tags {
@@ -458,6 +467,9 @@ func (rep *reporter) printSummary(s *Summary) {
 	}
 	for _, l := range s.Leaks {
 		fmt.Fprintf(w, "  still allocated %s %s %d bytes, by %s\n", l.Address, l.Tag, l.Bytes, l.By)
+	}
+	if more := s.StillAllocated - len(s.Leaks); more > 0 {
+		fmt.Fprintf(w, "  still allocated ... and %d more (%d in all; the first %d by address are listed)\n", more, s.StillAllocated, len(s.Leaks))
 	}
 	m := s.Memory
 	fmt.Fprintf(w, "  page faults    %d soft, %d hard, %d demand-zero\n", m.SoftFaults, m.HardFaults, m.DemandZeroFaults)

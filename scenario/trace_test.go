@@ -252,7 +252,7 @@ func TestReplayOfATraceChangedAfterLoading(t *testing.T) {
 			if o.Exit != ExitFailed || len(o.Failures) != 1 || !strings.Contains(o.Failures[0], want) {
 				t.Errorf("exit %d, failures %q; want one naming %q", o.Exit, o.Failures, want)
 			}
-			if ran := strings.Contains(out, "pool calls     1 allocations"); ran != tc.replayed {
+			if ran := strings.Contains(out, "pool calls     1 to allocate"); ran != tc.replayed {
 				t.Errorf("an allocation ran: %v, want %v:\n%s", ran, tc.replayed, out)
 			}
 		})
