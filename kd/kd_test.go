@@ -676,3 +676,41 @@ func TestPoolMarksAProtectedLargeTag(t *testing.T) {
 		t.Errorf("!pool prot:\n%s\nwant a line\n%s", got, want)
 	}
 }
+
+// TestPfnSlotLine: !pfn's last line names the pagefile slot (or none) and
+// says whether the frame's bytes still have to reach it, through a page's
+// life: written and trimmed (dirty, no slot), written out and read back
+// (clean, in its slot), written again (dirty, its slot stale).
+func TestPfnSlotLine(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	va := mm.VA(f.names["paged"])
+	slotLine := func() string {
+		t.Helper()
+		out := f.run(t, fmt.Sprintf("!pfn %x", uint64(f.m.PTE(va).Frame())))
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		return lines[len(lines)-1]
+	}
+	touch := func() {
+		t.Helper()
+		if err := f.m.Write(c, va, []byte{7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	touch()
+	f.m.Trim(va.PageBase(), 1)
+	if got, want := slotLine(), "    pagefile slot none   (dirty: to be written)"; got != want {
+		t.Errorf("written, then trimmed: %q, want %q", got, want)
+	}
+	f.m.PageOut(va.PageBase(), 1)
+	if _, err := f.m.ReadU64(c, va); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotLine(); !strings.HasPrefix(got, "    pagefile slot ") || !strings.HasSuffix(got, "   (clean: the slot holds these bytes)") || strings.Contains(got, "none") {
+		t.Errorf("paged out and read back: %q, want a slot, clean", got)
+	}
+	touch()
+	if got := slotLine(); !strings.HasSuffix(got, "   (dirty: the slot's copy is stale)") || strings.Contains(got, "none") {
+		t.Errorf("written again: %q, want its slot, dirty", got)
+	}
+}

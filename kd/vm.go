@@ -159,10 +159,23 @@ func (t *Target) pfn(w io.Writer, args []string) error {
 	if fi.VA != 0 || fi.State == mm.StateActive {
 		fmt.Fprintf(w, "    pteaddress %016X  va %s\n", uint64(fi.PTEAddress), fi.VA)
 	}
-	fmt.Fprintf(w, "    pagefile slot %x", fi.Slot)
-	if fi.Modified {
-		fmt.Fprint(w, "   Modified")
+	// The slot, and whether the bytes of a pageable page still have to
+	// reach it: the PFN's Modified bit (not the Modified state above), or
+	// while the page is mapped, its PTE's dirty bit, which the trim moves
+	// to the PFN. Nothing else ever goes to the pagefile.
+	dirty := fi.Modified && fi.Pageable
+	if pte := t.Machine.PTE(fi.VA); fi.Pageable && fi.State == mm.StateActive && pte.Valid() && pte.Frame() == fi.PFN {
+		dirty = dirty || pte.Dirty()
 	}
-	fmt.Fprintln(w)
+	switch {
+	case fi.Slot == 0 && dirty:
+		fmt.Fprintln(w, "    pagefile slot none   (dirty: to be written)")
+	case fi.Slot == 0:
+		fmt.Fprintln(w, "    pagefile slot none")
+	case dirty:
+		fmt.Fprintf(w, "    pagefile slot %x   (dirty: the slot's copy is stale)\n", fi.Slot)
+	default:
+		fmt.Fprintf(w, "    pagefile slot %x   (clean: the slot holds these bytes)\n", fi.Slot)
+	}
 	return nil
 }
