@@ -328,6 +328,7 @@ func requireHalted(t *testing.T, m *Machine, err error) {
 	for op, n := range map[string]int{
 		"TrimAll": m.TrimAll(), "Trim": m.Trim(RegionPagedPool.Base(), 16), "WriteModified": m.WriteModified(),
 		"PageOut": m.PageOut(RegionPagedPool.Base(), 16), "PageOutAll": m.PageOutAll(),
+		"WriteModifiedRange": m.WriteModifiedRange(RegionPagedPool.Base(), 16),
 	} {
 		if n != 0 {
 			t.Errorf("%s after the halt = %d, want 0", op, n)

@@ -203,7 +203,32 @@ func TestFaultCounts(t *testing.T) {
 	m.PageOut(va, n)
 	step("PageOut of half-trimmed clean pages", counts{trimmed: n, evicted: n})
 
+	// The modified page writer over a range: the dirty half goes to the
+	// pagefile and to standby, keeping its frames, so touching it is a
+	// soft fault; the clean half was on standby already.
+	touch(true)
+	step("touching them back", counts{hard: n})
+	m.Trim(va, n)
+	step("Trim of dirty pages", counts{trimmed: n})
+	if got := m.WriteModifiedRange(va, n/2); got != n/2 {
+		t.Errorf("WriteModifiedRange of the first half = %d, want %d", got, n/2)
+	}
+	if s := m.Stats(); s.Standby != n/2 || s.Modified != n-n/2 {
+		t.Errorf("after writing half: %d standby, %d modified; want %d and %d", s.Standby, s.Modified, n/2, n-n/2)
+	}
+	step("WriteModifiedRange", counts{written: n / 2})
+	if got := m.WriteModifiedRange(va, n/2); got != 0 {
+		t.Errorf("WriteModifiedRange of pages already written = %d, want 0", got)
+	}
+	touch(false)
+	step("touching standby and modified pages", counts{soft: n})
+	m.PageOut(va, n)
+	step("PageOut after the writer", counts{written: n - n/2, trimmed: n, evicted: n})
+
 	// A run that is already out does nothing.
+	if got := m.WriteModifiedRange(va, n); got != 0 {
+		t.Errorf("WriteModifiedRange of paged-out pages = %d, want 0", got)
+	}
 	if got := m.PageOut(va, n); got != 0 {
 		t.Errorf("PageOut of paged-out pages = %d, want 0", got)
 	}

@@ -127,6 +127,34 @@ func (m *Machine) WriteModified() int {
 	return m.writeModified(int(m.modified.count))
 }
 
+// WriteModifiedRange runs the modified page writer over the pages of
+// [va, va+pages) that wait on the modified list: each is written to the
+// pagefile and moves to standby, keeping its frame, so the next touch is a
+// soft fault. A page whose write fails stays modified. It returns the
+// pages written.
+func (m *Machine) WriteModifiedRange(va VA, pages uint64) int {
+	if m.halted != nil || m.Pagefile == nil {
+		return 0
+	}
+	m.rangePages += pages
+	written := 0
+	for i := uint64(0); i < pages; i++ {
+		page := va.PageBase() + VA(i*PageBytes)
+		p := m.pteOf(page)
+		if !p.Transition() {
+			continue
+		}
+		if !m.inTransition(page, p) {
+			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
+			break
+		}
+		if f := p.Frame(); m.entry(f).State == StateModified && m.writePage(f) {
+			written++
+		}
+	}
+	return written
+}
+
 // evict drops a standby frame: the page now lives only in its pagefile
 // slot, so the next touch is a hard fault.
 func (m *Machine) evict(f PFN) {

@@ -171,18 +171,21 @@ type Step struct {
 	Driver string // "" means the kernel; inherited like CPU
 	Thread string // the threads: entry the step is in; "" under steps:
 
-	Alloc    *AllocStep
-	Free     *FreeStep
-	Write    *WriteStep
-	Read     *ReadStep
-	IRQL     *cpu.IRQL
-	Trim     *Target
-	PageOut  *Target
-	KD       string
-	Unload   string
-	Repeat   *RepeatStep
-	Workload *WorkloadStep
-	Replay   *ReplayStep
+	Alloc   *AllocStep
+	Free    *FreeStep
+	Write   *WriteStep
+	Read    *ReadStep
+	IRQL    *cpu.IRQL
+	Trim    *Target
+	PageOut *Target
+	// WriteModified is simkern's own verb (write_modified:): the modified
+	// page writer alone, which trim and page_out bracket.
+	WriteModified *Target
+	KD            string
+	Unload        string
+	Repeat        *RepeatStep
+	Workload      *WorkloadStep
+	Replay        *ReplayStep
 }
 
 // Addr is an address operand: a bound name plus an offset, or a literal.

@@ -153,6 +153,11 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		res.pages = n
 		res.text = "-> " + Plural(uint64(n), "page") + " written out and evicted"
 		return res, err
+	case "write_modified":
+		n, err := r.pageOp(step.WriteModified, r.m.WriteModified, r.m.WriteModifiedRange)
+		res.pages = n
+		res.text = "-> " + Plural(uint64(n), "page") + " written to the pagefile, now on standby"
+		return res, err
 	case "kd":
 		var b strings.Builder
 		examined := r.kd.Examined

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"simkern/bugcheck"
@@ -48,5 +49,39 @@ steps:
 				t.Errorf("bugcheck %#x (%v), want %#x", got, out.Bugcheck, tt.want)
 			}
 		})
+	}
+}
+
+// TestWriteModifiedStep: write_modified: runs the modified page writer
+// alone, between trim and page_out: the trimmed dirty pages go to the
+// pagefile and to standby with their frames, so the next touch is a soft
+// fault, and a second writer pass finds nothing to write.
+func TestWriteModifiedStep(t *testing.T) {
+	s := loadInline(t, "standby.yaml", `name: standby
+machine: {ram: 16MiB}
+steps:
+  - alloc: {pool: PagedPool, size: 5000, tag: Stby, as: buf}
+  - write: {at: buf, data: "kept"}
+  - write: {at: buf+4096, data: "too"}
+  - trim: buf
+  - write_modified: buf
+  - write_modified: all
+  - read: {at: buf, length: 4, expect: "kept"}
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Exit != ExitOK {
+		t.Fatalf("exit %d\n%s", o.Exit, out)
+	}
+	for _, want := range []string{
+		"write_modified: buf\n      -> 2 pages written to the pagefile, now on standby\n",
+		"write_modified: all\n      -> 0 pages written to the pagefile, now on standby\n",
+		"-> \"kept\"  [1 soft fault]\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q\n%s", want, out)
+		}
+	}
+	if st := sess.r.m.Stats(); st.PagesWritten != 2 || st.HardFaults != 0 || st.Standby != 1 {
+		t.Errorf("pages written %d, hard faults %d, standby %d; want 2, 0, 1", st.PagesWritten, st.HardFaults, st.Standby)
 	}
 }

@@ -296,7 +296,7 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 		if res.data != nil {
 			e.Data = hex.EncodeToString(res.data)
 		}
-		if step.Verb == "trim" || step.Verb == "page_out" {
+		if step.Verb == "trim" || step.Verb == "page_out" || step.Verb == "write_modified" {
 			p := res.pages
 			e.Pages = &p
 		}

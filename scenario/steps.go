@@ -23,7 +23,7 @@ import (
 	"simkern/pool"
 )
 
-var verbs = []string{"alloc", "free", "write", "read", "irql", "trim", "page_out", "kd", "unload", "repeat", "workload", "replay"}
+var verbs = []string{"alloc", "free", "write", "read", "irql", "trim", "page_out", "write_modified", "kd", "unload", "repeat", "workload", "replay"}
 
 var stepKeys = append(append([]string(nil), verbs...), "cpu", "driver")
 
@@ -179,6 +179,8 @@ func (l *loader) step(n ast.Node, path string, in inherit, depth int) (Step, tal
 		st.Trim = l.target(verb.val, vpath)
 	case "page_out":
 		st.PageOut = l.target(verb.val, vpath)
+	case "write_modified":
+		st.WriteModified = l.target(verb.val, vpath)
 	case "kd":
 		if s, ok := l.text(verb.val, vpath); ok {
 			switch {
@@ -691,7 +693,8 @@ func (l *loader) irql(n ast.Node, path string) *cpu.IRQL {
 	return &v
 }
 
-// target reads `all` or a bound name, for trim: and page_out:.
+// target reads `all` or a bound name, for trim:, page_out: and
+// write_modified:.
 func (l *loader) target(n ast.Node, path string) *Target {
 	s, ok := l.text(n, path)
 	if !ok {
