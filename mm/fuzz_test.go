@@ -413,7 +413,22 @@ func (z *fuzzer) step() {
 		}
 
 	case opWriteModified:
-		z.note("WriteModified() = %d", m.WriteModified())
+		// The writer over everything, or over one allocation's pages:
+		// either way nothing it wrote is left modified in its range.
+		a := z.pick()
+		if a == nil || z.byte()%2 == 0 {
+			z.note("WriteModified() = %d", m.WriteModified())
+			return
+		}
+		before := m.Stats().Standby
+		n := m.WriteModifiedRange(a.va, a.pages)
+		z.note("WriteModifiedRange(%v, %d) = %d", a.va, a.pages, n)
+		if a.region != RegionPagedPool && n != 0 {
+			z.fail("WriteModifiedRange of %v wrote %d pages", a.region, n)
+		}
+		if s := m.Stats(); s.Standby != before+uint64(n) {
+			z.fail("WriteModifiedRange wrote %d pages, but standby went from %d to %d", n, before, s.Standby)
+		}
 
 	case opAtDispatch:
 		// At DISPATCH_LEVEL, touch only what is resident: nonpaged
