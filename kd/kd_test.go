@@ -714,3 +714,20 @@ func TestPfnSlotLine(t *testing.T) {
 		t.Errorf("written again: %q, want its slot, dirty", got)
 	}
 }
+
+// TestPfnOfANameThatIsHex: a frame number pasted from !pte (pfn a) that is
+// also a scenario name reads as the name; the error says how to write the
+// frame, and a name that is not hex gets no such hint.
+func TestPfnOfANameThatIsHex(t *testing.T) {
+	f := newFixture(t)
+	f.names["a"] = f.names["paged"]
+	if got, want := f.run(t, "!pfn a"), "a is a scenario name here: for frame a write !pfn 0xa\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("!pfn a printed %q, want it to end %q", got, want)
+	}
+	if got := f.run(t, "!pfn 0xa"); !strings.HasPrefix(got, "    PFN 0000000A") {
+		t.Errorf("!pfn 0xa printed %q, want frame 0xa", got)
+	}
+	if got := f.run(t, "!pfn irp"); strings.Contains(got, "scenario name") {
+		t.Errorf("!pfn irp printed %q: irp is not hex, so no hint", got)
+	}
+}

@@ -3,6 +3,7 @@ package kd
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"simkern/mm"
@@ -136,6 +137,14 @@ func (t *Target) pfn(w io.Writer, args []string) error {
 	}
 	fi, err := t.Machine.Frame(mm.PFN(v))
 	if err != nil {
+		// !pte prints frame numbers as bare hex, and a one-letter one
+		// (pfn a) pasted back reads as the scenario's name.
+		a := strings.TrimSpace(args[0])
+		if _, e := strconv.ParseUint(a, 16, 64); e == nil && t.Names != nil {
+			if _, named := t.Names(a); named {
+				return fmt.Errorf("%w; %s is a scenario name here: for frame %s write !pfn 0x%s", err, a, a, a)
+			}
+		}
 		return err
 	}
 	fmt.Fprintf(w, "    PFN %08X      node %d\n", uint64(fi.PFN), fi.Node)
