@@ -192,12 +192,14 @@ func (m *Machine) charge(pages uint64) bool {
 	return true
 }
 
-// releaseIdle unmaps up to pages idle nonpaged pages, lowest first, and
-// returns how many it released. An idle page must still be what
-// FreePages left, mapped to a nonpageable frame: one whose PTE a
-// corruption changed halts the machine (0x1A/0x41792) before anything is
-// freed, and releaseIdle reports 0, since what it backs (a pagefile slot
-// a fault is about to read, say) is not the memory manager's to give.
+// releaseIdle unmaps idle nonpaged pages, lowest run first, until at
+// least pages are released or none is left (a run goes whole, so it may
+// release more), and returns how many it released. An idle page must
+// still be what FreePages left, mapped to a nonpageable frame: one whose
+// PTE a corruption changed halts the machine (0x1A/0x41792) before
+// anything is freed, and releaseIdle reports 0, since what it backs (a
+// pagefile slot a fault is about to read, say) is not the memory
+// manager's to give.
 func (m *Machine) releaseIdle(pages uint64) uint64 {
 	v := m.regions[RegionNonPagedPool]
 	var done uint64

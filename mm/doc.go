@@ -8,8 +8,12 @@
 // Physical memory is RAM/4096 frames. Every frame has one PFNEntry and is
 // in exactly one state; the moves between them are:
 //
-//	Zeroed   -> Active     a demand-zero fault, a new page table or pool page
-//	Free     -> Active     a hard fault (the in-page read overwrites it), or zeroed first
+//	Zeroed   -> Active     a demand-zero fault, a new page table, or a new nonpaged
+//	                       pool page when no free frame is left
+//	Free     -> Active     a hard fault (the in-page read overwrites it), a new nonpaged
+//	                       pool page (pool memory is not cleared, as in Windows), or,
+//	                       cleared first, a demand-zero fault or page table when no
+//	                       zeroed frame is left
 //	Active   -> Modified   trimmed while dirty or without a pagefile copy
 //	Active   -> Standby    trimmed while clean (its pagefile copy is current)
 //	Modified -> Standby    the modified page writer copied it to its slot
@@ -78,6 +82,18 @@
 // IRQL: the pool's hook names their bugcheck (0xCD/0xD6, 0xCC/0xD5). A
 // kernel address with nothing mapped is 0x50.
 //
+// Page tables are memory like any other, so a bit flip or a write
+// through the self-map can put anything in them, and mm follows no entry
+// it cannot vouch for: a valid or transition entry must name a frame of
+// the machine (and a transition one the frame in transition for its
+// address), and a pagefile entry a slot that its own page owns outright.
+// The pagefile records each slot's owner (pressure.go: slotOwner), marked
+// while a frame still holds the page, so no two pages ever share a slot.
+// An entry that fails is 0x1A MEMORY_MANAGEMENT 0x41792 (a corrupted
+// PTE), and tables missing under a page the PFN database says is mapped
+// are 0x61941 (a corrupt paging hierarchy); pagetable.go says where they
+// are checked.
+//
 // A pageable page keeps its allocation's nx in the Protection of its
 // software PTE while it is not valid (MM_READWRITE for no-execute,
 // MM_EXECUTE_READWRITE otherwise), so it comes back as it left.
@@ -111,8 +127,8 @@
 // # Differences from Windows
 //
 // There is no per-process address space, no prototype PTEs, no large
-// pages, no page colouring and no zero-page thread (free frames are zeroed
-// when taken). Nonpaged pages that are freed stay mapped and idle, as
+// pages, no page colouring and no zero-page thread (a free frame is zeroed
+// when a demand-zero fault or a page table takes it). Nonpaged pages that are freed stay mapped and idle, as
 // Windows' nonpaged pool free list keeps them, until reused or released
 // under pressure. docs/mm.md lists the rest.
 //

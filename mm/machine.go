@@ -47,8 +47,8 @@ type Machine struct {
 	// Lists of frames no node owns. The working set holds Active pageable
 	// frames in the order they became resident: the trimmer takes the
 	// oldest first.
-	standby, modified, bad, workingSet pfnList
-	activeNonpageable                  uint64
+	standby, modified, workingSet pfnList
+	activeNonpageable             uint64
 
 	pml4 PFN
 

@@ -79,7 +79,9 @@ func (r Region) Base() VA { return VA(regionLayout[r].base) }
 // Bytes returns the region's size.
 func (r Region) Bytes() uint64 { return regionLayout[r].size }
 
-// Pageable reports whether the region's pages may leave memory.
+// Pageable reports whether AllocatePages maps the region's pages pageable
+// (demand zero, free to leave memory): paged pool's. Special pool maps its
+// own pages (special.go), the paged ones pageable too.
 func (r Region) Pageable() bool { return r == RegionPagedPool }
 
 // RegionOf returns the region holding va.
