@@ -44,7 +44,7 @@ func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, lea
 		if c.IRQL() >= cpu.DispatchLevel {
 			return irqlFault(c, va, write)
 		}
-		return bugcheck.New(bugcheck.KmodeExceptionNotHandled, StatusAccessViolation, c.PC, b2u(write), uint64(va)).At("MmAccessFault: user address")
+		return bugcheck.New(bugcheck.KmodeExceptionNotHandled, StatusAccessViolation, c.PC, WriteBit(write), uint64(va)).At("MmAccessFault: user address")
 	}
 	if m.SpecialPoolFault != nil && RegionOf(va) == RegionSpecialPool {
 		if e := m.SpecialPoolFault(c, va, write); e != nil {
@@ -75,8 +75,10 @@ func (m *Machine) fault(c *cpu.CPU, va VA, write bool, p PTE, missing Level, lea
 	}
 }
 
-func b2u(b bool) uint64 {
-	if b {
+// WriteBit is a fault bugcheck's read/write parameter (0xA and 0xD1's
+// P3, special pool's 0xCD and 0xD6's P2): 1 for a write, 0 for a read.
+func WriteBit(write bool) uint64 {
+	if write {
 		return 1
 	}
 	return 0
@@ -94,7 +96,7 @@ func irqlFault(c *cpu.CPU, va VA, write bool) *bugcheck.Error {
 	case cpu.InKernel(c.PC):
 		code = bugcheck.IrqlNotLessOrEqual
 	}
-	return bugcheck.New(code, uint64(va), uint64(c.IRQL()), b2u(write), c.PC).At("MmAccessFault: IRQL")
+	return bugcheck.New(code, uint64(va), uint64(c.IRQL()), WriteBit(write), c.PC).At("MmAccessFault: IRQL")
 }
 
 // inTransition reports whether the transition PTE p at va names the frame

@@ -496,7 +496,7 @@ func TestSpecialPoolHook(t *testing.T) {
 	m.SpecialPoolFault = func(hc *cpu.CPU, va VA, write bool) *bugcheck.Error {
 		calls++
 		if va == guard {
-			return bugcheck.New(bugcheck.PageFaultBeyondEndOfAllocation, uint64(va), b2u(write), hc.PC, 0)
+			return bugcheck.New(bugcheck.PageFaultBeyondEndOfAllocation, uint64(va), WriteBit(write), hc.PC, 0)
 		}
 		return nil
 	}
@@ -509,7 +509,7 @@ func TestSpecialPoolHook(t *testing.T) {
 	c = m.cpu0()
 	m.SpecialPoolFault = func(hc *cpu.CPU, va VA, write bool) *bugcheck.Error {
 		calls++
-		return bugcheck.New(bugcheck.PageFaultBeyondEndOfAllocation, uint64(va), b2u(write), hc.PC, 0)
+		return bugcheck.New(bugcheck.PageFaultBeyondEndOfAllocation, uint64(va), WriteBit(write), hc.PC, 0)
 	}
 	simtest.Raise(t, c, cpu.DispatchLevel)
 	err = m.WriteU64(c, guard, 1)

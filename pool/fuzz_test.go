@@ -286,7 +286,10 @@ func runOps(t testing.TB, s streamSpec, ops []fuzzOp) ([]TagStats, int) {
 		if want[tag] == nil {
 			want[tag] = &shadow{}
 		}
-		k := b2i(b.t.Paged())
+		k := 0 // nonpaged, then paged
+		if b.t.Paged() {
+			k = 1
+		}
 		want[tag].n[k]++
 		want[tag].bytes[k] += blockBytesSlow(b.n)
 	}

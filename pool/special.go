@@ -322,7 +322,7 @@ func (p *Pool) specialFault(c *cpu.CPU, va mm.VA, write bool) *bugcheck.Error {
 	} else {
 		return nil
 	}
-	return bugcheck.New(code, uint64(va), uint64(b2i(write)), c.PC, 0).At(site)
+	return bugcheck.New(code, uint64(va), mm.WriteBit(write), c.PC, 0).At(site)
 }
 
 // SpecialStats returns special pool's counters.

@@ -135,7 +135,11 @@ func (p *Pool) CheckInvariants() {
 	want := map[Tag][2]uint64{} // nonpaged, paged bytes in use
 	addTagBytes := func(tag Tag, paged bool, bytes uint64) {
 		w := want[tag&^ProtectedTag]
-		w[b2i(paged)] += bytes
+		if paged {
+			w[1] += bytes
+		} else {
+			w[0] += bytes
+		}
 		want[tag&^ProtectedTag] = w
 	}
 	parked := map[mm.VA]Units{} // blocks whose header says lookaside
@@ -298,13 +302,6 @@ func (p *Pool) CheckInvariants() {
 			panic(fmt.Sprintf("pool: tag %q: blocks hold %d nonpaged + %d paged bytes, and the tracker has no row", tag, w[0], w[1]))
 		}
 	}
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // anyPagedOut reports whether some paged pool page is not resident, in
