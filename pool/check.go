@@ -10,8 +10,10 @@ import (
 	"simkern/mm"
 )
 
-// The rules the pool enforces, one function each, each ending in the
-// bugcheck Windows raises with its four parameters. Most take the bytes of
+// The rules the pool enforces, grouped as Windows' own checks group them
+// (checkHeader, ExpCheckPoolHeader's; checkPageWalk, ExpCheckPoolBlocks';
+// checkFreeListLinks, ExpCheckPoolLinks'), each ending in the bugcheck
+// Windows raises with its four parameters. Most take the bytes of
 // the page they judge: the live allocator passes the page it translated,
 // the validator behind !poolval a copy it peeked (bytesOf with no CPU), so
 // the same rules serve both.
@@ -128,7 +130,7 @@ func (p *Pool) checkCanary(c *cpu.CPU, data mm.VA, requested, room uint64) error
 
 // checkCanaryIn is checkCanary on the bytes of the page holding the canary.
 func (p *Pool) checkCanaryIn(page []byte, data mm.VA, requested, room uint64) error {
-	n := min(canaryBytes, room-requested)
+	n := canaryLen(requested, room)
 	off := (data + mm.VA(requested)).PageOffset()
 	want := p.canary(data)
 	var found uint64
@@ -146,10 +148,23 @@ func (p *Pool) checkCanaryIn(page []byte, data mm.VA, requested, room uint64) er
 	return nil
 }
 
+// canaryLen is the length of the canary after requested bytes of data in
+// room: 8, or what the few largest small sizes leave.
+func canaryLen(requested, room uint64) uint64 { return min(canaryBytes, room-requested) }
+
+// roomOf returns the data bytes of the live small or big allocation at
+// data that asked for requested: where its canary must end.
+func (p *Pool) roomOf(data mm.VA, requested uint64) uint64 {
+	if b, ok := p.big.get(data); ok {
+		return b.Pages * mm.PageBytes
+	}
+	return roomFor(requested)
+}
+
 // putCanary writes the canary after the requested bytes, into the bytes
 // of the page that holds it.
 func (p *Pool) putCanary(page []byte, data mm.VA, requested, room uint64) {
-	n := min(canaryBytes, room-requested)
+	n := canaryLen(requested, room)
 	off := (data + mm.VA(requested)).PageOffset()
 	k := p.canary(data)
 	if n == canaryBytes {
@@ -167,19 +182,14 @@ func (p *Pool) putCanary(page []byte, data mm.VA, requested, room uint64) {
 // no such allocation. Driver Verifier's pool tracking asks it before a
 // verified driver's free (0xC4/0x51).
 func (p *Pool) Overrun(c *cpu.CPU, va mm.VA) (mm.VA, error) {
-	var requested, room uint64
-	switch b, big := p.big.get(va); {
-	case isSpecial(va):
+	if isSpecial(va) {
 		return 0, nil // special pool checks its own pattern
-	case big:
-		requested, room = b.Bytes, b.Pages*mm.PageBytes
-	default:
-		if requested, _ = p.allocationAt(va); requested == 0 {
-			return 0, nil
-		}
-		room = roomFor(requested)
 	}
-	n := min(canaryBytes, room-requested)
+	requested, _ := p.allocationAt(va)
+	if requested == 0 {
+		return 0, nil
+	}
+	n := canaryLen(requested, p.roomOf(va, requested))
 	at := va + mm.VA(requested)
 	page, err := p.bytesOf(c, at)
 	if err != nil {

@@ -120,11 +120,7 @@ func (p *Pool) RecordedBlockSize(va mm.VA) (Units, bool) {
 // after them, as a little-endian number of as many bytes as the canary
 // has (up to 8), for the debugger to set against what it finds.
 func (p *Pool) ExpectedCanary(data mm.VA, requested uint64) uint64 {
-	room := roomFor(requested)
-	if b, ok := p.big.get(data); ok {
-		room = b.Pages * mm.PageBytes
-	}
-	n := min(canaryBytes, room-requested)
+	n := canaryLen(requested, p.roomOf(data, requested))
 	if n == 0 {
 		return 0
 	}

@@ -56,10 +56,6 @@ type Header struct {
 // Ulong1 is the first 32 bits, as WinDbg and the 0xC2 parameters show them.
 func (h Header) Ulong1() uint32 { return h.hdr().ulong1() }
 
-// Word0 is the first eight bytes as stored (Ulong1, then the tag): what a
-// bugcheck parameter shows as a header's contents.
-func (h Header) Word0() uint64 { return uint64(h.hdr()) }
-
 func (h Header) hdr() hdr {
 	return makeHdr(h.PreviousSize, h.PoolIndex, h.BlockSize, h.PoolType, h.PoolTag)
 }
@@ -80,7 +76,8 @@ func (h Header) OnLookaside() bool { return h.PoolType != 0 && !h.Allocated() }
 // Free reports a block on a free list (or a one-unit fragment).
 func (h Header) Free() bool { return h.hdr().free() }
 
-// hdr is the first eight bytes of a header as stored (Word0): what the
+// hdr is the first eight bytes of a header as stored (Ulong1, then the
+// tag; what a bugcheck parameter shows as a header's contents): what the
 // allocator reads, checks and writes. It stays one register, where a
 // Header built field by field and passed on goes through the stack, and
 // its 16-byte copies wait on the byte stores before them.

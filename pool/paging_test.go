@@ -2,7 +2,6 @@ package pool
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"slices"
 	"testing"
@@ -210,20 +209,13 @@ func TestAllocationFailureReturnsNull(t *testing.T) {
 	}
 }
 
-// mmBugs runs the tests of known mm bugs, which are skipped otherwise so
-// that the pool's suite stays green while mm is fixed.
-var mmBugs = flag.Bool("mmbugs", false, "run the tests that show known mm bugs")
-
 // Filling paged pool on a machine without a pagefile must end in NULL:
-// commit is what promises a frame for every page. Today mm charges no
-// commit for page-table frames, so commit runs out after the frames do,
-// and the pool's first touch of a committed paged page is 0x4D
-// NO_PAGES_AVAILABLE instead (1 MiB: 246 blocks in, commit 250 of 256
-// pages, 7 page-table pages, nothing available).
+// commit is what promises a frame for every page, page tables included
+// (mm charges each a page of commit when it is made). Before it did, this
+// ran out of frames while commit still had room, and the pool's first
+// touch of a committed paged page was 0x4D NO_PAGES_AVAILABLE (1 MiB: 246
+// blocks in, commit 250 of 256 pages, 7 page-table pages).
 func TestPagedPoolFillEndsInNull(t *testing.T) {
-	if !*mmBugs {
-		t.Skip("shows an mm bug (commit does not cover page-table frames); run with -mmbugs")
-	}
 	r := newRig(t, spec{ramBytes: 1 * mib, pagefileBytes: noPagefile})
 	for i := range 1 << 20 {
 		va, err := r.p.Allocate(r.c, PagedPool, 4000, TagOf("Fill"))

@@ -10,11 +10,11 @@ import (
 // Small blocks: carved from pool pages, found again through the free
 // lists, merged with free neighbours when freed.
 
-// commit finishes an allocation of the block at entry, whose page bytes
+// handOut finishes an allocation of the block at entry, whose page bytes
 // are page (translated for writing): the header says it is in use, the
 // canary follows the requested bytes, and the counters and the pool's own
 // record learn of it.
-func (p *Pool) commit(page []byte, d *Descriptor, pi *pageInfo, entry mm.VA, h hdr, t Type, n uint64, tag Tag, caller uint64) mm.VA {
+func (p *Pool) handOut(page []byte, d *Descriptor, pi *pageInfo, entry mm.VA, h hdr, t Type, n uint64, tag Tag, caller uint64) mm.VA {
 	h = makeHdr(h.previousSize(), h.poolIndex(), h.blockSize(), headerTypeAllocated(t), tag)
 	putHdr(page, entry.PageOffset(), h)
 	data := entry + HeaderBytes
@@ -43,7 +43,7 @@ func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, ta
 	if page, err = p.m.Page(c, entry, true); err != nil {
 		return 0, err
 	}
-	return p.commit(page, d, p.pageOf(entry), entry, h, t, n, tag, caller), nil
+	return p.handOut(page, d, p.pageOf(entry), entry, h, t, n, tag, caller), nil
 }
 
 // allocateSmall takes u units from d's free lists, splitting a larger
@@ -51,7 +51,7 @@ func (p *Pool) reuse(c *cpu.CPU, d *Descriptor, data mm.VA, t Type, n uint64, ta
 //
 // A split writes the block's page first (both headers, the next block's
 // PreviousSize), then links the remainder into its free list, which
-// touches other pages, and only then commits the allocation.
+// touches other pages, and only then hands the block out.
 func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint64, tag Tag, caller uint64) (mm.VA, error) {
 	block, size, err := p.popFree(c, d, u)
 	if err != nil {
@@ -122,7 +122,7 @@ func (p *Pool) allocateSmall(c *cpu.CPU, d *Descriptor, t Type, u Units, n uint6
 			return 0, err
 		}
 	}
-	return p.commit(page, d, pi, entry, h, t, n, tag, caller), nil
+	return p.handOut(page, d, pi, entry, h, t, n, tag, caller), nil
 }
 
 // freeTag marks the free remainder of a new page.
