@@ -4,11 +4,12 @@
 // The verifier stands between a driver and the pool. Every allocation and
 // free a scenario step makes for a driver goes through Allocate and Free
 // here; for a driver that is not verified they pass straight to the pool.
-// For a verified driver, in order:
+// A verified driver's allocation, in order:
 //
-//	IRQL rules            0xC4 with P1 1/2 (allocate) and 0x11/0x12 (free) instead of the
-//	                      pool's 0xC2/8 and 9: the verifier sees the bad call first (a
-//	                      zero-byte request is the pool's 0xC2/0, as Driver Verifier raises it)
+//	IRQL rules            0xC4 with P1 1 (paged) or 2 (nonpaged) instead of the pool's 0xC2/8:
+//	                      the verifier sees the bad call first (a zero-byte request is the
+//	                      pool's 0xC2/0, as Driver Verifier raises it)
+//	must succeed          more than a page of must-succeed pool is 0xC4/3
 //	low resources         the allocation fails on purpose (NULL), by probability, after a
 //	                      number of allocations, for some tags, or systematically: the first
 //	                      time each call site (code address) allocates
@@ -16,10 +17,15 @@
 //	                      special pool has no room it falls back to the normal pool, which
 //	                      special pool counts (pool.SpecialStats)
 //	pool tracking         each outstanding allocation is recorded against its driver, so an
-//	                      unload that leaves any is 0xC4/0x62, and a free of a block whose
-//	                      canary a write past its end damaged is 0xC4/0x51
-//	a small block freed twice is 0xC4/0x13, before the pool's 0xC2/7
-//	a free of an address no allocation returned is 0xC4/0x10
+//	                      unload that leaves any is 0xC4/0x62
+//
+// A verified driver's free, in order:
+//
+//	an address no allocation returned                   0xC4/0x10
+//	IRQL rules                                          0xC4/0x11 (paged), 0x12 (nonpaged),
+//	                                                    instead of the pool's 0xC2/9
+//	a small block freed twice                           0xC4/0x13, before the pool's 0xC2/7
+//	with pool tracking, a block written past its end    0xC4/0x51, before the pool's 0x19/0x21
 //
 // Each verified driver's allocations are counted per pool, outstanding
 // and at their peak (Driver.NonPaged and Paged, which !verifier 3 prints),
