@@ -127,13 +127,15 @@ type Calls struct {
 	Null   uint64 `json:"null"` // allocations that returned NULL
 }
 
-// SummaryTag is one tag's use at the end.
+// SummaryTag is one tag's use at the end. The numbers are signed, as
+// Windows' tracker counters are: a free whose header's tag a stray write
+// changed is charged to that tag, which then holds less than nothing.
 type SummaryTag struct {
 	Tag           string `json:"tag"`
-	NonPagedAlloc uint64 `json:"nonpaged_allocs"`
-	NonPagedBytes uint64 `json:"nonpaged_bytes"`
-	PagedAllocs   uint64 `json:"paged_allocs"`
-	PagedBytes    uint64 `json:"paged_bytes"`
+	NonPagedAlloc int64  `json:"nonpaged_allocs"`
+	NonPagedBytes int64  `json:"nonpaged_bytes"`
+	PagedAllocs   int64  `json:"paged_allocs"`
+	PagedBytes    int64  `json:"paged_bytes"`
 }
 
 // SummaryLeak is a block still allocated at the end, with the step that
@@ -410,8 +412,8 @@ func (r *runner) summary() *Summary {
 		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
 			continue
 		}
-		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: t.NonPagedOutstanding(),
-			NonPagedBytes: t.NonPagedBytes, PagedAllocs: t.PagedOutstanding(), PagedBytes: t.PagedBytes})
+		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: int64(t.NonPagedOutstanding()),
+			NonPagedBytes: int64(t.NonPagedBytes), PagedAllocs: int64(t.PagedOutstanding()), PagedBytes: int64(t.PagedBytes)})
 	}
 	for _, c := range r.cpus.CPUs {
 		var lt LookasideTotal
@@ -445,6 +447,14 @@ func (r *runner) leaks() ([]SummaryLeak, int) {
 	return out, total
 }
 
+// signedBytes prints a byte count that may be negative (SummaryTag's).
+func signedBytes(n int64) string {
+	if n < 0 {
+		return "-" + humanize.IBytes(uint64(-n))
+	}
+	return humanize.IBytes(uint64(n))
+}
+
 func (rep *reporter) printSummary(s *Summary) {
 	w := rep.w
 	fmt.Fprintf(w, "\nSummary\n")
@@ -462,7 +472,7 @@ func (rep *reporter) printSummary(s *Summary) {
 	if len(s.Tags) > 0 {
 		fmt.Fprintf(w, "  in use by tag  %-4s  %8s %10s  %8s %10s\n", "Tag", "NP allocs", "NP used", "P allocs", "P used")
 		for _, t := range s.Tags {
-			fmt.Fprintf(w, "                 %-4s  %8d %10s  %8d %10s\n", t.Tag, t.NonPagedAlloc, humanize.IBytes(t.NonPagedBytes), t.PagedAllocs, humanize.IBytes(t.PagedBytes))
+			fmt.Fprintf(w, "                 %-4s  %8d %10s  %8d %10s\n", t.Tag, t.NonPagedAlloc, signedBytes(t.NonPagedBytes), t.PagedAllocs, signedBytes(t.PagedBytes))
 		}
 	}
 	for _, l := range s.Leaks {

@@ -527,22 +527,3 @@ steps:
 		})
 	}
 }
-
-// TestSummaryCountsEveryLeak: the summary lists the first 20 blocks
-// still allocated, then counts the rest, in text and in JSON.
-func TestSummaryCountsEveryLeak(t *testing.T) {
-	s := loadInline(t, "leaks.yaml", `name: leaks
-steps:
-  - repeat: {times: 23, steps: [{alloc: {pool: NonPagedPool, size: 40, tag: Leak}}]}
-`)
-	sess, _, out := runInline(t, s, Options{})
-	if n := strings.Count(out, "  still allocated 0x"); n != maxLeaks {
-		t.Errorf("%d blocks listed, want %d\n%s", n, maxLeaks, out)
-	}
-	if want := "  still allocated ... and 3 more (23 in all; the first 20 by address are listed)\n"; !strings.Contains(out, want) {
-		t.Errorf("the summary lacks %q\n%s", want, out)
-	}
-	if sum := sess.r.summary(); sum.StillAllocated != 23 || len(sum.Leaks) != maxLeaks {
-		t.Errorf("summary: still_allocated %d, %d leaks listed; want 23, %d", sum.StillAllocated, len(sum.Leaks), maxLeaks)
-	}
-}

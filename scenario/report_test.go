@@ -1,0 +1,60 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+)
+
+// Tests of the summary a run ends with.
+
+// TestSummaryCountsEveryLeak: the summary lists the first 20 blocks
+// still allocated, then counts the rest, in text and in JSON.
+func TestSummaryCountsEveryLeak(t *testing.T) {
+	s := loadInline(t, "leaks.yaml", `name: leaks
+steps:
+  - repeat: {times: 23, steps: [{alloc: {pool: NonPagedPool, size: 40, tag: Leak}}]}
+`)
+	sess, _, out := runInline(t, s, Options{})
+	if n := strings.Count(out, "  still allocated 0x"); n != maxLeaks {
+		t.Errorf("%d blocks listed, want %d\n%s", n, maxLeaks, out)
+	}
+	if want := "  still allocated ... and 3 more (23 in all; the first 20 by address are listed)\n"; !strings.Contains(out, want) {
+		t.Errorf("the summary lacks %q\n%s", want, out)
+	}
+	if sum := sess.r.summary(); sum.StillAllocated != 23 || len(sum.Leaks) != maxLeaks {
+		t.Errorf("summary: still_allocated %d, %d leaks listed; want 23, %d", sum.StillAllocated, len(sum.Leaks), maxLeaks)
+	}
+}
+
+// TestTagChargedOnAFreeCanGoNegative: a free charges the tag in the
+// block's header, as Windows' tracker does, so a stray write that renamed
+// the tag leaves the real tag looking leaked and the new one holding less
+// than nothing; the summary and !poolused print those as negative
+// numbers, not as counters wrapped around 2^64.
+func TestTagChargedOnAFreeCanGoNegative(t *testing.T) {
+	s := loadInline(t, "renamed.yaml", `name: renamed
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Good, as: a}
+  - write: {at: a-12, data: "Evil"}
+  - free: a
+  - kd: "!poolused 1"
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Exit != ExitOK {
+		t.Fatalf("exit %d\n%s", o.Exit, out)
+	}
+	for _, want := range []string{
+		" Evil        0        1       -1      -96        0        0        0        0",
+		" Good        1        0        1       96        0        0        0        0",
+		"                 Evil        -1      -96 B         0        0 B\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q\n%s", want, out)
+		}
+	}
+	for _, tag := range sess.r.summary().Tags {
+		if tag.Tag == "Evil" && (tag.NonPagedAlloc != -1 || tag.NonPagedBytes != -96) {
+			t.Errorf("summary row %+v, want -1 allocation of -96 bytes", tag)
+		}
+	}
+}
