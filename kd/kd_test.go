@@ -731,3 +731,37 @@ func TestPfnOfANameThatIsHex(t *testing.T) {
 		t.Errorf("!pfn irp printed %q: irp is not hex, so no hint", got)
 	}
 }
+
+// TestPfnDirtyIsTheFramesOwn: the dirty bit !pfn reads from a mapped
+// page's PTE counts only while that PTE maps this frame: a PTE a stray
+// write pointed at another frame, dirty, leaves the clean frame clean,
+// and a page table's own dirty PTE (it is nonpageable) says nothing.
+func TestPfnDirtyIsTheFramesOwn(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	va := mm.VA(f.names["paged"]).PageBase()
+	f.m.PageOut(va, 1)
+	if _, err := f.m.ReadU64(c, va); err != nil { // back in, clean, with its slot
+		t.Fatal(err)
+	}
+	frame := f.m.PTE(va).Frame()
+	last := func(pfn mm.PFN) string {
+		out := strings.TrimSuffix(f.run(t, fmt.Sprintf("!pfn %x", uint64(pfn))), "\n")
+		return out[strings.LastIndexByte(out, '\n')+1:]
+	}
+	if got := last(frame); !strings.HasSuffix(got, "(clean: the slot holds these bytes)") {
+		t.Fatalf("the page read back: %q, want clean", got)
+	}
+	other := f.m.PTE(mm.VA(f.names["irp"])).Frame()
+	const dirtyBit = 0x40
+	if err := f.m.WriteU64(c, mm.LevelPTE.EntryAddress(va), uint64(mm.ValidPTE(other, true))|dirtyBit); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(frame); !strings.HasSuffix(got, "(clean: the slot holds these bytes)") {
+		t.Errorf("with its PTE pointed at frame %x, dirty: %q, want the frame still clean", uint64(other), got)
+	}
+	table := f.m.PTE(mm.LevelPTE.EntryAddress(va)).Frame()
+	if got := last(table); got != "    pagefile slot none" {
+		t.Errorf("the page table's frame %x: %q, want no slot and nothing about dirt", uint64(table), got)
+	}
+}

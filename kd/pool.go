@@ -198,8 +198,8 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 	}
 	var rows []pool.TagStats
 	for _, s := range t.Pool.Tags() {
-		if s.NonPagedBytes == 0 && s.PagedBytes == 0 {
-			continue
+		if s.NonPagedBytes == 0 && s.PagedBytes == 0 && s.NonPagedOutstanding() == 0 && s.PagedOutstanding() == 0 {
+			continue // all zero: a renamed block's tag may hold blocks and no bytes, or bytes and no blocks
 		}
 		if query.matches(s.Tag) {
 			rows = append(rows, s)

@@ -169,10 +169,12 @@ func (t *Target) pfn(w io.Writer, args []string) error {
 		fmt.Fprintf(w, "    pteaddress %016X  va %s\n", uint64(fi.PTEAddress), fi.VA)
 	}
 	// The slot, and whether the bytes of a pageable page still have to
-	// reach it: the PFN's Modified bit (not the Modified state above), or
-	// while the page is mapped, its PTE's dirty bit, which the trim moves
-	// to the PFN. Nothing else ever goes to the pagefile.
-	dirty := fi.Modified && fi.Pageable
+	// reach it: the PFN's Modified bit (not the Modified state above; mm
+	// sets it on pageable frames only), or while the page is mapped, its
+	// PTE's dirty bit, which the trim moves to the PFN. A page table's
+	// dirty bit, or that of a PTE a corruption pointed elsewhere, says
+	// nothing about this frame and the pagefile.
+	dirty := fi.Modified
 	if pte := t.Machine.PTE(fi.VA); fi.Pageable && fi.State == mm.StateActive && pte.Valid() && pte.Frame() == fi.PFN {
 		dirty = dirty || pte.Dirty()
 	}

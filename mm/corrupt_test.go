@@ -113,6 +113,20 @@ func TestCorruptPageTables(t *testing.T) {
 			p1:      0x41792, p2: entryAt,
 		},
 		{
+			name:    "a transition PTE naming a frame past memory, written by the modified page writer",
+			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.va), TransitionPTE(s.past, ProtReadWrite) },
+			act:     func(s setup) error { s.m.WriteModifiedRange(s.va, 1); return s.m.Halted() },
+			p1:      0x41792, p2: entryAt,
+		},
+		{
+			name: "a transition PTE naming another page's frame, written by the modified page writer",
+			corrupt: func(s setup) (VA, PTE) {
+				return LevelPTE.EntryAddress(s.va), TransitionPTE(s.m.pteOf(s.other).Frame(), ProtReadWrite)
+			},
+			act: func(s setup) error { s.m.WriteModifiedRange(s.va, 1); return s.m.Halted() },
+			p1:  0x41792, p2: entryAt,
+		},
+		{
 			name:    "a nonpaged PTE naming a frame past memory, freed",
 			corrupt: func(s setup) (VA, PTE) { return LevelPTE.EntryAddress(s.np), ValidPTE(s.past, true) },
 			act:     func(s setup) error { s.m.FreePages(s.np, 1); return s.m.Halted() },

@@ -127,11 +127,11 @@
 //
 // # Checks
 //
-// check.go holds the checks, one function for each of Windows' own
-// (checkHeader is ExpCheckPoolHeader's six rules about a header and its
-// neighbours, checkPageWalk ExpCheckPoolBlocks, checkFreeListLinks
-// ExpCheckPoolLinks, checkRequest the request's), each ending in Windows'
-// bugcheck with all four parameters. Those about one page take the page's bytes:
+// check.go holds the checks, among them one function for each of
+// Windows' own (checkHeader is ExpCheckPoolHeader's six rules about a
+// header and its neighbours, checkPageWalk ExpCheckPoolBlocks,
+// checkFreeListLinks ExpCheckPoolLinks), each ending in Windows' bugcheck
+// with all four parameters. Those about one page take the page's bytes:
 // the live allocator passes the page it translated, ValidatePage (the walk
 // behind !poolval, and VerifyEveryOp after each operation) a copy it
 // peeked, so validating never faults and the two share every rule. Our own bookkeeping

@@ -65,8 +65,8 @@
 // 0x...).
 //
 // cpu: and driver: may stand beside a step's verb or inside its map, not
-// both; for verbs taking one value (irql, trim, page_out, kd, unload,
-// replay) only beside. A step without cpu: runs on its enclosing repeat's
+// both; for verbs taking one value (irql, trim, page_out, write_modified,
+// kd, unload, replay) only beside. A step without cpu: runs on its enclosing repeat's
 // CPU, else its thread's, else 0 (Step.CPUSet says whether it gave its
 // own); driver: is inherited from a repeat the same way.
 //

@@ -24,6 +24,8 @@ func TestRunStopsPastItsLimits(t *testing.T) {
 			"lim.yaml:3:34: alloc: {as: b, pool: PagedPool, size: 4MiB, tag: Big}", 3, errRangeLimit},
 		{"paging a range out", "  - alloc: {as: b, pool: PagedPool, size: 2MiB, tag: Big}\n  - repeat: {times: 10, steps: [{page_out: b}]}\n",
 			"lim.yaml:4:34: page_out: b", 4, errRangeLimit},
+		{"writing a range's modified pages", "  - alloc: {as: b, pool: PagedPool, size: 2MiB, tag: Big}\n  - repeat: {times: 10, steps: [{write_modified: b}]}\n",
+			"lim.yaml:4:34: write_modified: b", 6, errRangeLimit},
 		{"a workload", "  - workload: {ops: 1000, pool: PagedPool, sizes: 4MiB, live: 1}\n",
 			"lim.yaml:3:5: workload: {ops: 1000, pool: PagedPool, sizes: 4MiB, live: 1}", 1, errRangeLimit},
 		{"reads", "  - alloc: {as: b, pool: NonPagedPool, size: 64KiB, tag: Big}\n  - repeat: {times: 100, steps: [{read: {at: b, length: 64KiB}}]}\n",

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,5 +84,19 @@ steps:
 	}
 	if st := sess.r.m.Stats(); st.PagesWritten != 2 || st.HardFaults != 0 || st.Standby != 1 {
 		t.Errorf("pages written %d, hard faults %d, standby %d; want 2, 0, 1", st.PagesWritten, st.HardFaults, st.Standby)
+	}
+	// In JSON each write_modified step gives the pages it wrote, 0 too.
+	_, _, js := runInline(t, s, Options{JSON: true})
+	var pages []int
+	for _, e := range events(t, js) {
+		if e.Verb == "write_modified" {
+			if e.Pages == nil {
+				t.Fatalf("a write_modified step event without pages: %+v", e)
+			}
+			pages = append(pages, *e.Pages)
+		}
+	}
+	if want := []int{2, 0}; !slices.Equal(pages, want) {
+		t.Errorf("write_modified steps report pages %v, want %v", pages, want)
 	}
 }

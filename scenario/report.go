@@ -409,8 +409,8 @@ func (r *runner) summary() *Summary {
 		s.Special = &sp
 	}
 	for _, t := range r.p.Tags() {
-		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 {
-			continue
+		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 && t.NonPagedBytes == 0 && t.PagedBytes == 0 {
+			continue // all zero: a renamed block's tag may hold blocks and no bytes, or bytes and no blocks
 		}
 		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: int64(t.NonPagedOutstanding()),
 			NonPagedBytes: int64(t.NonPagedBytes), PagedAllocs: int64(t.PagedOutstanding()), PagedBytes: int64(t.PagedBytes)})

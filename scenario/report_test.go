@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -59,5 +60,63 @@ steps:
 	}
 	if row := sess.r.summary().Tags[evil]; row.NonPagedAlloc != -1 || row.NonPagedBytes != -96 {
 		t.Errorf("summary row %+v, want -1 allocation of -96 bytes", row)
+	}
+}
+
+// TestRenamedTagRowsStay: a tag whose counts net to zero on one side
+// after a rename (no blocks but bytes, or blocks but no bytes) still has
+// its row, in the summary and in !poolused, and !poolused 2 sorts a row
+// below zero last.
+func TestRenamedTagRowsStay(t *testing.T) {
+	for _, tc := range []struct {
+		name, steps string
+		poolused    string // Evil's !poolused row
+		summary     string // Evil's summary row
+	}{
+		{
+			name: "no blocks, bytes",
+			steps: `  - alloc: {pool: NonPagedPool, size: 64, tag: Good, as: a}
+  - alloc: {pool: NonPagedPool, size: 200, tag: Evil, as: e}
+`,
+			poolused: " Evil        0      128         0        0",
+			summary:  "                 Evil         0      128 B         0        0 B\n",
+		},
+		{
+			name: "blocks, no bytes",
+			steps: `  - alloc: {pool: NonPagedPool, size: 64, tag: Good, as: a}
+  - alloc: {pool: NonPagedPool, size: 16, tag: Evil, as: e}
+  - alloc: {pool: NonPagedPool, size: 16, tag: Evil, as: f}
+`,
+			poolused: " Evil        1        0         0        0",
+			summary:  "                 Evil         1        0 B         0        0 B\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadInline(t, "renamed.yaml", "name: renamed\nsteps:\n"+tc.steps+`  - write: {at: a-12, data: "Evil"}
+  - free: a
+  - kd: "!poolused"
+`)
+			_, _, out := runInline(t, s, Options{})
+			if !strings.Contains(out, tc.poolused) || !strings.Contains(out, tc.summary) {
+				t.Errorf("want the !poolused row %q and the summary row %q\n%s", tc.poolused, tc.summary, out)
+			}
+		})
+	}
+	s := loadInline(t, "sorted.yaml", `name: sorted
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Good, as: a}
+  - alloc: {pool: NonPagedPool, size: 500, tag: Zeta}
+  - write: {at: a-12, data: "Evil"}
+  - free: a
+  - kd: "!poolused 2"
+`)
+	_, _, out := runInline(t, s, Options{})
+	rows := regexp.MustCompile(`(?m)^ (Zeta|Good|Evil) `).FindAllStringSubmatch(out, -1)
+	var order []string
+	for _, r := range rows {
+		order = append(order, r[1])
+	}
+	if want := []string{"Zeta", "Good", "Evil"}; !slices.Equal(order, want) {
+		t.Errorf("!poolused 2 lists %v, want %v (most nonpaged bytes first, below zero last)\n%s", order, want, out)
 	}
 }
