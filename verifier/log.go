@@ -11,7 +11,8 @@ import (
 // changes) and 0x80 (pool allocations and frees). Every entry carries the
 // verifier's event number, one count shared by the three logs, so entries
 // of different logs can be put in order; it stands where Windows keeps a
-// time stamp.
+// time stamp. Windows keeps its logs in pool; these are Go values, since
+// no check reads them.
 
 // Log bounds, as Windows keeps them.
 const (
