@@ -198,6 +198,14 @@ func syntaxError(name string, data []byte, err error) *Error {
 	}
 	e.Msg = "YAML: " + shortenText(e.Msg, maxYAMLMessage) // it may quote a token of any length
 	e.Key = keyPathAt(data, e.Pos.Line)
+	// A bracket left open shows only lines later, where the parser gives
+	// up: say which one, and name its key.
+	if open, ok := openFlow(data, e.Pos.Line, e.Pos.Col); ok && open.Position.Line < e.Pos.Line {
+		e.Msg += fmt.Sprintf(" (the %s at line %d, column %d is not closed)", open.Value, open.Position.Line, open.Position.Column)
+		if e.Key == "" {
+			e.Key = keyPathAt(data, open.Position.Line)
+		}
+	}
 	return e
 }
 

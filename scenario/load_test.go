@@ -1128,8 +1128,9 @@ func TestSyntaxErrorsNameTheirKey(t *testing.T) {
 		{"name: x\nsteps:\n- trim: all\n- alloc: [pool: 0\n", "t.yaml:4:10", "steps[1].alloc"},
 		{"name: x\n# a comment: here\nsteps:\n  - trim: all\n  - repeat:\n      times: 2\n      steps:\n        - trim: all\n        - alloc: {pool: 0\n", "t.yaml:9:18", "steps[1].repeat.steps[1].alloc"},
 		{"name: x\ndescription: |\n  text: not a key\nsteps:\n  - alloc: [pool: 0\n", "t.yaml:5:12", "steps[0].alloc"},
-		// A flow map left open: the next lines are inside it.
-		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a\n  - free: a\n", "t.yaml:4:3", ""},
+		// A flow map left open: the next lines are inside it, and the
+		// key is the one whose bracket was never closed.
+		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a\n  - free: a\n", "t.yaml:4:3", "steps[0].alloc"},
 		{"name: x\ndescription: |\n  a: b\n steps: 1\n", "t.yaml:4:2", ""},
 		// Deeper than a key whose value is on its line, or an item beside
 		// such a key, or a list with no key above it: no key is named.
@@ -1146,6 +1147,26 @@ func TestSyntaxErrorsNameTheirKey(t *testing.T) {
 		var e *Error
 		if !errors.As(err, &e) || e.Pos.String() != tc.pos || e.Key != tc.key || !strings.HasPrefix(e.Msg, "YAML: ") {
 			t.Errorf("%q: got %v; want a YAML error at %s naming the key %q", tc.src, err, tc.pos, tc.key)
+		}
+	}
+}
+
+// TestUnclosedBracketsAreNamed: a { or [ never closed shows only where
+// the parser gives up, lines later; the error then says which bracket,
+// and names its key. A bracket closed wrongly on its own line needs no
+// such note.
+func TestUnclosedBracketsAreNamed(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"name: x\nsteps:\n  - alloc: {pool: 0, size: 1, as: a\n  - free: a\n",
+			"t.yaml:4:3: steps[0].alloc: YAML: ',' or '}' must be specified (the { at line 3, column 12 is not closed)"},
+		{"name: x\nsteps:\n  - trim: all\n  - write: {at: a, bytes: [1, 2\n  - free: a\n",
+			"t.yaml:5:3: steps[1].write: YAML: ',' or ']' must be specified (the [ at line 4, column 27 is not closed)"},
+		{"name: x\nsteps:\n  - write: {at: a, bytes: [1, 2}\n  - free: a\n",
+			"t.yaml:3:32: steps[0].write: YAML: ',' or ']' must be specified"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
 		}
 	}
 }

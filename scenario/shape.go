@@ -204,3 +204,38 @@ func checkShape(name string, data []byte) *Error {
 		}
 	}
 }
+
+// openFlow returns the start ('{' or '[') of the innermost flow collection
+// still open just before line and col, as go-yaml's scanner reads data, so
+// a syntax error found lines after a bracket that was never closed can
+// name that bracket and its key; ok is false when none is open there.
+func openFlow(data []byte, line, col int) (start *token.Token, ok bool) {
+	var s scanner.Scanner
+	s.Init(string(data))
+	var open []*token.Token
+scan:
+	for {
+		tks, err := s.Scan()
+		if err != nil {
+			break // io.EOF, or the scanner's own error past what it returned
+		}
+		for _, tk := range tks {
+			if tk == nil || tk.Position == nil {
+				continue
+			}
+			if p := tk.Position; p.Line > line || p.Line == line && p.Column >= col {
+				break scan
+			}
+			switch tk.Type {
+			case token.MappingStartType, token.SequenceStartType:
+				open = append(open, tk)
+			case token.MappingEndType, token.SequenceEndType:
+				open = open[:max(len(open)-1, 0)]
+			}
+		}
+	}
+	if len(open) == 0 {
+		return nil, false
+	}
+	return open[len(open)-1], true
+}
