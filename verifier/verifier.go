@@ -299,11 +299,8 @@ func (v *Verifier) track(driver string, a Allocation) {
 	v.Stats.use(a.Type).add(a.Bytes)
 }
 
-func (v *Verifier) untrack(va mm.VA) {
-	a, ok := v.live[va]
-	if !ok {
-		return
-	}
+// untrack forgets a, the record of the allocation at va just freed.
+func (v *Verifier) untrack(va mm.VA, a liveAllocation) {
 	delete(v.live, va)
 	delete(a.driver.Outstanding, va)
 	a.driver.use(a.Type).remove(a.Bytes)
@@ -315,15 +312,15 @@ func (v *Verifier) untrack(va mm.VA) {
 // made the allocation.
 func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withTag bool) error {
 	verified := v.Verified(driver)
+	a, tracked := v.live[va] // the checks, the free and the log all ask
 	if verified {
-		if err := v.checkFree(c, va); err != nil {
+		if err := v.checkFree(c, va, a, tracked); err != nil {
 			return v.halt(err)
 		}
-		if err := v.checkOverrun(c, va); err != nil {
+		if err := v.checkOverrun(c, va, a, tracked); err != nil {
 			return v.halt(err)
 		}
 	}
-	a, tracked := v.live[va]
 	n := a.Bytes
 	if verified && !tracked {
 		n = v.p.Requested(va)
@@ -337,7 +334,9 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 	if err != nil {
 		return err
 	}
-	v.untrack(va)
+	if tracked {
+		v.untrack(va, a)
+	}
 	if verified || tracked {
 		v.logPool(c, va, n, true)
 	}
@@ -350,12 +349,12 @@ func (v *Verifier) Free(c *cpu.CPU, driver string, va mm.VA, tag pool.Tag, withT
 // header's address and its first eight bytes; simkern never raises the
 // other code the reference gives for this, 0x14). A special pool
 // allocation freed twice is left to special pool (0xC1/0x20).
-func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
+// a is the verifier's record of the allocation at va, when tracked.
+func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA, a liveAllocation, tracked bool) error {
 	if !v.p.IsBlockStart(va) {
 		return bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x10, 0, 0, 0).At("verifier: free of an address no allocation returned")
 	}
-	a, ok := v.live[va]
-	t := a.Type
+	t, ok := a.Type, tracked
 	if !ok {
 		t, ok = v.p.BlockType(va)
 	}
@@ -388,9 +387,8 @@ func (v *Verifier) checkFree(c *cpu.CPU, va mm.VA) error {
 // first byte written past its end, the bytes it was charged for), caught
 // before the pool's own canary check would raise 0x19/0x21. Special pool
 // allocations are left to special pool's pattern check.
-func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA) error {
-	a, ok := v.live[va]
-	if !v.Settings.PoolTracking || !ok || a.Special {
+func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA, a liveAllocation, tracked bool) error {
+	if !v.Settings.PoolTracking || !tracked || a.Special {
 		return nil
 	}
 	at, err := v.p.Overrun(c, va)
