@@ -136,9 +136,23 @@ func (m *Machine) WriteModifiedRange(va VA, pages uint64) int {
 	if m.halted != nil || m.Pagefile == nil {
 		return 0
 	}
-	m.rangePages += pages
 	written := 0
-	for i := uint64(0); i < pages; i++ {
+	m.eachInTransition(va, pages, func(f PFN) {
+		if m.entry(f).State == StateModified && m.writePage(f) {
+			written++
+		}
+	})
+	return written
+}
+
+// eachInTransition calls fn with the frame of each page of [va, va+pages)
+// whose PTE is in transition (trimmed, its frame on the standby or
+// modified list), after vouching for the PTE: one that does not name the
+// frame in transition for its page is a corrupted PTE, which halts the
+// machine (0x1A/0x41792) and ends the walk, as does a halt in fn.
+func (m *Machine) eachInTransition(va VA, pages uint64, fn func(PFN)) {
+	m.rangePages += pages
+	for i := uint64(0); i < pages && m.halted == nil; i++ {
 		page := va.PageBase() + VA(i*PageBytes)
 		p := m.pteOf(page)
 		if !p.Transition() {
@@ -146,13 +160,10 @@ func (m *Machine) WriteModifiedRange(va VA, pages uint64) int {
 		}
 		if !m.inTransition(page, p) {
 			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
-			break
+			return
 		}
-		if f := p.Frame(); m.entry(f).State == StateModified && m.writePage(f) {
-			written++
-		}
+		fn(p.Frame())
 	}
-	return written
 }
 
 // evict drops a standby frame: the page now lives only in its pagefile
@@ -204,25 +215,14 @@ func (m *Machine) PageOut(va VA, pages uint64) int {
 		return 0
 	}
 	m.Trim(va, pages)
-	m.rangePages += pages
 	done := 0
-	for i := uint64(0); i < pages && m.halted == nil; i++ {
-		page := va.PageBase() + VA(i*PageBytes)
-		p := m.pteOf(page)
-		if !p.Transition() {
-			continue
-		}
-		if !m.inTransition(page, p) {
-			m.Halt(corruptPTE(LevelPTE.EntryAddress(page), p))
-			break
-		}
-		f := p.Frame()
+	m.eachInTransition(va, pages, func(f PFN) {
 		if m.entry(f).State == StateModified && (m.Pagefile == nil || !m.writePage(f)) {
-			continue
+			return
 		}
 		m.evict(f)
 		done++
-	}
+	})
 	return done
 }
 
