@@ -1,8 +1,6 @@
 package verifier
 
 import (
-	"bytes"
-	"encoding/gob"
 	"slices"
 	"testing"
 
@@ -115,15 +113,7 @@ func TestLogsInSnapshot(t *testing.T) {
 	simtest.Raise(t, r.c, cpu.ApcLevel)
 	r.v.IrqlChanged(r.c, acme, cpu.PassiveLevel)
 
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(r.v.Snapshot()); err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	var snap Snapshot
-	if err := gob.NewDecoder(&b).Decode(&snap); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	back := Restore(r.p, &snap)
+	back := throughDump(t, r)
 	pl, pn := r.v.PoolLog(10)
 	il, in := r.v.IrqlLog(10)
 	jl, jn := r.v.InjectionLog(10)

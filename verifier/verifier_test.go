@@ -108,6 +108,21 @@ func newRig(t testing.TB, s spec) *rig {
 	return &rig{t: t, m: m, p: p, c: c, v: New(p, s.settings, s.seed)}
 }
 
+// throughDump takes the rig's verifier through gob and back, as a crash
+// dump does, and restores it on the rig's pool.
+func throughDump(t *testing.T, r *rig) *Verifier {
+	t.Helper()
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(r.v.Snapshot()); err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	var snap Snapshot
+	if err := gob.NewDecoder(&b).Decode(&snap); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return Restore(r.p, &snap)
+}
+
 // poke writes one byte at va, as a driver's stray write would.
 func (r *rig) poke(va mm.VA, b byte) {
 	r.t.Helper()
@@ -1031,16 +1046,7 @@ func TestDriverPoolUse(t *testing.T) {
 					s.NonPaged.Allocations, s.NonPaged.Bytes, s.Paged.Allocations, s.Paged.Bytes)
 			}
 
-			// Through gob and back, as a crash dump takes it.
-			var b bytes.Buffer
-			if err := gob.NewEncoder(&b).Encode(r.v.Snapshot()); err != nil {
-				t.Fatalf("encode: %v", err)
-			}
-			var snap Snapshot
-			if err := gob.NewDecoder(&b).Decode(&snap); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-			restored := driverNamed(t, Restore(r.p, &snap), acme)
+			restored := driverNamed(t, throughDump(t, r), acme)
 			if restored.NonPaged != d.NonPaged || restored.Paged != d.Paged {
 				t.Errorf("restored from a snapshot: nonpaged %+v, paged %+v; the live verifier has %+v, %+v",
 					restored.NonPaged, restored.Paged, d.NonPaged, d.Paged)
