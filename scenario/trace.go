@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 
+	"simkern/internal/ring"
 	"simkern/mm"
 	"simkern/pool"
 )
@@ -159,8 +160,7 @@ func readTrace(fsys fs.FS, path string, cpus int, recall bool, each func(TraceOp
 // same frees and the same allocations, so they agree on which IDs may be
 // freed again, and the memory stays bounded however long the trace.
 type recentFrees struct {
-	ring []recentFree // the last frees; once full, the oldest is at next
-	next int
+	ring ring.Ring[recentFree] // the last freeRecall frees
 	seq  uint64
 	at   map[uint64]recentFree // ID -> its latest free, while remembered
 }
@@ -178,17 +178,12 @@ var freeRecall = 1 << 16
 func (r *recentFrees) add(id uint64, va mm.VA) {
 	if r.at == nil {
 		r.at = make(map[uint64]recentFree)
+		r.ring = ring.New[recentFree](freeRecall)
 	}
 	r.seq++
 	f := recentFree{id, r.seq, va}
-	if len(r.ring) < freeRecall {
-		r.ring = append(r.ring, f)
-	} else {
-		if old := r.ring[r.next]; r.at[old.id].seq == old.seq {
-			delete(r.at, old.id) // not freed again since
-		}
-		r.ring[r.next] = f
-		r.next = (r.next + 1) % freeRecall
+	if old, ok := r.ring.Add(f); ok && r.at[old.id].seq == old.seq {
+		delete(r.at, old.id) // not freed again since
 	}
 	r.at[id] = f
 }

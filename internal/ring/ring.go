@@ -15,17 +15,21 @@ type Ring[T any] struct {
 // New returns an empty ring that keeps the last bound values.
 func New[T any](bound int) Ring[T] { return Ring[T]{max: bound} }
 
-// Add logs v, dropping the oldest value when the ring is full.
-func (r *Ring[T]) Add(v T) {
+// Add logs v, dropping the oldest value when the ring is full; it returns
+// the value dropped, if one was (with a bound of 0, v itself).
+func (r *Ring[T]) Add(v T) (dropped T, ok bool) {
 	r.total++
 	switch {
 	case r.max <= 0:
+		return v, true
 	case len(r.buf) < r.max:
 		r.buf = append(r.buf, v)
 	default:
+		dropped, ok = r.buf[r.next], true
 		r.buf[r.next] = v
 		r.next = (r.next + 1) % r.max
 	}
+	return dropped, ok
 }
 
 // Len returns the values kept.

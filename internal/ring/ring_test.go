@@ -24,7 +24,12 @@ func TestRing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := New[int](tc.bound)
 			for v := 1; v <= tc.add; v++ {
-				r.Add(v)
+				// Once the ring holds bound values, each Add drops the
+				// oldest: the value added bound Adds before.
+				dropped, ok := r.Add(v)
+				if wantOK := v > tc.bound; ok != wantOK || ok && dropped != v-tc.bound {
+					t.Fatalf("Add(%d) dropped %d, %v; want %d, %v", v, dropped, ok, v-tc.bound, wantOK)
+				}
 			}
 			if got := r.All(); !slices.Equal(got, tc.all) {
 				t.Errorf("All() = %v, want %v", got, tc.all)
