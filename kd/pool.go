@@ -209,39 +209,36 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 	switch {
 	case flags&2 != 0:
 		sortBy = "NonPaged Pool Consumed"
-		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(int64(b.NonPagedBytes), int64(a.NonPagedBytes)) })
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(b.NonPagedBytes, a.NonPagedBytes) })
 	case flags&4 != 0:
 		sortBy = "Paged Pool Consumed"
-		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(int64(b.PagedBytes), int64(a.PagedBytes)) })
+		slices.SortStableFunc(rows, func(a, b pool.TagStats) int { return cmp.Compare(b.PagedBytes, a.PagedBytes) })
 	}
 	fmt.Fprintf(w, " Sorting by  %s\n\n  Pool Used:\n", sortBy)
-	// Outstanding counts and bytes print signed, as Windows' tracker
-	// counters are: a free whose header's tag a stray write changed is
-	// charged to that tag, which then holds less than nothing.
 	var total pool.TagStats
 	if flags&1 != 0 {
 		fmt.Fprintln(w, "            NonPaged                    Paged")
 		fmt.Fprintln(w, " Tag    Allocs    Frees     Diff     Used   Allocs    Frees     Diff     Used")
 		for _, s := range rows {
 			fmt.Fprintf(w, " %s %8d %8d %8d %8d %8d %8d %8d %8d%s\n", s.Tag,
-				s.NonPagedAllocs, s.NonPagedFrees, int64(s.NonPagedOutstanding()), int64(s.NonPagedBytes),
-				s.PagedAllocs, s.PagedFrees, int64(s.PagedOutstanding()), int64(s.PagedBytes), t.describe(s.Tag))
+				s.NonPagedAllocs, s.NonPagedFrees, s.NonPagedOutstanding(), s.NonPagedBytes,
+				s.PagedAllocs, s.PagedFrees, s.PagedOutstanding(), s.PagedBytes, t.describe(s.Tag))
 			total = addStats(total, s)
 		}
 		fmt.Fprintf(w, " TOTAL %8d %8d %8d %8d %8d %8d %8d %8d\n",
-			total.NonPagedAllocs, total.NonPagedFrees, int64(total.NonPagedOutstanding()), int64(total.NonPagedBytes),
-			total.PagedAllocs, total.PagedFrees, int64(total.PagedOutstanding()), int64(total.PagedBytes))
+			total.NonPagedAllocs, total.NonPagedFrees, total.NonPagedOutstanding(), total.NonPagedBytes,
+			total.PagedAllocs, total.PagedFrees, total.PagedOutstanding(), total.PagedBytes)
 		return nil
 	}
 	fmt.Fprintln(w, "            NonPaged            Paged")
 	fmt.Fprintln(w, " Tag    Allocs     Used    Allocs     Used")
 	for _, s := range rows {
-		fmt.Fprintf(w, " %s %8d %8d  %8d %8d%s\n", s.Tag, int64(s.NonPagedOutstanding()), int64(s.NonPagedBytes),
-			int64(s.PagedOutstanding()), int64(s.PagedBytes), t.describe(s.Tag))
+		fmt.Fprintf(w, " %s %8d %8d  %8d %8d%s\n", s.Tag, s.NonPagedOutstanding(), s.NonPagedBytes,
+			s.PagedOutstanding(), s.PagedBytes, t.describe(s.Tag))
 		total = addStats(total, s)
 	}
-	fmt.Fprintf(w, " TOTAL    %8d %8d  %8d %8d\n", int64(total.NonPagedOutstanding()), int64(total.NonPagedBytes),
-		int64(total.PagedOutstanding()), int64(total.PagedBytes))
+	fmt.Fprintf(w, " TOTAL    %8d %8d  %8d %8d\n", total.NonPagedOutstanding(), total.NonPagedBytes,
+		total.PagedOutstanding(), total.PagedBytes)
 	return nil
 }
 

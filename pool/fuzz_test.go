@@ -279,7 +279,7 @@ func runOps(t testing.TB, s streamSpec, ops []fuzzOp) ([]TagStats, int) {
 	}
 
 	// The tag table against the live blocks.
-	type shadow struct{ n, bytes [2]uint64 } // nonpaged, paged
+	type shadow struct{ n, bytes [2]int64 } // nonpaged, paged
 	want := map[Tag]*shadow{}
 	for _, b := range live {
 		tag := b.tag &^ ProtectedTag
@@ -291,15 +291,15 @@ func runOps(t testing.TB, s streamSpec, ops []fuzzOp) ([]TagStats, int) {
 			k = 1
 		}
 		want[tag].n[k]++
-		want[tag].bytes[k] += blockBytesSlow(b.n)
+		want[tag].bytes[k] += int64(blockBytesSlow(b.n))
 	}
-	var total [2]uint64
+	var total [2]int64
 	for _, s := range r.p.Tags() {
 		w := want[s.Tag]
 		if w == nil {
 			w = &shadow{}
 		}
-		got := shadow{n: [2]uint64{s.NonPagedOutstanding(), s.PagedOutstanding()}, bytes: [2]uint64{s.NonPagedBytes, s.PagedBytes}}
+		got := shadow{n: [2]int64{s.NonPagedOutstanding(), s.PagedOutstanding()}, bytes: [2]int64{s.NonPagedBytes, s.PagedBytes}}
 		if got != *w {
 			fail("tag %q: tracker believes %d+%d allocations of %d+%d bytes (nonpaged+paged); live blocks hold %d+%d of %d+%d",
 				s.Tag, got.n[0], got.n[1], got.bytes[0], got.bytes[1], w.n[0], w.n[1], w.bytes[0], w.bytes[1])
@@ -311,7 +311,7 @@ func runOps(t testing.TB, s streamSpec, ops []fuzzOp) ([]TagStats, int) {
 	for tag, w := range want {
 		fail("tag %q: live blocks hold %+v but the tracker has no row", tag, *w)
 	}
-	if x := r.p.Totals(); x.NonPagedBytes != total[0] || x.PagedBytes != total[1] {
+	if x := r.p.Totals(); int64(x.NonPagedBytes) != total[0] || int64(x.PagedBytes) != total[1] {
 		fail("Totals: %d nonpaged + %d paged bytes; tags hold %d + %d", x.NonPagedBytes, x.PagedBytes, total[0], total[1])
 	}
 	return r.p.Tags(), nulls

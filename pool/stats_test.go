@@ -124,7 +124,7 @@ func TestTagTableGrows(t *testing.T) {
 	for i := range tags {
 		tag := Tag(uint32('T') | uint32('0'+i%10)<<8 | uint32('0'+i/10%10)<<16 | uint32('0'+i/100)<<24)
 		s := r.p.TagStatsOf(tag)
-		if want := uint64(unitsFor(uint64(1+i%50))) * UnitBytes; s.NonPagedAllocs != 1 || s.NonPagedBytes != want {
+		if want := int64(unitsFor(uint64(1+i%50))) * UnitBytes; s.NonPagedAllocs != 1 || s.NonPagedBytes != want {
 			t.Fatalf("tag %q: %+v, want 1 allocation of %d bytes", tag, s, want)
 		}
 	}

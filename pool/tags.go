@@ -5,19 +5,23 @@ import "slices"
 // TagStats is one row of the pool tracker table (POOL_TRACKER_TABLE), what
 // !poolused prints. Bytes are block bytes with the header for small blocks
 // and whole pages for big allocations, as Windows counts them.
+//
+// Bytes and the outstanding counts are signed, as Windows' counters are:
+// a free is charged to the tag in the block's header, so a block whose
+// tag a stray write renamed leaves the new tag below zero.
 type TagStats struct {
 	Tag                           Tag
 	NonPagedAllocs, NonPagedFrees uint64
-	NonPagedBytes                 uint64
+	NonPagedBytes                 int64
 	PagedAllocs, PagedFrees       uint64
-	PagedBytes                    uint64
+	PagedBytes                    int64
 }
 
 // NonPagedOutstanding returns the nonpaged allocations not yet freed.
-func (s TagStats) NonPagedOutstanding() uint64 { return s.NonPagedAllocs - s.NonPagedFrees }
+func (s TagStats) NonPagedOutstanding() int64 { return int64(s.NonPagedAllocs - s.NonPagedFrees) }
 
 // PagedOutstanding returns the paged allocations not yet freed.
-func (s TagStats) PagedOutstanding() uint64 { return s.PagedAllocs - s.PagedFrees }
+func (s TagStats) PagedOutstanding() int64 { return int64(s.PagedAllocs - s.PagedFrees) }
 
 // tagTable is an open-addressing hash table of TagStats keyed by tag, with
 // the kernel's hash (tag * 40543, folded). It grows by doubling, so it
@@ -90,10 +94,10 @@ func (t *tagTable) alloc(tag Tag, paged bool, bytes uint64) {
 	r := t.row(tag)
 	if paged {
 		r.PagedAllocs++
-		r.PagedBytes += bytes
+		r.PagedBytes += int64(bytes)
 	} else {
 		r.NonPagedAllocs++
-		r.NonPagedBytes += bytes
+		r.NonPagedBytes += int64(bytes)
 	}
 }
 
@@ -101,10 +105,10 @@ func (t *tagTable) free(tag Tag, paged bool, bytes uint64) {
 	r := t.row(tag)
 	if paged {
 		r.PagedFrees++
-		r.PagedBytes -= bytes
+		r.PagedBytes -= int64(bytes)
 	} else {
 		r.NonPagedFrees++
-		r.NonPagedBytes -= bytes
+		r.NonPagedBytes -= int64(bytes)
 	}
 }
 

@@ -132,13 +132,13 @@ func (p *Pool) CheckInvariants() {
 		pages, inUse, bytes uint64
 	}
 	counts := make([]descCount, len(p.descs))
-	want := map[Tag][2]uint64{} // nonpaged, paged bytes in use
+	want := map[Tag][2]int64{} // nonpaged, paged bytes in use
 	addTagBytes := func(tag Tag, paged bool, bytes uint64) {
 		w := want[tag&^ProtectedTag]
 		if paged {
-			w[1] += bytes
+			w[1] += int64(bytes)
 		} else {
-			w[0] += bytes
+			w[0] += int64(bytes)
 		}
 		want[tag&^ProtectedTag] = w
 	}

@@ -127,9 +127,7 @@ type Calls struct {
 	Null   uint64 `json:"null"` // allocations that returned NULL
 }
 
-// SummaryTag is one tag's use at the end. The numbers are signed, as
-// Windows' tracker counters are: a free whose header's tag a stray write
-// changed is charged to that tag, which then holds less than nothing.
+// SummaryTag is one tag's use at the end; signed, as pool.TagStats is.
 type SummaryTag struct {
 	Tag           string `json:"tag"`
 	NonPagedAlloc int64  `json:"nonpaged_allocs"`
@@ -412,8 +410,8 @@ func (r *runner) summary() *Summary {
 		if t.NonPagedOutstanding() == 0 && t.PagedOutstanding() == 0 && t.NonPagedBytes == 0 && t.PagedBytes == 0 {
 			continue // all zero: a renamed block's tag may hold blocks and no bytes, or bytes and no blocks
 		}
-		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: int64(t.NonPagedOutstanding()),
-			NonPagedBytes: int64(t.NonPagedBytes), PagedAllocs: int64(t.PagedOutstanding()), PagedBytes: int64(t.PagedBytes)})
+		s.Tags = append(s.Tags, SummaryTag{Tag: t.Tag.String(), NonPagedAlloc: t.NonPagedOutstanding(),
+			NonPagedBytes: t.NonPagedBytes, PagedAllocs: t.PagedOutstanding(), PagedBytes: t.PagedBytes})
 	}
 	for _, c := range r.cpus.CPUs {
 		var lt LookasideTotal
