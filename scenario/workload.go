@@ -47,14 +47,16 @@ func (r *runner) workload(c *cpu.CPU, driver string, w *WorkloadStep) (result, e
 	// filled: live blocks were alive once, and the churn began; from then
 	// on the operations alternate, free first. An allocation that returns
 	// NULL still takes its turn (and its operation), so failures thin the
-	// live set out instead of stretching the fill.
+	// live set out instead of stretching the fill. A free's turn with
+	// nothing live allocates instead, which can put two allocations in a
+	// row: the live set still never passes live blocks (a full set frees).
 	filled, freeTurn := false, true
 	for i := uint64(0); i < w.Ops; i++ {
 		n := uint64(len(live))
 		if !filled && n == w.Live {
 			filled = true
 		}
-		allocate := !filled || n == 0 || !freeTurn
+		allocate := n < w.Live && (!filled || n == 0 || !freeTurn)
 		if filled {
 			freeTurn = !freeTurn
 		}

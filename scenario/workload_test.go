@@ -2,7 +2,9 @@ package scenario
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -112,6 +114,38 @@ func TestWorkloadLiveAboveOps(t *testing.T) {
 		}
 		if !bytes.Contains(out.Bytes(), []byte(tc.want)) {
 			t.Errorf("keep %s: want %s in\n%s", tc.keep, tc.want, out.Bytes())
+		}
+	}
+}
+
+// A NULL takes an allocation's turn, and the next allocation may come on
+// a free's turn (nothing is live to free): the live set must still never
+// grow past live blocks, whatever the failures do to the alternation.
+func TestWorkloadNeverAboveLive(t *testing.T) {
+	peak := regexp.MustCompile(`"peak_live":(\d+)`)
+	for _, live := range []int{1, 3} {
+		s, err := Parse("above.yaml", []byte(fmt.Sprintf(`name: above
+drivers: [mydrv.sys]
+verifier: {drivers: [mydrv.sys], low_resources: {probability: 0.5}}
+steps:
+  - workload: {ops: 400, pool: NonPagedPool, sizes: 16-64, live: %d, tag: Wrk5}
+    driver: mydrv.sys
+`, live)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seed := uint64(1); seed <= 6; seed++ {
+			var out bytes.Buffer
+			if _, err := Run(s, Options{Out: &out, Seed: seed, SeedSet: true, JSON: true}); err != nil {
+				t.Fatal(err)
+			}
+			m := peak.FindSubmatch(out.Bytes())
+			if m == nil {
+				t.Fatalf("live %d, seed %d: no peak_live in\n%s", live, seed, out.Bytes())
+			}
+			if got, _ := strconv.Atoi(string(m[1])); got > live {
+				t.Errorf("live %d, seed %d: peak %d live blocks", live, seed, got)
+			}
 		}
 	}
 }
