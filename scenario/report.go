@@ -483,13 +483,22 @@ func (rep *reporter) printSummary(s *Summary) {
 	fmt.Fprintf(w, "  page faults    %d soft, %d hard, %d demand-zero\n", m.SoftFaults, m.HardFaults, m.DemandZeroFaults)
 	fmt.Fprintf(w, "  paging         %d trimmed, %d written to the pagefile, %d repurposed, %d evicted\n", m.Trimmed, m.PagesWritten, m.Repurposed, m.Evicted)
 	if m.HasPagefile {
-		fmt.Fprintf(w, "  pagefile       %s used of %s (peak %s), %d reads, %d writes\n",
+		fmt.Fprintf(w, "  pagefile       %s used of %s (peak %s), %d reads%s, %d writes%s\n",
 			humanize.IBytes(m.Pagefile.Used*mm.PageBytes), humanize.IBytes((m.Pagefile.Slots-1)*mm.PageBytes),
-			humanize.IBytes(m.Pagefile.Peak*mm.PageBytes), m.Pagefile.Reads, m.Pagefile.Writes)
+			humanize.IBytes(m.Pagefile.Peak*mm.PageBytes), m.Pagefile.Reads, failedOf(m.Pagefile.ReadErrors),
+			m.Pagefile.Writes, failedOf(m.Pagefile.WriteErrors))
 	}
 	fmt.Fprintf(w, "  memory         %d frames: %d active (%d pageable), %d standby, %d modified, %d free, %d zeroed\n",
 		m.Frames, m.ActivePageable+m.ActiveNonpageable, m.ActivePageable, m.Standby, m.Modified, m.Free, m.Zeroed)
 	fmt.Fprintf(w, "  commit         %s of %s\n\n", humanize.IBytes(m.CommitPages*mm.PageBytes), humanize.IBytes(m.CommitLimitPages*mm.PageBytes))
+}
+
+// failedOf says how many of a count of pagefile I/Os failed, when any did.
+func failedOf(n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d failed)", n)
 }
 
 // faultingIP names the code that was running when the machine halted.

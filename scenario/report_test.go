@@ -120,3 +120,26 @@ steps:
 		t.Errorf("!poolused 2 lists %v, want %v (most nonpaged bytes first, below zero last)\n%s", order, want, out)
 	}
 }
+
+// TestSummaryCountsFailedPagefileIO: the summary's pagefile line counts
+// I/Os, failed ones included, and says how many failed; a run whose I/Os
+// all succeeded says nothing of failures.
+func TestSummaryCountsFailedPagefileIO(t *testing.T) {
+	for _, tc := range []struct{ faults, want string }{
+		{"", ", 1 reads, 1 writes\n"},
+		{"faults:\n  - pagefile_write_error: {nth: 1}\n", ", 1 reads, 2 writes (1 failed)\n"},
+		{"faults:\n  - pagefile_read_error: {nth: 1, status: 0xc000009d}\n", ", 1 reads (1 failed), 1 writes\n"},
+	} {
+		s := loadInline(t, "pf.yaml", "name: pf\n"+tc.faults+`steps:
+  - alloc: {pool: PagedPool, size: 64, tag: PfIo, as: p}
+  - write: {at: p, data: "abc"}
+  - page_out: p
+  - page_out: p
+  - read: {at: p, length: 3}
+`)
+		_, _, out := runInline(t, s, Options{})
+		if line := regexp.MustCompile(`(?m)^  pagefile .*\n`).FindString(out); !strings.HasSuffix(line, tc.want) {
+			t.Errorf("%q: the pagefile line is %q, want it to end %q\n%s", tc.faults, line, tc.want, out)
+		}
+	}
+}
