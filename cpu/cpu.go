@@ -78,7 +78,8 @@ type Set struct {
 // MaxCPUs bounds a machine's processor count.
 const MaxCPUs = 256
 
-// NewSet makes n CPUs spread over nodes NUMA nodes evenly and in order.
+// NewSet makes n CPUs spread over nodes NUMA nodes evenly and in order:
+// CPU i is on node i*nodes/n (docs/scenarios.md shows what that gives).
 func NewSet(n, nodes int) (*Set, error) {
 	if n < 1 || n > MaxCPUs {
 		return nil, fmt.Errorf("cpus: %d: want 1 to %d", n, MaxCPUs)

@@ -232,6 +232,7 @@ func TestNewSet(t *testing.T) {
 		{name: "4 CPUs over 2 nodes split down the middle", cpus: 4, nodes: 2, wantNodes: []int{0, 0, 1, 1}},
 		{name: "3 CPUs over 2 nodes put the odd one on node 1", cpus: 3, nodes: 2, wantNodes: []int{0, 0, 1}},
 		{name: "5 CPUs over 3 nodes fill the nodes in order", cpus: 5, nodes: 3, wantNodes: []int{0, 0, 1, 1, 2}},
+		{name: "6 CPUs over 4 nodes: CPU i on node i*4/6, as the docs say", cpus: 6, nodes: 4, wantNodes: []int{0, 0, 1, 2, 2, 3}},
 		{name: "one node holds every CPU", cpus: 3, nodes: 1, wantNodes: []int{0, 0, 0}},
 		{name: "as many nodes as CPUs is one CPU each", cpus: 4, nodes: 4, wantNodes: []int{0, 1, 2, 3}},
 		{name: "a single CPU works", cpus: 1, nodes: 1, wantNodes: []int{0}},
