@@ -70,7 +70,7 @@ func init() {
 		{"!poolfind", "!poolfind TAG [POOLTYPE]", "blocks with a tag (POOLTYPE 0 nonpaged, 1 paged, 2 special)", 2, (*Target).poolfind},
 		{"!poolval", "!poolval ADDR [LEVEL]", "validate the pool page holding ADDR", 2, (*Target).poolval},
 		{"!irql", "!irql [CPU]", "the IRQL of a processor", 1, (*Target).irql},
-		{"!vm", "!vm", "memory use in pages and KB", 0, (*Target).vm},
+		{"!vm", "!vm [FLAGS]", "memory use in pages and KB (any FLAGS: the same)", 1, (*Target).vm},
 		{"!pte", "!pte VA", "the PXE, PPE, PDE and PTE that map VA", 1, (*Target).pte},
 		{"!pfn", "!pfn N", "the PFN database entry of frame N", 1, (*Target).pfn},
 		{"!lookaside", "!lookaside", "the per-CPU pool lookaside lists in use", 0, (*Target).lookaside},

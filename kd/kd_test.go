@@ -548,7 +548,7 @@ func TestUnknownCommands(t *testing.T) {
 		{"bl", "bl works only at a live session's prompt (simkern kd FILE.yaml)\n"},
 		// Arguments past what a command takes are refused, not ignored.
 		{"!pool irp 1 2", "usage: !pool ADDR [FLAGS]\n"},
-		{"!vm 1", "usage: !vm\n"},
+		{"!vm 1 2", "usage: !vm [FLAGS]\n"},
 		{"!pte irp 1", "usage: !pte VA\n"},
 		{"dt _POOL_HEADER irp 1", "usage: dt _POOL_HEADER [ADDR]\n"},
 		{"db irp L 10 20", "usage: db ADDR [L COUNT]\n"},
@@ -763,5 +763,24 @@ func TestPfnDirtyIsTheFramesOwn(t *testing.T) {
 	table := f.m.PTE(mm.LevelPTE.EntryAddress(va)).Frame()
 	if got := last(table); got != "    pagefile slot none" {
 		t.Errorf("the page table's frame %x: %q, want no slot and nothing about dirt", uint64(table), got)
+	}
+}
+
+// !vm takes Windows' flags (the reference's sample is `!vm 1`) and prints
+// the same for every value, since simkern has none of what they select;
+// a flag that is no number is refused as any other command's would be.
+func TestVMTakesFlags(t *testing.T) {
+	f := newFixture(t)
+	plain := f.run(t, "!vm")
+	if !strings.HasPrefix(plain, "*** Virtual Memory Usage ***\n") {
+		t.Fatalf("!vm:\n%s", plain)
+	}
+	for _, cmd := range []string{"!vm 1", "!vm 0x3f", "!vm 0n8"} {
+		if got := f.run(t, cmd); got != plain {
+			t.Errorf("%s:\n%s\nwant what !vm printed:\n%s", cmd, got, plain)
+		}
+	}
+	if got := f.run(t, "!vm zork"); strings.Contains(got, "Virtual Memory") || got == "" {
+		t.Errorf("!vm zork printed %q, want an error", got)
 	}
 }

@@ -15,7 +15,15 @@ func vmLine(w io.Writer, label string, pages uint64) {
 	fmt.Fprintf(w, "      %s%*d   (%8d Kb)\n", label, max(26-len(label), 1), pages, pages*4)
 }
 
-func (t *Target) vm(w io.Writer, _ []string) error {
+// vm is !vm [FLAGS]. Windows' flags leave out per-process statistics or
+// add thread stacks, terminal server and kernel VA usage, none of which
+// simkern has: any flags are taken, and the output is the same.
+func (t *Target) vm(w io.Writer, args []string) error {
+	if len(args) > 0 {
+		if _, err := t.Evaluate(args[0]); err != nil {
+			return err
+		}
+	}
 	s := t.Machine.Stats()
 	p := t.Pool.Totals()
 	sp := t.Pool.SpecialStats()
