@@ -78,6 +78,7 @@ func init() {
 		{"!verifier", "!verifier [FLAGS [ARG]]", "Driver Verifier (3 DRIVER: its allocations; logs: 4, 8 [N]; 0x80 [N|ADDR])", 2, (*Target).verifier},
 		{"dt", "dt _POOL_HEADER [ADDR]", "the pool header layout, or the header at ADDR", 2, (*Target).dt},
 		{"db", "db ADDR [L COUNT]", "bytes", 3, (*Target).db},
+		{"dc", "dc ADDR [L COUNT]", "DWORDs and their bytes as text", 3, (*Target).dc},
 		{"dd", "dd ADDR [L COUNT]", "DWORDs", 3, (*Target).dd},
 		{"dq", "dq ADDR [L COUNT]", "QWORDs", 3, (*Target).dq},
 		{".help", ".help", "this list", 0, (*Target).help},

@@ -92,7 +92,7 @@ func TestCommandsMatchGoldenOutput(t *testing.T) {
 		"!poolfind Tour", "!poolfind Tour 1", "!poolfind 0x72756f54", "!poolval irp",
 		"!irql", "!irql 1", "!irql 9",
 		"!vm", "!pte irp", "!pte big+1000", "!pte 0xfffff8b000000000", "!pfn 3", "!pfn 0x100000",
-		"dt _POOL_HEADER", "dt nt!_POOL_HEADER irp-10", "db irp L20", "dd irp L8", "dq irp-10 L4",
+		"dt _POOL_HEADER", "dt nt!_POOL_HEADER irp-10", "db irp L20", "dd irp L8", "dc irp L7", "dc 0xfffffa8100000000 L4", "dq irp-10 L4",
 		"!lookaside", "!analyze -v", "!nosuch", "!pool", "!pool zork",
 	} {
 		b.WriteString("0: kd> " + cmd + "\n")
@@ -419,6 +419,8 @@ func TestDumpRangeDoesNotWrap(t *testing.T) {
 		{"dq ffffffffffffff00 L20", 16},
 		{"dd fffffffffffffff0 L4", 1},
 		{"dd fffffffffffffff0 L5", 0},
+		{"dc fffffffffffffff0 L4", 1},
+		{"dc fffffffffffffff0 L5", 0},
 		{"db irp L20", 2},
 	} {
 		out := f.run(t, tc.cmd)
@@ -532,7 +534,7 @@ func TestPteSaysWhyNotValid(t *testing.T) {
 }
 
 // An unknown extension is kd's "No export NAME found"; a plain command
-// simkern lacks (dc and dps are real kd commands) says that simkern does
+// simkern lacks (dps is a real kd command) says that simkern does
 // not support it, where kd would call it a syntax error. Both used to say
 // "No export".
 func TestUnknownCommands(t *testing.T) {
@@ -540,7 +542,6 @@ func TestUnknownCommands(t *testing.T) {
 	for _, tt := range []struct{ cmd, want string }{
 		{"!nosuch", "No export nosuch found\n"},
 		{"!NoSuch irp", "No export NoSuch found\n"},
-		{"dc irp", "simkern does not support 'dc' (.help lists the commands it has)\n"},
 		{"dps irp", "simkern does not support 'dps' (.help lists the commands it has)\n"},
 		{"zork", "simkern does not support 'zork' (.help lists the commands it has)\n"},
 		{"g", "g works only at a live session's prompt (simkern kd FILE.yaml)\n"},

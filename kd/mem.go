@@ -38,8 +38,9 @@ func (t *Target) rangeArgs(args []string, defaultCount uint64) (uint64, uint64, 
 	return addr, count, nil
 }
 
-// dump prints count units of size bytes from addr, 16 bytes a row.
-func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64) error {
+// dump prints count units of size bytes from addr, 16 bytes a row, and
+// with chars the row's bytes as text after them (db always has them).
+func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64, chars bool) error {
 	addr, count, err := t.rangeArgs(args, defaultCount)
 	if err != nil {
 		return err
@@ -55,7 +56,6 @@ func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64)
 		fmt.Fprintf(w, "%s ", backtick(addr+off))
 		switch size {
 		case 1:
-			var text strings.Builder
 			for i := uint64(0); i < row; i++ {
 				sep := " "
 				if i == 8 {
@@ -63,17 +63,10 @@ func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64)
 				}
 				if int(i) < got {
 					fmt.Fprintf(w, "%s%02x", sep, buf[i])
-					c := buf[i]
-					if c < 0x20 || c > 0x7e {
-						c = '.'
-					}
-					text.WriteByte(c)
 				} else {
 					fmt.Fprintf(w, "%s??", sep)
-					text.WriteByte('?')
 				}
 			}
-			fmt.Fprintf(w, "%s  %s", strings.Repeat("   ", int(16-row)), text.String())
 		case 4:
 			for i := 0; i+4 <= int(row); i += 4 {
 				if i+4 <= got {
@@ -91,14 +84,37 @@ func (t *Target) dump(w io.Writer, args []string, size int, defaultCount uint64)
 				}
 			}
 		}
+		if chars {
+			// A short last row is padded so its text lines up with the rows above.
+			missing := int(16-row) / size
+			fmt.Fprintf(w, "%s  %s", strings.Repeat(" ", missing*(2*size+1)), printable(buf[:row], got))
+		}
 		fmt.Fprintln(w)
 	}
 	return nil
 }
 
-func (t *Target) db(w io.Writer, args []string) error { return t.dump(w, args, 1, 0x80) }
-func (t *Target) dd(w io.Writer, args []string) error { return t.dump(w, args, 4, 0x20) }
-func (t *Target) dq(w io.Writer, args []string) error { return t.dump(w, args, 8, 0x10) }
+// printable is bytes as dump's text column shows them: a printable ASCII
+// character as itself, any other byte as '.', and a byte that could not
+// be read (the first got were) as '?'.
+func printable(b []byte, got int) string {
+	text := make([]byte, len(b))
+	for i, c := range b {
+		switch {
+		case i >= got:
+			c = '?'
+		case c < 0x20 || c > 0x7e:
+			c = '.'
+		}
+		text[i] = c
+	}
+	return string(text)
+}
+
+func (t *Target) db(w io.Writer, args []string) error { return t.dump(w, args, 1, 0x80, true) }
+func (t *Target) dc(w io.Writer, args []string) error { return t.dump(w, args, 4, 0x20, true) }
+func (t *Target) dd(w io.Writer, args []string) error { return t.dump(w, args, 4, 0x20, false) }
+func (t *Target) dq(w io.Writer, args []string) error { return t.dump(w, args, 8, 0x10, false) }
 
 // The _POOL_HEADER fields as dt lists them.
 var poolHeaderLayout = []struct{ off, name, kind string }{

@@ -823,12 +823,12 @@ func TestKDLiveCommandsOnADump(t *testing.T) {
 	file := exampleFile(t, dir, "tour")
 	dump := filepath.Join(dir, "tour.dmp")
 	runDump(t, file, dump, "--dump-at-end")
-	cmds := []string{"p", "t", "g", "G", "p-", "!tt 3", ".restart", "bp alloc Tour", "bl", "bc *", "dc first"}
+	cmds := []string{"p", "t", "g", "G", "p-", "!tt 3", ".restart", "bp alloc Tour", "bl", "bc *", "dps first"}
 	out := kdSession(t, dump, cmds...)
 	for i, c := range cmds {
 		want := strings.Fields(c)[0] + " works only at a live session's prompt (simkern kd FILE.yaml)\n"
-		if c == "dc first" {
-			want = "simkern does not support 'dc' (.help lists the commands it has)\n"
+		if c == "dps first" {
+			want = "simkern does not support 'dps' (.help lists the commands it has)\n"
 		}
 		if out[i] != want {
 			t.Errorf("%s on a dump: got %q, want %q", c, out[i], want)
