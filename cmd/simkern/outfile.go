@@ -131,30 +131,67 @@ func openOut(path string, inputs []input) (*outFile, error) {
 }
 
 // replace replaces the file's contents with what write writes, and closes
-// it. A write that fails removes a file the command created.
+// it. An earlier file is replaced whole or not at all: the new contents
+// go to a file beside it, renamed over it once they are all written, so a
+// write that fails (a full disk) leaves it as it was. A write that fails
+// removes a file the command created.
 func (o *outFile) replace(write func(io.Writer) error) error {
 	fi, err := o.f.Stat()
 	regular := err == nil && fi.Mode().IsRegular()
 	openFiles.Lock()
 	delete(openFiles.set, o)
 	o.done = true
-	if regular {
-		// An interrupt waits until the file is whole. A pipe or a device
-		// may block for as long as its reader likes: an interrupt must
-		// still end the command then, and has nothing to remove.
-		defer openFiles.Unlock()
-		if err := o.f.Truncate(0); err != nil {
-			o.f.Close()
+	if !regular {
+		// A pipe or a device may block for as long as its reader likes:
+		// an interrupt must still end the command then, and has nothing
+		// to remove.
+		openFiles.Unlock()
+		return errors.Join(write(o.f), o.f.Close())
+	}
+	defer openFiles.Unlock() // an interrupt waits until the file is whole
+	if !o.created {
+		if tmp := o.beside(); tmp != nil {
+			o.f.Close() // before the rename, which an open file blocks on Windows
+			err := errors.Join(write(tmp), tmp.Chmod(fi.Mode().Perm()), tmp.Close())
+			if err == nil {
+				err = os.Rename(tmp.Name(), o.target())
+			}
+			if err != nil {
+				os.Remove(tmp.Name())
+			}
 			return err
 		}
-	} else {
-		openFiles.Unlock()
+		// A directory the command cannot add a file to: in place, then.
+	}
+	if err := o.f.Truncate(0); err != nil {
+		o.f.Close()
+		return err
 	}
 	err = errors.Join(write(o.f), o.f.Close())
 	if err != nil && o.created {
 		os.Remove(o.f.Name())
 	}
 	return err
+}
+
+// target is the path the file's contents live at: through any symbolic
+// links, which stay as they are.
+func (o *outFile) target() string {
+	if path, err := filepath.EvalSymlinks(o.f.Name()); err == nil {
+		return path
+	}
+	return o.f.Name()
+}
+
+// beside creates a hidden temporary file in the target's directory, or
+// returns nil when it cannot.
+func (o *outFile) beside() *os.File {
+	path := o.target()
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil
+	}
+	return tmp
 }
 
 // abandon closes a file the command never wrote, removing it if the
