@@ -85,7 +85,33 @@ steps:
 	if o.Bugcheck == nil || o.Bugcheck.Code != 0x19 {
 		t.Fatalf("outcome %+v, want 0x19\n%s", o, out)
 	}
-	want := fmt.Sprintf("POOL_BLOCK:  %016x allocated by nt+0x400030  (blame.yaml:5: alloc: {pool: NonPagedPool, size: 64, tag: Cccc, as: c})", o.Bugcheck.P[1])
+	// P2 is the header; the line names the block by its data address.
+	want := fmt.Sprintf("POOL_BLOCK:  %016x allocated by nt+0x400030  (blame.yaml:5: alloc: {pool: NonPagedPool, size: 64, tag: Cccc, as: c}); Arg2 %016x is its header\n", o.Bugcheck.P[1]+16, o.Bugcheck.P[1])
+	if !strings.Contains(out, want) {
+		t.Errorf("the analysis lacks\n%s\n%s", want, out)
+	}
+}
+
+// TestPoolBlockIsTheBlockNotTheParameter: a parameter inside a block (a
+// big paged allocation whose last page could not be read back when its
+// free read the canary: 0x7A, Arg4 the canary's address) names the block
+// by its start, and says where in it the parameter points.
+func TestPoolBlockIsTheBlockNotTheParameter(t *testing.T) {
+	s := loadInline(t, "inpage.yaml", `name: inpage
+faults:
+  - pagefile_read_error: {nth: 1}
+steps:
+  - alloc: {pool: PagedPool, size: 10000, tag: Big7, as: b}
+  - write: {at: b, fill: 0x41, length: 10000}
+  - page_out: b
+  - free: b
+`)
+	sess, o, out := runInline(t, s, Options{})
+	if o.Bugcheck == nil || o.Bugcheck.Code != 0x7A {
+		t.Fatalf("outcome %+v, want 0x7A\n%s", o, out)
+	}
+	b := bound(t, sess, "b")
+	want := fmt.Sprintf("POOL_BLOCK:  %016x allocated by nt+0x400010  (inpage.yaml:5: alloc: {pool: PagedPool, size: 10000, tag: Big7, as: b}); Arg4 %016x is 0x2710 bytes into it\n", b, b+10000)
 	if !strings.Contains(out, want) {
 		t.Errorf("the analysis lacks\n%s\n%s", want, out)
 	}

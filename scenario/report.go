@@ -540,9 +540,19 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 	if ip := r.faultingIP(); ip != "" {
 		d = append(d, bugcheck.Detail{Key: "FAULTING_IP", Value: ip})
 	}
-	for _, p := range b.P {
-		if owner := r.p.Owner(r.p.BlockHolding(mm.VA(p))); owner != 0 {
-			d = append(d, bugcheck.Detail{Key: "POOL_BLOCK", Value: fmt.Sprintf("%016x allocated by %s", p, r.st.where(owner))})
+	for i, p := range b.P {
+		block := r.p.BlockHolding(mm.VA(p))
+		if owner := r.p.Owner(block); owner != 0 {
+			v := fmt.Sprintf("%016x allocated by %s", uint64(block), r.st.where(owner))
+			switch va := mm.VA(p); {
+			case va == block-pool.HeaderBytes:
+				v += fmt.Sprintf("; Arg%d %016x is its header", i+1, p)
+			case va < block:
+				v += fmt.Sprintf("; Arg%d %016x is %#x bytes before it", i+1, p, uint64(block-va))
+			case va > block:
+				v += fmt.Sprintf("; Arg%d %016x is %#x bytes into it", i+1, p, uint64(va-block))
+			}
+			d = append(d, bugcheck.Detail{Key: "POOL_BLOCK", Value: v})
 			break
 		}
 	}
