@@ -261,6 +261,9 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 	runCampaign("flaky.yaml", "5-15", "b.jsonl")
 	runCampaign("other.yaml", "20-30", "c.jsonl")
 	runCampaign("other.yaml", "1-5", "e.jsonl")
+	if code, _, stderr := cli("campaign", at("flaky.yaml"), "--seeds", "11-15", "--check-determinism", "--out", at("checked.jsonl")); code == 2 {
+		t.Fatalf("campaign --check-determinism: %s", stderr)
+	}
 	full, _ := os.ReadFile(at("a.jsonl"))
 	lines := strings.SplitAfter(string(full), "\n")
 	writeFiles(t, dir, map[string]string{
@@ -285,6 +288,7 @@ func TestCampaignMergeRefusesFilesThatDoNotBelongTogether(t *testing.T) {
 		{"files of two scenarios that share seeds", []string{"a.jsonl", "e.jsonl"}, "are campaigns of different scenarios (sha256 "},
 		{"two files that share seeds", []string{"a.jsonl", "b.jsonl"}, "seed 5 is in both " + at("a.jsonl") + " and " + at("b.jsonl")},
 		{"two files that share seeds, named the other way round", []string{"b.jsonl", "a.jsonl"}, "seed 5 is in both " + at("b.jsonl") + " and " + at("a.jsonl")},
+		{"a file whose seeds ran twice and one whose did not", []string{"a.jsonl", "checked.jsonl"}, at("checked.jsonl") + " ran its seeds twice (--check-determinism) and " + at("a.jsonl") + " did not"},
 		{"the same file twice", []string{"a.jsonl", "a.jsonl"}, "is in both"},
 		{"a file cut short", []string{"truncated.jsonl"}, at("truncated.jsonl") + ": incomplete"},
 		{"a file that is not JSON", []string{"garbage.jsonl"}, at("garbage.jsonl") + ":1: not a campaign results file"},

@@ -99,6 +99,12 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 				return nil, usageError{fmt.Errorf("%s and %s are campaigns of different scenarios (sha256 %s and %s)", f.path, path, scenario.ShortHash(f.sum.SHA256), scenario.ShortHash(p.sum.SHA256))}
 			} else if p.sum.Simkern != f.sum.Simkern {
 				return nil, usageError{fmt.Errorf("%s and %s come from different simkern versions (%s and %s), whose runs may differ", f.path, path, f.sum.Simkern, p.sum.Simkern)}
+			} else if p.sum.Determinism != f.sum.Determinism {
+				checked, not := f.path, path
+				if p.sum.Determinism {
+					checked, not = path, f.path
+				}
+				return nil, usageError{fmt.Errorf("%s ran its seeds twice (--check-determinism) and %s did not: merge files run alike, or no table could say what was checked", checked, not)}
 			}
 		}
 	}
@@ -106,7 +112,6 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 		return cmp.Or(cmp.Compare(a.lo, b.lo), strings.Compare(a.sum.Seeds, b.sum.Seeds), cmp.Compare(a.n, b.n), cmp.Compare(a.i, b.i))
 	})
 	f := parts[0].sum
-	all := true // every file checked determinism
 	var (
 		specs  []string
 		seeds  []seedRange             // every list's, for whether the files hold them all
@@ -122,7 +127,6 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 		}
 		runs[p.sum.Seeds] += p.sum.Runs
 		shards[p.sum.Seeds] = append(shards[p.sum.Seeds], p.shards...)
-		all = all && p.sum.Determinism
 		total += p.sum.Runs
 	}
 	t := newTally()
@@ -135,7 +139,7 @@ func mergeFiles(paths []string, lines *spill) (*campaignSummary, error) {
 		}
 	}
 	sum := &campaignSummary{Event: "campaign", Simkern: f.Simkern, Scenario: f.Scenario, File: f.File, SHA256: f.SHA256,
-		Seeds: strings.Join(specs, ","), Determinism: all}
+		Seeds: strings.Join(specs, ","), Determinism: f.Determinism}
 	// Files that hold every seed of their lists are whole, whatever
 	// shards brought them; else each list that is not names its shards,
 	// after the list when there are several ("1-20:0/4+2/4"), so a later
