@@ -454,10 +454,17 @@ func (d *debugger) matchBreakpoint(step *scenario.Step) int {
 }
 
 // anyStep reports whether some step of s, in a repeat or a thread too,
-// satisfies match.
+// satisfies match. It asks match of each step once: the repeats YAML
+// aliases make of one list share it, and a file of a few lines can nest
+// them to more steps than any machine could walk.
 func anyStep(s *scenario.Scenario, match func(*scenario.Step) bool) bool {
+	searched := map[*scenario.Step]bool{} // lists, by their first step
 	var in func(steps []scenario.Step) bool
 	in = func(steps []scenario.Step) bool {
+		if len(steps) == 0 || searched[&steps[0]] {
+			return false // a list searched before held no match
+		}
+		searched[&steps[0]] = true
 		for i := range steps {
 			if st := &steps[i]; match(st) || st.Repeat != nil && in(st.Repeat.Steps) {
 				return true

@@ -1217,3 +1217,25 @@ func TestHelpCompletesTopics(t *testing.T) {
 		}
 	}
 }
+
+// anyStep asks its question of each step once, however often YAML
+// aliases make a repeat reuse a list: thirteen levels of ten aliases each
+// are 10^12 steps expanded, and run, kd's bp and --dump's check of the
+// inputs used to walk them all (the run never started).
+func TestAnyStepWalksSharedListsOnce(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: aliases\nsteps:\n  - repeat: &r0 {times: 0, steps: [{trim: all}]}\n")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "  - repeat: &r%d {times: 0, steps: [%s]}\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("{repeat: *r%d}, ", i-1), 10), ", "))
+	}
+	s, err := scenario.Parse("aliases.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Once per step the loader made: a list read at another depth is
+	// another list, so that is a few hundred here, not 133.
+	asked := 0
+	if anyStep(s, func(*scenario.Step) bool { asked++; return asked > 10_000 }) || asked > 1000 {
+		t.Errorf("anyStep asked %d times or more of a file of 133 steps", asked)
+	}
+}
