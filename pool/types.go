@@ -107,15 +107,17 @@ func TagOf(s string) Tag {
 
 // ParseTag accepts one to four printable characters, or a 0x number.
 func ParseTag(s string) (Tag, error) {
+	// Errors quote at most 40 characters of s (%.40q): s may be anything
+	// a file held.
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		v, err := strconv.ParseUint(s[2:], 16, 32)
 		if err != nil {
-			return 0, fmt.Errorf("bad tag %q: a 0x tag is 1 to 8 hex digits", s)
+			return 0, fmt.Errorf("bad tag %.40q: a 0x tag is 1 to 8 hex digits", s)
 		}
 		return Tag(v), nil
 	}
 	if len(s) < 1 || len(s) > 4 {
-		return 0, fmt.Errorf("bad tag %q: a tag is 1 to 4 characters", s)
+		return 0, fmt.Errorf("bad tag %.40q: a tag is 1 to 4 characters", s)
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {

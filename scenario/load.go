@@ -530,11 +530,14 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 		if !ok {
 			continue
 		}
-		if strings.TrimSpace(s) == "" {
+		switch {
+		case strings.TrimSpace(s) == "":
 			l.errorf(it, k, "the name is empty")
 			continue
-		}
-		if seen[s] {
+		case len(s) > maxNameBytes:
+			l.errorf(it, k, "%.40q... is too long for a name: at most %d characters", s, maxNameBytes)
+			continue
+		case seen[s]:
 			l.errorf(it, k, "%q is listed twice", s)
 			continue
 		}
@@ -792,7 +795,9 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 		th := Thread{Name: fmt.Sprintf("t%d", i+1), Pos: l.pos(it)}
 		v := o.get("name")
 		if v != nil {
-			if s, ok := l.text(v, o.key("name")); ok {
+			if s, ok := l.text(v, o.key("name")); ok && len(s) > maxNameBytes {
+				l.errorf(v, o.key("name"), "%.40q... is too long for a name: at most %d characters", s, maxNameBytes)
+			} else if ok {
 				th.Name = s
 			}
 		}

@@ -1189,3 +1189,39 @@ func TestLongKeysAreShortenedInMessages(t *testing.T) {
 		}
 	}
 }
+
+// Names are at most 64 characters wherever they come from, since step
+// lines and events repeat a step's driver and thread; and a long value a
+// message quotes (a name, a tag, a driver no list holds) is quoted by its
+// start, so the error stays short.
+func TestLongNamesAndValuesAreRefusedShortly(t *testing.T) {
+	long := strings.Repeat("n", 10_000)
+	for _, tc := range []struct{ src, want string }{
+		{"name: x\ndrivers: [" + long + "]\nsteps: [{trim: all}]\n", "drivers[0]: \"nnnn"},
+		{"name: x\ndrivers: [a.sys]\nverifier: {drivers: [" + long + "]}\nsteps: [{trim: all}]\n", "verifier.drivers[0]: \"nnnn"},
+		{"name: x\nthreads: [{name: " + long + ", steps: [{trim: all}]}]\n", "threads[0].name: \"nnnn"},
+		{"name: x\ndrivers: [" + strings.Repeat("d", 65) + "]\nsteps: [{trim: all}]\n", "too long for a name: at most 64 characters"},
+		{"name: x\nsteps: [{alloc: {pool: 0, size: 8, tag: " + long + "}}]\n", "bad tag \"nnnn"},
+		{"name: x\nsteps: [{unload: " + long + "}]\n", "driver \"nnnn"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src))
+		if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%.60q...: error of %d bytes, %.300v; want a short one with %q", tc.src, len(fmt.Sprint(err)), err, tc.want)
+		}
+	}
+	// 64 characters is still a name.
+	if _, err := Parse("t.yaml", []byte("name: x\ndrivers: ["+strings.Repeat("d", 64)+"]\nthreads: [{name: "+strings.Repeat("t", 64)+", steps: [{trim: all}]}]\n")); err != nil {
+		t.Errorf("64-character names: %v", err)
+	}
+}
+
+// Whatever a message quotes whole (a trace path the host's error repeats,
+// say), it is cut at maxErrorBytes: a file's value is not an error's
+// length.
+func TestErrorMessagesAreBounded(t *testing.T) {
+	_, err := Parse("t.yaml", []byte("name: x\nsteps: [{replay: "+strings.Repeat("n", 10_000)+"}]\n"))
+	var e *Error
+	if !errors.As(err, &e) || len(e.Msg) > maxErrorBytes+len("...") || !strings.HasSuffix(e.Msg, "...") {
+		t.Errorf("a 10,000-byte trace path: %.200v (%d bytes); want a message cut at %d bytes", err, len(fmt.Sprint(err)), maxErrorBytes)
+	}
+}

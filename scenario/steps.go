@@ -279,9 +279,9 @@ func (l *loader) driverName(n ast.Node, key string) string {
 
 // notListed explains that driver s is missing from drivers:.
 func (l *loader) notListed(s string) string {
-	msg := fmt.Sprintf("driver %q is not listed in drivers", s)
+	msg := fmt.Sprintf("driver %.40q is not listed in drivers", s)
 	if len(l.drivers) == 0 {
-		return msg + fmt.Sprintf(": the file has no drivers: list; add `drivers: [%s]`", s)
+		return msg + fmt.Sprintf(": the file has no drivers: list; add `drivers: [%.40s]`", s)
 	}
 	names := make([]string, 0, len(l.drivers))
 	for d := range l.drivers {
@@ -307,7 +307,8 @@ func (l *loader) need(name string, n ast.Node, key string, anywhere bool) {
 }
 
 // validName: a letter or _, then letters, digits and _; "all" is taken.
-// maxNameBytes bounds a bound name's length.
+// maxNameBytes bounds a name's length: a bound name's, a driver's or a
+// thread's, which step lines and events repeat.
 const maxNameBytes = 64
 
 func validName(s string) bool {

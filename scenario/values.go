@@ -93,9 +93,23 @@ func (l *loader) wants(p Pos) bool {
 
 func (l *loader) errAt(p Pos, key, format string, args ...any) {
 	if l.wants(p) {
-		l.best = &located{at: p, err: &Error{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...)}}
+		l.keep(p, &Error{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 }
+
+// keep makes e, at p, the error the load reports, its message cut to
+// maxErrorBytes whatever value of the file it quotes (most quote at most
+// 40 characters of one already; a host's error repeats a path whole).
+func (l *loader) keep(p Pos, e *Error) {
+	if len(e.Msg) > maxErrorBytes {
+		short := *e
+		short.Msg = shortenText(e.Msg, maxErrorBytes)
+		e = &short
+	}
+	l.best = &located{at: p, err: e}
+}
+
+const maxErrorBytes = 1024
 
 func (l *loader) errorf(n ast.Node, key, format string, args ...any) {
 	l.errAt(l.pos(n), key, format, args...)
@@ -105,7 +119,7 @@ func (l *loader) errorf(n ast.Node, key, format string, args ...any) {
 // at p, the step that reads that file.
 func (l *loader) errIn(p Pos, e *Error) {
 	if l.wants(p) {
-		l.best = &located{at: p, err: e}
+		l.keep(p, e)
 	}
 }
 
