@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -760,17 +761,21 @@ func parseSize(s string) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("unknown unit %q in %q: want one of %s", shortenText(unit, 20), shortenText(s, 40), strings.Join(sizeUnits, ", "))
 	}
-	v, err := humanize.ParseBytes(num + unit)
-	if err != nil {
+	// The number is read exactly, as a fraction: a float would take
+	// 4.0000000000000000001MiB for 4MiB, and 1.00000001KiB for 1KiB.
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
 		return 0, fmt.Errorf("bad size %q: want a number and a unit, such as 64MiB or 1.5GiB", shortenText(s, 40))
 	}
-	if f, _ := strconv.ParseFloat(num, 64); f != math.Trunc(f) {
-		// humanize rounds fractions of a byte away; check they were whole.
-		if b, _ := humanize.ParseBytes("1" + unit); math.Mod(f*float64(b), 1) != 0 {
-			return 0, fmt.Errorf("%q is not a whole number of bytes", shortenText(s, 40))
-		}
+	unitBytes, _ := humanize.ParseBytes("1" + unit) // a unit of sizeUnits
+	r.Mul(r, new(big.Rat).SetUint64(unitBytes))
+	switch {
+	case !r.IsInt():
+		return 0, fmt.Errorf("%q is not a whole number of bytes", shortenText(s, 40))
+	case !r.Num().IsUint64():
+		return 0, fmt.Errorf("%q is more bytes than 64 bits can count", shortenText(s, 40))
 	}
-	return v, nil
+	return r.Num().Uint64(), nil
 }
 
 // fraction reads a probability, 0..1.
