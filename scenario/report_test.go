@@ -45,15 +45,11 @@ steps:
 	if o.Exit != ExitOK {
 		t.Fatalf("exit %d\n%s", o.Exit, out)
 	}
-	for _, want := range []string{
+	outputHas(t, out,
 		" Evil        0        1       -1      -96        0        0        0        0",
 		" Good        1        0        1       96        0        0        0        0",
 		"                 Evil        -1      -96 B         0        0 B\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the output lacks %q\n%s", want, out)
-		}
-	}
+	)
 	evil := slices.IndexFunc(sess.r.summary().Tags, func(r SummaryTag) bool { return r.Tag == "Evil" })
 	if evil < 0 {
 		t.Fatalf("the summary has no row for Evil: %+v", sess.r.summary().Tags)

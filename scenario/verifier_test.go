@@ -68,6 +68,16 @@ func runInline(t *testing.T, s *Scenario, opt Options) (*Session, *Outcome, stri
 	return sess, o, out.String()
 }
 
+// outputHas fails the test for each of wants that out does not contain.
+func outputHas(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q\n%s", want, out)
+		}
+	}
+}
+
 // bound returns the address a name was bound to, failing the test if it
 // never was.
 func bound(t *testing.T, sess *Session, name string) uint64 {
@@ -423,11 +433,7 @@ steps:
 	a := mm.VA(bound(t, sess, "a"))
 	described := fmt.Sprintf("%s size: c8 paged special pool, Tag is SpPg", a)
 	out, back, _ := strings.Cut(out, "read: {at: a")
-	for _, want := range []string{"Address " + a.String() + " could not be read", a.PageBase().String() + ": page not in memory, not searched"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("paged out: the output lacks %q\n%s", want, out)
-		}
-	}
+	outputHas(t, out, "Address "+a.String()+" could not be read", a.PageBase().String()+": page not in memory, not searched")
 	if strings.Contains(out, described) {
 		t.Errorf("paged out: the allocation is described from a page not in memory\n%s", out)
 	}
