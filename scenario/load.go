@@ -534,8 +534,7 @@ func (l *loader) names(n ast.Node, key string) ([]string, bool) {
 		case strings.TrimSpace(s) == "":
 			l.errorf(it, k, "the name is empty")
 			continue
-		case len(s) > maxNameBytes:
-			l.errorf(it, k, "%.40q... is too long for a name: at most %d characters", s, maxNameBytes)
+		case l.longName(it, k, s):
 			continue
 		case seen[s]:
 			l.errorf(it, k, "%q is listed twice", s)
@@ -795,9 +794,7 @@ func (l *loader) threadList(n ast.Node) ([]Thread, tally) {
 		th := Thread{Name: fmt.Sprintf("t%d", i+1), Pos: l.pos(it)}
 		v := o.get("name")
 		if v != nil {
-			if s, ok := l.text(v, o.key("name")); ok && len(s) > maxNameBytes {
-				l.errorf(v, o.key("name"), "%.40q... is too long for a name: at most %d characters", s, maxNameBytes)
-			} else if ok {
+			if s, ok := l.text(v, o.key("name")); ok && !l.longName(v, o.key("name"), s) {
 				th.Name = s
 			}
 		}

@@ -325,6 +325,16 @@ func validName(s string) bool {
 	return true
 }
 
+// longName reports s, read at n, when it is longer than a name may be,
+// and says whether it was.
+func (l *loader) longName(n ast.Node, key, s string) bool {
+	if len(s) <= maxNameBytes {
+		return false
+	}
+	l.errorf(n, key, "%q is too long for a name: at most %d characters", shortenText(s, 40), maxNameBytes)
+	return true
+}
+
 // addr reads an address operand and records the name it uses.
 func (l *loader) addr(n ast.Node, key string) (Addr, bool) {
 	if iv, ok := l.value(n).(*ast.IntegerNode); ok {
@@ -450,8 +460,7 @@ func (l *loader) alloc(o *yamlMap, n ast.Node, path string) *AllocStep {
 			switch {
 			case s == "all":
 				l.errorf(v, o.key("as"), "\"all\" cannot be a name: `trim: all` means every page")
-			case len(s) > maxNameBytes:
-				l.errorf(v, o.key("as"), "%q is too long for a name: at most %d characters", shortenText(s, 40), maxNameBytes)
+			case l.longName(v, o.key("as"), s):
 			case !validName(s):
 				l.errorf(v, o.key("as"), "%q is not a name: want a letter or _, then letters, digits and _", shortenText(s, 40))
 			default:
