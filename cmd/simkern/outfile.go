@@ -150,11 +150,11 @@ func (o *outFile) replace(write func(io.Writer) error) error {
 	}
 	defer openFiles.Unlock() // an interrupt waits until the file is whole
 	if !o.created {
-		if tmp := o.beside(); tmp != nil {
+		if tmp, path := o.beside(); tmp != nil {
 			o.f.Close() // before the rename, which an open file blocks on Windows
 			err := errors.Join(write(tmp), tmp.Chmod(fi.Mode().Perm()), tmp.Close())
 			if err == nil {
-				err = os.Rename(tmp.Name(), o.target())
+				err = os.Rename(tmp.Name(), path)
 			}
 			if err != nil {
 				os.Remove(tmp.Name())
@@ -174,24 +174,19 @@ func (o *outFile) replace(write func(io.Writer) error) error {
 	return err
 }
 
-// target is the path the file's contents live at: through any symbolic
-// links, which stay as they are.
-func (o *outFile) target() string {
-	if path, err := filepath.EvalSymlinks(o.f.Name()); err == nil {
-		return path
+// beside creates a hidden temporary file beside the file's contents, and
+// returns it and the path it is to be renamed to: the file's, through any
+// symbolic links, which stay as they are. It returns nil when it cannot.
+func (o *outFile) beside() (*os.File, string) {
+	path, err := filepath.EvalSymlinks(o.f.Name())
+	if err != nil {
+		path = o.f.Name()
 	}
-	return o.f.Name()
-}
-
-// beside creates a hidden temporary file in the target's directory, or
-// returns nil when it cannot.
-func (o *outFile) beside() *os.File {
-	path := o.target()
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return nil
+		return nil, ""
 	}
-	return tmp
+	return tmp, path
 }
 
 // abandon closes a file the command never wrote, removing it if the
