@@ -74,7 +74,10 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileBytes {
 		return whole(fmt.Sprintf("the file is larger than %d MiB; no scenario needs that much", MaxFileBytes>>20))
 	}
-	text := trimBOM(data)
+	text, e := toUTF8(name, data)
+	if e != nil {
+		return nil, e
+	}
 	if e := checkShape(name, text); e != nil {
 		return nil, e
 	}

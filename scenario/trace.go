@@ -263,6 +263,9 @@ func parseTrace(name string, r io.Reader, cpus int, recall bool, each func(Trace
 		p.line++
 		text := sc.Bytes()
 		if p.line == 1 {
+			if e := sniffEncoding(text); e.unit != 0 {
+				return ops, p.errorf(1, "", "the trace is %s text; simkern reads traces as UTF-8 (iconv -f %s -t UTF-8 converts it)", e.name, e.name)
+			}
 			text = trimBOM(text)
 		}
 		n := splitTrace(text, &f)
