@@ -133,7 +133,7 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 		keptOps: keptTraceOps,
 		lists:   map[listKey]listResult{},
 	}
-	l.collectAnchors(body, map[string]ast.Node{}, 0)
+	l.collectAnchors(body, map[string]ast.Node{}, nil, 0)
 	l.top(body, s)
 	if l.best != nil {
 		return nil, l.best.err

@@ -301,8 +301,24 @@ func TestParseErrors(t *testing.T) {
 			"name: x\n" + steps + "---\nname: y\n", "t.yaml:4:1", "", "one YAML document"},
 		{"a top-level list is refused",
 			"- trim: all\n", "t.yaml:1:1", "", "a scenario is a map"},
-		{"an unknown alias is reported",
-			"name: *nope\n" + steps, "t.yaml:1:7", "", "unknown alias *nope"},
+		{"an unknown alias is reported, with where it stands",
+			"name: *nope\n" + steps, "t.yaml:1:7", "name", "unknown alias *nope"},
+		{"an unknown alias deep down names its key",
+			"name: x\nsteps:\n  - trim: all\n  - alloc: {pool: PagedPool, size: *n, tag: Abcd}\n", "t.yaml:4:36", "steps[1].alloc.size", "unknown alias *n"},
+
+		// YAML tags: YAML's own, and only where they fit the value.
+		{"a tag that says a value is null when it is not",
+			"name: x\nsteps:\n  - alloc: {pool: !!null NonPagedPool, size: 8, tag: Abcd}\n", "t.yaml:3:19", "steps[0].alloc.pool", `the YAML tag !!null does not fit the text "NonPagedPool"`},
+		{"a tag of the application's own",
+			"name: !Ref x\n" + steps, "t.yaml:1:7", "name", "unknown YAML tag !Ref"},
+		{"a core tag simkern does not read",
+			"name: x\nsteps:\n  - trim: !!timestamp all\n", "t.yaml:3:11", "steps[0].trim", "unknown YAML tag !!timestamp"},
+		{"a tag in a map reached by a merge key is named where it is written",
+			"name: x\nsteps:\n  - alloc: &b {pool: !!null PagedPool, size: 8, tag: Abcd}\n  - alloc: {<<: *b, size: 9}\n", "t.yaml:3:22", "steps[0].alloc.pool", "the YAML tag !!null does not fit"},
+		{"the long form of a tag is checked too",
+			"name: x\nsteps:\n  - free: !<tag:yaml.org,2002:int> {at: a}\n", "t.yaml:3:11", "steps[0].free", "the YAML tag !<tag:yaml.org,2002:int> does not fit a map"},
+		{"a boolean tagged as a number",
+			"name: x\nsteps:\n  - alloc: {pool: PagedPool, size: !!int true, tag: Abcd}\n", "t.yaml:3:36", "steps[0].alloc.size", "the YAML tag !!int does not fit a boolean (true)"},
 
 		// Unknown keys, with and without a suggestion.
 		{"an unknown key in a verb's map suggests the closest",

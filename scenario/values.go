@@ -160,31 +160,34 @@ func (l *loader) pos(n ast.Node) Pos {
 
 // collectAnchors walks the tree in document order and records, for each
 // alias, the node its anchor names. An anchor is registered only after its
-// own value, so no alias can reach itself and the graph stays acyclic.
-func (l *loader) collectAnchors(n ast.Node, anchors map[string]ast.Node, depth int) {
+// own value, so no alias can reach itself and the graph stays acyclic. It
+// also checks each YAML tag (checkTag); at is where n stands, for errors.
+func (l *loader) collectAnchors(n ast.Node, anchors map[string]ast.Node, at *nodePath, depth int) {
 	if depth > 10_000 {
 		return // deeper than any scenario; the walkers reject such trees anyway
 	}
 	switch v := n.(type) {
 	case *ast.DocumentNode:
-		l.collectAnchors(v.Body, anchors, depth+1)
+		l.collectAnchors(v.Body, anchors, at, depth+1)
 	case *ast.MappingNode:
 		for _, mv := range v.Values {
-			l.collectAnchors(mv, anchors, depth+1)
+			l.collectAnchors(mv, anchors, at, depth+1)
 		}
 	case *ast.MappingValueNode:
-		l.collectAnchors(v.Key, anchors, depth+1)
-		l.collectAnchors(v.Value, anchors, depth+1)
+		in := &nodePath{up: at, key: keyText(v.Key)}
+		l.collectAnchors(v.Key, anchors, in, depth+1)
+		l.collectAnchors(v.Value, anchors, in, depth+1)
 	case *ast.MappingKeyNode:
-		l.collectAnchors(v.Value, anchors, depth+1)
+		l.collectAnchors(v.Value, anchors, at, depth+1)
 	case *ast.SequenceNode:
-		for _, e := range v.Values {
-			l.collectAnchors(e, anchors, depth+1)
+		for i, e := range v.Values {
+			l.collectAnchors(e, anchors, &nodePath{up: at, index: i}, depth+1)
 		}
 	case *ast.TagNode:
-		l.collectAnchors(v.Value, anchors, depth+1)
+		l.checkTag(v, at)
+		l.collectAnchors(v.Value, anchors, at, depth+1)
 	case *ast.AnchorNode:
-		l.collectAnchors(v.Value, anchors, depth+1)
+		l.collectAnchors(v.Value, anchors, at, depth+1)
 		if name, ok := v.Name.(*ast.StringNode); ok {
 			anchors[name.Value] = v.Value
 		}
@@ -197,9 +200,106 @@ func (l *loader) collectAnchors(n ast.Node, anchors map[string]ast.Node, depth i
 			l.alias[v] = t
 		} else {
 			name = shortenText(name, maxKeyShown)
-			l.errorf(v, "", "unknown alias *%s: no anchor &%s before it", name, name)
+			l.errorf(v, at.String(), "unknown alias *%s: no anchor &%s before it", name, name)
 		}
 	}
+}
+
+// nodePath is where collectAnchors stands in the document, a map key or
+// a sequence index at each level; it is spelled out only for an error.
+type nodePath struct {
+	up    *nodePath
+	key   string // "" at a sequence item
+	index int
+}
+
+func (p *nodePath) String() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.key == "":
+		return keyIndex(p.up.String(), p.index)
+	}
+	return keyJoin(p.up.String(), p.key)
+}
+
+// keyText is a map key as written, through tags and anchors.
+func keyText(n ast.Node) string {
+	for range 1000 {
+		switch v := n.(type) {
+		case *ast.MappingKeyNode:
+			n = v.Value
+		case *ast.TagNode:
+			n = v.Value
+		case *ast.AnchorNode:
+			n = v.Value
+		case nil:
+			return "?"
+		default:
+			if tk := v.GetToken(); tk != nil {
+				return shortenText(tk.Value, maxKeyShown)
+			}
+			return "?"
+		}
+	}
+	return "?"
+}
+
+// checkTag refuses a YAML tag that is not one of YAML's own, or that does
+// not fit its value: simkern reads each value by its form and what its key
+// wants, so a tag can only agree or mislead (`pool: !!null NonPagedPool`
+// would otherwise run as NonPagedPool). Numbers may be given as text, so
+// !!int, !!float and !!bool take text too; !!binary takes any scalar,
+// since base64 may look like a number, and its reader checks it.
+func (l *loader) checkTag(v *ast.TagNode, at *nodePath) {
+	tag := v.Start.Value
+	name, ok := strings.CutPrefix(tag, "!!")
+	if long, isLong := strings.CutPrefix(tag, "!<tag:yaml.org,2002:"); isLong {
+		name, ok = strings.CutSuffix(long, ">")
+	}
+	fits, known := tagFits[name]
+	if !ok || !known {
+		l.errorf(v, at.String(), "unknown YAML tag %s: a scenario takes only YAML's own (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary)", shortenText(tag, maxKeyShown))
+		return
+	}
+	switch val := valueThroughAnchors(v.Value); val.(type) {
+	case nil, *ast.AliasNode:
+		// YAML lets any tag stand on an empty node, and what an alias
+		// names carries its own tag, if any.
+	default:
+		if !slices.Contains(fits, val.Type()) {
+			l.errorf(v, at.String(), "the YAML tag %s does not fit %s", tag, describeNode(val))
+		}
+	}
+}
+
+// tagFits gives, for each of YAML's tags, the nodes it may stand on.
+var tagFits = func() map[string][]ast.NodeType {
+	scalars := []ast.NodeType{ast.StringType, ast.LiteralType, ast.IntegerType, ast.FloatType,
+		ast.InfinityType, ast.NanType, ast.BoolType, ast.NullType}
+	return map[string][]ast.NodeType{
+		"str":    scalars,
+		"binary": scalars,
+		"int":    {ast.StringType, ast.IntegerType},
+		"float":  {ast.StringType, ast.IntegerType, ast.FloatType, ast.InfinityType, ast.NanType},
+		"bool":   {ast.StringType, ast.BoolType},
+		"null":   {ast.NullType},
+		"map":    {ast.MappingType, ast.MappingValueType},
+		"seq":    {ast.SequenceType},
+	}
+}()
+
+// valueThroughAnchors is n without its anchors (not its aliases, which
+// collectAnchors may not have resolved yet).
+func valueThroughAnchors(n ast.Node) ast.Node {
+	for range 1000 {
+		a, ok := n.(*ast.AnchorNode)
+		if !ok {
+			return n
+		}
+		n = a.Value
+	}
+	return n
 }
 
 // value looks through tags, anchors and aliases to the node that holds the
