@@ -193,6 +193,10 @@ func syntaxError(name string, data []byte, err error) *Error {
 		e.Msg = fmt.Sprintf("%s is given twice in one map; the first is at line %s, column %s", key, m[2], m[3])
 		return e
 	}
+	if e.Msg == "undefined anchor value" { // YAML would anchor a null; go-yaml refuses
+		e.Msg, e.Key = "the anchor at the end of the file has no value: give it one or remove it", keyPathAt(data, e.Pos.Line)
+		return e
+	}
 	if strings.Contains(e.Msg, "\t") || strings.Contains(e.Msg, "tab") {
 		if hint, ok := tabHint(data, e.Pos.Line); ok {
 			e.Msg = hint

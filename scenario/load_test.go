@@ -301,6 +301,8 @@ func TestParseErrors(t *testing.T) {
 			"name: x\n" + steps + "---\nname: y\n", "t.yaml:4:1", "", "one YAML document"},
 		{"a top-level list is refused",
 			"- trim: all\n", "t.yaml:1:1", "", "a scenario is a map"},
+		{"an anchor with nothing after it at the end of the file",
+			"name: x\n" + steps + "expect: &e\n", "t.yaml:4:9", "expect", "the anchor at the end of the file has no value"},
 		{"an unknown alias is reported, with where it stands",
 			"name: *nope\n" + steps, "t.yaml:1:7", "name", "unknown alias *nope"},
 		{"an unknown alias deep down names its key",
