@@ -359,7 +359,7 @@ func (rep *reporter) finish(o *Outcome) {
 		if b := o.Bugcheck; b != nil {
 			meanings := b.Code.ArgMeanings(b.P)
 			e := Event{Event: "bugcheck", Code: fmt.Sprintf("0x%x", uint32(b.Code)), CodeName: b.Code.Name(),
-				Check: b.Site, Faulting: r.faultingIP(), Analysis: r.analysis(b)}
+				Check: b.Site, Faulting: r.faultingIP(b), Analysis: r.analysis(b)}
 			for i, p := range b.P {
 				e.Params = append(e.Params, fmt.Sprintf("0x%x", p))
 				e.Meanings = append(e.Meanings, meanings[i])
@@ -501,12 +501,32 @@ func failedOf(n uint64) string {
 	return fmt.Sprintf(" (%d failed)", n)
 }
 
-// faultingIP names the code that was running when the machine halted.
-func (r *runner) faultingIP() string {
+// faultingIP names the code that was running when the machine halted:
+// the step's line or, when the bugcheck names the pool manager's own code
+// as what touched memory (0xC5 always does), that routine and the step
+// that called it.
+func (r *runner) faultingIP(b *bugcheck.Error) string {
 	if r.cur == nil {
 		return ""
 	}
-	return r.st.where(r.st.pc(r.cur))
+	step := r.st.where(r.st.pc(r.cur))
+	if pc, ok := accessCode(b); ok && cpu.InPoolCode(pc) {
+		return r.st.symbol(pc) + "  called by " + step
+	}
+	return step
+}
+
+// accessCode is the parameter of b that gives the address of the code
+// that touched memory, for the codes that have one.
+func accessCode(b *bugcheck.Error) (uint64, bool) {
+	switch b.Code {
+	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool:
+		return b.P[3], true
+	case bugcheck.PageFaultInNonpagedArea, bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
+		bugcheck.PageFaultBeyondEndOfAllocation, bugcheck.DriverPageFaultBeyondEndOfAllocation:
+		return b.P[2], true
+	}
+	return 0, false
 }
 
 // analysis is !analyze -v with simkern's details: the faulting step, the
@@ -537,7 +557,7 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 		d = append(d, bugcheck.Detail{Key: kind, Value: fmt.Sprintf("%016x %s", b.P[0], mm.RegionOf(mm.VA(b.P[0])))})
 	}
 	d = append(d, bugcheck.Detail{Key: "CURRENT_IRQL", Value: fmt.Sprintf("%d", c.IRQL())})
-	if ip := r.faultingIP(); ip != "" {
+	if ip := r.faultingIP(b); ip != "" {
 		d = append(d, bugcheck.Detail{Key: "FAULTING_IP", Value: ip})
 	}
 	for i, p := range b.P {
