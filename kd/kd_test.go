@@ -561,6 +561,9 @@ func TestUnknownCommands(t *testing.T) {
 		{"!analyze -x", "usage: !analyze -v\n"},
 		// !poolused takes a tag as !poolfind does.
 		{"!poolused 2 Tour1", "bad tag \"Tour1\": a tag is 1 to 4 characters or a 0x value\n"},
+		// Session pool does not exist: its flag is refused, not shown as all pool.
+		{"!poolused 8", "usage: !poolused [FLAGS [TAG]]: flag 8 is session pool, which simkern does not have (1 verbose, 2 sort by nonpaged, 4 sort by paged)\n"},
+		{"!poolused 9 Tour", "usage: !poolused [FLAGS [TAG]]: flag 8 is session pool, which simkern does not have (1 verbose, 2 sort by nonpaged, 4 sort by paged)\n"},
 	} {
 		if got := f.run(t, tt.cmd); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.cmd, got, tt.want)

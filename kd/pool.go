@@ -190,6 +190,9 @@ func (t *Target) poolused(w io.Writer, args []string) error {
 			return err
 		}
 	}
+	if flags&8 != 0 {
+		return fmt.Errorf("usage: !poolused [FLAGS [TAG]]: flag 8 is session pool, which simkern does not have (1 verbose, 2 sort by nonpaged, 4 sort by paged)")
+	}
 	query := tagQuery{pattern: "*"}
 	if len(args) > 1 {
 		if query, err = parseTagArg(args[1]); err != nil {
