@@ -340,8 +340,9 @@ func TestSubCodes(t *testing.T) {
 		{name: "0x19/3 is a corrupt free list", code: BadPoolHeader, p1: 0x3, wantP1: "the pool freelist is corrupt", wantP2: "the pool entry being checked"},
 		{name: "0x19/5 is neighbours that contradict each other", code: BadPoolHeader, p1: 0x5, wantP1: "adjacent pool headers contradict each other", wantP2: "one of the pool entries"},
 		{name: "0x19/6 is a previous size too large", code: BadPoolHeader, p1: 0x6, wantP1: "a pool header's previous size is too large", wantP2: "the incorrectly calculated entry"},
-		{name: "0x19/7 is a first block not page aligned", code: BadPoolHeader, p1: 0x7, wantP1: "a pool header's size is corrupt (first block not page aligned)"},
-		{name: "0x19/8 is a block size of zero", code: BadPoolHeader, p1: 0x8, wantP1: "a pool header's size is zero"},
+		// P2 of 7 and 8 is documented as 0, and is labelled so, as 0xC2's are.
+		{name: "0x19/7 is a first block not page aligned", code: BadPoolHeader, p1: 0x7, wantP1: "a pool header's size is corrupt (first block not page aligned)", wantP2: "0"},
+		{name: "0x19/8 is a block size of zero", code: BadPoolHeader, p1: 0x8, wantP1: "a pool header's size is zero", wantP2: "0"},
 		{name: "0x19/9 is a block size too large", code: BadPoolHeader, p1: 0x9, wantP1: "a pool header's size is too large"},
 		{name: "0x19/0xA is a page walk that overran", code: BadPoolHeader, p1: 0xA, wantP1: "the page walk did not end at the page end"},
 		{name: "0x19/0x20 is a next header that disagrees", code: BadPoolHeader, p1: 0x20, wantP1: "the next pool header disagrees about this block's size", wantP2: "the pool entry that should have been found"},

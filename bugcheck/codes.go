@@ -199,9 +199,9 @@ func badPoolHeaderArgs(p [4]uint64) [4]string {
 	case 0x6:
 		return [4]string{"a pool header's previous size is too large", "the incorrectly calculated entry", "(reserved)", "the bad entry"}
 	case 0x7:
-		return [4]string{"a pool header's size is corrupt (first block not page aligned)", "", "(reserved)", "the bad pool entry"}
+		return [4]string{"a pool header's size is corrupt (first block not page aligned)", "0", "(reserved)", "the bad pool entry"}
 	case 0x8:
-		return [4]string{"a pool header's size is zero", "", "(reserved)", "the bad pool entry"}
+		return [4]string{"a pool header's size is zero", "0", "(reserved)", "the bad pool entry"}
 	case 0x9:
 		return [4]string{"a pool header's size is too large", "the incorrectly calculated entry", "(reserved)", "the bad entry"}
 	case 0xA:
