@@ -592,6 +592,21 @@ func TestDtTypeNameIgnoresCase(t *testing.T) {
 	}
 }
 
+// A header's ProcessBilled, when set, prints as dt prints any pointer to a
+// structure: its value, then its type.
+func TestDtNamesProcessBilledsType(t *testing.T) {
+	f := newFixture(t)
+	c := f.m.CPUs.CPUs[0]
+	if err := f.m.WriteU64(c, mm.VA(f.names["irp"])-8, 0xfffffa8001234560); err != nil {
+		t.Fatal(err)
+	}
+	want := "   +0x008 ProcessBilled    : 0xfffffa80`01234560 _EPROCESS\n" +
+		"   +0x008 AllocatorBackTraceIndex : 0x4560\n   +0x00a PoolTagHash      : 0x123\n"
+	if got := f.run(t, "dt _POOL_HEADER irp-10"); !strings.HasSuffix(got, want) {
+		t.Errorf("dt _POOL_HEADER irp-10:\n%s\nwant it to end\n%s", got, want)
+	}
+}
+
 // dt reads all 16 bytes of a header or none: one that runs into a page
 // that cannot be read is a read error, not fields filled with zeros.
 func TestDtHeaderAcrossAnUnreadablePage(t *testing.T) {

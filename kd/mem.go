@@ -152,7 +152,7 @@ func (t *Target) dt(w io.Writer, args []string) error {
 	bits := func(v uint8) string { return fmt.Sprintf("0y%08b (%s)", v, hexOrZero(uint64(v))) }
 	billed := "(null)"
 	if h.ProcessBilled != 0 {
-		billed = "0x" + backtick(h.ProcessBilled)
+		billed = "0x" + backtick(h.ProcessBilled) + " _EPROCESS" // dt names a pointer's type after it
 	}
 	values := []string{
 		bits(h.PreviousSize), bits(h.PoolIndex), bits(h.BlockSize), bits(h.PoolType),
