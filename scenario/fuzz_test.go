@@ -26,9 +26,12 @@ func FuzzParse(f *testing.F) {
 		"name: loop\nsteps:\n  - repeat: {times: 3, steps: [{alloc: {pool: 1, size: 8, as: b}}, {free: {at: b, tag: None}}]}\n  - workload: {ops: 100, pool: PagedPool, sizes: 16-64, live: 10}\n",
 		"name: a\nsteps:\n  - alloc: &x {pool: 0, size: 1KiB, as: q}\n  - alloc: {<<: *x, as: r}\n  - read: {at: r, expect: {bytes: [0, 0]}}\n",
 		"name: faults\nfaults:\n  - bit_flip: {step: 1}\n  - pagefile_read_error: {nth: 2}\nsteps: [{page_out: all}, {kd: '!vm'}]\n",
+		"name: !!str tags\nsteps:\n  - alloc: {pool: !!int 0, size: !!str 8, tag: !<tag:yaml.org,2002:str> Abcd}\n  - trim: !!null\n",
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add(encode("name: wide\nsteps:\n  - trim: all\n", "UTF-16LE", true))
+	f.Add(encode("name: wider\nsteps:\n  - trim: all\n", "UTF-32BE", false))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -78,9 +81,12 @@ func FuzzTrace(f *testing.F) {
 		"# op id pool tag size [cpu]\na 1 NonPagedPool Irp  240 0\na 2 PagedPool    File 1024\nf 1\n",
 		"a 0x10 512 0x41424344 0x20 3\nf 16\n",
 		"a 1 PagedPool A#b 8 # comment\n\n\tf 1\r\n",
+		"name: !!str tags\nsteps:\n  - alloc: {pool: !!int 0, size: !!str 8, tag: !<tag:yaml.org,2002:str> Abcd}\n  - trim: !!null\n",
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add(encode("name: wide\nsteps:\n  - trim: all\n", "UTF-16LE", true))
+	f.Add(encode("name: wider\nsteps:\n  - trim: all\n", "UTF-32BE", false))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ops, err := ParseTrace("f.trace", bytes.NewReader(data))
 		if err != nil {
