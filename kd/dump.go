@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"runtime"
 	"slices"
 	"strings"
@@ -114,6 +115,13 @@ func IsDump(head []byte) bool {
 
 // ErrNotDump says a file is not a simkern dump at all.
 var ErrNotDump = errors.New("not a simkern crash dump (no SIMKDUMP header)")
+
+// HostError is ReadDump failing for the host's sake (no temporary file
+// for the pagefile, say), not the dump's.
+type HostError struct{ Err error }
+
+func (e HostError) Error() string { return e.Err.Error() }
+func (e HostError) Unwrap() error { return e.Err }
 
 // ReadDump reads a dump and restores its machine, pool and verifier as a
 // Target, refusing a truncated, corrupt or wrong-version file with an
@@ -312,6 +320,9 @@ const maxHeaderBytes = 8<<30 + 1<<20
 // zeros until their pages come), the pool and the verifier.
 func (d *Dump) restore() (*Target, error) {
 	m, err := mm.Restore(d.Machine, "")
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return nil, HostError{fmt.Errorf("the host could not restore the dump's pagefile: %w", err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("corrupt dump: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,6 +142,9 @@ func newDebugger(path string, tags *kd.PoolTags, seedSet bool, seed uint64, out 
 		}
 		dump, t, err := kd.ReadDump(f)
 		f.Close()
+		if he := (kd.HostError{}); errors.As(err, &he) {
+			return nil, hostError{fmt.Errorf("%s: %w", path, err)}
+		}
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", path, err)}
 		}

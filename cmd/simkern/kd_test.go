@@ -273,6 +273,21 @@ func TestKDRefusesDamagedDumps(t *testing.T) {
 	}
 }
 
+// A dump the host cannot restore (no temporary file for its pagefile) is
+// the host's failure, exit 1, not a damaged dump's exit 2.
+func TestKDDumpTheHostCannotRestore(t *testing.T) {
+	dir := t.TempDir()
+	file := exampleFile(t, dir, "tour")
+	dump := filepath.Join(dir, "tour.dmp")
+	runDump(t, file, dump, "--dump-at-end")
+	t.Setenv("TMPDIR", filepath.Join(dir, "missing"))
+	code, stdout, stderr := kdcli("", "kd", dump, "-c", "!vm")
+	want := "simkern: " + dump + ": the host could not restore the dump's pagefile: pagefile: "
+	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, want) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, stdout, stderr, want)
+	}
+}
+
 // TestKDPromptOnStdin drives the prompt through stdin, as a script would:
 // each prompt is followed by the command it read, then the output.
 func TestKDPromptOnStdin(t *testing.T) {
