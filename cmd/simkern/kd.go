@@ -299,8 +299,19 @@ func (d *debugger) stepCount(args []string) {
 	}
 }
 
-// exec runs one command line and reports whether the session should end.
+// exec runs a line of commands, separated by ';' as WinDbg's are, and
+// reports whether one of them ends the session.
 func (d *debugger) exec(line string) (quit bool) {
+	for _, cmd := range strings.Split(line, ";") {
+		if d.execOne(cmd) {
+			return true
+		}
+	}
+	return false
+}
+
+// execOne runs one command and reports whether the session should end.
+func (d *debugger) execOne(line string) (quit bool) {
 	fields := strings.Fields(line)
 	if len(fields) == 0 {
 		return false

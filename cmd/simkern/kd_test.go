@@ -273,6 +273,28 @@ func TestKDRefusesDamagedDumps(t *testing.T) {
 	}
 }
 
+// A line on standard input may hold several commands separated by ';', as
+// at WinDbg's prompt: they print what the same commands on lines of their
+// own print, and a q among them ends the session.
+func TestKDStdinSplitsCommandsAtSemicolons(t *testing.T) {
+	file := exampleFile(t, t.TempDir(), "tour")
+	withoutPrompts := func(s string) string {
+		var keep []string
+		for _, l := range strings.Split(s, "\n") {
+			if !strings.Contains(l, "kd> ") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	_, joined, _ := kdcli("p; p;!poolused 0 Tour ; q\n!vm\n", "kd", file)
+	_, apart, _ := kdcli("p\np\n!poolused 0 Tour\nq\n", "kd", file)
+	if !strings.Contains(joined, "kd> p; p;!poolused 0 Tour ; q\n") || strings.Contains(joined, "Virtual Memory") ||
+		!strings.Contains(withoutPrompts(joined), "Sorting by") || withoutPrompts(joined) != withoutPrompts(apart) {
+		t.Errorf("commands on one line printed\n%s\nwant, besides the prompt, what they print on lines of their own\n%s", joined, apart)
+	}
+}
+
 // A dump the host cannot restore (no temporary file for its pagefile) is
 // the host's failure, exit 1, not a damaged dump's exit 2.
 func TestKDDumpTheHostCannotRestore(t *testing.T) {
