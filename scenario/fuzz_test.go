@@ -11,7 +11,7 @@ import (
 
 // FuzzParse: no input makes Parse panic or hang, every failure is an
 // *Error at a real place in the file, and every success is a scenario a
-// runner can trust (one of steps and threads, defaults filled).
+// runner can trust (not both steps and threads, defaults filled).
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"testdata/full.yaml", "testdata/threads.yaml", "testdata/bad-trace.yaml"} {
 		data, err := os.ReadFile(name)
