@@ -174,7 +174,7 @@ func (l *loader) collectAnchors(n ast.Node, anchors map[string]ast.Node, at *nod
 			l.collectAnchors(mv, anchors, at, depth+1)
 		}
 	case *ast.MappingValueNode:
-		in := &nodePath{up: at, key: keyText(v.Key)}
+		in := &nodePath{up: at, key: l.keyText(v.Key)}
 		l.collectAnchors(v.Key, anchors, in, depth+1)
 		l.collectAnchors(v.Value, anchors, in, depth+1)
 	case *ast.MappingKeyNode:
@@ -223,24 +223,13 @@ func (p *nodePath) String() string {
 	return keyJoin(p.up.String(), p.key)
 }
 
-// keyText is a map key as written, through tags and anchors.
-func keyText(n ast.Node) string {
-	for range 1000 {
-		switch v := n.(type) {
-		case *ast.MappingKeyNode:
-			n = v.Value
-		case *ast.TagNode:
-			n = v.Value
-		case *ast.AnchorNode:
-			n = v.Value
-		case nil:
-			return "?"
-		default:
-			if tk := v.GetToken(); tk != nil {
-				return shortenText(tk.Value, maxKeyShown)
-			}
-			return "?"
-		}
+// keyText is a map key as written, through tags, anchors and aliases.
+func (l *loader) keyText(n ast.Node) string {
+	if mk, ok := n.(*ast.MappingKeyNode); ok {
+		n = mk.Value
+	}
+	if v := l.value(n); v != nil && v.GetToken() != nil {
+		return shortenText(v.GetToken().Value, maxKeyShown)
 	}
 	return "?"
 }
@@ -262,10 +251,10 @@ func (l *loader) checkTag(v *ast.TagNode, at *nodePath) {
 		l.errorf(v, at.String(), "unknown YAML tag %s: a scenario takes only YAML's own (!!str, !!int, !!float, !!bool, !!null, !!map, !!seq, !!binary)", shortenText(tag, maxKeyShown))
 		return
 	}
-	switch val := valueThroughAnchors(v.Value); val.(type) {
+	switch val := l.value(v.Value); val.(type) {
 	case nil, *ast.AliasNode:
-		// YAML lets any tag stand on an empty node, and what an alias
-		// names carries its own tag, if any.
+		// YAML lets any tag stand on an empty node; an unknown alias is
+		// reported already.
 	default:
 		if !slices.Contains(fits, val.Type()) {
 			l.errorf(v, at.String(), "the YAML tag %s does not fit %s", tag, describeNode(val))
@@ -288,19 +277,6 @@ var tagFits = func() map[string][]ast.NodeType {
 		"seq":    {ast.SequenceType},
 	}
 }()
-
-// valueThroughAnchors is n without its anchors (not its aliases, which
-// collectAnchors may not have resolved yet).
-func valueThroughAnchors(n ast.Node) ast.Node {
-	for range 1000 {
-		a, ok := n.(*ast.AnchorNode)
-		if !ok {
-			return n
-		}
-		n = a.Value
-	}
-	return n
-}
 
 // value looks through tags, anchors and aliases to the node that holds the
 // data. An unknown alias comes back as itself (already reported).
