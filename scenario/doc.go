@@ -28,7 +28,7 @@
 // last, once every `alloc ... as:` is known.
 //
 // YAML conveniences work as YAML users expect: anchors and aliases,
-// `<<:` merge keys, tags (ignored), and numbers written as text
+// `<<:` merge keys, YAML's own tags where they fit the value, and numbers written as text
 // ("0xC000009C"). Null is the same as absent. A file holds one document.
 //
 // # Errors

@@ -202,7 +202,8 @@ func runCmd(stdout io.Writer) *cobra.Command {
 		Short: "Run a scenario (the built-in tour when no file is given)",
 		Long: "Run a scenario and report each step, then a summary or the bugcheck the\n" +
 			"machine halted with. Exit status: 0 the run ended and every expectation held,\n" +
-			"1 an unexpected bugcheck or a failed expectation, 2 a bad file or command line.",
+			"1 an unexpected bugcheck or a failed expectation (or a failure of the host), 2 a bad\n" +
+			"file or command line, or a run that passed a limit on its work.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := ""
