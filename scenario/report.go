@@ -458,8 +458,8 @@ func (rep *reporter) printSummary(s *Summary) {
 	fmt.Fprintf(w, "\nSummary\n")
 	fmt.Fprintf(w, "  steps run      %d\n", s.Steps)
 	p := s.Pool
-	fmt.Fprintf(w, "  nonpaged pool  %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.NonPagedBytes), p.NonPagedPages, p.NonPagedBigPages)
-	fmt.Fprintf(w, "  paged pool     %s in use (%d pages of blocks, %d big pages)\n", humanize.IBytes(p.PagedBytes), p.PagedPages, p.PagedBigPages)
+	fmt.Fprintf(w, "  nonpaged pool  %s in use (%s of blocks, %s)\n", humanize.IBytes(p.NonPagedBytes), Plural(p.NonPagedPages, "page"), Plural(p.NonPagedBigPages, "big page"))
+	fmt.Fprintf(w, "  paged pool     %s in use (%s of blocks, %s)\n", humanize.IBytes(p.PagedBytes), Plural(p.PagedPages, "page"), Plural(p.PagedBigPages, "big page"))
 	if sp := s.Special; sp != nil {
 		fmt.Fprintf(w, "  special pool   %s in use (%s, %d freed; %s held back from reuse)\n",
 			Plural(sp.PagesInUse, "page"), Plural(sp.Allocations, "allocation"), sp.Frees, Plural(sp.FreedPagesWaiting, "freed page"))
@@ -483,10 +483,10 @@ func (rep *reporter) printSummary(s *Summary) {
 	fmt.Fprintf(w, "  page faults    %d soft, %d hard, %d demand-zero\n", m.SoftFaults, m.HardFaults, m.DemandZeroFaults)
 	fmt.Fprintf(w, "  paging         %d trimmed, %d written to the pagefile, %d repurposed, %d evicted\n", m.Trimmed, m.PagesWritten, m.Repurposed, m.Evicted)
 	if m.HasPagefile {
-		fmt.Fprintf(w, "  pagefile       %s used of %s (peak %s), %d reads%s, %d writes%s\n",
+		fmt.Fprintf(w, "  pagefile       %s used of %s (peak %s), %s%s, %s%s\n",
 			humanize.IBytes(m.Pagefile.Used*mm.PageBytes), humanize.IBytes((m.Pagefile.Slots-1)*mm.PageBytes),
-			humanize.IBytes(m.Pagefile.Peak*mm.PageBytes), m.Pagefile.Reads, failedOf(m.Pagefile.ReadErrors),
-			m.Pagefile.Writes, failedOf(m.Pagefile.WriteErrors))
+			humanize.IBytes(m.Pagefile.Peak*mm.PageBytes), Plural(m.Pagefile.Reads, "read"), failedOf(m.Pagefile.ReadErrors),
+			Plural(m.Pagefile.Writes, "write"), failedOf(m.Pagefile.WriteErrors))
 	}
 	fmt.Fprintf(w, "  memory         %d frames: %d active (%d pageable), %d standby, %d modified, %d free, %d zeroed\n",
 		m.Frames, m.ActivePageable+m.ActiveNonpageable, m.ActivePageable, m.Standby, m.Modified, m.Free, m.Zeroed)

@@ -122,9 +122,9 @@ steps:
 // all succeeded says nothing of failures.
 func TestSummaryCountsFailedPagefileIO(t *testing.T) {
 	for _, tc := range []struct{ faults, want string }{
-		{"", ", 1 reads, 1 writes\n"},
-		{"faults:\n  - pagefile_write_error: {nth: 1}\n", ", 1 reads, 2 writes (1 failed)\n"},
-		{"faults:\n  - pagefile_read_error: {nth: 1, status: 0xc000009d}\n", ", 1 reads (1 failed), 1 writes\n"},
+		{"", ", 1 read, 1 write\n"},
+		{"faults:\n  - pagefile_write_error: {nth: 1}\n", ", 1 read, 2 writes (1 failed)\n"},
+		{"faults:\n  - pagefile_read_error: {nth: 1, status: 0xc000009d}\n", ", 1 read (1 failed), 1 write\n"},
 	} {
 		s := loadInline(t, "pf.yaml", "name: pf\n"+tc.faults+`steps:
   - alloc: {pool: PagedPool, size: 64, tag: PfIo, as: p}

@@ -22,7 +22,7 @@ type workloadResult struct {
 }
 
 func (w *workloadResult) String() string {
-	s := fmt.Sprintf("-> %d allocations, %d frees", w.Allocs, w.Frees)
+	s := "-> " + Plural(w.Allocs, "allocation") + ", " + Plural(w.Frees, "free")
 	if w.Failures > 0 {
 		s += fmt.Sprintf(", %d returned NULL", w.Failures)
 	}
