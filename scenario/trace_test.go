@@ -240,7 +240,7 @@ func TestReplayOfATraceChangedAfterLoading(t *testing.T) {
 			}
 			_, o, out := runInline(t, s, Options{})
 			if tc.want == "" {
-				if o.Exit != ExitOK || !strings.Contains(out, "-> 1 allocations, 1 frees") {
+				if o.Exit != ExitOK || !strings.Contains(out, "-> 1 allocation, 1 free") {
 					t.Errorf("exit %d, want a clean replay of the trace as loaded:\n%s", o.Exit, out)
 				}
 				return
@@ -280,7 +280,7 @@ func TestTracesKeptWithinTheBudget(t *testing.T) {
 			t.Errorf("step %d keeps its trace: %v, want %v", i, kept, want)
 		}
 	}
-	if _, o, out := runInline(t, s, Options{}); o.Exit != ExitOK || strings.Count(out, "-> 1 allocations, 1 frees") != 3 {
+	if _, o, out := runInline(t, s, Options{}); o.Exit != ExitOK || strings.Count(out, "-> 1 allocation, 1 free") != 3 {
 		t.Errorf("exit %d, want three clean replays:\n%s", o.Exit, out)
 	}
 }
