@@ -510,23 +510,31 @@ func (r *runner) faultingIP(b *bugcheck.Error) string {
 		return ""
 	}
 	step := r.st.where(r.st.pc(r.cur))
-	if pc, ok := accessCode(b); ok && cpu.InPoolCode(pc) {
-		return r.st.symbol(pc) + "  called by " + step
+	if a, ok := accessOf(b); ok && cpu.InPoolCode(a.code) {
+		return r.st.symbol(a.code) + "  called by " + step
 	}
 	return step
 }
 
-// accessCode is the parameter of b that gives the address of the code
-// that touched memory, for the codes that have one.
-func accessCode(b *bugcheck.Error) (uint64, bool) {
+// access is the memory access a bugcheck's parameters describe.
+type access struct {
+	write bool
+	code  uint64 // the address of the code that made it
+}
+
+// accessOf reads the access from the parameters of the codes that give
+// one: where each puts the read/write flag and the code address.
+func accessOf(b *bugcheck.Error) (access, bool) {
 	switch b.Code {
 	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool:
-		return b.P[3], true
-	case bugcheck.PageFaultInNonpagedArea, bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
+		return access{write: b.P[2]&1 != 0, code: b.P[3]}, true // P3 bit 0
+	case bugcheck.PageFaultInNonpagedArea:
+		return access{write: b.P[1] == 2, code: b.P[2]}, true
+	case bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
 		bugcheck.PageFaultBeyondEndOfAllocation, bugcheck.DriverPageFaultBeyondEndOfAllocation:
-		return b.P[2], true
+		return access{write: b.P[1] == 1, code: b.P[2]}, true // special pool: P2 is 0 for a read, 1 for a write
 	}
-	return 0, false
+	return access{}, false
 }
 
 // analysis is !analyze -v with simkern's details: the faulting step, the
@@ -537,21 +545,9 @@ func (r *runner) analysis(b *bugcheck.Error) string {
 	if r.cur != nil {
 		c = r.cpus.CPUs[r.cur.CPU]
 	}
-	switch b.Code {
-	case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool,
-		bugcheck.PageFaultInNonpagedArea, bugcheck.PageFaultInFreedSpecialPool, bugcheck.DriverPageFaultInFreedSpecialPool,
-		bugcheck.PageFaultBeyondEndOfAllocation, bugcheck.DriverPageFaultBeyondEndOfAllocation:
-		var write bool
-		switch b.Code {
-		case bugcheck.IrqlNotLessOrEqual, bugcheck.DriverIrqlNotLessOrEqual, bugcheck.DriverCorruptedExpool:
-			write = b.P[2]&1 != 0 // P3 bit 0
-		case bugcheck.PageFaultInNonpagedArea:
-			write = b.P[1] == 2
-		default: // special pool: P2 is 0 for a read, 1 for a write
-			write = b.P[1] == 1
-		}
+	if a, ok := accessOf(b); ok {
 		kind := "READ_ADDRESS"
-		if write {
+		if a.write {
 			kind = "WRITE_ADDRESS"
 		}
 		d = append(d, bugcheck.Detail{Key: kind, Value: fmt.Sprintf("%016x %s", b.P[0], mm.RegionOf(mm.VA(b.P[0])))})
