@@ -138,6 +138,9 @@ func parse(fsys fs.FS, name string, data []byte) (*Scenario, error) {
 	if l.best != nil {
 		return nil, l.best.err
 	}
+	if !l.listed {
+		s.Drivers = l.declared
+	}
 	s.Names = slices.Sorted(maps.Keys(l.binds))
 	if len(l.traceOrder) > 0 {
 		s.Hash = inputsHash(data, l.traceOrder, l.traces)
@@ -392,7 +395,7 @@ func (l *loader) top(n ast.Node, s *Scenario) {
 	l.drivers = map[string]bool{}
 	l.driversOK = true
 	if v := o.get("drivers"); v != nil {
-		s.Drivers = l.driverList(v)
+		s.Drivers, l.listed = l.driverList(v), true
 	}
 	if o.keyNode("verifier") != nil {
 		s.Verifier = l.verifier(o.get("verifier"), o.keyNode("verifier"))
@@ -583,10 +586,9 @@ func (l *loader) verifier(n ast.Node, keyNode ast.Node) *Verifier {
 				l.errorf(dv, o.key("drivers"), "\"*\" means every driver; list no others with it")
 			}
 			list = []string{"*"}
-		} else if l.driversOK {
+		} else {
 			for _, d := range list {
-				if !l.drivers[d] {
-					l.errorf(dv, o.key("drivers"), "%s", l.notListed(d))
+				if !l.knownDriver(dv, o.key("drivers"), d) {
 					break
 				}
 			}

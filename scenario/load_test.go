@@ -497,8 +497,12 @@ func TestParseErrors(t *testing.T) {
 			"name: x\nsteps:\n  - alloc: {pool: 1, size: 1, cpu: 0}\n    cpu: 0\n", "t.yaml:3:31", "steps[0].alloc.cpu", "cpu is given twice"},
 		{"a driver must be listed",
 			"name: x\ndrivers: [mydrv.sys]\nsteps:\n  - trim: all\n    driver: mydrv.sy\n", "t.yaml:5:13", "steps[0].driver", `driver "mydrv.sy" is not listed in drivers; did you mean "mydrv.sys"?`},
-		{"a driver needs a drivers: list",
-			"name: x\nsteps:\n  - trim: all\n    driver: foo.sys\n", "t.yaml:4:13", "steps[0].driver", "the file has no drivers: list"},
+		{"an empty drivers: list lists no driver",
+			"name: x\ndrivers: []\nsteps:\n  - trim: all\n    driver: foo.sys\n", "t.yaml:5:13", "steps[0].driver", `driver "foo.sys" is not listed in drivers: the list is empty`},
+		{"without a drivers: list, * is still no driver's name",
+			"name: x\nsteps:\n  - trim: all\n    driver: '*'\n", "t.yaml:4:13", "steps[0].driver", `"*" is not a driver name`},
+		{"without a drivers: list, a driver's name is not blank",
+			"name: x\nsteps:\n  - unload: ' '\n", "t.yaml:3:13", "steps[0].unload", "the driver name is empty"},
 		{"unload names a listed driver",
 			"name: x\ndrivers: [a.sys]\nsteps:\n  - unload: b.sys\n", "t.yaml:4:13", "steps[0].unload", `driver "b.sys" is not listed`},
 		{"a driver listed twice is refused",
@@ -1227,7 +1231,8 @@ func TestLongNamesAndValuesAreRefusedShortly(t *testing.T) {
 		{"name: x\nthreads: [{name: " + long + ", steps: [{trim: all}]}]\n", "threads[0].name: \"nnnn"},
 		{"name: x\ndrivers: [" + strings.Repeat("d", 65) + "]\nsteps: [{trim: all}]\n", "too long for a name: at most 64 characters"},
 		{"name: x\nsteps: [{alloc: {pool: 0, size: 8, tag: " + long + "}}]\n", "bad tag \"nnnn"},
-		{"name: x\nsteps: [{unload: " + long + "}]\n", "driver \"nnnn"},
+		{"name: x\ndrivers: [a.sys]\nsteps: [{unload: " + long + "}]\n", "driver \"nnnn"},
+		{"name: x\nsteps: [{unload: " + long + "}]\n", "steps[0].unload: \"nnnn"},
 	} {
 		_, err := Parse("t.yaml", []byte(tc.src))
 		if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), tc.want) {

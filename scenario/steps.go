@@ -260,28 +260,46 @@ func (l *loader) cpuIndex(n ast.Node, key string) (int, bool) {
 	return int(v), true
 }
 
-// driverName reads a driver's name, which must be listed in drivers:.
+// driverName reads a driver's name (see knownDriver).
 func (l *loader) driverName(n ast.Node, key string) string {
 	s, ok := l.text(n, key)
-	if !ok {
-		return ""
-	}
-	if s == "" {
-		l.errorf(n, key, "the driver name is empty")
-		return ""
-	}
-	if l.driversOK && !l.drivers[s] {
-		l.errorf(n, key, "%s", l.notListed(s))
+	if !ok || !l.knownDriver(n, key, s) {
 		return ""
 	}
 	return s
+}
+
+// knownDriver reports whether s names a driver. With a drivers: list it
+// must be listed there, which catches a misspelt name; a file without
+// one declares a driver by naming it.
+func (l *loader) knownDriver(n ast.Node, key, s string) bool {
+	switch {
+	case strings.TrimSpace(s) == "":
+		l.errorf(n, key, "the driver name is empty")
+		return false
+	case l.drivers[s]:
+		return true
+	case l.listed:
+		if l.driversOK { // a broken list has been reported already
+			l.errorf(n, key, "%s", l.notListed(s))
+		}
+		return false
+	case s == "*":
+		l.errorf(n, key, "\"*\" is not a driver name; verifier.drivers uses it to mean every driver")
+		return false
+	case l.longName(n, key, s):
+		return false
+	}
+	l.drivers[s] = true
+	l.declared = append(l.declared, s)
+	return true
 }
 
 // notListed explains that driver s is missing from drivers:.
 func (l *loader) notListed(s string) string {
 	msg := fmt.Sprintf("driver %.40q is not listed in drivers", s)
 	if len(l.drivers) == 0 {
-		return msg + fmt.Sprintf(": the file has no drivers: list; add `drivers: [%.40s]`", s)
+		return msg + fmt.Sprintf(": the list is empty; add %.40q to it", s)
 	}
 	names := make([]string, 0, len(l.drivers))
 	for d := range l.drivers {

@@ -42,6 +42,11 @@ type loader struct {
 	pagefile  uint64
 	drivers   map[string]bool
 	driversOK bool
+	// listed says the file has a drivers: list. Without one, naming a
+	// driver (in verifier.drivers, a step's driver:, unload:) declares
+	// it, and declared keeps those names in the order of first mention.
+	listed   bool
+	declared []string
 
 	// Names: binds holds the program-order number of each name's first
 	// binding; uses are checked against it at the end.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -532,4 +533,45 @@ steps:
 			}
 		})
 	}
+}
+
+// A file without a drivers: list declares a driver by naming it: the
+// images load in the order of first mention (verifier.drivers, then the
+// steps), a driver's bad access is 0xD1 naming it, and its verifier
+// settings apply.
+func TestDriversWithoutAList(t *testing.T) {
+	s := loadInline(t, "implicit.yaml", `
+name: implicit
+verifier: {drivers: [beta.sys], pool_tracking: true}
+steps:
+  - alloc: {pool: NonPagedPool, size: 64, tag: Acme, as: a}
+    driver: acme.sys
+  - alloc: {pool: NonPagedPool, size: 64, tag: Beta, as: b}
+    driver: beta.sys
+  - free: a
+    driver: acme.sys
+  - unload: acme.sys
+  - unload: beta.sys
+`)
+	if want := []string{"beta.sys", "acme.sys"}; !slices.Equal(s.Drivers, want) {
+		t.Fatalf("Drivers = %q, want %q", s.Drivers, want)
+	}
+	_, o, out := runInline(t, s, Options{})
+	// beta.sys, verified, leaks b at its unload (step 4); its name sits
+	// in its image, the first loaded.
+	checkBugcheck(t, o, bugcheck.New(bugcheck.DriverVerifierDetectedViolation, 0x62, firstDriverName, 0, 1), out)
+	outputHas(t, out, "MODULE_NAME:  beta")
+
+	s = loadInline(t, "d1.yaml", `
+name: d1
+steps:
+  - alloc: {pool: PagedPool, size: 64, tag: Acme, as: a}
+    driver: acme.sys
+  - page_out: a
+  - irql: DISPATCH_LEVEL
+  - read: {at: a, length: 1}
+    driver: acme.sys
+`)
+	sess, o, out := runInline(t, s, Options{})
+	checkBugcheck(t, o, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, bound(t, sess, "a"), 2, 0, stepPC(3)), out)
 }
