@@ -178,6 +178,10 @@ type campaignSummary struct {
 
 	Nondeterministic []uint64 `json:"nondeterministic,omitempty"`
 	Exit             int      `json:"exit"`
+
+	// Planned is set when the campaign was interrupted: the seeds it was
+	// to run, of which the table counts the first Runs.
+	Planned int `json:"-"`
 }
 
 // outcomeRow is one outcome class of the table.
@@ -431,6 +435,22 @@ type campaign struct {
 	parallel    int       // >= 1
 	determinism bool      // run each seed twice and compare the event streams
 	progress    io.Writer // where the progress bar goes; nil for none
+
+	// stop, once closed, ends the campaign early: no seed is started
+	// after it, and the seeds under way finish (nil: never). notices is
+	// told when that happens.
+	stop    <-chan struct{}
+	notices io.Writer
+}
+
+// stopped reports whether c.stop is closed.
+func (c *campaign) stopped() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // runShard runs the shard's seeds and counts their outcomes into sum's
@@ -477,7 +497,10 @@ const maxParallel = 1024
 // unfinished one: what waits stays small. An error from a run or from done stops the
 // campaign; runEach returns the one of the lowest k, which does not depend
 // on which worker was quicker: every k below it was taken before it, and
-// has finished by the time runEach returns.
+// has finished by the time runEach returns. Once c.stop closes, no seed
+// starts: those under way finish, and done gets the results that follow
+// the last one it got without a gap, so the seeds done are still the
+// first ones.
 func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResult) error) error {
 	var bar *progressbar.ProgressBar
 	if c.progress != nil && n > 0 {
@@ -496,15 +519,30 @@ func (c *campaign) runEach(n int, seedAt func(int) uint64, done func(r *seedResu
 		firstErr error
 		errAt    = n // the k of firstErr
 		wg       sync.WaitGroup
+		finished = make(chan struct{})
 	)
+	go func() { // wakes the waiting workers when the campaign stops
+		select {
+		case <-c.stop:
+			if bar != nil {
+				_ = bar.Clear()
+			}
+			fmt.Fprintln(c.notices, "simkern: interrupted: the runs under way finish first (interrupt again to stop at once)")
+			mu.Lock()
+			moved.Broadcast()
+			mu.Unlock()
+		case <-finished:
+		}
+	}()
+	defer close(finished)
 	for range min(c.parallel, n) {
 		wg.Go(func() {
 			for {
 				mu.Lock()
-				for firstErr == nil && taken < n && taken >= next+ahead {
+				for firstErr == nil && !c.stopped() && taken < n && taken >= next+ahead {
 					moved.Wait()
 				}
-				if firstErr != nil || taken >= n {
+				if firstErr != nil || c.stopped() || taken >= n {
 					mu.Unlock()
 					return
 				}
@@ -648,6 +686,10 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 			// runs, but emptied only when the results are ready, so a
 			// campaign that fails leaves an earlier file as it was (and
 			// removes one it created).
+			// Before the results file: an interrupt from now on stops
+			// the campaign with a table of what ran.
+			stop, release := stopOnInterrupt()
+			defer release()
 			var out *outFile
 			if outPath != "" {
 				if out, err = openOut(outPath, inputsOf(s, s.File, "")); err != nil {
@@ -655,7 +697,7 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				defer out.abandon()
 			}
-			c := &campaign{s: s, run: campaignRun, parallel: parallel, determinism: det}
+			c := &campaign{s: s, run: campaignRun, parallel: parallel, determinism: det, stop: stop, notices: stderr}
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 				c.progress = stderr
 			}
@@ -668,8 +710,21 @@ func campaignCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				defer lines.close()
 			}
-			if err := c.runShard(newShard(rs, si, sn), sum, lines); err != nil {
+			sh := newShard(rs, si, sn)
+			if err := c.runShard(sh, sum, lines); err != nil {
 				return err
+			}
+			if release(); c.stopped() {
+				// A part of the seeds is no campaign to merge or minimize:
+				// only the table shows what ran.
+				if jsonOut || out != nil {
+					fmt.Fprintf(stderr, "simkern: the campaign was interrupted after %d of %d seeds: no results written\n", sum.Runs, sh.count)
+				}
+				if !jsonOut {
+					sum.Planned = sh.count
+					printTable(stdout, sum)
+				}
+				return exitError{130}
 			}
 			if minimize {
 				for i := range sum.Outcomes {
@@ -809,7 +864,11 @@ func printTable(w io.Writer, sum *campaignSummary) {
 		fmt.Fprintf(w, "  shard %s", sum.Shard)
 	}
 	fmt.Fprintf(w, "\n\n")
-	if sum.Runs == 0 {
+	switch {
+	case sum.Runs == 0 && sum.Planned != 0:
+		fmt.Fprintf(w, "Outcome: interrupted before a run ended (exit 130)\n")
+		return
+	case sum.Runs == 0:
 		fmt.Fprintf(w, "Outcome: no seeds to run (exit %d)\n", sum.Exit)
 		return
 	}
@@ -860,6 +919,9 @@ func printTable(w io.Writer, sum *campaignSummary) {
 			scenario.Plural(uint64(len(sum.Nondeterministic)), "seed"), seeds)
 	}
 	switch {
+	case sum.Planned != 0:
+		fmt.Fprintf(w, "Outcome: interrupted after the first %d of %d seeds; %d of the %s failed (exit 130)\n",
+			sum.Runs, sum.Planned, failed, scenario.Plural(uint64(sum.Runs), "run"))
 	case sum.Exit == scenario.ExitOK:
 		fmt.Fprintf(w, "Outcome: %s, each ended as the scenario expects (exit %d)\n", scenario.Plural(uint64(sum.Runs), "run"), sum.Exit)
 	default:

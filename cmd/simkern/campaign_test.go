@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -710,6 +711,50 @@ func TestCampaignWaitsForASlowSeed(t *testing.T) {
 	}
 }
 
+// A campaign that stops starts no seed after it, lets the seeds under
+// way finish, and counts a prefix of its seeds: here seed 10 stops it
+// while seeds 9 to 11 run, and it counts 1 to 11.
+func TestCampaignStopsAfterTheRunsUnderWay(t *testing.T) {
+	const parallel = 3
+	stop := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(parallel)
+	var mu sync.Mutex
+	var ran []uint64
+	run := func(s *scenario.Scenario, seed, maxSteps uint64, json bool, out io.Writer) (*scenario.Outcome, error) {
+		mu.Lock()
+		ran = append(ran, seed)
+		mu.Unlock()
+		if seed >= 9 && seed <= 11 {
+			started.Done()
+			started.Wait() // all three are under way
+			if seed == 10 {
+				close(stop)
+			}
+			<-stop // none ends before the stop
+		}
+		return fakeOutcome(s, seed, maxSteps, json, out)
+	}
+	rs, _ := parseSeeds("1-1000")
+	var notices bytes.Buffer
+	c := &campaign{run: run, parallel: parallel, stop: stop, notices: &notices}
+	results := runLines(t, c, newShard(rs, 0, 1))
+	if len(results) != 11 {
+		t.Fatalf("%d seeds counted, want 11 (those under way when it stopped finish)", len(results))
+	}
+	for k, r := range results {
+		if r.Seed != uint64(k)+1 {
+			t.Fatalf("line %d is seed %d, want %d", k, r.Seed, k+1)
+		}
+	}
+	if slices.Max(ran) != 11 {
+		t.Errorf("seeds %v ran; none after 11 should have started", ran)
+	}
+	if !strings.Contains(notices.String(), "interrupted") {
+		t.Errorf("no notice that the campaign stops: %q", notices.String())
+	}
+}
+
 // keepsNothing checks the live heap once nearly every seed of a big
 // campaign has run, against before.
 func keepsNothing(t *testing.T, withLines bool) {
@@ -1020,6 +1065,8 @@ func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
 			}
 		}
 		cmd := simkernProcess("campaign", path, "--seeds", "1-1000000", "--parallel", "1", "-o", out)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -1042,6 +1089,9 @@ func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
 		if code := cmd.ProcessState.ExitCode(); code != 130 {
 			t.Errorf("existed %v: exit %d (%v), want 130", existed, code, err)
 		}
+		if !strings.Contains(stderr.String(), "no results written") {
+			t.Errorf("existed %v: stderr %q does not say that no results were written", existed, stderr.String())
+		}
 		data, statErr := os.ReadFile(out)
 		switch {
 		case existed && string(data) != "earlier\n":
@@ -1049,6 +1099,80 @@ func TestInterruptedCampaignRemovesItsFile(t *testing.T) {
 		case !existed && statErr == nil:
 			t.Errorf("the interrupted campaign left %s (%d bytes)", out, len(data))
 		}
+	}
+}
+
+// An interrupted campaign prints the table of the seeds that ran, says
+// it was interrupted, and exits 130; a second interrupt ends a run that
+// takes long at once.
+func TestInterruptedCampaignPrintsWhatRan(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT to send on Windows")
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"slow.yaml":   "name: slow\nsteps:\n  - workload: {ops: 20000, pool: PagedPool, sizes: 16-1024, live: 100}\n",
+		"slower.yaml": "name: slower\nsteps:\n  - workload: {ops: 100000000, pool: PagedPool, sizes: 16-1024, live: 100}\n",
+	})
+	interrupt := func(cmd *exec.Cmd, after time.Duration) {
+		t.Helper()
+		time.Sleep(after)
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// start returns once the campaign has opened its --out file: it
+	// takes an interrupt as a stop by then.
+	start := func(file string, stdout, stderr *bytes.Buffer) *exec.Cmd {
+		t.Helper()
+		out := filepath.Join(dir, file+".jsonl")
+		cmd := simkernProcess("campaign", filepath.Join(dir, file), "--seeds", "1-1000000", "--parallel", "2", "-o", out)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if _, err := os.Stat(out); err == nil {
+				return cmd
+			}
+			if i == 1000 {
+				cmd.Process.Kill()
+				t.Fatalf("the campaign never opened %s", out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	cmd := start("slow.yaml", &stdout, &stderr)
+	interrupt(cmd, 500*time.Millisecond)
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130\n%s%s", code, stdout.String(), stderr.String())
+	}
+	m := regexp.MustCompile(`completed  yes +(\d+)  1 2 3 4 5 .*\n\nOutcome: interrupted after the first (\d+) of 1000000 seeds; 0 of the (\d+) runs failed \(exit 130\)\n$`).FindStringSubmatch(stdout.String())
+	if m == nil || m[1] != m[2] || m[2] != m[3] {
+		t.Errorf("the table does not count the seeds that ran:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "interrupt again to stop at once") {
+		t.Errorf("stderr %q does not say how to stop at once", stderr.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	cmd = start("slower.yaml", &stdout, &stderr)
+	interrupt(cmd, 0)
+	interrupt(cmd, 300*time.Millisecond)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		if code := cmd.ProcessState.ExitCode(); code != 130 || stdout.Len() != 0 {
+			t.Errorf("exit %d, stdout %q; want 130 and nothing", code, stdout.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("a second interrupt did not end the campaign")
 	}
 }
 

@@ -30,6 +30,7 @@ var openFiles struct {
 	sync.Mutex
 	set   map[*outFile]bool
 	watch sync.Once
+	stop  chan struct{} // from stopOnInterrupt: the next interrupt closes it
 }
 
 // watchInterrupts starts, once, the watch that abandons the open outFiles
@@ -40,15 +41,48 @@ func watchInterrupts() {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 		go func() {
-			sig := <-ch
-			abandonAll()
-			code := 130 // 128 + SIGINT, as a shell reports it
-			if s, ok := sig.(syscall.Signal); ok {
-				code = 128 + int(s)
+			for sig := range ch {
+				openFiles.Lock()
+				stop := openFiles.stop
+				if sig == os.Interrupt {
+					openFiles.stop = nil
+				} else {
+					stop = nil // SIGTERM ends the process at once
+				}
+				openFiles.Unlock()
+				if stop != nil {
+					close(stop)
+					continue
+				}
+				abandonAll()
+				code := 130 // 128 + SIGINT, as a shell reports it
+				if s, ok := sig.(syscall.Signal); ok {
+					code = 128 + int(s)
+				}
+				os.Exit(code)
 			}
-			os.Exit(code)
 		}()
 	})
+}
+
+// stopOnInterrupt lets a command stop early and say what it did: the
+// next SIGINT closes the channel it returns instead of ending the
+// process, and one after that ends it as usual. release withdraws the
+// channel, so that an interrupt once the command has stopped ends the
+// process at once.
+func stopOnInterrupt() (stop <-chan struct{}, release func()) {
+	watchInterrupts()
+	ch := make(chan struct{})
+	openFiles.Lock()
+	openFiles.stop = ch
+	openFiles.Unlock()
+	return ch, func() {
+		openFiles.Lock()
+		if openFiles.stop == ch {
+			openFiles.stop = nil
+		}
+		openFiles.Unlock()
+	}
 }
 
 // abandonAll abandons every open outFile, and leaves openFiles locked: the
