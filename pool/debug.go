@@ -127,6 +127,21 @@ func (p *Pool) ExpectedCanary(data mm.VA, requested uint64) uint64 {
 	return p.canary(data) & (1<<(8*n) - 1)
 }
 
+// Canary returns where the canary of the live small or big allocation
+// whose data is at data lies, and its length in bytes: 0 when the block
+// leaves no room for one, or data starts no such allocation (special pool
+// keeps a pattern instead).
+func (p *Pool) Canary(data mm.VA) (at mm.VA, n uint64) {
+	if isSpecial(data) {
+		return 0, 0
+	}
+	requested, _ := p.allocationAt(data)
+	if requested == 0 {
+		return 0, 0
+	}
+	return data + mm.VA(requested), canaryLen(requested, p.roomOf(data, requested))
+}
+
 // PageBlocks walks the small-block page holding va from its start. It
 // returns the blocks up to the first inconsistency, described by problem,
 // and resident false when the page is not in memory.

@@ -307,4 +307,17 @@ func TestRecordsForTheDebugger(t *testing.T) {
 			t.Errorf("ExpectedCanary(%v, %d) = %#x, memory holds %#x", tc.data, tc.n, got, want)
 		}
 	}
+	// Canary says where the canary lies: right after the requested bytes,
+	// as long as the block leaves room for (a 4056-byte request leaves 8,
+	// a 4060-byte one 4), and nowhere for data that starts no allocation.
+	c := r.alloc(NonPagedPool, 4056, "Cccc")
+	d := r.alloc(NonPagedPool, 4060, "Dddd")
+	for _, tc := range []struct {
+		data, at mm.VA
+		n        uint64
+	}{{a, a + 64, 8}, {b, b + 100, 8}, {big, big + 5000, 8}, {c, c + 4056, 8}, {d, d + 4060, 4}, {a + 16, 0, 0}, {0x1000, 0, 0}} {
+		if at, n := r.p.Canary(tc.data); at != tc.at || n != tc.n {
+			t.Errorf("Canary(%v) = %v, %d; want %v, %d", tc.data, at, n, tc.at, tc.n)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -16,6 +17,7 @@ type result struct {
 	text   string // one line for the text report ("buf = fffff8a0...")
 	output string // a kd command's output
 	failed string // an expectation of the step that did not hold
+	note   string // what the run shows that no check will: unseenOverrun
 
 	address  uint64
 	hasAddr  bool
@@ -48,6 +50,32 @@ func (r *runner) addr(a Addr) (mm.VA, error) {
 		return 0, fmt.Errorf("%s is not bound yet: no alloc bound it before this step ran", a.Name)
 	}
 	return mm.VA(base + uint64(a.Offset)), nil
+}
+
+// unseenOverrun explains a write of n bytes at va that reached into a
+// block's canary and left it as it was, having written the very bytes it
+// held (one byte in 256 does, for a canary that comes from the seed). No
+// check can see such an overrun, and a scenario that has one most likely
+// expects a check to, so the report says why none will.
+func (r *runner) unseenOverrun(va mm.VA, n uint64) string {
+	if n == 0 {
+		return ""
+	}
+	for _, x := range [2]mm.VA{va, va + mm.VA(n-1)} { // the blocks the write starts and ends in
+		data := r.p.BlockHolding(x)
+		at, size := r.p.Canary(data)
+		if size == 0 || va >= at+mm.VA(size) || at >= va+mm.VA(n) {
+			continue
+		}
+		var b [8]byte
+		if r.m.Peek(at, b[:size]) != int(size) || binary.LittleEndian.Uint64(b[:]) != r.p.ExpectedCanary(data, uint64(at-data)) {
+			continue // damaged: a check will see it
+		}
+		return fmt.Sprintf("note: the write went past the %s of the block at %s into its canary, "+
+			"but wrote what the canary held there (the canary comes from the seed): no check will see this overrun",
+			Plural(uint64(at-data), "byte"), data)
+	}
+	return ""
 }
 
 // exec runs one leaf step on c. A bugcheck comes back as the error (the
@@ -110,6 +138,7 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 			return res, err
 		}
 		res.text = fmt.Sprintf("-> wrote %s at %s", Plural(uint64(len(w.Data)), "byte"), va)
+		res.note = r.unseenOverrun(va, uint64(len(w.Data)))
 	case "read":
 		rd := step.Read
 		va, err := r.addr(rd.At)

@@ -52,6 +52,7 @@ type Event struct {
 	Output  string  `json:"output,omitempty"` // kd output
 	Result  string  `json:"result,omitempty"` // the text report's line
 	Failed  string  `json:"failed,omitempty"` // an expectation that did not hold
+	Note    string  `json:"note,omitempty"`   // what no check will see (an overrun that left the canary as it was)
 
 	Workload *workloadResult `json:"workload,omitempty"`
 
@@ -285,7 +286,7 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 		e := Event{Event: "step", Seq: rep.seq, File: step.Pos.File, Line: step.Pos.Line, Col: step.Pos.Col,
 			Verb: step.Verb, Step: step.Line, CPU: &num, Thread: step.Thread, Driver: step.Driver, IRQL: &irql,
 			PC: fmt.Sprintf("0x%x", rep.r.st.pc(step)), Name: res.name, Output: res.output,
-			Result: res.text, Failed: res.failed, Workload: res.workload}
+			Result: res.text, Failed: res.failed, Note: res.note, Workload: res.workload}
 		if res.hasAddr {
 			e.Address = fmt.Sprintf("0x%x", res.address)
 		}
@@ -338,6 +339,9 @@ func (rep *reporter) step(step *Step, c *cpu.CPU, res result) {
 	}
 	if line != "" {
 		fmt.Fprintf(rep.w, "      %s\n", line)
+	}
+	if res.note != "" {
+		fmt.Fprintf(rep.w, "      %s\n", res.note)
 	}
 	if res.failed != "" {
 		fmt.Fprintf(rep.w, "      EXPECTATION FAILED: %s\n", res.failed)

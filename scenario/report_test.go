@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"simkern/examples"
 )
 
-// Tests of the summary a run ends with.
+// Tests of the report: the summary a run ends with, and a step's notes.
 
 // TestSummaryCountsEveryLeak: the summary lists the first 20 blocks
 // still allocated, then counts the rest, in text and in JSON.
@@ -136,6 +138,38 @@ func TestSummaryCountsFailedPagefileIO(t *testing.T) {
 		_, _, out := runInline(t, s, Options{})
 		if line := regexp.MustCompile(`(?m)^  pagefile .*\n`).FindString(out); !strings.HasSuffix(line, tc.want) {
 			t.Errorf("%q: the pagefile line is %q, want it to end %q\n%s", tc.faults, line, tc.want, out)
+		}
+	}
+}
+
+// An overrun that writes into a canary the very bytes it held cannot be
+// seen by any check; the write's report says so, in text and in JSON. The
+// overrun example's one-byte overrun is such a write with seed 212, and a
+// plain one with seed 1.
+func TestUnseenOverrunIsNoted(t *testing.T) {
+	data, ok := examples.Read("overrun")
+	if !ok {
+		t.Fatal("no overrun example")
+	}
+	s := loadInline(t, "overrun.yaml", string(data))
+	const note = "note: the write went past the 40 bytes of the block at fffffa8000003010 into its canary, but wrote what the canary held there"
+	for _, tc := range []struct {
+		seed   uint64
+		unseen bool
+	}{{1, false}, {212, true}} {
+		_, o, out := runInline(t, s, Options{Seed: tc.seed, SeedSet: true})
+		if got := strings.Contains(out, "      "+note); got != tc.unseen || (o.Bugcheck == nil) != tc.unseen {
+			t.Errorf("seed %d: note %v, bugcheck %v; want the note only where no bugcheck comes\n%s", tc.seed, got, o.Bugcheck, out)
+		}
+		_, _, out = runInline(t, s, Options{Seed: tc.seed, SeedSet: true, JSON: true})
+		var notes []string
+		for _, e := range events(t, out) {
+			if e.Note != "" {
+				notes = append(notes, e.Note)
+			}
+		}
+		if want := tc.unseen; (len(notes) == 1 && strings.HasPrefix(notes[0], note)) != want {
+			t.Errorf("seed %d: JSON notes %q, want one only where no bugcheck comes", tc.seed, notes)
 		}
 	}
 }
