@@ -779,6 +779,34 @@ func TestParseSizes(t *testing.T) {
 	}
 }
 
+// A tag is text, a 0x number, or the number 0: tag zero, which the pool
+// refuses. Quoted, or any other number, it is text ("1394" is a tag).
+func TestParseTags(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want pool.Tag
+	}{
+		{"Abcd", pool.TagOf("Abcd")},
+		{"Irp", pool.TagOf("Irp ")},
+		{"0x41424344", pool.TagOf("DCBA")},
+		{"0", 0},
+		{"0x0", 0},
+		{`"0"`, pool.TagOf("0   ")},
+		{"'0'", pool.TagOf("0   ")},
+		{"1394", pool.TagOf("1394")},
+		{"00", pool.TagOf("00  ")},
+	} {
+		s, err := Parse("t.yaml", []byte("name: x\nsteps:\n  - alloc: {pool: 0, size: 8, tag: "+tc.in+"}\n  - free: {at: 0x1000, tag: "+tc.in+"}\n"))
+		if err != nil {
+			t.Errorf("tag: %s: %v", tc.in, err)
+			continue
+		}
+		if a, f := s.Steps[0].Alloc.Tag, s.Steps[1].Free.Tag; a != tc.want || f != tc.want {
+			t.Errorf("tag: %s reads as %#x in alloc and %#x in free, want %#x", tc.in, uint32(a), uint32(f), uint32(tc.want))
+		}
+	}
+}
+
 func TestNamesBoundInAnyThreadCount(t *testing.T) {
 	// The freeing thread comes first in the file; with threads, the
 	// schedule decides the order, so any binding counts.

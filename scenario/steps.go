@@ -438,11 +438,17 @@ func (l *loader) poolType(n ast.Node, key string) (pool.Type, bool) {
 	return t, true
 }
 
-// tag reads a pool tag: one to four printable characters, or 0x....
+// tag reads a pool tag: one to four printable characters, 0x..., or the
+// number 0.
 func (l *loader) tag(n ast.Node, key string) (pool.Tag, bool) {
 	s, ok := l.text(n, key)
 	if !ok {
 		return 0, false
+	}
+	if _, number := l.value(n).(*ast.IntegerNode); number && s == "0" {
+		// Tag zero, which the pool refuses (0xC2/0x9B): what a file
+		// that writes the number means. Quoted, "0" is a tag's text.
+		return 0, true
 	}
 	t, err := pool.ParseTag(s)
 	if err != nil {
