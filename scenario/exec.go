@@ -165,13 +165,22 @@ func (r *runner) exec(c *cpu.CPU, step *Step) (result, error) {
 		} else {
 			err = c.Lower(to)
 		}
-		if err == nil && r.v != nil {
-			r.v.IrqlChanged(c, step.Driver, res.irqlFrom)
+		if err != nil {
+			return res, err
 		}
-		if err == nil {
-			res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)
+		res.text = fmt.Sprintf("-> CPU %d: %s -> %s", c.Number, res.irqlFrom, to)
+		if r.v == nil {
+			return res, nil
 		}
-		return res, err
+		// Force IRQL Checking's trim is what a scenario with it is about:
+		// the report says what it took, and why nothing, without a pagefile.
+		switch trimmed, pages := r.v.IrqlChanged(c, step.Driver, res.irqlFrom); {
+		case trimmed && r.m.Pagefile == nil:
+			res.text += "; irql_checking trims nothing: the machine has no pagefile"
+		case trimmed:
+			res.text += "; irql_checking trimmed " + Plural(uint64(pages), "pageable page")
+		}
+		return res, nil
 	case "trim":
 		n, err := r.pageOp(step.Trim, r.m.TrimAll, r.m.Trim)
 		res.pages = n

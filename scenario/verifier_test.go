@@ -575,3 +575,22 @@ steps:
 	sess, o, out := runInline(t, s, Options{})
 	checkBugcheck(t, o, bugcheck.New(bugcheck.DriverIrqlNotLessOrEqual, bound(t, sess, "a"), 2, 0, stepPC(3)), out)
 }
+
+// An irql step says what irql_checking's trim took, and why nothing on a
+// machine without a pagefile, where the resident page's bug goes unseen.
+func TestIrqlCheckingSaysWhatItTrimmed(t *testing.T) {
+	for _, tc := range []struct {
+		machine, want string
+		bugcheck      bool
+	}{
+		{"machine: {ram: 16MiB}", "-> CPU 0: PASSIVE_LEVEL -> DISPATCH_LEVEL; irql_checking trimmed 1 pageable page\n", true},
+		{"machine: {ram: 16MiB, pagefile: 0}", "-> CPU 0: PASSIVE_LEVEL -> DISPATCH_LEVEL; irql_checking trims nothing: the machine has no pagefile\n", false},
+	} {
+		src := strings.Replace(fmt.Sprintf(irqlCheckingScenario, "irql_checking: true"), "machine: {ram: 16MiB}", tc.machine, 1)
+		_, o, out := runInline(t, loadInline(t, "irql.yaml", src), Options{})
+		outputHas(t, out, tc.want)
+		if (o.Bugcheck != nil) != tc.bugcheck {
+			t.Errorf("%s: bugcheck %v, want one: %v", tc.machine, o.Bugcheck, tc.bugcheck)
+		}
+	}
+}

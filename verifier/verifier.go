@@ -409,22 +409,24 @@ func (v *Verifier) checkOverrun(c *cpu.CPU, va mm.VA, a liveAllocation, tracked 
 // "whenever IRQL is raised": a scenario's kernel steps stand for the
 // system around the driver (a DPC about to call it, say). Only a driver
 // the verifier does not check raises without a trim. A trim is counted
-// whatever it took, as Windows counts them.
-func (v *Verifier) IrqlChanged(c *cpu.CPU, driver string, old cpu.IRQL) {
+// whatever it took, as Windows counts them. IrqlChanged returns whether
+// it trimmed, and the pages it took.
+func (v *Verifier) IrqlChanged(c *cpu.CPU, driver string, old cpu.IRQL) (trimmed bool, pages int) {
 	verified := v.Verified(driver)
 	if verified {
 		v.logs.irql.Add(IrqlLogEntry{Event: v.logs.event(), Caller: c.PC, CPU: c.Number, Old: old, New: c.IRQL()})
 	}
 	if c.IRQL() < old {
-		return
+		return false, 0
 	}
 	if verified {
 		v.Stats.RaiseIrqls++
 	}
 	if v.Settings.IRQLChecking && c.IRQL() >= cpu.DispatchLevel && (verified || driver == "") {
-		v.m.TrimAll()
 		v.Stats.Trims++
+		return true, v.m.TrimAll()
 	}
+	return false, 0
 }
 
 // Unload checks a driver's unload: with pool tracking, any allocation it
