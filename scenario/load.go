@@ -207,6 +207,9 @@ func syntaxError(name string, data []byte, err error) *Error {
 		}
 	}
 	e.Msg = "YAML: " + shortenText(e.Msg, maxYAMLMessage) // it may quote a token of any length
+	if loneStar.MatchString(lineAt(data, e.Pos.Line)) {
+		e.Msg += `; a * alone begins an alias in YAML: write "*" in quotes`
+	}
 	e.Key = keyPathAt(data, e.Pos.Line)
 	// A bracket left open shows only lines later, where the parser gives
 	// up: say which one, and name its key.
@@ -218,6 +221,19 @@ func syntaxError(name string, data []byte, err error) *Error {
 	}
 	return e
 }
+
+// lineAt returns the text of the line numbered line (from 1), or "".
+func lineAt(data []byte, line int) string {
+	lines := strings.SplitN(string(data), "\n", line+1)
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	return lines[line-1]
+}
+
+// loneStar finds a * with no alias name after it, which YAML cannot
+// read: most likely verifier.drivers' "every driver" left unquoted.
+var loneStar = regexp.MustCompile(`(^|[\s\[{,:])\*($|[\s\]},#])`)
 
 // keyPathAt names, for a syntax error, the key whose line the parser
 // stopped at, such as "steps[0].free": the parser that failed cannot say,
@@ -326,13 +342,7 @@ var duplicateKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[
 // key the tab stands before: YAML wants spaces there, and a tab is
 // invisible in most editors.
 func tabHint(data []byte, line int) (string, bool) {
-	text := ""
-	for i, l := range strings.Split(string(data), "\n") {
-		if i+1 == line {
-			text = l
-			break
-		}
-	}
+	text := lineAt(data, line)
 	tab := strings.IndexByte(text, '\t')
 	if tab < 0 {
 		return "", false
