@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"simkern/bugcheck"
 	"simkern/mm"
@@ -365,6 +366,52 @@ func TestDumpsHoldNoSecondCopyOfMemory(t *testing.T) {
 	}
 	if v, err := dt.Machine.ReadU64(dt.Machine.CPUs.CPUs[0], va+(pages-1)*mm.PageBytes); err != nil || v != pages-1 {
 		t.Errorf("the restored machine's last page reads %d, %v; want %d", v, err, pages-1)
+	}
+}
+
+// Nor does a dump hold a second copy of the PFN database: the entries go
+// between the machine and the file one at a time too. A machine that has
+// handed out many frames and written to none (a large nonpaged
+// allocation) costs its PFN entries; writing its dump allocates a small
+// part of them (gzip's state, the bookkeeping), and reading it little
+// more than the restored machine holds.
+func TestDumpsHoldNoCopyOfThePFNDatabase(t *testing.T) {
+	const frames = 1 << 19 // 2 GiB
+	m, p := newMachine(t, 1, mm.Config{RAMBytes: 2 * frames * mm.PageBytes})
+	var va mm.VA
+	held := allocated(func() { va = m.AllocatePages(mm.RegionNonPagedPool, frames, 0, false) })
+	if va == 0 {
+		t.Fatalf("no room for %d pages", frames)
+	}
+	if n := m.Snapshot().HandedOut(); n < frames {
+		t.Fatalf("%d frames handed out, want at least %d", n, frames)
+	}
+	// What the entries alone would cost, the way a dump once held them: a
+	// slice of entries, and gob's buffer of them.
+	const entryBytes = uint64(unsafe.Sizeof(mm.FrameSnapshot{}))
+	var file bytes.Buffer
+	file.Grow(16 << 20) // the file is the test's, not WriteDump's
+	wrote := allocated(func() {
+		if err := WriteDump(&file, dumpOf(m, p, nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if wrote > frames*entryBytes/8 {
+		t.Errorf("writing a dump of %d frames handed out allocated %d KiB; want at most an eighth of %d KiB, their entries as %d-byte records",
+			frames, wrote>>10, frames*entryBytes>>10, entryBytes)
+	}
+	var dt *Target
+	read := allocated(func() { _, dt = open(t, file.Bytes()) })
+	if read > held+held/4 {
+		t.Errorf("reading a dump of %d frames handed out allocated %d KiB; handing them out allocated %d KiB: want at most a quarter more",
+			frames, read>>10, held>>10)
+	}
+	t.Logf("handing out %d frames allocated %d KiB; writing their dump %d KiB (a %d KiB file), reading it %d KiB",
+		frames, held>>10, wrote>>10, file.Len()>>10, read>>10)
+	for _, cmd := range []string{"!vm", fmt.Sprintf("!pte %x", va+(frames-1)*mm.PageBytes), fmt.Sprintf("!pfn %x", m.Frames()/2)} {
+		if got, want := runOn(dt, cmd), runOn(&Target{Machine: m, Pool: p}, cmd); got != want {
+			t.Errorf("%s on the dump:\n%s\non the live machine:\n%s", cmd, got, want)
+		}
 	}
 }
 
