@@ -25,12 +25,13 @@
 //
 // A crash dump (dump.go, docs/dumps.md) is a Target saved: a gob-encoded
 // Dump holding the snapshots of the machine, the pool and the verifier,
-// which keep their Go bookkeeping but no page of memory, then one record
-// per frame with bytes and per pagefile slot in use, streamed between the
-// file and the machine a page at a time, so writing or reading a dump
-// costs about what the machine holds. Dumps are input: ReadDump refuses a
-// truncated or damaged file with an error that says which, frame entries
-// must be exactly the frames handed out, page records exactly those the
-// Dump announces, and a Dump that expands far more than simkern's do is
-// refused before gob holds it whole.
+// which keep their Go bookkeeping but no PFN entry, pagefile slot or page
+// of memory; then a record per frame handed out (its PFN entry, then its
+// page if it has bytes) and per pagefile slot in use (its owner and
+// page), streamed between the file and the machine one at a time, so
+// writing or reading a dump costs about what the machine holds. Dumps are
+// input: ReadDump refuses a truncated or damaged file with an error that
+// says which, frame records must be exactly the frames handed out and
+// slot records the slots in use, in order, and a Dump that expands far
+// more than simkern's do is refused before gob holds it whole.
 package kd

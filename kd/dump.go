@@ -15,27 +15,81 @@ import (
 
 	"simkern/bugcheck"
 	"simkern/mm"
+	"simkern/pagefile"
 	"simkern/pool"
 	"simkern/verifier"
 )
 
 // A crash dump file is the magic "SIMKDUMP", a little-endian u32 format
 // version, then one gzip stream: the Dump, gob-encoded, whose snapshots
-// hold the machine's and the pagefile's bookkeeping but no page of memory;
-// then a page record (pageRecordBytes: the PFN or slot, little-endian u64,
-// and the page) for each frame the machine's Entries mark HasBytes, in
-// their order, and for each pagefile slot in use, in the order of its
-// Slots. docs/dumps.md describes it. Pages go one at a time between the
-// file and the machine, so writing or reading a dump costs the machine
-// plus its bookkeeping, never a second copy of its memory. A dump holds
-// the whole machine, so it answers every command exactly as the live
-// machine did when it was written.
+// hold the machine's and the pagefile's bookkeeping but nothing that
+// grows with the frames or slots in use; then a frame record
+// (frameRecordBytes) for each frame the machine's nodes have handed out,
+// ascending, each followed by the frame's page when its flags say it has
+// bytes; then a slot record (slotRecordBytes: slot, owner, page) for each
+// pagefile slot in use, ascending. docs/dumps.md describes it. Entries and
+// pages go one at a time between the machine's PFN database, its frames,
+// its pagefile and the file, so writing or reading a dump costs the
+// machine plus the bookkeeping the Dump holds, never a second copy of its
+// PFN database or its memory. A dump holds the whole machine, so it answers
+// every command exactly as the live machine did when it was written.
 const (
 	dumpMagic   = "SIMKDUMP"
-	DumpVersion = 4 // 4: the verifier's pool counters are records per pool; 3: the pages follow the Dump as records of their own
+	DumpVersion = 5 // 5: PFN entries and pagefile slots are records after the Dump; 4: the verifier's pool counters are records per pool; 3: the pages follow the Dump as records of their own
 
-	pageRecordBytes = 8 + mm.PageBytes
+	// A frame record, little-endian: PFN u64, Flink u32, Blink u32, VA
+	// u64, Slot u64, State u8, then a byte of frame flags.
+	frameRecordBytes = 8 + 4 + 4 + 8 + 8 + 1 + 1
+	// A slot record, little-endian: slot u64, owner u64, the page.
+	slotRecordBytes = 8 + 8 + pagefile.SlotBytes
 )
+
+// Frame flags: the last byte of a frame record.
+const (
+	framePageable  = 1 << 0
+	framePageTable = 1 << 1
+	frameModified  = 1 << 2
+	frameHasBytes  = 1 << 3                                                         // the frame's page follows its record; without it the frame reads as zeros
+	frameFlags     = framePageable | framePageTable | frameModified | frameHasBytes // every flag there is
+)
+
+// putFrameRecord fills r with e's record.
+func putFrameRecord(r *[frameRecordBytes]byte, e mm.FrameSnapshot, hasBytes bool) {
+	le := binary.LittleEndian
+	le.PutUint64(r[0:], uint64(e.PFN))
+	le.PutUint32(r[8:], e.Flink)
+	le.PutUint32(r[12:], e.Blink)
+	le.PutUint64(r[16:], uint64(e.VA))
+	le.PutUint64(r[24:], e.Slot)
+	r[32] = byte(e.State)
+	r[33] = 0
+	if e.Pageable {
+		r[33] |= framePageable
+	}
+	if e.PageTable {
+		r[33] |= framePageTable
+	}
+	if e.Modified {
+		r[33] |= frameModified
+	}
+	if hasBytes {
+		r[33] |= frameHasBytes
+	}
+}
+
+// frameRecord reads the record putFrameRecord wrote, or fails for flags
+// it never sets.
+func frameRecord(r *[frameRecordBytes]byte) (e mm.FrameSnapshot, hasBytes bool, err error) {
+	le := binary.LittleEndian
+	e = mm.FrameSnapshot{PFN: mm.PFN(le.Uint64(r[0:])), Flink: le.Uint32(r[8:]), Blink: le.Uint32(r[12:]),
+		VA: mm.VA(le.Uint64(r[16:])), Slot: le.Uint64(r[24:]), State: mm.PageState(r[32])}
+	flags := r[33]
+	if flags&^frameFlags != 0 {
+		return e, false, fmt.Errorf("frame %#x's record has flags %#x", uint64(e.PFN), flags)
+	}
+	e.Pageable, e.PageTable, e.Modified = flags&framePageable != 0, flags&framePageTable != 0, flags&frameModified != 0
+	return e, flags&frameHasBytes != 0, nil
+}
 
 // Dump is everything a crash dump holds.
 type Dump struct {
@@ -74,8 +128,9 @@ func Bindings(names map[string]uint64) []Binding {
 	return out
 }
 
-// WriteDump writes d to w, reading the pages from the machine
-// d.Machine was taken from, which must not have changed since.
+// WriteDump writes d to w, reading the PFN entries, the pages and the
+// pagefile's slots from the machine d.Machine was taken from, which must
+// not have changed since. It changes nothing in it.
 func WriteDump(w io.Writer, d *Dump) error {
 	var head [12]byte
 	copy(head[:], dumpMagic)
@@ -84,21 +139,33 @@ func WriteDump(w io.Writer, d *Dump) error {
 		return err
 	}
 	zw := gzip.NewWriter(w)
-	if err := gob.NewEncoder(zw).Encode(d); err != nil {
+	bw := bufio.NewWriterSize(zw, 64<<10) // records are small: gzip takes them in batches
+	if err := gob.NewEncoder(bw).Encode(d); err != nil {
 		return err
 	}
-	var number [8]byte
-	page := func(n uint64, b *[mm.PageBytes]byte) error {
-		binary.LittleEndian.PutUint64(number[:], n)
-		if _, err := zw.Write(number[:]); err != nil {
+	var rec [frameRecordBytes]byte
+	err := d.Machine.ForEachFrame(func(e mm.FrameSnapshot, b *[mm.PageBytes]byte) error {
+		putFrameRecord(&rec, e, b != nil)
+		if _, err := bw.Write(rec[:]); err != nil || b == nil {
 			return err
 		}
-		_, err := zw.Write(b[:])
+		_, err := bw.Write(b[:])
 		return err
-	}
-	err := d.Machine.ForEachFrameBytes(func(f mm.PFN, b *[mm.PageBytes]byte) error { return page(uint64(f), b) })
+	})
 	if err == nil && d.Machine.Pagefile != nil {
-		err = d.Machine.Pagefile.ForEachSlotBytes(page)
+		var number [16]byte
+		err = d.Machine.Pagefile.ForEachSlot(func(s pagefile.SlotSnapshot, b *[pagefile.SlotBytes]byte) error {
+			binary.LittleEndian.PutUint64(number[0:], s.Slot)
+			binary.LittleEndian.PutUint64(number[8:], s.Owner)
+			if _, err := bw.Write(number[:]); err != nil {
+				return err
+			}
+			_, err := bw.Write(b[:])
+			return err
+		})
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		return err
@@ -125,8 +192,9 @@ func (e HostError) Unwrap() error { return e.Err }
 
 // ReadDump reads a dump and restores its machine, pool and verifier as a
 // Target, refusing a truncated, corrupt or wrong-version file with an
-// error that says which. Each page goes straight from the file into the
-// restored machine, so reading costs little more than the Target holds.
+// error that says which. Each PFN entry and page goes straight from the
+// file into the restored machine, so reading costs little more than the
+// Target holds.
 // The Dump it returns is the record: its Machine, Pool and Verifier are
 // nil. Close the Target's machine with Target.Machine.Close.
 func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
@@ -166,10 +234,10 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 		}
 	}()
 	// Read straight from the stream, through a limit: first the Dump's,
-	// then, once it has said how many pages follow, theirs. So a dump that
-	// claims to expand to gigabytes costs no more than it really holds.
-	// gob reads zb as it is (it is an io.ByteReader), so the pages after
-	// the Dump are left in it.
+	// then, once it has said how many records follow, theirs. So a dump
+	// that claims to expand to gigabytes costs no more than it really
+	// holds. gob reads zb as it is (it is an io.ByteReader), so the
+	// records after the Dump are left in it.
 	exp := &expansion{r: zr, file: file, guard: true}
 	lr := &io.LimitedReader{R: exp, N: maxHeaderBytes}
 	zb := bufio.NewReader(lr)
@@ -211,46 +279,57 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 	runtime.GC()
 	exp.guard = false // a page of zeros deflates a thousand to one
 
-	pages := uint64(0)
-	for _, e := range ms.Entries {
-		if e.HasBytes {
-			pages++
+	// The records: one per frame handed out, with at most a page each,
+	// and one per slot in use. Restore checked the nodes against the
+	// machine's frames, and the count of slots against the pagefile's, so
+	// the limit cannot overflow.
+	frames, slots := ms.HandedOut(), uint64(0)
+	if ms.Pagefile != nil {
+		slots = ms.Pagefile.Stats.Used
+	}
+	lr.N = int64(frames*(frameRecordBytes+mm.PageBytes)+slots*slotRecordBytes) + 1 // + 1: reach the stream's end, and its checksum
+	over = fmt.Sprintf("records past the last of the %d its record announces", frames+slots)
+	var (
+		frame [frameRecordBytes]byte
+		page  [mm.PageBytes]byte
+		read  uint64
+	)
+	err = restored.Machine.RestoreFrames(func() (mm.FrameSnapshot, *[mm.PageBytes]byte, error) {
+		if _, err := io.ReadFull(zb, frame[:]); err != nil {
+			return mm.FrameSnapshot{}, nil, fmt.Errorf("the stream ends before frame record %d of %d", read+1, frames)
 		}
+		read++
+		e, hasBytes, err := frameRecord(&frame)
+		if err != nil || !hasBytes {
+			return e, nil, err
+		}
+		if _, err := io.ReadFull(zb, page[:]); err != nil {
+			return e, nil, fmt.Errorf("the stream ends inside frame %#x's page", uint64(e.PFN))
+		}
+		return e, &page, nil
+	})
+	if err != nil {
+		return nil, nil, damaged(fmt.Errorf("corrupt dump: %w", err))
 	}
 	if ms.Pagefile != nil {
-		pages += uint64(len(ms.Pagefile.Slots))
-	}
-	lr.N = int64(pages)*pageRecordBytes + 1 // + 1: reach the stream's end, and its checksum
-	over = fmt.Sprintf("more than the %d pages its record announces", pages)
-	var rec [pageRecordBytes]byte
-	// next reads the page the Dump announces next: what's n.
-	next := func(what string, n uint64) (*[mm.PageBytes]byte, error) {
-		if _, err := io.ReadFull(zb, rec[:]); err != nil {
-			return nil, damaged(fmt.Errorf("corrupt dump: the stream ends without %s %#x's page", what, n))
-		}
-		if got := binary.LittleEndian.Uint64(rec[:8]); got != n {
-			return nil, damaged(fmt.Errorf("corrupt dump: the page of %#x where the record announces %s %#x's", got, what, n))
-		}
-		return (*[mm.PageBytes]byte)(rec[8:]), nil
-	}
-	for _, e := range ms.Entries {
-		if e.HasBytes {
-			b, err := next("frame", uint64(e.PFN))
-			if err != nil {
-				return nil, nil, err
+		var number [16]byte
+		read = 0
+		err = restored.Machine.Pagefile.RestoreSlots(slots, func() (pagefile.SlotSnapshot, *[pagefile.SlotBytes]byte, error) {
+			if _, err := io.ReadFull(zb, number[:]); err != nil {
+				return pagefile.SlotSnapshot{}, nil, fmt.Errorf("the stream ends before slot record %d of %d", read+1, slots)
 			}
-			restored.Machine.RestoreFrameBytes(e.PFN, b)
+			read++
+			s := pagefile.SlotSnapshot{Slot: binary.LittleEndian.Uint64(number[0:]), Owner: binary.LittleEndian.Uint64(number[8:])}
+			if _, err := io.ReadFull(zb, page[:]); err != nil {
+				return s, nil, fmt.Errorf("the stream ends inside slot %#x's page", s.Slot)
+			}
+			return s, &page, nil
+		})
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			return nil, nil, HostError{fmt.Errorf("the host could not restore the dump's pagefile: %w", err)}
 		}
-	}
-	if ms.Pagefile != nil {
-		for _, slot := range ms.Pagefile.Slots {
-			b, err := next("slot", slot)
-			if err != nil {
-				return nil, nil, err
-			}
-			if err := restored.Machine.Pagefile.RestoreSlotBytes(slot, b); err != nil {
-				return nil, nil, err
-			}
+		if err != nil {
+			return nil, nil, damaged(fmt.Errorf("corrupt dump: %w", err))
 		}
 	}
 	if _, err := zb.ReadByte(); err != io.EOF {

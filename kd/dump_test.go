@@ -18,9 +18,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"simkern/bugcheck"
 	"simkern/mm"
+	"simkern/pagefile"
 	"simkern/pool"
 )
 
@@ -236,58 +238,72 @@ func gobOf(tb testing.TB, v any) []byte {
 	return b.Bytes()
 }
 
-// page is a page record as a test changes it.
-type page struct {
-	number uint64
-	data   []byte
+// record is a record after a dump's Dump as a test changes it: a frame
+// record, or a slot record's slot and owner, then the page that follows
+// it (none for a frame record whose flags say it has no bytes).
+type record struct {
+	head []byte
+	page []byte
 }
 
-// pagesOf splits a dump file into its Dump and its page records, for a
-// test to change and put back together with streamOf.
-func pagesOf(tb testing.TB, file []byte) (*Dump, []page) {
+// frameRecordOf is frame f's record with flags, as a test makes one up.
+func frameRecordOf(f mm.PFN, flags byte) []byte {
+	var rec [frameRecordBytes]byte
+	putFrameRecord(&rec, mm.FrameSnapshot{PFN: f, State: mm.StateActive}, false)
+	rec[frameRecordBytes-1] = flags
+	return rec[:]
+}
+
+// number reads the PFN or slot a record starts with.
+func (r record) number() uint64 { return binary.LittleEndian.Uint64(r.head) }
+
+// recordsOf splits a dump file into its Dump, its frame records and its
+// slot records, for a test to change and put back together with
+// streamOf.
+func recordsOf(tb testing.TB, file []byte) (d *Dump, frames, slots []record) {
 	tb.Helper()
 	zr, err := gzip.NewReader(bytes.NewReader(file[12:]))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	zb := bufio.NewReader(zr)
-	d := new(Dump)
+	d = new(Dump)
 	if err := gob.NewDecoder(zb).Decode(d); err != nil {
 		tb.Fatal(err)
 	}
-	var pages []page
-	for {
-		var rec [pageRecordBytes]byte
-		if _, err := io.ReadFull(zb, rec[:]); err == io.EOF {
-			return d, pages
-		} else if err != nil {
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(zb, b); err != nil {
 			tb.Fatal(err)
 		}
-		pages = append(pages, page{binary.LittleEndian.Uint64(rec[:8]), rec[8:]})
+		return b
+	}
+	for range d.Machine.HandedOut() {
+		r := record{head: read(frameRecordBytes)}
+		if r.head[frameRecordBytes-1]&frameHasBytes != 0 {
+			r.page = read(mm.PageBytes)
+		}
+		frames = append(frames, r)
+	}
+	for {
+		if _, err := zb.Peek(1); err == io.EOF {
+			return d, frames, slots
+		}
+		slots = append(slots, record{head: read(16), page: read(pagefile.SlotBytes)})
 	}
 }
 
-// streamOf is a dump file of this version holding header, then pages.
-func streamOf(tb testing.TB, header any, pages []page) []byte {
+// streamOf is a dump file of this version holding header, then records.
+func streamOf(tb testing.TB, header any, records ...[]record) []byte {
 	tb.Helper()
 	b := bytes.NewBuffer(gobOf(tb, header))
-	for _, p := range pages {
-		b.Write(binary.LittleEndian.AppendUint64(nil, p.number))
-		b.Write(p.data)
-	}
-	return gzipOf(tb, DumpVersion, b.Bytes())
-}
-
-// framePages says how many of a Dump's pages are frames': the rest are
-// pagefile slots'.
-func framePages(d *Dump) int {
-	n := 0
-	for _, e := range d.Machine.Entries {
-		if e.HasBytes {
-			n++
+	for _, list := range records {
+		for _, r := range list {
+			b.Write(r.head)
+			b.Write(r.page)
 		}
 	}
-	return n
+	return gzipOf(tb, DumpVersion, b.Bytes())
 }
 
 // smallDump is a real dump of a small machine: a few blocks in both
@@ -308,6 +324,15 @@ func smallDump(tb testing.TB) []byte {
 	return encode(tb, dumpOf(m, p, names))
 }
 
+// allocated returns the bytes the Go heap handed out while fn ran.
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
 // A dump goes between the file and the machine a page at a time: writing
 // one allocates a small part of the memory it holds (gzip's state, the
 // bookkeeping), and reading one little more than the frames it restores.
@@ -325,13 +350,6 @@ func TestDumpsHoldNoSecondCopyOfMemory(t *testing.T) {
 		}
 	}
 	const held = pages * mm.PageBytes
-	allocated := func(fn func()) uint64 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		fn()
-		runtime.ReadMemStats(&after)
-		return after.TotalAlloc - before.TotalAlloc
-	}
 
 	var file bytes.Buffer
 	file.Grow(2 * held) // the file is the test's, not WriteDump's
@@ -351,27 +369,81 @@ func TestDumpsHoldNoSecondCopyOfMemory(t *testing.T) {
 	}
 }
 
+// Nor does a dump hold a second copy of the PFN database: the entries go
+// between the machine and the file one at a time too. A machine that has
+// handed out many frames and written to none (a large nonpaged
+// allocation) costs its PFN entries; writing its dump allocates a small
+// part of them (gzip's state, the bookkeeping), and reading it little
+// more than the restored machine holds.
+func TestDumpsHoldNoCopyOfThePFNDatabase(t *testing.T) {
+	const frames = 1 << 19 // 2 GiB
+	m, p := newMachine(t, 1, mm.Config{RAMBytes: 2 * frames * mm.PageBytes})
+	var va mm.VA
+	held := allocated(func() { va = m.AllocatePages(mm.RegionNonPagedPool, frames, 0, false) })
+	if va == 0 {
+		t.Fatalf("no room for %d pages", frames)
+	}
+	if n := m.Snapshot().HandedOut(); n < frames {
+		t.Fatalf("%d frames handed out, want at least %d", n, frames)
+	}
+	// What the entries alone would cost, the way a dump once held them: a
+	// slice of entries, and gob's buffer of them.
+	const entryBytes = uint64(unsafe.Sizeof(mm.FrameSnapshot{}))
+	var file bytes.Buffer
+	file.Grow(16 << 20) // the file is the test's, not WriteDump's
+	wrote := allocated(func() {
+		if err := WriteDump(&file, dumpOf(m, p, nil)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if wrote > frames*entryBytes/8 {
+		t.Errorf("writing a dump of %d frames handed out allocated %d KiB; want at most an eighth of %d KiB, their entries as %d-byte records",
+			frames, wrote>>10, frames*entryBytes>>10, entryBytes)
+	}
+	var dt *Target
+	read := allocated(func() { _, dt = open(t, file.Bytes()) })
+	if read > held+held/4 {
+		t.Errorf("reading a dump of %d frames handed out allocated %d KiB; handing them out allocated %d KiB: want at most a quarter more",
+			frames, read>>10, held>>10)
+	}
+	t.Logf("handing out %d frames allocated %d KiB; writing their dump %d KiB (a %d KiB file), reading it %d KiB",
+		frames, held>>10, wrote>>10, file.Len()>>10, read>>10)
+	for _, cmd := range []string{"!vm", fmt.Sprintf("!pte %x", va+(frames-1)*mm.PageBytes), fmt.Sprintf("!pfn %x", m.Frames()/2)} {
+		if got, want := runOn(dt, cmd), runOn(&Target{Machine: m, Pool: p}, cmd); got != want {
+			t.Errorf("%s on the dump:\n%s\non the live machine:\n%s", cmd, got, want)
+		}
+	}
+}
+
 // TestDamagedDumps: every damaged file is refused with an error that says
 // what is wrong, and none panics.
 func TestDamagedDumps(t *testing.T) {
 	good := smallDump(t)
 	valid := func(b []byte) []byte { return append([]byte(nil), b...) }
 	withVersion := func(v byte, at int) []byte { b := valid(good); b[at] = v; return b }
-	goodDump, goodPages := pagesOf(t, good)
-	frames := framePages(goodDump)
-	if frames < 2 || len(goodPages) < frames+1 {
-		t.Fatalf("the small dump has %d pages, %d of them frames'; the rows below want two frames and a slot", len(goodPages), frames)
+	goodDump, goodFrames, goodSlots := recordsOf(t, good)
+	if remade := streamOf(t, goodDump, goodFrames, goodSlots); !bytes.Equal(remade, good) {
+		t.Fatal("recordsOf and streamOf do not put a dump back together as it was")
 	}
-	if remade := streamOf(t, goodDump, goodPages); !bytes.Equal(remade, good) {
-		t.Fatal("pagesOf and streamOf do not put a dump back together as it was")
+	// paged is the first frame with bytes after the first two: the rows
+	// below damage the first two frames, paged's page, and a slot.
+	paged := slices.IndexFunc(goodFrames[2:], func(r record) bool { return r.page != nil }) + 2
+	if len(goodFrames) < 3 || paged < 2 || len(goodSlots) < 1 {
+		t.Fatalf("the small dump has %d frame records and %d slot records; the rows below want three frames, one of them past the first two with bytes, and a slot",
+			len(goodFrames), len(goodSlots))
 	}
-	// withPages is the small dump with its pages changed by change.
-	withPages := func(change func(pages []page) []page) []byte {
-		return streamOf(t, goodDump, change(slices.Clone(goodPages)))
+	// withFrames and withSlots are the small dump with its frame or slot
+	// records changed by change.
+	withFrames := func(change func(r []record) []record) []byte {
+		return streamOf(t, goodDump, change(slices.Clone(goodFrames)), goodSlots)
 	}
-	// unlisted is a frame the Dump announces no page for.
-	unlisted := goodDump.Machine.Entries[len(goodDump.Machine.Entries)-1].PFN + 1
-	first, second, slot, last := goodPages[0].number, goodPages[1].number, goodPages[frames].number, goodPages[len(goodPages)-1].number
+	withSlots := func(change func(r []record) []record) []byte {
+		return streamOf(t, goodDump, goodFrames, change(slices.Clone(goodSlots)))
+	}
+	// unlisted is a frame the Dump announces no record for.
+	unlisted := mm.PFN(goodFrames[len(goodFrames)-1].number() + 1)
+	records := len(goodFrames) + len(goodSlots)
+	slot, last := goodSlots[0].number(), goodSlots[len(goodSlots)-1].number()
 
 	tests := []struct {
 		name string
@@ -389,12 +461,13 @@ func TestDamagedDumps(t *testing.T) {
 		{name: "the magic alone is a truncated header", file: []byte("SIMKDUMP"), prefix: "truncated dump: the header ends after 8 bytes"},
 		{name: "the magic and half a version is a truncated header", file: []byte("SIMKDUMP\x01\x00"), prefix: "truncated dump: the header ends after 10 bytes"},
 		{name: "the header with no body", file: good[:12], prefix: "truncated dump: it ends inside the compressed header"},
-		{name: "version 1 (before tags) in byte 8", file: withVersion(1, 8), prefix: "dump format version 1; this simkern reads version 4"},
-		{name: "version 2 (every page inside the Dump) in byte 8", file: withVersion(2, 8), prefix: "dump format version 2; this simkern reads version 4"},
-		{name: "version 3 (the verifier's counters apart) in byte 8", file: withVersion(3, 8), prefix: "dump format version 3; this simkern reads version 4"},
-		{name: "version 5 in byte 8", file: withVersion(5, 8), prefix: "dump format version 5; this simkern reads version 4"},
-		{name: "version 0", file: withVersion(0, 8), prefix: "dump format version 0; this simkern reads version 4"},
-		{name: "a version in the high byte is little-endian", file: withVersion(1, 11), prefix: fmt.Sprintf("dump format version %d; this simkern reads version 4", 1<<24|DumpVersion)},
+		{name: "version 1 (before tags) in byte 8", file: withVersion(1, 8), prefix: "dump format version 1; this simkern reads version 5"},
+		{name: "version 2 (every page inside the Dump) in byte 8", file: withVersion(2, 8), prefix: "dump format version 2; this simkern reads version 5"},
+		{name: "version 3 (the verifier's counters apart) in byte 8", file: withVersion(3, 8), prefix: "dump format version 3; this simkern reads version 5"},
+		{name: "version 4 (every PFN entry inside the Dump) in byte 8", file: withVersion(4, 8), prefix: "dump format version 4; this simkern reads version 5"},
+		{name: "version 6 in byte 8", file: withVersion(6, 8), prefix: "dump format version 6; this simkern reads version 5"},
+		{name: "version 0", file: withVersion(0, 8), prefix: "dump format version 0; this simkern reads version 5"},
+		{name: "a version in the high byte is little-endian", file: withVersion(1, 11), prefix: fmt.Sprintf("dump format version %d; this simkern reads version 5", 1<<24|DumpVersion)},
 		{name: "not gzip after the header", file: append(valid(good[:12]), "plain text, not gzip"...), prefix: "corrupt dump: gzip: invalid header"},
 		{name: "the gzip trailer cut off", file: good[:len(good)-8], prefix: "truncated dump: unexpected EOF"},
 		{name: "the gzip checksum wrong", file: func() []byte { b := valid(good); b[len(b)-8] ^= 1; return b }(), prefix: "corrupt dump: gzip: invalid checksum"},
@@ -411,7 +484,7 @@ func TestDamagedDumps(t *testing.T) {
 				ms := *d.Machine
 				ms.Frames = 0
 				d.Machine = &ms
-				return streamOf(t, &d, goodPages)
+				return streamOf(t, &d, goodFrames, goodSlots)
 			}(),
 			prefix: "corrupt dump: damaged machine snapshot: 0 frames",
 		},
@@ -422,7 +495,7 @@ func TestDamagedDumps(t *testing.T) {
 				ms := *d.Machine
 				ms.PML4 = mm.PFN(ms.Frames)
 				d.Machine = &ms
-				return streamOf(t, &d, goodPages)
+				return streamOf(t, &d, goodFrames, goodSlots)
 			}(),
 			prefix: "corrupt dump: damaged machine snapshot: PML4 frame",
 		},
@@ -433,59 +506,113 @@ func TestDamagedDumps(t *testing.T) {
 				ps := *d.Pool
 				ps.CPUs = append(ps.CPUs, ps.CPUs...)
 				d.Pool = &ps
-				return streamOf(t, &d, goodPages)
+				return streamOf(t, &d, goodFrames, goodSlots)
 			}(),
 			prefix: "corrupt dump: damaged pool snapshot: 2 CPUs for a machine of 1",
 		},
 
-		// The pages must be exactly those the Dump announces, in its order.
+		// The records must be exactly those the Dump announces, in order:
+		// one for each frame handed out, the frame's page after it when it
+		// has bytes, then one for each slot in use.
 		{
-			name:   "the Dump alone, its pages all missing",
-			file:   streamOf(t, goodDump, nil),
-			prefix: fmt.Sprintf("corrupt dump: the stream ends without frame %#x's page", first),
+			name:   "the Dump alone, its records all missing",
+			file:   streamOf(t, goodDump),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends before frame record 1 of %d", len(goodFrames)),
 		},
 		{
-			name:   "a frame's page missing",
-			file:   withPages(func(p []page) []page { return slices.Delete(p, 0, 1) }),
-			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", second, first),
+			name:   "a frame record missing",
+			file:   withFrames(func(r []record) []record { return slices.Delete(r, 0, 1) }),
+			prefix: "corrupt dump: damaged machine snapshot: the entry of frame 0x1 where frame 0x0's is due",
 		},
 		{
-			name:   "a frame's page twice",
-			file:   withPages(func(p []page) []page { return slices.Insert(p, 0, p[0]) }),
-			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", first, second),
+			name:   "a frame record twice",
+			file:   withFrames(func(r []record) []record { return slices.Insert(r, 0, r[0]) }),
+			prefix: "corrupt dump: damaged machine snapshot: the entry of frame 0x0 where frame 0x1's is due",
 		},
 		{
-			name:   "two frames' pages swapped",
-			file:   withPages(func(p []page) []page { p[0], p[1] = p[1], p[0]; return p }),
-			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", second, first),
+			name:   "two frame records swapped",
+			file:   withFrames(func(r []record) []record { r[0], r[1] = r[1], r[0]; return r }),
+			prefix: "corrupt dump: damaged machine snapshot: the entry of frame 0x1 where frame 0x0's is due",
 		},
 		{
-			name:   "a page for a frame the Dump announces none for",
-			file:   withPages(func(p []page) []page { p[0].number = uint64(unlisted); return p }),
-			prefix: fmt.Sprintf("corrupt dump: the page of %#x where the record announces frame %#x's", unlisted, first),
+			name: "a record for a frame never handed out",
+			file: withFrames(func(r []record) []record {
+				return append(r[:len(r)-1], record{head: frameRecordOf(unlisted, 0)})
+			}),
+			prefix: fmt.Sprintf("corrupt dump: damaged machine snapshot: the entry of frame %#x where frame %#x's is due", unlisted, unlisted-1),
 		},
 		{
-			name:   "a slot's page missing",
-			file:   withPages(func(p []page) []page { return p[:frames] }),
-			prefix: fmt.Sprintf("corrupt dump: the stream ends without slot %#x's page", slot),
+			name: "a frame record in a state that does not exist",
+			file: withFrames(func(r []record) []record {
+				r[1].head = slices.Clone(r[1].head)
+				r[1].head[frameRecordBytes-2] = byte(mm.StateActive + 1)
+				return r
+			}),
+			prefix: "corrupt dump: damaged machine snapshot: frame 0x1 in state 5",
+		},
+		{
+			name:   "a frame record with a flag simkern never sets",
+			file:   withFrames(func(r []record) []record { r[1] = record{head: frameRecordOf(1, 0x80)}; return r }),
+			prefix: "corrupt dump: frame 0x1's record has flags 0x80",
+		},
+		{
+			name: "a frame's page without the flag that announces it",
+			file: withFrames(func(r []record) []record {
+				r[paged].head = slices.Clone(r[paged].head)
+				r[paged].head[frameRecordBytes-1] &^= frameHasBytes
+				return r
+			}),
+			// The page is read as the next frame's record.
+			prefix: "corrupt dump: damaged machine snapshot: the entry of frame ",
+		},
+		{
+			name:   "the stream ends inside a frame's page",
+			file:   streamOf(t, goodDump, goodFrames[:paged], []record{{goodFrames[paged].head, goodFrames[paged].page[:100]}}),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends inside frame %#x's page", goodFrames[paged].number()),
+		},
+		{
+			name:   "the stream ends between frame records",
+			file:   streamOf(t, goodDump, goodFrames[:2]),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends before frame record 3 of %d", len(goodFrames)),
+		},
+		{
+			name:   "a slot record missing",
+			file:   withSlots(func(r []record) []record { return r[1:] }),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends before slot record %d of %d", len(goodSlots), len(goodSlots)),
+		},
+		{
+			name: "a slot record with owner 0",
+			file: withSlots(func(r []record) []record {
+				r[0].head = binary.LittleEndian.AppendUint64(slices.Clone(r[0].head[:8]), 0)
+				return r
+			}),
+			prefix: fmt.Sprintf("corrupt dump: pagefile: snapshot slot %d has owner 0", slot),
+		},
+		{
+			name: "a slot record past the pagefile's end",
+			file: withSlots(func(r []record) []record {
+				r[0].head = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 1<<40), 7)
+				return r
+			}),
+			prefix: fmt.Sprintf("corrupt dump: pagefile: snapshot slot %d is out of order or out of range", uint64(1<<40)),
 		},
 		{
 			name:   "the last page cut short at the stream's end",
-			file:   withPages(func(p []page) []page { p[len(p)-1].data = p[len(p)-1].data[:100]; return p }),
-			prefix: fmt.Sprintf("corrupt dump: the stream ends without slot %#x's page", last),
+			file:   withSlots(func(r []record) []record { r[len(r)-1].page = r[len(r)-1].page[:100]; return r }),
+			prefix: fmt.Sprintf("corrupt dump: the stream ends inside slot %#x's page", last),
 		},
 		{
-			name:   "a page after the last one announced",
-			file:   withPages(func(p []page) []page { return append(p, p[len(p)-1]) }),
-			prefix: fmt.Sprintf("corrupt dump: more than the %d pages its record announces", len(goodPages)),
+			name:   "a record after the last one announced",
+			file:   withSlots(func(r []record) []record { return append(r, r[len(r)-1]) }),
+			prefix: fmt.Sprintf("corrupt dump: records past the last of the %d its record announces", records),
 		},
 		{
 			name: "a byte after the last page",
-			file: withPages(func(p []page) []page {
-				p[len(p)-1].data = append(bytes.Clone(p[len(p)-1].data), 0)
-				return p
+			file: withSlots(func(r []record) []record {
+				r[len(r)-1].page = append(bytes.Clone(r[len(r)-1].page), 0)
+				return r
 			}),
-			prefix: fmt.Sprintf("corrupt dump: more than the %d pages its record announces", len(goodPages)),
+			prefix: fmt.Sprintf("corrupt dump: records past the last of the %d its record announces", records),
 		},
 	}
 	for _, tc := range tests {
@@ -623,8 +750,8 @@ func FuzzReadDump(f *testing.F) {
 	bumped[8] = 2
 	f.Add(bumped)
 	f.Add(gzipOf(f, DumpVersion, gobOf(f, &Dump{Simkern: "x"})))
-	d, _ := pagesOf(f, good)
-	f.Add(streamOf(f, d, nil))
+	d, _, _ := recordsOf(f, good)
+	f.Add(streamOf(f, d))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, target, err := ReadDump(bytes.NewReader(data))
 		if err != nil {

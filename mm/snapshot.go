@@ -9,15 +9,16 @@ import (
 	"simkern/pagefile"
 )
 
-// Snapshot is the machine's bookkeeping as a crash dump holds it: every
-// frame that was ever handed out (its PFN entry), the free lists, the
-// address-space bookkeeping, the counters, the CPUs and the pagefile's.
-// The frames' bytes are not in it: ForEachFrameBytes reads them from the
-// machine a page at a time, and RestoreFrameBytes puts them back, so a
-// dump never holds a second copy of memory. TLBs are caches and are not
-// kept. A restored machine answers every debugger question as the
-// original did; it is for looking at, not for running on (injected faults
-// and the random generator are not kept).
+// Snapshot is the machine's bookkeeping as a crash dump holds it: the
+// free lists, the address-space bookkeeping, the counters, the CPUs and
+// the pagefile's. Neither the PFN entries nor the frames' bytes are in it,
+// since both grow with the frames handed out: ForEachFrame reads each
+// frame's entry and bytes from the machine one frame at a time, and
+// RestoreFrames puts them back, so a dump never holds a second copy of
+// the PFN database or of memory. TLBs are caches and are not kept. A
+// restored machine answers every debugger question as the original did;
+// it is for looking at, not for running on (injected faults and the random
+// generator are not kept).
 type Snapshot struct {
 	Frames            uint64
 	Nodes             []NodeSnapshot
@@ -25,7 +26,6 @@ type Snapshot struct {
 	WorkingSet        ListSnapshot
 	ActiveNonpageable uint64
 	PML4              PFN
-	Entries           []FrameSnapshot // frames ever handed out, ascending
 	Regions           []RegionSnapshot
 	CommitPages       uint64
 	CommitLimitPages  uint64
@@ -49,7 +49,8 @@ type ListSnapshot struct {
 	Count      uint64
 }
 
-// FrameSnapshot is one frame's PFN entry.
+// FrameSnapshot is one frame's PFN entry, as ForEachFrame gives it and
+// RestoreFrames takes it.
 type FrameSnapshot struct {
 	PFN                           PFN
 	Flink, Blink                  uint32
@@ -57,7 +58,6 @@ type FrameSnapshot struct {
 	Pageable, PageTable, Modified bool
 	VA                            VA
 	Slot                          uint64
-	HasBytes                      bool // false: never written, reads as zeros
 }
 
 // RegionSnapshot is one pool region's address-space bookkeeping.
@@ -104,20 +104,8 @@ func (m *Machine) Snapshot() *Snapshot {
 		Stats: m.stats, Halted: m.halted,
 		machine: m,
 	}
-	entries := uint64(0)
 	for _, n := range m.nodes {
-		entries += n.next - n.first
-	}
-	s.Entries = make([]FrameSnapshot, 0, entries)
-	for i := range m.nodes {
-		n := &m.nodes[i]
 		s.Nodes = append(s.Nodes, NodeSnapshot{n.first, n.next, n.end, listSnap(n.zeroed), listSnap(n.free)})
-		for f := n.first; f < n.next; f++ {
-			e := m.entry(PFN(f))
-			s.Entries = append(s.Entries, FrameSnapshot{PFN: PFN(f), Flink: e.flink, Blink: e.blink, State: e.State,
-				Pageable: e.Pageable, PageTable: e.PageTable, Modified: e.Modified, VA: e.VA, Slot: e.Slot,
-				HasBytes: m.peekFrame(PFN(f)) != nil})
-		}
 	}
 	for r := RegionPagedPool; r < numRegions; r++ {
 		v := m.regions[r]
@@ -136,15 +124,31 @@ func (m *Machine) Snapshot() *Snapshot {
 	return s
 }
 
-// ForEachFrameBytes calls fn with the bytes of each frame s marks
-// HasBytes, in the order of s.Entries (ascending). The bytes are the
-// machine's own, not a copy: fn may read them during the call only.
+// HandedOut returns the number of frames s's nodes have handed out: the
+// frames ForEachFrame gives and RestoreFrames takes.
+func (s *Snapshot) HandedOut() uint64 {
+	n := uint64(0)
+	for _, node := range s.Nodes {
+		n += node.Next - node.First
+	}
+	return n
+}
+
+// ForEachFrame calls fn with the PFN entry of each frame ever handed out,
+// node by node in ascending order, read from the machine's PFN database,
+// and the frame's bytes, or nil for a frame never written (it reads as
+// zeros). The bytes are the machine's own, not a copy: fn may read them
+// during the call only. It changes nothing and allocates nothing.
 // Preconditions: s was taken by Snapshot, and its machine has not
 // changed since.
-func (s *Snapshot) ForEachFrameBytes(fn func(f PFN, b *[PageBytes]byte) error) error {
-	for _, e := range s.Entries {
-		if e.HasBytes {
-			if err := fn(e.PFN, s.machine.peekFrame(e.PFN)); err != nil {
+func (s *Snapshot) ForEachFrame(fn func(e FrameSnapshot, b *[PageBytes]byte) error) error {
+	m := s.machine
+	for _, n := range m.nodes {
+		for f := PFN(n.first); f < PFN(n.next); f++ {
+			e := &m.chunks[f/chunkFrames].pfn[f%chunkFrames] // a frame handed out has its chunk
+			fs := FrameSnapshot{PFN: f, Flink: e.flink, Blink: e.blink, State: e.State,
+				Pageable: e.Pageable, PageTable: e.PageTable, Modified: e.Modified, VA: e.VA, Slot: e.Slot}
+			if err := fn(fs, m.peekFrame(f)); err != nil {
 				return err
 			}
 		}
@@ -155,8 +159,9 @@ func (s *Snapshot) ForEachFrameBytes(fn func(f PFN, b *[PageBytes]byte) error) e
 // Restore builds a machine from a snapshot, with its pagefile in a
 // temporary file (or at pagefilePath). It checks what it can of the
 // snapshot's consistency, so a damaged dump is an error, not a panic.
-// The frames read as zeros until RestoreFrameBytes gives them their bytes,
-// and the pagefile's slots until pagefile.RestoreSlotBytes gives them theirs.
+// The machine is not whole until RestoreFrames has given the frames
+// handed out their PFN entries and bytes, and pagefile.RestoreSlots the
+// pagefile its slots: until then, use it for nothing else.
 func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	bad := func(format string, args ...any) (*Machine, error) {
 		return nil, fmt.Errorf("damaged machine snapshot: "+format, args...)
@@ -190,28 +195,6 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 		}
 		prevEnd = n.End
 		m.nodes = append(m.nodes, nodeFrames{first: n.First, next: n.Next, end: n.End, zeroed: listRestore(n.Zeroed), free: listRestore(n.Free)})
-	}
-	// The entries are the frames each node has handed out, First up to
-	// Next, node by node, as Snapshot lists them: no frame twice, none
-	// left out, so they cost what the machine they describe holds.
-	i := 0
-	for _, n := range m.nodes {
-		for f := n.first; f < n.next; f++ {
-			if i == len(s.Entries) {
-				return bad("%d frame entries, fewer than the frames handed out", len(s.Entries))
-			}
-			fs := s.Entries[i]
-			i++
-			if fs.PFN != PFN(f) || fs.State > StateActive {
-				return bad("frame %#x", uint64(fs.PFN))
-			}
-			e := m.entry(fs.PFN)
-			*e = PFNEntry{flink: fs.Flink, blink: fs.Blink, State: fs.State, Pageable: fs.Pageable, PageTable: fs.PageTable,
-				Modified: fs.Modified, VA: fs.VA, Slot: fs.Slot}
-		}
-	}
-	if i != len(s.Entries) {
-		return bad("%d frame entries, more than the frames handed out", len(s.Entries))
 	}
 	if uint64(s.PML4) >= m.frames {
 		return bad("PML4 frame %#x", uint64(s.PML4))
@@ -247,7 +230,33 @@ func Restore(s *Snapshot, pagefilePath string) (*Machine, error) {
 	return m, nil
 }
 
-// RestoreFrameBytes gives frame f of a machine Restore built the bytes
-// ForEachFrameBytes gave for it.
-// Preconditions: f < Frames().
-func (m *Machine) RestoreFrameBytes(f PFN, b *[PageBytes]byte) { *m.frameData(f) = *b }
+// RestoreFrames gives a machine Restore built the PFN entry and the bytes
+// (nil: none) of each frame handed out, taken from next, which returns
+// them in the order ForEachFrame gave them; the bytes need only last until
+// the next call. It checks each entry is the frame due and in a state that
+// exists, so a damaged dump is an error, and a dump costs what the machine
+// it describes holds: no frame twice, none left out or never handed out.
+// An error next returns ends it, as is.
+// Preconditions: called once, on a machine Restore returned.
+func (m *Machine) RestoreFrames(next func() (FrameSnapshot, *[PageBytes]byte, error)) error {
+	for _, n := range m.nodes {
+		for f := PFN(n.first); f < PFN(n.next); f++ {
+			fs, b, err := next()
+			if err != nil {
+				return err
+			}
+			if fs.PFN != f {
+				return fmt.Errorf("damaged machine snapshot: the entry of frame %#x where frame %#x's is due", uint64(fs.PFN), uint64(f))
+			}
+			if fs.State > StateActive {
+				return fmt.Errorf("damaged machine snapshot: frame %#x in state %d", uint64(f), fs.State)
+			}
+			*m.entry(f) = PFNEntry{flink: fs.Flink, blink: fs.Blink, State: fs.State, Pageable: fs.Pageable,
+				PageTable: fs.PageTable, Modified: fs.Modified, VA: fs.VA, Slot: fs.Slot}
+			if b != nil {
+				*m.frameData(f) = *b
+			}
+		}
+	}
+	return nil
+}

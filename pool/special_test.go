@@ -9,6 +9,7 @@ import (
 	"simkern/cpu"
 	"simkern/internal/simtest"
 	"simkern/mm"
+	"simkern/pagefile"
 )
 
 // allocSpecial allocates through special pool on CPU 0 from the code at
@@ -649,10 +650,36 @@ func restoreRig(t *testing.T, r *rig) (*mm.Machine, *Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m2.Close() })
-	err = ms.ForEachFrameBytes(func(f mm.PFN, b *[mm.PageBytes]byte) error {
-		m2.RestoreFrameBytes(f, b)
+	// Each frame on its own, as a dump's records carry them.
+	var entries []mm.FrameSnapshot
+	var pages []*[mm.PageBytes]byte
+	err = ms.ForEachFrame(func(e mm.FrameSnapshot, b *[mm.PageBytes]byte) error {
+		entries, pages = append(entries, e), append(pages, b) // r.m does not change while m2 is restored
 		return nil
 	})
+	if err == nil {
+		err = m2.RestoreFrames(func() (mm.FrameSnapshot, *[mm.PageBytes]byte, error) {
+			e, b := entries[0], pages[0]
+			entries, pages = entries[1:], pages[1:]
+			return e, b, nil
+		})
+	}
+	if err == nil && ms.Pagefile != nil {
+		var slots []pagefile.SlotSnapshot
+		var data []*[pagefile.SlotBytes]byte
+		err = ms.Pagefile.ForEachSlot(func(s pagefile.SlotSnapshot, b *[pagefile.SlotBytes]byte) error {
+			c := *b // the pagefile's buffer, used again for the next slot
+			slots, data = append(slots, s), append(data, &c)
+			return nil
+		})
+		if err == nil {
+			err = m2.Pagefile.RestoreSlots(ms.Pagefile.Stats.Used, func() (pagefile.SlotSnapshot, *[pagefile.SlotBytes]byte, error) {
+				s, b := slots[0], data[0]
+				slots, data = slots[1:], data[1:]
+				return s, b, nil
+			})
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
