@@ -29,10 +29,6 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 			return err
 		}
 	}
-	if (flags == 4 || flags == 8 || flags == 0x80) && !v.HasLogs() {
-		fmt.Fprintln(w, "This dump holds no verifier logs: the simkern that wrote it kept none.")
-		return nil
-	}
 	switch flags {
 	case 4, 8:
 		n, err := t.quantity(args[1:])
@@ -126,11 +122,11 @@ func (t *Target) verifier(w io.Writer, args []string) error {
 			fmt.Fprintln(w)
 		}
 	}
-	if flags&4 != 0 && v.HasLogs() {
+	if flags&4 != 0 {
 		fmt.Fprintln(w)
 		t.injectionLog(w, defaultLogRecords)
 	}
-	if flags&8 != 0 && v.HasLogs() {
+	if flags&8 != 0 {
 		fmt.Fprintln(w)
 		t.irqlLog(w, defaultLogRecords)
 	}

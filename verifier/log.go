@@ -42,7 +42,6 @@ type IrqlLogEntry struct {
 
 // logs are the verifier's three logs.
 type logs struct {
-	missing    bool   // restored from a dump that has none
 	events     uint64 // the last event number given
 	pool       ring.Ring[PoolLogEntry]
 	irql       ring.Ring[IrqlLogEntry]
@@ -63,10 +62,6 @@ func (l *logs) event() uint64 {
 func (v *Verifier) logPool(c *cpu.CPU, va mm.VA, n uint64, free bool) {
 	v.logs.pool.Add(PoolLogEntry{Event: v.logs.event(), VA: va, Bytes: n, Caller: c.PC, CPU: c.Number, Free: free})
 }
-
-// HasLogs reports whether the logs are kept: false for a verifier restored
-// from a dump written before simkern kept them.
-func (v *Verifier) HasLogs() bool { return !v.logs.missing }
 
 // PoolLog returns the last n entries of the pool log, newest first, and
 // how many were ever logged.

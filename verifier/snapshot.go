@@ -14,9 +14,7 @@ type Snapshot struct {
 	Drivers  []DriverSnapshot // in name order
 
 	// The logs, oldest entry first, and the entries ever logged (the
-	// injections: Stats.FailedDeliberately). HasLogs is false in a dump
-	// written before simkern kept logs.
-	HasLogs                bool
+	// injections: Stats.FailedDeliberately).
 	Events                 uint64
 	PoolLog                []PoolLogEntry
 	IrqlLog                []IrqlLogEntry
@@ -35,7 +33,7 @@ type DriverSnapshot struct {
 // Snapshot copies the verifier's state.
 func (v *Verifier) Snapshot() *Snapshot {
 	l := &v.logs
-	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, HasLogs: true, Events: l.events,
+	s := &Snapshot{Settings: v.Settings, Stats: v.Stats, Events: l.events,
 		PoolLog: l.pool.All(), IrqlLog: l.irql.All(), InjectionLog: l.injections.All(),
 		PoolLogged: l.pool.Total(), IrqlLogged: l.irql.Total()}
 	for _, d := range v.Drivers() {
@@ -49,7 +47,7 @@ func (v *Verifier) Snapshot() *Snapshot {
 func Restore(p *pool.Pool, s *Snapshot) *Verifier {
 	v := New(p, s.Settings, 0)
 	v.Stats = s.Stats
-	v.logs = logs{missing: !s.HasLogs, events: s.Events, pool: ring.Restore(PoolLogEntries, s.PoolLog, s.PoolLogged),
+	v.logs = logs{events: s.Events, pool: ring.Restore(PoolLogEntries, s.PoolLog, s.PoolLogged),
 		irql:       ring.Restore(IrqlLogEntries, s.IrqlLog, s.IrqlLogged),
 		injections: ring.Restore(InjectionLogEntries, s.InjectionLog, s.Stats.FailedDeliberately)}
 	for _, ds := range s.Drivers {
