@@ -68,6 +68,16 @@ func TypeNames() []string {
 	return out
 }
 
+// ValidTypes lists the names ParseType accepts with their numbers, for a
+// message: "NonPagedPool (0), PagedPool (1), ...".
+func ValidTypes() string {
+	valid := make([]string, len(typeNames))
+	for i, n := range typeNames {
+		valid[i] = fmt.Sprintf("%s (%d)", n.name, n.t)
+	}
+	return strings.Join(valid, ", ")
+}
+
 // ParseType accepts a POOL_TYPE name or number.
 func ParseType(s string) (Type, error) {
 	for _, n := range typeNames {
@@ -82,7 +92,7 @@ func ParseType(s string) (Type, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("unknown pool type %q: want one of %s or its number", s, strings.Join(TypeNames(), ", "))
+	return 0, fmt.Errorf("unknown pool type %q: want one of %s, by name or number", s, ValidTypes())
 }
 
 // Tag is a pool tag: four characters stored little-endian, so 'Abcd' is

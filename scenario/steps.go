@@ -432,12 +432,7 @@ func (l *loader) poolType(n ast.Node, key string) (pool.Type, bool) {
 		if m := suggest(s, pool.TypeNames()); m != "" {
 			msg += fmt.Sprintf("; did you mean %q?", m)
 		}
-		valid := pool.TypeNames()
-		for i, name := range valid {
-			t, _ := pool.ParseType(name)
-			valid[i] = fmt.Sprintf("%s (%d)", name, t)
-		}
-		l.errorf(n, key, "%s Valid: %s, by name or number", msg+sentenceEnd(msg), strings.Join(valid, ", "))
+		l.errorf(n, key, "%s Valid: %s, by name or number", msg+sentenceEnd(msg), pool.ValidTypes())
 		return 0, false
 	}
 	return t, true
