@@ -40,8 +40,9 @@ const (
 	// A frame record, little-endian: PFN u64, Flink u32, Blink u32, VA
 	// u64, Slot u64, State u8, then a byte of frame flags.
 	frameRecordBytes = 8 + 4 + 4 + 8 + 8 + 1 + 1
-	// A slot record, little-endian: slot u64, owner u64, the page.
-	slotRecordBytes = 8 + 8 + pagefile.SlotBytes
+	// A slot record, little-endian: slot u64, owner u64 (its head), the page.
+	slotHeadBytes   = 8 + 8
+	slotRecordBytes = slotHeadBytes + pagefile.SlotBytes
 )
 
 // Frame flags: the last byte of a frame record.
@@ -153,11 +154,11 @@ func WriteDump(w io.Writer, d *Dump) error {
 		return err
 	})
 	if err == nil && d.Machine.Pagefile != nil {
-		var number [16]byte
+		var slotHead [slotHeadBytes]byte
 		err = d.Machine.Pagefile.ForEachSlot(func(s pagefile.SlotSnapshot, b *[pagefile.SlotBytes]byte) error {
-			binary.LittleEndian.PutUint64(number[0:], s.Slot)
-			binary.LittleEndian.PutUint64(number[8:], s.Owner)
-			if _, err := bw.Write(number[:]); err != nil {
+			binary.LittleEndian.PutUint64(slotHead[0:], s.Slot)
+			binary.LittleEndian.PutUint64(slotHead[8:], s.Owner)
+			if _, err := bw.Write(slotHead[:]); err != nil {
 				return err
 			}
 			_, err := bw.Write(b[:])
@@ -312,14 +313,14 @@ func ReadDump(r io.Reader) (d *Dump, t *Target, err error) {
 		return nil, nil, damaged(fmt.Errorf("corrupt dump: %w", err))
 	}
 	if ms.Pagefile != nil {
-		var number [16]byte
+		var slotHead [slotHeadBytes]byte
 		read = 0
 		err = restored.Machine.Pagefile.RestoreSlots(slots, func() (pagefile.SlotSnapshot, *[pagefile.SlotBytes]byte, error) {
-			if _, err := io.ReadFull(zb, number[:]); err != nil {
+			if _, err := io.ReadFull(zb, slotHead[:]); err != nil {
 				return pagefile.SlotSnapshot{}, nil, fmt.Errorf("the stream ends before slot record %d of %d", read+1, slots)
 			}
 			read++
-			s := pagefile.SlotSnapshot{Slot: binary.LittleEndian.Uint64(number[0:]), Owner: binary.LittleEndian.Uint64(number[8:])}
+			s := pagefile.SlotSnapshot{Slot: binary.LittleEndian.Uint64(slotHead[0:]), Owner: binary.LittleEndian.Uint64(slotHead[8:])}
 			if _, err := io.ReadFull(zb, page[:]); err != nil {
 				return s, nil, fmt.Errorf("the stream ends inside slot %#x's page", s.Slot)
 			}

@@ -289,7 +289,7 @@ func recordsOf(tb testing.TB, file []byte) (d *Dump, frames, slots []record) {
 		if _, err := zb.Peek(1); err == io.EOF {
 			return d, frames, slots
 		}
-		slots = append(slots, record{head: read(16), page: read(pagefile.SlotBytes)})
+		slots = append(slots, record{head: read(slotHeadBytes), page: read(pagefile.SlotBytes)})
 	}
 }
 
